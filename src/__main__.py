@@ -1,0 +1,4 @@
+"""`python -m surge` runs the CLI."""
+from surge.cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""Plans: what to run, validated before anything is sent."""
