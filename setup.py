@@ -5,6 +5,7 @@ Environment switches (used by the Makefile):
   SURGE_TRACE=1      compile with line tracing, for coverage/profilers (slow; debug only)
 """
 import os
+from pathlib import Path
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
@@ -30,6 +31,14 @@ def ext(name, source):
     return Extension(name, [source], define_macros=macros, extra_compile_args=cflags)
 
 
+# The import package `surge` lives in src/ (package-dir mapping), but Cython
+# resolves `cimport surge.core...` by directory name: give it a surge/ that
+# points at src/.
+CYTHON_INCLUDE = Path(__file__).resolve().parent / "build" / "cython-include"
+CYTHON_INCLUDE.mkdir(parents=True, exist_ok=True)
+if not (CYTHON_INCLUDE / "surge").exists():
+    (CYTHON_INCLUDE / "surge").symlink_to(CYTHON_INCLUDE.parent.parent / "src")
+
 extensions = [
     ext("surge.core._histogram", "src/core/_histogram.pyx"),
     ext("surge.core._engine", "src/core/_engine.pyx"),
@@ -41,6 +50,6 @@ setup(
         extensions,
         compiler_directives=directives,
         annotate=ANNOTATE,
-        include_path=["src/core"],
+        include_path=[str(CYTHON_INCLUDE)],
     ),
 )

@@ -1,0 +1,47 @@
+# The two commands a newcomer runs: `make demo` and `make test`.
+# Both create .venv themselves; nothing else needs to be installed by hand
+# (nginx and wrk are optional: tests that need them skip with a reason).
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+SURGE  := $(VENV)/bin/surge
+DEMO_PORT ?= 18080
+
+.PHONY: venv build demo test bench annotate debug-build clean
+
+$(VENV)/.installed: pyproject.toml setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+# Rebuild the Cython extensions in place (fast when nothing changed).
+build: $(VENV)/.installed
+	$(PY) setup.py -q build_ext --inplace
+
+# Start the embedded target, run a 10-second max-RPS test against it, print the report.
+demo: build
+	$(PY) bench/demo.py --port $(DEMO_PORT)
+
+test: build
+	$(PY) -m pytest -q tests
+
+# surge vs wrk against nginx, same run, alternating rounds; writes bench/RESULTS.md's table.
+bench: build
+	$(PY) -m pytest -q bench/micro --benchmark-only --benchmark-columns=min,median,mean,ops
+	$(PY) bench/versus_wrk.py
+
+# Cython's annotated HTML for the hot path: src/core/*.html
+annotate: $(VENV)/.installed
+	SURGE_ANNOTATE=1 $(PY) setup.py -q build_ext --inplace --force
+	@ls src/core/*.html src/serve/*.html
+
+# Line-traced build for profilers/coverage (slow; rebuild with `make build` after).
+debug-build: $(VENV)/.installed
+	SURGE_TRACE=1 $(PY) setup.py -q build_ext --inplace --force
+
+clean:
+	rm -rf build src/core/*.c src/core/*.so src/serve/*.c src/serve/*.so src/core/*.html src/serve/*.html

@@ -1,0 +1,1 @@
+"""Command-line interface (click): parse, call plan/run/report, map errors to exit codes."""

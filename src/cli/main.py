@@ -1,0 +1,78 @@
+"""The `surge` command: parse arguments, call plan/run/report, map failures to
+exit codes (0 ok, 1 runtime error, 2 usage or plan error, 3 thresholds or
+regression gate failed, 130 interrupted).  No traceback reaches a user."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from surge import __version__
+
+# click >= 8.2 raises this for a bare group invocation (help, then exit 0).
+_NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", None) or getattr(
+    click.exceptions, "NoArgsIsHelp", click.exceptions.Exit)
+
+EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_GATE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+class SurgeExit(Exception):
+    """Raised by commands to end with a one-line message and an exit code."""
+    def __init__(self, code: int, message: str | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="surge")
+def cli():
+    """surge: HTTP load generator with a compiled core."""
+
+
+def _register():
+    from surge.cli.run_cmd import run_command
+    cli.add_command(run_command, "run")
+    try:
+        from surge.cli.serve_cmd import serve_command
+    except ImportError:     # pragma: no cover - only while serve is being built
+        return
+    cli.add_command(serve_command, "serve")
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point."""
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        code = cli.main(args=args, prog_name="surge", standalone_mode=False)
+        code = code if isinstance(code, int) else EXIT_OK
+    except _NO_ARGS_IS_HELP as exc:  # bare `surge`: help on stdout
+        ctx = getattr(exc, "ctx", None)
+        click.echo(ctx.get_help() if ctx else "")
+        code = EXIT_OK
+    except click.UsageError as exc:
+        where = f"surge {exc.ctx.info_name}" if exc.ctx and exc.ctx.info_name != "surge" else "surge"
+        click.echo(f"{where}: error: {exc.format_message()}", err=True)
+        code = EXIT_USAGE
+    except click.exceptions.Exit as exc:
+        code = exc.exit_code
+    except click.Abort:
+        click.echo("surge: interrupted", err=True)
+        code = EXIT_INTERRUPTED
+    except SurgeExit as exc:
+        if exc.message:
+            click.echo(exc.message, err=True)
+        code = exc.code
+    except KeyboardInterrupt:
+        click.echo("surge: interrupted", err=True)
+        code = EXIT_INTERRUPTED
+    except BrokenPipeError:
+        code = EXIT_RUNTIME
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+# The engine: one per worker process.  All per-connection state lives in C
+# structs (like wrk's); no Python object is touched per request.
+from libc.stdint cimport int32_t, int64_t, uint32_t
+
+from surge.core._histogram cimport Histogram
+from surge.core.includes.sys cimport epoll_event, sockaddr_storage, socklen_t
+
+# Response framing state (framing.pxi).
+cdef enum:
+    F_HEAD = 0          # waiting for a complete status line + header block
+    F_BODY_LENGTH       # Content-Length body: `remaining` bytes left
+    F_BODY_EOF          # close-delimited body: until the peer closes
+    F_CHUNK_SIZE        # hex digits of a chunk size
+    F_CHUNK_EXT         # ";ext=val" after the size, up to LF
+    F_CHUNK_DATA        # `remaining` bytes of chunk data
+    F_CHUNK_DATA_END    # CRLF after chunk data
+    F_TRAILERS          # trailer lines after the last chunk, up to an empty line
+
+cdef struct Framer:
+    int state
+    int status              # status code of the response being framed
+    int64_t remaining       # body or chunk bytes still expected
+    int hex_digits          # digits seen in the current chunk size
+    int line_len            # bytes in the current trailer line
+    bint keep_alive         # False when the response says the connection closes
+    bint complete           # set by frame_step when one response has ended
+    bint head_request       # responses carry no body (HEAD)
+    char* carry             # partial header block kept across reads (rare)
+    int32_t carry_len
+    int32_t carry_cap
+
+# Error kinds, in result order.
+cdef enum:
+    ERR_CONNECT = 0
+    ERR_READ
+    ERR_WRITE
+    ERR_TIMEOUT
+    ERR_PARSE
+    ERR_CLOSED
+    ERR_KINDS
+
+cdef enum:
+    C_IDLE = 0          # no socket
+    C_CONNECTING        # non-blocking connect in progress
+    C_OPEN              # connected, keep-alive
+    C_RETRY_WAIT        # connect failed; retried by sweep() after a back-off
+
+cdef struct Conn:
+    int fd
+    int state
+    uint32_t index
+    int32_t in_flight           # requests committed and not yet answered
+    int32_t ring_head           # slot of the oldest in-flight request
+    int64_t* sent_ns            # ring of `depth` send instants (into Engine.sent_ns)
+    int64_t unsent_bytes        # committed request bytes not yet written
+    int32_t write_pos           # offset of the next byte within one request
+    bint want_write             # EPOLLOUT registered
+    int64_t state_since_ns      # when connecting started / retry is due
+    Framer framer
+
+
+cdef class Engine:
+    cdef int epfd
+    cdef int family
+    cdef sockaddr_storage addr
+    cdef socklen_t addr_len
+    cdef char* request_buf          # the request repeated depth+1 times
+    cdef int64_t request_len
+    cdef int32_t depth              # pipelining depth (requests in flight per connection)
+    cdef uint32_t conn_count
+    cdef Conn* conns
+    cdef int64_t* sent_ns
+    cdef char* read_buf             # one per worker: framing keeps no bytes between reads
+    cdef epoll_event* events
+    cdef bint head_request
+    cdef bint sending               # between start() and stop()
+    cdef bint stopped
+    cdef bint counted               # -n mode: stop issuing at the quota
+    cdef int64_t quota_left         # requests not yet issued (-n mode)
+    cdef int64_t in_flight_total
+    cdef int64_t timeout_ns
+    cdef int64_t retry_backoff_ns
+    cdef object on_event            # Python callable for rare events ("settled", "done")
+    cdef bint settled_signalled
+    cdef bint done_signalled
+    # Counters (cumulative; the parent takes deltas).
+    cdef readonly Histogram latency_us      # current interval only; reset by snapshot()
+    cdef int64_t completed
+    cdef int64_t bytes_in
+    cdef int64_t bytes_out
+    cdef int64_t errors[6]
+    cdef int64_t status_counts[600]         # index 0: status outside 100..599
+    cdef int64_t connects                   # successful connects, reconnects included
+    cdef int64_t open_conns
+
+    cdef void _connect(self, Conn* c, int64_t now) noexcept
+    cdef void _on_connect_ready(self, Conn* c, int64_t now) noexcept
+    cdef void _on_readable(self, Conn* c) noexcept
+    cdef void _on_response(self, Conn* c, int64_t now) noexcept
+    cdef void _refill(self, Conn* c, int64_t now) noexcept
+    cdef void _flush(self, Conn* c) noexcept
+    cdef void _fail(self, Conn* c, int kind, int64_t now) noexcept
+    cdef void _close(self, Conn* c, bint requeue) noexcept
+    cdef void _retry_later(self, Conn* c, int64_t now) noexcept
+    cdef void _check_progress(self) noexcept
+    cdef void _signal(self, str name) noexcept

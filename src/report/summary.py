@@ -1,0 +1,59 @@
+"""The terminal summary: wrk's layout, fuller."""
+from __future__ import annotations
+
+from surge.plan.units import format_bytes, format_count
+
+
+def _us(value: float) -> str:
+    """Microseconds -> '412.00us' / '1.25ms' / '2.10s'."""
+    if value < 1000:
+        return f"{value:.2f}us"
+    if value < 1_000_000:
+        return f"{value / 1000:.2f}ms"
+    return f"{value / 1_000_000:.2f}s"
+
+
+def render_summary(result: dict) -> str:
+    """The human summary of a result dict."""
+    cfg, totals, lat = result["config"], result["totals"], result["latency"]
+    lines = []
+    bound = f"{cfg['requests']} requests" if cfg.get("requests") else f"{cfg['duration_s']:g}s"
+    lines.append(f"surge {result['surge_version']}  {cfg['method']} {cfg['url']}")
+    lines.append(f"  {bound}, {cfg['connections']} connections, {cfg['workers']} workers, "
+                 f"pipeline {cfg['pipeline']}, timeout {cfg['timeout_s']:g}s")
+    if result.get("interrupted"):
+        lines.append("  INTERRUPTED: partial results below")
+    lines.append("")
+    lines.append("  Latency      min       mean      stdev     max")
+    lines.append(f"           {_us(lat['min']):>9} {_us(lat['mean']):>9} {_us(lat['stdev']):>9} {_us(lat['max']):>9}")
+    lines.append("")
+    lines.append("  Latency distribution")
+    for key, value in lat["percentiles"].items():
+        lines.append(f"    {key + '%':>7}  {_us(value)}")
+    lines.append("")
+    duration = totals["duration_s"]
+    lines.append(f"  {totals['requests']} requests in {duration:.2f}s, {format_bytes(totals['bytes_in'])} read, "
+                 f"{format_bytes(totals['bytes_out'])} written")
+    lines.append(f"  Requests/sec: {totals['rps']:>12,.2f}")
+    rate_in = totals["bytes_in"] / duration if duration else 0
+    lines.append(f"  Transfer/sec: {format_bytes(rate_in):>12}")
+    statuses = ", ".join(f"{code}: {n}" for code, n in totals["responses_by_status"].items()) or "none"
+    lines.append(f"  Responses by status: {statuses}")
+    errors = {k: v for k, v in totals["errors"].items() if v}
+    if errors:
+        lines.append("  Errors: " + ", ".join(f"{k} {v}" for k, v in errors.items()))
+    else:
+        lines.append("  Errors: none")
+    if totals.get("in_flight_at_stop"):
+        lines.append(f"  In flight at the stop (not counted): {totals['in_flight_at_stop']}")
+    for failed in result.get("workers_failed", []):
+        lines.append(f"  WORKER {failed['index']} DIED: {failed['cause']} (its results up to then are included)")
+    return "\n".join(lines)
+
+
+def render_progress_line(second: int, point: dict | None) -> str:
+    """One plain line per second while a run goes on."""
+    if not point:
+        return f"  {second:>4}s"
+    return (f"  {second:>4}s  {format_count(point['requests']):>8} req/s  p50 {_us(point['p50']):>9}  "
+            f"p99 {_us(point['p99']):>9}  errors {point['errors']}")

@@ -1,0 +1,195 @@
+"""The supervisor: start W workers, one common start instant, collect their
+per-second snapshots, stop them, and merge exactly."""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import socket
+import time
+from multiprocessing.connection import wait as wait_for_pipes
+
+from surge.plan.model import RunPlan
+from surge.plan.request import render_request
+from surge.run.merge import RunRecord, WorkerRecord
+from surge.run.worker import NS_PER_S, WorkerSpec, worker_main
+
+START_DELAY_NS = 100_000_000        # time for every worker to receive "start" before it
+STOP_GRACE_S = 5.0                  # how long workers get to send their final snapshot
+
+
+class RunError(RuntimeError):
+    """The run could not start or went wrong (exit 1)."""
+
+
+class Interrupted(Exception):
+    """SIGINT/SIGTERM during the run; carries the partial record (exit 130)."""
+    def __init__(self, record):
+        super().__init__("interrupted")
+        self.record = record
+
+
+def resolve(plan: RunPlan) -> tuple[int, bytes, str]:
+    """(family, packed sockaddr, printable address) of the target; DNS errors -> RunError."""
+    host, port = plan.target.host, plan.target.port
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise RunError(f"cannot resolve host {host!r}: {exc.strerror}") from None
+    family, _, _, _, sockaddr = infos[0]
+    return family, pack_sockaddr(family, sockaddr), f"{sockaddr[0]}:{sockaddr[1]}"
+
+
+def pack_sockaddr(family: int, sockaddr: tuple) -> bytes:
+    """The C struct sockaddr_in / sockaddr_in6 for the engine's connect()."""
+    import struct
+    ip, port = sockaddr[0], sockaddr[1]
+    if family == socket.AF_INET:
+        return struct.pack("=H", family) + struct.pack("!H", port) + socket.inet_pton(family, ip) + bytes(8)
+    flowinfo, scope_id = sockaddr[2], sockaddr[3]
+    return (struct.pack("=H", family) + struct.pack("!HI", port, flowinfo)
+            + socket.inet_pton(family, ip) + struct.pack("=I", scope_id))
+
+
+def probe(plan: RunPlan, family: int, printable: str) -> None:
+    """One blocking connect before any worker starts: refused -> RunError."""
+    s = socket.socket(family, socket.SOCK_STREAM)
+    s.settimeout(min(plan.timeout_ns / NS_PER_S, 5.0))
+    try:
+        s.connect((plan.target.host, plan.target.port))
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        where = f"{plan.target.host}:{plan.target.port}"
+        if printable != where:
+            where += f" ({printable})"
+        raise RunError(f"cannot connect to {where}: {reason}") from None
+    finally:
+        s.close()
+
+
+def split(total: int, parts: int) -> list[int]:
+    """`total` spread over `parts` as evenly as integers allow."""
+    return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
+
+
+class Supervisor:
+    def __init__(self, plan: RunPlan, on_tick=None):
+        self.plan = plan
+        self.on_tick = on_tick              # called with (second, RunRecord) for live output
+        self.stop_requested = False
+
+    def _on_signal(self, signum, frame):
+        self.stop_requested = True
+
+    def run(self) -> RunRecord:
+        plan = self.plan
+        family, sockaddr, printable = resolve(plan)
+        probe(plan, family, printable)
+        request = render_request(plan)
+        workers = max(1, min(plan.workers, plan.connections))
+        conns = split(plan.connections, workers)
+        quotas = split(plan.requests, workers) if plan.requests else [-1] * workers
+        specs = [WorkerSpec(i, family, sockaddr, request, conns[i], plan.pipeline, quotas[i],
+                            plan.timeout_ns, plan.method == "HEAD") for i in range(workers)]
+        record = RunRecord(plan, [WorkerRecord(i) for i in range(workers)])
+
+        old_int = signal.signal(signal.SIGINT, self._on_signal)
+        old_term = signal.signal(signal.SIGTERM, self._on_signal)
+        ctx = multiprocessing.get_context("fork")
+        procs, pipes = [], []
+        try:
+            for spec in specs:
+                parent_end, child_end = ctx.Pipe()
+                proc = ctx.Process(target=worker_main, args=(spec, child_end), name=f"surge-worker-{spec.index}",
+                                   daemon=True)
+                proc.start()
+                child_end.close()
+                procs.append(proc)
+                pipes.append(parent_end)
+            self._collect(record, procs, pipes)
+        finally:
+            for proc in procs:
+                proc.join(timeout=STOP_GRACE_S)
+                if proc.is_alive():
+                    proc.kill()
+                    proc.join()
+            signal.signal(signal.SIGINT, old_int)
+            signal.signal(signal.SIGTERM, old_term)
+        for w, proc in zip(record.workers, procs):
+            if w.final is None and w.failure is None:
+                w.failure = describe_exit(proc.exitcode)
+        record.interrupted = self.stop_requested
+        if self.stop_requested:
+            raise Interrupted(record)
+        return record
+
+    def _collect(self, record: RunRecord, procs, pipes) -> None:
+        by_pipe = {pipe: record.workers[i] for i, pipe in enumerate(pipes)}
+        pipe_of = {record.workers[i].index: pipe for i, pipe in enumerate(pipes)}
+        live = set(pipes)
+        phase = "connecting"
+        stop_sent_at = None
+
+        def send_all(message):
+            for pipe in list(live):
+                try:
+                    pipe.send(message)
+                except OSError:
+                    pass
+
+        while live:
+            if self.stop_requested and stop_sent_at is None:
+                send_all(("stop",))
+                stop_sent_at = time.monotonic()
+            if stop_sent_at is not None and time.monotonic() - stop_sent_at > STOP_GRACE_S:
+                break
+            for pipe in wait_for_pipes(list(live), timeout=0.1):
+                w = by_pipe[pipe]
+                try:
+                    message = pipe.recv()
+                except (EOFError, OSError):
+                    live.discard(pipe)
+                    continue
+                kind = message[0]
+                if kind == "ready":
+                    w.ready = message[1]
+                elif kind == "tick":
+                    w.add_tick(message[1], message[2])
+                    if self.on_tick and w.index == 0:
+                        self.on_tick(message[1], record)
+                elif kind == "final":
+                    w.final = message[2]
+                    w.end_ns = message[1]
+                    w.abandoned = message[3]
+                    w.finish_reason = message[4]
+                    live.discard(pipe)
+                elif kind == "failed":
+                    w.failure = message[1]
+                    live.discard(pipe)
+            if phase == "connecting" and all(w.ready is not None or pipe_of[w.index] not in live
+                                             for w in record.workers):
+                if not any(w.ready is not None for w in record.workers):
+                    failed = record.workers[0]
+                    raise RunError(f"worker {failed.index} failed before the start: "
+                                   f"{failed.failure or describe_exit(procs[0].exitcode)}")
+                record.start_ns = time.monotonic_ns() + START_DELAY_NS
+                deadline = record.start_ns + self.plan.duration_ns if self.plan.duration_ns else None
+                send_all(("start", record.start_ns, deadline))
+                phase = "running"
+
+
+def describe_exit(exitcode) -> str:
+    if exitcode is None:
+        return "did not exit"
+    if exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        return f"killed by {name}"
+    return f"exited with status {exitcode} before reporting its results"
+
+
+def run_plan(plan: RunPlan, on_tick=None) -> RunRecord:
+    """Run the plan to completion (or interruption) and return the raw record."""
+    return Supervisor(plan, on_tick).run()

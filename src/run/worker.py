@@ -1,0 +1,153 @@
+"""One worker process: an Engine on its own uvloop loop.
+
+Protocol with the supervisor (multiprocessing pipe, pickled tuples):
+  worker -> parent  ("ready", info)            every connection connected or failed once
+  parent -> worker  ("start", start_ns, deadline_ns | None)
+  worker -> parent  ("tick", k, snapshot)      at start_ns + k seconds
+  parent -> worker  ("stop",)                  interrupt: finish now
+  worker -> parent  ("final", end_ns, snapshot, abandoned, usage)
+A snapshot holds cumulative counters and the latency histogram of the
+interval since the previous one, so the parent's merge is exact.
+"""
+from __future__ import annotations
+
+import asyncio
+import resource
+import signal
+import time
+from dataclasses import dataclass
+
+NS_PER_S = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """What one worker runs (picklable)."""
+    index: int
+    family: int
+    sockaddr: bytes
+    request: bytes
+    connections: int
+    pipeline: int
+    quota: int                  # -1: until the deadline
+    timeout_ns: int
+    head_request: bool
+
+
+def usage() -> dict:
+    """CPU seconds and peak memory of this process so far."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return {"user_s": ru.ru_utime, "sys_s": ru.ru_stime, "max_rss_kb": ru.ru_maxrss}
+
+
+def raise_fd_limit(needed: int) -> None:
+    """Lift the soft descriptor limit towards the hard one; fail clearly if short."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= needed:
+        return
+    target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    if target < needed:
+        raise OSError(f"{needed} file descriptors needed per worker, the hard limit is {hard} "
+                      f"(raise it with `ulimit -n`, or use more workers)")
+
+
+class Worker:
+    def __init__(self, spec: WorkerSpec, pipe):
+        self.spec = spec
+        self.pipe = pipe
+        self.loop = asyncio.get_running_loop()
+        self.settled = self.loop.create_future()
+        self.finished = self.loop.create_future()      # done, deadline, or stop
+        self.messages: asyncio.Queue = asyncio.Queue()
+        self.engine = None
+
+    def on_engine_event(self, name: str) -> None:
+        if name == "settled" and not self.settled.done():
+            self.settled.set_result(None)
+        elif name == "done":
+            self.finish("done")
+
+    def finish(self, why: str) -> None:
+        if not self.finished.done():
+            self.finished.set_result(why)
+
+    def on_pipe_readable(self) -> None:
+        try:
+            message = self.pipe.recv()
+        except (EOFError, OSError):
+            message = ("stop",)                        # parent gone: wind down
+            self.loop.remove_reader(self.pipe.fileno())
+        if message[0] == "stop":
+            self.finish("stopped")
+        self.messages.put_nowait(message)
+
+    def call_at_ns(self, when_ns: int, callback, *args):
+        return self.loop.call_later(max(0.0, (when_ns - time.monotonic_ns()) / NS_PER_S), callback, *args)
+
+    def sweep(self) -> None:
+        self.engine.sweep()
+        if not self.finished.done():
+            self.loop.call_later(self.sweep_interval_s, self.sweep)
+
+    def tick(self, k: int, start_ns: int) -> None:
+        if self.finished.done():
+            return
+        snap = self.engine.snapshot()
+        snap["usage"] = usage()
+        self.pipe.send(("tick", k, snap))
+        self.call_at_ns(start_ns + (k + 1) * NS_PER_S, self.tick, k + 1, start_ns)
+
+    async def run(self) -> None:
+        from surge.core._engine import Engine     # after fork: nothing compiled is shared
+
+        spec = self.spec
+        raise_fd_limit(spec.connections + 64)
+        self.engine = Engine(spec.family, spec.sockaddr, spec.request, spec.connections, spec.pipeline,
+                             spec.quota, spec.timeout_ns, spec.head_request, self.on_engine_event)
+        self.sweep_interval_s = min(0.1, spec.timeout_ns / NS_PER_S / 4)
+        self.loop.add_reader(self.engine.epoll_fd, self.engine.on_ready)
+        self.loop.add_reader(self.pipe.fileno(), self.on_pipe_readable)
+        self.loop.call_later(self.sweep_interval_s, self.sweep)
+        self.engine.connect_all()
+        await asyncio.wait([self.settled, self.finished], return_when=asyncio.FIRST_COMPLETED)
+        snap = self.engine.snapshot()
+        self.pipe.send(("ready", {"open_connections": snap["open_connections"], "errors": snap["errors"]}))
+
+        message = await self.messages.get()
+        while message[0] not in ("start", "stop"):
+            message = await self.messages.get()
+        start_ns = time.monotonic_ns()
+        if message[0] == "start":
+            _, start_ns, deadline_ns = message
+            started = self.loop.create_future()
+            self.call_at_ns(start_ns, lambda: started.done() or started.set_result(None))
+            await asyncio.wait([started, self.finished], return_when=asyncio.FIRST_COMPLETED)
+            if not self.finished.done():
+                self.engine.start()
+                self.call_at_ns(start_ns + NS_PER_S, self.tick, 1, start_ns)
+                if deadline_ns is not None:
+                    self.call_at_ns(deadline_ns, self.finish, "deadline")
+                await self.finished
+        abandoned = self.engine.stop()
+        end_ns = time.monotonic_ns()
+        snap = self.engine.snapshot()
+        snap["usage"] = usage()
+        self.pipe.send(("final", end_ns, snap, abandoned, self.finished.result() if self.finished.done() else "stopped"))
+
+
+def worker_main(spec: WorkerSpec, pipe) -> None:
+    """Entry point of a forked worker process."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)        # the supervisor decides when to stop
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    import uvloop
+
+    try:
+        uvloop.run(_run(spec, pipe))
+    except OSError as exc:
+        pipe.send(("failed", str(exc)))
+        raise SystemExit(1)
+
+
+async def _run(spec: WorkerSpec, pipe) -> None:
+    await Worker(spec, pipe).run()
