@@ -193,7 +193,7 @@ cdef class Histogram:
     @property
     def mean(self):
         """Exact mean of the recorded values, 0.0 when empty."""
-        return self.sum_values / self.total_count if self.total_count else 0.0
+        return <double>self.sum_values / self.total_count if self.total_count else 0.0
 
     @property
     def stdev(self):

@@ -7,6 +7,7 @@ report and per-second figures are differences of consecutive reports.
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import os
 import platform
 import resource
@@ -138,32 +139,31 @@ class RunRecord:
         }
 
     def timeseries(self) -> list[dict]:
-        """One point per second (t = end of the interval), the last one partial."""
-        points = []
-        last_k = max((max(w.ticks, default=0) for w in self.workers), default=0)
-        previous = {w.index: None for w in self.workers}
-        for k in range(1, last_k + 1):
-            snaps = [(w, w.ticks.get(k)) for w in self.workers]
-            points.append(self._point(float(k), snaps, previous))
-        finals = [(w, w.final) for w in self.workers]
-        duration = self.duration_s()
-        if any(s for _, s in finals) and duration > last_k + 0.001:
-            points.append(self._point(round(duration, 3), finals, previous))
-        return points
+        """One point per second, t = the end of its interval (the last may be partial).
 
-    @staticmethod
-    def _point(t: float, snaps, previous: dict) -> dict:
-        hist = Histogram()
-        errors = 0
-        for w, snap in snaps:
-            if snap is None:
-                continue
-            hist.add_sparse(*snap["latency"])
-            errors += _errors_total(snap) - _errors_total(previous[w.index])
-            previous[w.index] = snap
-        p50, p99 = hist.values_at_percentiles((50, 99))
-        return {"t": t, "requests": hist.total_count, "errors": errors, "p50": p50, "p99": p99,
-                "max": hist.max}
+        Worker k-th ticks fill slot k; a worker's final snapshot fills the slot
+        its end falls in (a stop a few ms past a whole second joins that second)."""
+        slots: dict[int, list[tuple[dict, int]]] = {}
+        for w in self.workers:
+            previous_errors = 0
+            ordered = sorted(w.ticks.items())
+            if w.final is not None and w.end_ns is not None and self.start_ns is not None:
+                elapsed_s = (w.end_ns - self.start_ns) / NS_PER_S
+                ordered.append((max(1, math.ceil(elapsed_s - 0.01)), w.final))
+            for k, snap in ordered:
+                errors = _errors_total(snap)
+                slots.setdefault(k, []).append((snap, errors - previous_errors))
+                previous_errors = errors
+        duration = self.duration_s()
+        points = []
+        for k in sorted(slots):
+            hist = Histogram()
+            for snap, _ in slots[k]:
+                hist.add_sparse(*snap["latency"])
+            p50, p99 = hist.values_at_percentiles((50, 99))
+            points.append({"t": float(k) if k <= duration else round(duration, 3), "requests": hist.total_count,
+                           "errors": sum(e for _, e in slots[k]), "p50": p50, "p99": p99, "max": hist.max})
+        return points
 
     def resources(self) -> dict:
         workers = []
@@ -194,5 +194,12 @@ class RunRecord:
 
 def live_point(record: RunRecord, k: int) -> dict:
     """Second k from whatever workers have reported so far (live progress)."""
-    previous = {w.index: w.ticks.get(k - 1) for w in record.workers}
-    return RunRecord._point(float(k), [(w, w.ticks.get(k)) for w in record.workers], previous)
+    hist = Histogram()
+    errors = 0
+    for w in record.workers:
+        snap = w.ticks.get(k)
+        if snap:
+            hist.add_sparse(*snap["latency"])
+            errors += _errors_total(snap) - _errors_total(w.ticks.get(k - 1))
+    p50, p99 = hist.values_at_percentiles((50, 99))
+    return {"t": float(k), "requests": hist.total_count, "errors": errors, "p50": p50, "p99": p99, "max": hist.max}

@@ -90,13 +90,13 @@ class Worker:
         if not self.finished.done():
             self.loop.call_later(self.sweep_interval_s, self.sweep)
 
-    def tick(self, k: int, start_ns: int) -> None:
-        if self.finished.done():
-            return
+    def tick(self, k: int, start_ns: int, deadline_ns: int | None) -> None:
+        if self.finished.done() or (deadline_ns is not None and time.monotonic_ns() >= deadline_ns - 5_000_000):
+            return                      # the final snapshot covers the last interval
         snap = self.engine.snapshot()
         snap["usage"] = usage()
         self.pipe.send(("tick", k, snap))
-        self.call_at_ns(start_ns + (k + 1) * NS_PER_S, self.tick, k + 1, start_ns)
+        self.call_at_ns(start_ns + (k + 1) * NS_PER_S, self.tick, k + 1, start_ns, deadline_ns)
 
     async def run(self) -> None:
         from surge.core._engine import Engine     # after fork: nothing compiled is shared
@@ -125,7 +125,7 @@ class Worker:
             await asyncio.wait([started, self.finished], return_when=asyncio.FIRST_COMPLETED)
             if not self.finished.done():
                 self.engine.start()
-                self.call_at_ns(start_ns + NS_PER_S, self.tick, 1, start_ns)
+                self.call_at_ns(start_ns + NS_PER_S, self.tick, 1, start_ns, deadline_ns)
                 if deadline_ns is not None:
                     self.call_at_ns(deadline_ns, self.finish, "deadline")
                 await self.finished

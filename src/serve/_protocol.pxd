@@ -65,7 +65,6 @@ cdef class ServeProtocol:
     # responses for the current read, flushed with one write
     cdef bytes batch_first          # the first one, not copied unless a second comes
     cdef Py_ssize_t batch_responses
-    cdef Py_ssize_t batch_served    # responses that count (status ones do not)
     cdef bint batch_delayable       # holds a response that --delay applies to
 
     cdef Py_ssize_t frame(self, const char* buf, Py_ssize_t size) except -1

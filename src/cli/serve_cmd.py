@@ -1,0 +1,119 @@
+"""`surge serve`: the embedded HTTP/1.1 target for demos, tests and benchmarks."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from surge.plan.units import UnitError, parse_duration_ns, parse_size_bytes
+from surge.serve import server
+
+
+PROG = "surge serve"
+
+
+class OneLineUsageError(click.UsageError):
+    """A usage error shown as one line (no usage block), exit code 2.
+
+    surge's main() prints usage errors in this same shape itself; show() is
+    for when the command runs under click's standalone mode.
+    """
+
+    def show(self, file=None) -> None:
+        click.echo(f"{PROG}: error: {self.format_message()}", file=file or sys.stderr)
+
+
+class _OneLineErrorsCommand(click.Command):
+    def parse_args(self, ctx, args):
+        # parse_args runs every option's conversion and callback, so each
+        # usage error about an option passes through here
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as error:
+            raise OneLineUsageError(error.format_message(), ctx) from None
+
+
+def _checked(rule):
+    """A click callback that applies one of server's option rules."""
+    def callback(ctx, param, value):
+        problem = rule(value)
+        if problem:
+            raise click.BadParameter(problem, ctx, param)
+        return value
+    return callback
+
+
+def _size_bytes(ctx, param, value: str) -> int:
+    try:
+        size = parse_size_bytes(value)
+    except UnitError as error:
+        raise click.BadParameter(str(error), ctx, param) from None
+    problem = server.problem_with_body_size(size)
+    if problem:
+        raise click.BadParameter(problem, ctx, param)
+    return size
+
+
+def _delay_ns(ctx, param, value: str | None) -> int:
+    if value is None or value.strip() == "0":
+        return 0
+    try:
+        delay_ns = parse_duration_ns(value)
+    except UnitError as error:
+        raise click.BadParameter(str(error), ctx, param) from None
+    problem = server.problem_with_delay(delay_ns)
+    if problem:
+        raise click.BadParameter(f"must be 0 or at least 1ms (timers tick in milliseconds), got {value!r}",
+                                 ctx, param)
+    return delay_ns
+
+
+@click.command("serve", cls=_OneLineErrorsCommand)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", "-p", type=int, default=8080, show_default=True,
+              callback=_checked(server.problem_with_port), help="Port; 0 picks a free one (printed).")
+@click.option("--workers", "-w", type=int, default=1, show_default=True,
+              callback=_checked(server.problem_with_workers),
+              help="Worker processes, all accepting on the port (SO_REUSEPORT).")
+@click.option("--body-size", default="0", show_default=True, callback=_size_bytes, metavar="SIZE",
+              help="Response body size: 0, 512, 4k, 1MiB (a run of 'x').")
+@click.option("--status", type=int, default=200, show_default=True,
+              callback=_checked(server.problem_with_status), metavar="CODE",
+              help="Response status code, 200 to 599.")
+@click.option("--delay", default=None, callback=_delay_ns, metavar="DURATION",
+              help="Fixed delay before each response, e.g. 10ms (millisecond resolution).")
+@click.option("--close", is_flag=True, help="Send `Connection: close` and close after each response.")
+@click.option("--status-path", default=server.DEFAULT_STATUS_PATH, show_default=True,
+              callback=_checked(server.problem_with_status_path),
+              help="Path answering JSON {requests, workers}; not counted.")
+def serve_command(host: str, port: int, workers: int, body_size: int, status: int, delay: int,
+                  close: bool, status_path: str) -> None:
+    """Serve HTTP/1.1 (keep-alive, pipelining) until Ctrl-C or SIGTERM.
+
+    Every request gets the same response. On start one line says where it
+    listens; on exit one line says how many requests were served.
+    """
+    ctx = click.get_current_context()
+    problem = server.problem_with_body_size(body_size, status)
+    if problem:
+        raise OneLineUsageError(f"Invalid value for '--body-size': {problem}", ctx)
+
+    def announce(bound_host: str, bound_port: int) -> None:
+        noun = "worker" if workers == 1 else "workers"
+        click.echo(f"surge serve listening on {server.listen_url(bound_host, bound_port)} ({workers} {noun})")
+        sys.stdout.flush()
+
+    try:
+        served = server.serve(host, port, workers, body_size, status, delay, close, status_path,
+                              ready_callback=announce)
+    except ImportError as error:
+        _fail(ctx, f"the compiled protocol is missing ({error}); run `make build`")
+    except server.ServeError as error:
+        _fail(ctx, str(error))
+    click.echo(f"served {served} requests")
+
+
+def _fail(ctx: click.Context, message: str) -> None:
+    """One line on stderr, exit 1: ctx.exit works with and without standalone mode."""
+    click.echo(f"{PROG}: error: {message}", err=True)
+    ctx.exit(1)

@@ -1,0 +1,541 @@
+"""The embedded target's HTTP/1.1 protocol (an asyncio protocol for uvloop).
+
+Requests are framed in C straight from the bytes the loop hands over: the head
+is parsed only for what changes the answer (method, path, version, Connection,
+Content-Length, Transfer-Encoding) and bodies are skipped, never buffered.
+Responses are rendered once per worker; all responses to one read leave in a
+single write, so pipelined requests cost one syscall per read, not per request.
+"""
+from http import HTTPStatus
+
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from libc.stdint cimport int64_t, uint64_t
+from libc.stdlib cimport free, realloc
+from libc.string cimport memchr, memcmp, memcpy, memmove
+
+
+cdef enum:
+    # Longest request head, chunk-size line or trailer line we wait for. Longer
+    # ones are answered 431/400 so a client cannot make the buffer grow without end.
+    HEAD_LIMIT_BYTES = 64 * 1024
+    # Enough digits for any length we can skip; more would overflow int64.
+    MAX_DECIMAL_DIGITS = 18
+    MAX_HEX_DIGITS = 15
+
+# Index 0: HTTP/1.1 keep-alive (implied); 1: HTTP/1.0 keep-alive, which must be
+# said; 2: the connection closes after this response.
+cdef tuple CONNECTION_HEADERS = (b"", b"Connection: keep-alive\r\n", b"Connection: close\r\n")
+cdef int KIND_CLOSE = 2
+
+
+def render_response(int status, Py_ssize_t body_size_bytes, int kind, bint is_head):
+    """The full response bytes for one status, body size and connection kind."""
+    try:
+        reason = HTTPStatus(status).phrase
+    except ValueError:
+        reason = "Unknown"
+    head = b"HTTP/1.1 %d %s\r\n" % (status, reason.encode("latin-1"))
+    # 204 and 304 carry no body, and 204 must not even announce one (RFC 9110 §8.6)
+    bodiless = status == 204 or status == 304
+    if not bodiless:
+        head += b"Content-Length: %d\r\n" % body_size_bytes
+    head += CONNECTION_HEADERS[kind] + b"\r\n"
+    if bodiless or is_head:
+        return head
+    return head + b"x" * body_size_bytes
+
+
+cdef inline Py_ssize_t find_head_end(const char* buf, Py_ssize_t size) noexcept nogil:
+    """Length of the head up to and including its blank line, or -1 if incomplete."""
+    cdef Py_ssize_t start = 0, newline_at
+    cdef const char* newline
+    while True:
+        newline = <const char*>memchr(buf + start, c'\n', size - start)
+        if newline == NULL:
+            return -1
+        newline_at = newline - buf
+        # bare LF line ends are accepted too (RFC 9112 §2.2 allows it)
+        if newline_at + 1 < size and buf[newline_at + 1] == c'\n':
+            return newline_at + 2
+        if newline_at + 2 < size and buf[newline_at + 1] == c'\r' and buf[newline_at + 2] == c'\n':
+            return newline_at + 3
+        start = newline_at + 1
+
+
+cdef inline bint equals_lower(const char* text, Py_ssize_t size,
+                              const char* lower, Py_ssize_t lower_size) noexcept nogil:
+    """ASCII case-insensitive comparison with an already lower-case name."""
+    cdef Py_ssize_t i
+    cdef char c
+    if size != lower_size:
+        return False
+    for i in range(size):
+        c = text[i]
+        if c'A' <= c <= c'Z':
+            c = c + 32
+        if c != lower[i]:
+            return False
+    return True
+
+
+cdef inline bint is_space(char c) noexcept nogil:
+    return c == c' ' or c == c'\t'
+
+
+cdef inline int64_t parse_decimal(const char* text, Py_ssize_t size) noexcept nogil:
+    """A Content-Length value, or -1 when it is not a plain run of digits."""
+    cdef int64_t value = 0
+    cdef Py_ssize_t i
+    if size == 0 or size > MAX_DECIMAL_DIGITS:
+        return -1
+    for i in range(size):
+        if not (c'0' <= text[i] <= c'9'):
+            return -1
+        value = value * 10 + (text[i] - c'0')
+    return value
+
+
+cdef inline int64_t parse_chunk_size(const char* line, Py_ssize_t size) noexcept nogil:
+    """The size on a chunk-size line (extensions ignored), or -1 when malformed."""
+    cdef int64_t value = 0
+    cdef Py_ssize_t i = 0
+    cdef char c
+    while i < size:
+        c = line[i]
+        if c'0' <= c <= c'9':
+            value = value * 16 + (c - c'0')
+        elif c'a' <= c <= c'f':
+            value = value * 16 + (c - c'a' + 10)
+        elif c'A' <= c <= c'F':
+            value = value * 16 + (c - c'A' + 10)
+        else:
+            break
+        i += 1
+    if i == 0 or i > MAX_HEX_DIGITS:
+        return -1
+    while i < size and is_space(line[i]):
+        i += 1
+    if i < size and line[i] != c';':
+        return -1
+    return value
+
+
+cdef inline bint ends_with_chunked(const char* value, const char* value_end) noexcept nogil:
+    """Whether `chunked` is the last transfer coding listed (RFC 9112 §6.3)."""
+    cdef Py_ssize_t size = value_end - value
+    if size < 7 or not equals_lower(value_end - 7, 7, b"chunked", 7):
+        return False
+    return size == 7 or (value_end - 8)[0] == c',' or is_space((value_end - 8)[0])
+
+
+cdef class ServeConfig:
+    """What one worker answers, rendered once, and where it counts what it served.
+
+    `counts` is a writable buffer of uint64 with one slot per worker (shared
+    memory across processes); this worker adds only to `counts[worker_index]`,
+    so no lock is needed. Status-path answers report the sum of all slots.
+    """
+
+    def __init__(self, *, int status=200, Py_ssize_t body_size_bytes=0, int64_t delay_ns=0,
+                 bint close=False, str status_path="/__surge/status", object counts=None,
+                 Py_ssize_t worker_index=0, object loop=None):
+        cdef int kind
+        if not 200 <= status <= 599:
+            raise ValueError(f"status must be from 200 to 599, got {status}")
+        if body_size_bytes < 0:
+            raise ValueError(f"body_size_bytes must be >= 0, got {body_size_bytes}")
+        if delay_ns > 0 and loop is None:
+            raise ValueError("a delay needs the event loop to schedule on")
+        if counts is None:
+            counts = memoryview(bytearray(8)).cast("Q")
+        self.counts = counts
+        if not 0 <= worker_index < self.counts.shape[0]:
+            raise ValueError(f"worker_index must be below {self.counts.shape[0]}, got {worker_index}")
+        self.own_count = &self.counts[worker_index]
+        self.worker_index = worker_index
+        self.loop = loop
+        self.status = status
+        self.body_size_bytes = body_size_bytes
+        self.delay_ns = delay_ns
+        self.delay_s = delay_ns / 1e9
+        self.close = close
+        self.status_path = status_path.encode("latin-1")
+        self.responses = []
+        for kind in range(3):
+            for is_head in (False, True):
+                self.responses.append(render_response(status, body_size_bytes, kind, is_head))
+        self.bad_request = render_response(400, 0, KIND_CLOSE, False)
+        self.head_too_large = render_response(431, 0, KIND_CLOSE, False)
+
+    def __dealloc__(self):
+        free(self.batch_buf)
+
+    def __call__(self):
+        """A protocol for one new connection (the factory create_server wants)."""
+        return ServeProtocol(self)
+
+    def served(self):
+        """Requests served by all workers so far (status requests excluded)."""
+        cdef uint64_t total = 0
+        cdef Py_ssize_t i
+        for i in range(self.counts.shape[0]):
+            total += self.counts[i]
+        return total
+
+    cdef int batch_append(self, bytes data) except -1:
+        cdef Py_ssize_t size = PyBytes_GET_SIZE(data)
+        cdef Py_ssize_t new_cap
+        cdef char* grown
+        if self.batch_len + size > self.batch_cap:
+            new_cap = max(self.batch_cap * 2, self.batch_len + size, 16 * 1024)
+            grown = <char*>realloc(self.batch_buf, new_cap)
+            if grown == NULL:
+                raise MemoryError()
+            self.batch_buf = grown
+            self.batch_cap = new_cap
+        memcpy(self.batch_buf + self.batch_len, PyBytes_AS_STRING(data), size)
+        self.batch_len += size
+        return 0
+
+    cdef bytes status_response(self, int kind, bint is_head):
+        body = b'{"requests": %d, "workers": %d}' % (self.served(), self.counts.shape[0])
+        head = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b"Cache-Control: no-store\r\nContent-Length: %d\r\n%s\r\n"
+                % (len(body), CONNECTION_HEADERS[kind]))
+        return head if is_head else head + body
+
+
+cdef class ServeProtocol:
+    """One client connection: frame requests, answer each in order."""
+
+    def __cinit__(self, ServeConfig config not None):
+        self.config = config
+        self.state = READ_HEAD
+
+    def __dealloc__(self):
+        free(self.pending)
+
+    # -- asyncio protocol interface -------------------------------------------
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def connection_lost(self, exc):
+        self.transport = None
+        self.state = DISCARD
+        self.batch_first = None
+        free(self.pending)
+        self.pending = NULL
+        self.pending_len = self.pending_cap = 0
+
+    def eof_received(self):
+        if self.delayed_batches > 0:
+            # keep the socket open until the delayed responses are out
+            self.eof_seen = True
+            return True
+        return False
+
+    def pause_writing(self):
+        # a client that pipelines without reading: stop reading until it catches up
+        self.transport.pause_reading()
+
+    def resume_writing(self):
+        self.transport.resume_reading()
+
+    def data_received(self, bytes data not None):
+        cdef Py_ssize_t size = PyBytes_GET_SIZE(data)
+        cdef Py_ssize_t used
+        if self.state == DISCARD:
+            return
+        if self.pending_len == 0:
+            # the common case: frame in place, copy only an incomplete tail
+            used = self.frame(PyBytes_AS_STRING(data), size)
+            if used < size and self.state != DISCARD:
+                self.keep_pending(PyBytes_AS_STRING(data) + used, size - used)
+        else:
+            self.keep_pending(PyBytes_AS_STRING(data), size)
+            used = self.frame(self.pending, self.pending_len)
+            if self.state == DISCARD or used == self.pending_len:
+                self.pending_len = 0
+            elif used > 0:
+                memmove(self.pending, self.pending + used, self.pending_len - used)
+                self.pending_len -= used
+        self.flush()
+
+    def _send_delayed(self, bytes data, bint close_after):
+        """Timer callback: a batch whose --delay has passed."""
+        self.delayed_batches -= 1
+        if self.transport is None:
+            return
+        self.transport.write(data)
+        if close_after or (self.eof_seen and self.delayed_batches == 0):
+            self.transport.close()
+
+    # -- framing ---------------------------------------------------------------
+
+    cdef Py_ssize_t frame(self, const char* buf, Py_ssize_t size) except -1:
+        """Answer every complete request in buf; return how many bytes were used."""
+        cdef Py_ssize_t pos = 0, head_size, line_size, take
+        cdef const char* line
+        cdef const char* newline
+        cdef int64_t chunk_size
+        while pos < size:
+            if self.state == READ_HEAD:
+                # RFC 9112 §2.2: empty lines before a request line are ignored
+                while pos < size and (buf[pos] == c'\r' or buf[pos] == c'\n'):
+                    pos += 1
+                if pos == size:
+                    break
+                head_size = find_head_end(buf + pos, size - pos)
+                if head_size < 0 or head_size > HEAD_LIMIT_BYTES:
+                    if head_size > HEAD_LIMIT_BYTES or size - pos > HEAD_LIMIT_BYTES:
+                        self.reject(self.config.head_too_large)
+                    break
+                if self.parse_head(buf + pos, head_size) != 0:
+                    self.reject(self.config.bad_request)
+                    break
+                pos += head_size
+                if self.request_chunked:
+                    self.state = READ_CHUNK_SIZE
+                elif self.body_left_bytes > 0:
+                    self.state = READ_BODY
+                else:
+                    self.finish_request()
+            elif self.state == READ_BODY or self.state == READ_CHUNK_DATA:
+                take = size - pos
+                if take > self.body_left_bytes:
+                    take = self.body_left_bytes
+                pos += take
+                self.body_left_bytes -= take
+                if self.body_left_bytes == 0:
+                    if self.state == READ_BODY:
+                        self.finish_request()
+                    else:
+                        self.state = READ_CHUNK_END
+            elif self.state == DISCARD:
+                return size
+            else:
+                # the line-based states: chunk size, chunk end, trailer
+                newline = <const char*>memchr(buf + pos, c'\n', size - pos)
+                if newline == NULL:
+                    if size - pos > HEAD_LIMIT_BYTES:
+                        self.reject(self.config.bad_request)
+                    break
+                line = buf + pos
+                line_size = newline - line
+                pos += line_size + 1
+                if line_size > 0 and line[line_size - 1] == c'\r':
+                    line_size -= 1
+                if self.state == READ_CHUNK_SIZE:
+                    chunk_size = parse_chunk_size(line, line_size)
+                    if chunk_size < 0:
+                        self.reject(self.config.bad_request)
+                        break
+                    if chunk_size == 0:
+                        self.state = READ_TRAILER
+                    else:
+                        self.body_left_bytes = chunk_size
+                        self.state = READ_CHUNK_DATA
+                elif self.state == READ_CHUNK_END:
+                    if line_size != 0:
+                        self.reject(self.config.bad_request)
+                        break
+                    self.state = READ_CHUNK_SIZE
+                elif line_size == 0:
+                    # the blank line after the trailers ends a chunked request
+                    self.finish_request()
+        if self.state == DISCARD:
+            return size
+        return pos
+
+    cdef int parse_head(self, const char* head, Py_ssize_t size) except -1:
+        """Read what the answer depends on; 0 when usable, 1 when malformed."""
+        cdef const char* head_end = head + size
+        cdef const char* line = head
+        cdef const char* line_end
+        cdef const char* newline
+        cdef const char* method_end
+        cdef const char* target
+        cdef const char* target_end
+        cdef const char* path_end
+        cdef const char* colon
+        cdef const char* value
+        cdef const char* value_end
+        cdef const char* token
+        cdef const char* token_end
+        cdef Py_ssize_t name_size
+        cdef int64_t length = 0, header_length
+        cdef bint has_length = False, chunked = False
+        cdef bint says_close = False, says_keep_alive = False, keep_alive
+        cdef int minor_version
+        cdef bytes status_path = self.config.status_path
+
+        # request line: METHOD SP TARGET SP HTTP/1.x
+        newline = <const char*>memchr(line, c'\n', head_end - line)
+        line_end = newline
+        if line_end > line and (line_end - 1)[0] == c'\r':
+            line_end -= 1
+        method_end = <const char*>memchr(line, c' ', line_end - line)
+        if method_end == NULL or method_end == line:
+            return 1
+        target = method_end + 1
+        target_end = <const char*>memchr(target, c' ', line_end - target)
+        if target_end == NULL or target_end == target:
+            return 1
+        if line_end - (target_end + 1) != 8 or memcmp(target_end + 1, b"HTTP/1.", 7) != 0:
+            return 1
+        if target_end[8] == c'1':
+            minor_version = 1
+        elif target_end[8] == c'0':
+            minor_version = 0
+        else:
+            return 1
+        self.request_is_head = method_end - line == 4 and memcmp(line, b"HEAD", 4) == 0
+        path_end = <const char*>memchr(target, c'?', target_end - target)
+        if path_end == NULL:
+            path_end = target_end
+        self.request_is_status = (
+            path_end - target == PyBytes_GET_SIZE(status_path)
+            and memcmp(target, PyBytes_AS_STRING(status_path), path_end - target) == 0)
+
+        # header fields, up to the blank line that find_head_end found
+        line = newline + 1
+        while line < head_end:
+            newline = <const char*>memchr(line, c'\n', head_end - line)
+            line_end = newline
+            if line_end > line and (line_end - 1)[0] == c'\r':
+                line_end -= 1
+            if line_end == line:
+                break
+            if is_space(line[0]):
+                return 1  # obsolete line folding is rejected (RFC 9112 §5.2)
+            colon = <const char*>memchr(line, c':', line_end - line)
+            if colon == NULL or colon == line or is_space((colon - 1)[0]):
+                return 1  # no whitespace between name and colon (RFC 9112 §5.1)
+            name_size = colon - line
+            value = colon + 1
+            value_end = line_end
+            while value < value_end and is_space(value[0]):
+                value += 1
+            while value_end > value and is_space((value_end - 1)[0]):
+                value_end -= 1
+            if equals_lower(line, name_size, b"content-length", 14):
+                header_length = parse_decimal(value, value_end - value)
+                if header_length < 0 or (has_length and header_length != length):
+                    return 1
+                has_length = True
+                length = header_length
+            elif equals_lower(line, name_size, b"transfer-encoding", 17):
+                # only chunked can be framed; anything else leaves the length unknown
+                if not ends_with_chunked(value, value_end):
+                    return 1
+                chunked = True
+            elif equals_lower(line, name_size, b"connection", 10):
+                token = value
+                while token < value_end:
+                    token_end = <const char*>memchr(token, c',', value_end - token)
+                    if token_end == NULL:
+                        token_end = value_end
+                    value = token_end  # reuse as the trimmed end
+                    while token < value and is_space(token[0]):
+                        token += 1
+                    while value > token and is_space((value - 1)[0]):
+                        value -= 1
+                    if equals_lower(token, value - token, b"close", 5):
+                        says_close = True
+                    elif equals_lower(token, value - token, b"keep-alive", 10):
+                        says_keep_alive = True
+                    token = token_end + 1
+            line = newline + 1
+
+        self.request_chunked = chunked
+        self.body_left_bytes = 0 if chunked else length
+        if minor_version == 1:
+            keep_alive = not says_close
+        else:
+            keep_alive = says_keep_alive and not says_close
+        if chunked and (has_length or minor_version == 0):
+            # a framing conflict: answer, then close (RFC 9112 §6.1)
+            keep_alive = False
+        if self.config.close or not keep_alive:
+            self.request_kind = KIND_CLOSE
+        else:
+            self.request_kind = 1 if minor_version == 0 else 0
+        return 0
+
+    # -- answering ---------------------------------------------------------------
+
+    cdef int finish_request(self) except -1:
+        cdef ServeConfig config = self.config
+        if self.request_is_status:
+            self.queue(config.status_response(self.request_kind, self.request_is_head))
+        else:
+            self.queue(<bytes>config.responses[self.request_kind * 2 + self.request_is_head])
+            # counted when answered (under --delay: when the answer is scheduled),
+            # so a status request later in the same read includes it
+            config.own_count[0] += 1
+            self.batch_delayable = True
+        if self.request_kind == KIND_CLOSE:
+            self.closing = True
+            self.state = DISCARD
+        else:
+            self.state = READ_HEAD
+        return 0
+
+    cdef int reject(self, bytes response) except -1:
+        """Answer a request we cannot frame, then close: the stream is lost."""
+        self.queue(response)
+        self.closing = True
+        self.state = DISCARD
+        return 0
+
+    cdef int queue(self, bytes response) except -1:
+        cdef ServeConfig config = self.config
+        if self.batch_responses == 0:
+            self.batch_first = response
+        else:
+            if self.batch_responses == 1:
+                config.batch_len = 0
+                config.batch_append(self.batch_first)
+                self.batch_first = None
+            config.batch_append(response)
+        self.batch_responses += 1
+        return 0
+
+    cdef int flush(self) except -1:
+        """Send this read's responses with one write (or one timer under --delay)."""
+        cdef ServeConfig config = self.config
+        cdef bytes data
+        cdef bint delayable = self.batch_delayable
+        if self.batch_responses == 0:
+            return 0
+        if self.batch_responses == 1:
+            data = self.batch_first
+            self.batch_first = None
+        else:
+            data = PyBytes_FromStringAndSize(config.batch_buf, config.batch_len)
+        self.batch_responses = 0
+        self.batch_delayable = False
+        # status answers skip the delay, unless delayed ones are ahead of them
+        if config.delay_ns > 0 and (delayable or self.delayed_batches > 0):
+            self.delayed_batches += 1
+            config.loop.call_later(config.delay_s, self._send_delayed, data, self.closing)
+            return 0
+        self.transport.write(data)
+        if self.closing:
+            self.transport.close()
+        return 0
+
+    cdef int keep_pending(self, const char* data, Py_ssize_t size) except -1:
+        cdef Py_ssize_t new_cap
+        cdef char* grown
+        if self.pending_len + size > self.pending_cap:
+            new_cap = max(self.pending_cap * 2, self.pending_len + size, 4096)
+            grown = <char*>realloc(self.pending, new_cap)
+            if grown == NULL:
+                raise MemoryError()
+            self.pending = grown
+            self.pending_cap = new_cap
+        memcpy(self.pending + self.pending_len, data, size)
+        self.pending_len += size
+        return 0

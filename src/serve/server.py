@@ -1,0 +1,411 @@
+"""Process management for `surge serve`: bind, start workers, count, stop.
+
+The parent binds one listening socket per worker on the same port with
+SO_REUSEPORT (so the kernel spreads connections over the workers' own accept
+queues), forks the workers, prints nothing itself, and waits for SIGINT or
+SIGTERM. Each worker runs one uvloop loop and counts what it served in its own
+slot of a shared uint64 array, which the parent sums at the end.
+"""
+from __future__ import annotations
+
+import errno
+import json
+import multiprocessing
+import os
+import re
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from multiprocessing import connection as mp_connection
+from multiprocessing.sharedctypes import RawArray
+from typing import Callable
+
+LISTEN_BACKLOG = 4096
+WORKER_START_TIMEOUT_S = 15.0
+WORKER_STOP_TIMEOUT_S = 5.0
+MAX_WORKERS = 1024
+MAX_BODY_SIZE_BYTES = 1024 ** 3
+MIN_DELAY_NS = 1_000_000  # the event loop's timers tick in whole milliseconds
+DEFAULT_STATUS_PATH = "/__surge/status"
+
+
+class ServeError(RuntimeError):
+    """The server could not start or a worker died; the message is one line."""
+
+
+# -- option rules, shared by serve() and the click command ----------------------
+# Each returns None when the value is allowed, else what is allowed and what was found.
+
+def problem_with_port(port: int) -> str | None:
+    if not 0 <= port <= 65535:
+        return f"must be from 0 to 65535 (0 picks a free port), got {port}"
+    return None
+
+
+def problem_with_workers(workers: int) -> str | None:
+    if not 1 <= workers <= MAX_WORKERS:
+        return f"must be from 1 to {MAX_WORKERS}, got {workers}"
+    return None
+
+
+def problem_with_status(status: int) -> str | None:
+    if not 200 <= status <= 599:
+        return f"must be an HTTP status code from 200 to 599 (1xx cannot be served), got {status}"
+    return None
+
+
+def problem_with_body_size(body_size_bytes: int, status: int = 200) -> str | None:
+    if not 0 <= body_size_bytes <= MAX_BODY_SIZE_BYTES:
+        return f"must be from 0 to 1GiB, got {body_size_bytes} bytes"
+    if body_size_bytes and status in (204, 304):
+        return f"must be 0 with status {status}, which has no body, got {body_size_bytes} bytes"
+    return None
+
+
+def problem_with_delay(delay_ns: int) -> str | None:
+    if delay_ns and delay_ns < MIN_DELAY_NS:
+        return f"must be 0 or at least 1ms (timers tick in milliseconds), got {delay_ns}ns"
+    return None
+
+
+def problem_with_status_path(status_path: str) -> str | None:
+    if not status_path.startswith("/") or any(c in status_path for c in " ?#\t\r\n"):
+        return f"must be a path starting with / without spaces, ? or #, got {status_path!r}"
+    return None
+
+
+def listen_url(host: str, port: int) -> str:
+    """The URL clients use for a listening address (IPv6 hosts in brackets)."""
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+# -- the server -------------------------------------------------------------------
+
+def serve(host: str, port: int, workers: int, body_size: int, status: int, delay_ns: int | None,
+          close: bool, status_path: str,
+          ready_callback: Callable[[str, int], None] | None = None) -> int:
+    """Serve until SIGINT or SIGTERM; return the number of requests served.
+
+    body_size is in bytes, delay_ns in nanoseconds (None or 0: no delay).
+    ready_callback(host, port) is called once every worker accepts; port is the
+    real one when 0 was asked for. Raises ValueError for bad options and
+    ServeError when the port cannot be bound or a worker fails.
+    """
+    delay_ns = delay_ns or 0
+    problems = [f"{name}: {problem}" for name, problem in (
+        ("port", problem_with_port(port)),
+        ("workers", problem_with_workers(workers)),
+        ("status", problem_with_status(status)),
+        ("body_size", problem_with_body_size(body_size, status)),
+        ("delay_ns", problem_with_delay(delay_ns)),
+        ("status_path", problem_with_status_path(status_path)),
+    ) if problem]
+    if problems:
+        raise ValueError("; ".join(problems))
+    # fail here, in the parent, if the extension is not built
+    from surge.serve import _protocol  # noqa: F401
+
+    stop_signals: list[int] = []
+
+    def on_stop_signal(signum, frame):
+        stop_signals.append(signum)
+
+    # Installed before any worker exists, so an early Ctrl-C is not lost; the
+    # wakeup pipe turns a signal into a readable fd for the wait below.
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_r, False)
+    os.set_blocking(wake_w, False)
+    old_handlers = {sig: signal.signal(sig, on_stop_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    old_wakeup_fd = signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+    counts = RawArray("Q", workers)
+    parent_alive = os.pipe()
+    listeners: list[socket.socket] = []
+    processes: list[multiprocessing.process.BaseProcess] = []
+    try:
+        listeners, port = _bind_listeners(host, port, workers)
+        processes = _start_workers(listeners, counts, wake_r, stop_signals, dict(
+            status=status, body_size_bytes=body_size, delay_ns=delay_ns, close=close,
+            status_path=status_path), parent_alive)
+        for listener in listeners:
+            listener.close()  # the workers hold their own copies
+        if stop_signals:
+            return sum(counts)
+        if ready_callback is not None:
+            ready_callback(host, port)
+        _wait_for_stop(processes, wake_r, stop_signals)
+    finally:
+        _stop_workers(processes)
+        for listener in listeners:
+            listener.close()
+        signal.set_wakeup_fd(old_wakeup_fd)
+        for sig, handler in old_handlers.items():
+            signal.signal(sig, handler)
+        for fd in (wake_r, wake_w, *parent_alive):
+            os.close(fd)
+    return sum(counts)
+
+
+def _bind_listeners(host: str, port: int, workers: int) -> tuple[list[socket.socket], int]:
+    """One listening socket per worker, all on one port; returns them and the port."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as error:
+        raise ServeError(f"cannot listen on host {host!r}: {error.strerror}") from None
+    family, _, _, _, address = infos[0]
+    # A second `surge serve` on the same port would join our SO_REUSEPORT group
+    # silently and take half the connections. A plain bind first (no
+    # SO_REUSEPORT) fails when anyone listens there; a port picked by the
+    # kernel is retried in the tiny window where someone else takes it.
+    for attempt in range(5):
+        chosen_port = _probe_port(family, address, host, port)
+        try:
+            return [_listener(family, (address[0], chosen_port, *address[2:])) for _ in range(workers)], chosen_port
+        except OSError as error:
+            if port != 0 or error.errno != errno.EADDRINUSE or attempt == 4:
+                raise _bind_error(error, host, chosen_port) from None
+    raise AssertionError("unreachable")
+
+
+def _probe_port(family: int, address: tuple, host: str, port: int) -> int:
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as error:
+            raise _bind_error(error, host, port) from None
+        return probe.getsockname()[1]
+
+
+def _listener(family: int, address: tuple) -> socket.socket:
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(address)
+        sock.listen(LISTEN_BACKLOG)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _bind_error(error: OSError, host: str, port: int) -> ServeError:
+    if error.errno == errno.EADDRINUSE:
+        return ServeError(f"port {port} on {host} is already in use")
+    if error.errno == errno.EACCES:
+        return ServeError(f"not allowed to listen on port {port} (ports below 1024 need privileges)")
+    return ServeError(f"cannot listen on {host} port {port}: {error.strerror}")
+
+
+def _start_workers(listeners, counts, wake_r, stop_signals, config, parent_alive) -> list:
+    """Fork one worker per listener and wait until each accepts (or fails)."""
+    context = multiprocessing.get_context("fork")
+    processes, ready_pipes = [], []
+    try:
+        for index in range(len(listeners)):
+            ready_r, ready_w = context.Pipe(duplex=False)
+            process = context.Process(
+                target=_worker_main, name=f"surge-serve-{index}", daemon=True,
+                args=(index, listeners, counts, config, parent_alive, ready_w))
+            process.start()
+            ready_w.close()
+            processes.append(process)
+            ready_pipes.append(ready_r)
+
+        waiting = dict(enumerate(ready_pipes))
+        deadline = time.monotonic() + WORKER_START_TIMEOUT_S
+        while waiting and not stop_signals:
+            remaining_s = deadline - time.monotonic()
+            if remaining_s <= 0:
+                raise ServeError(f"{len(waiting)} worker(s) did not start within {WORKER_START_TIMEOUT_S:.0f}s")
+            watched = list(waiting.values()) + [processes[i].sentinel for i in waiting] + [wake_r]
+            ready = mp_connection.wait(watched, timeout=remaining_s)
+            _drain(wake_r)
+            for index, pipe in list(waiting.items()):
+                if pipe in ready:
+                    try:
+                        failure = pipe.recv()
+                    except EOFError:
+                        failure = f"worker {index} exited while starting"
+                    if failure:
+                        raise ServeError(failure)
+                    del waiting[index]
+                elif processes[index].sentinel in ready:
+                    raise ServeError(f"worker {index} exited while starting (exit code {processes[index].exitcode})")
+    except BaseException:
+        _stop_workers(processes)
+        raise
+    finally:
+        for pipe in ready_pipes:
+            pipe.close()
+    return processes
+
+
+def _wait_for_stop(processes, wake_r, stop_signals) -> None:
+    sentinels = [process.sentinel for process in processes]
+    while not stop_signals:
+        ready = mp_connection.wait(sentinels + [wake_r])
+        _drain(wake_r)
+        if stop_signals:
+            return
+        for index, process in enumerate(processes):
+            if process.sentinel in ready:
+                raise ServeError(f"worker {index} exited unexpectedly (exit code {process.exitcode})")
+
+
+def _drain(fd: int) -> None:
+    try:
+        while os.read(fd, 512):
+            pass
+    except BlockingIOError:
+        pass
+
+
+def _stop_workers(processes) -> None:
+    for process in processes:
+        if process.exitcode is None:
+            process.terminate()
+    deadline = time.monotonic() + WORKER_STOP_TIMEOUT_S
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+        if process.exitcode is None:
+            process.kill()
+            process.join()
+
+
+def _worker_main(index, listeners, counts, config, parent_alive, ready_w) -> None:
+    """One worker: serve listeners[index] on a uvloop loop until SIGTERM."""
+    # Forget the parent's handlers: the parent decides when workers stop
+    # (SIGTERM); a terminal's Ctrl-C reaches the parent, which passes it on.
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # Only the parent keeps the write end: when it exits, however it exits,
+    # the read end turns readable (EOF) and the worker stops with it.
+    parent_alive_r, parent_alive_w = parent_alive
+    os.close(parent_alive_w)
+    for other, listener in enumerate(listeners):
+        if other != index:
+            listener.close()  # so a dead worker's queue is not kept alive by others
+    try:
+        import uvloop
+
+        from surge.serve._protocol import ServeConfig
+
+        loop = uvloop.new_event_loop()
+        shared_counts = memoryview(counts).cast("B").cast("Q")
+        protocol_factory = ServeConfig(counts=shared_counts, worker_index=index, loop=loop, **config)
+        server = loop.run_until_complete(
+            loop.create_server(protocol_factory, sock=listeners[index], backlog=LISTEN_BACKLOG))
+        loop.add_signal_handler(signal.SIGTERM, loop.stop)
+        loop.add_reader(parent_alive_r, loop.stop)
+    except Exception as error:
+        ready_w.send(f"worker {index} failed to start: {error}")
+        return
+    ready_w.send(None)
+    ready_w.close()
+    try:
+        loop.run_forever()
+    finally:
+        server.close()
+        loop.close()
+
+
+# -- a subprocess server for tests and benchmarks ----------------------------------
+
+# loopback only: never through a proxy the environment may name
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+_LISTENING_LINE = re.compile(r"listening on (http://(\[[^\]]+\]|[^:/\s]+):(\d+))")
+
+
+class ServeProcess:
+    """`python -m surge serve ... --port 0` in a subprocess (a context manager).
+
+    Options are passed as keywords and become flags: body_size="4k" ->
+    --body-size 4k, close=True -> --close, False/None are left out. After
+    start(), .port and .url say where it listens; .served() asks the status
+    path; stop() sends SIGINT and waits (kills after 5s), keeping .returncode
+    .output (what it printed after the listening line) and .errors (stderr).
+    """
+
+    def __init__(self, host: str = "127.0.0.1", status_path: str = DEFAULT_STATUS_PATH,
+                 start_timeout_s: float = 20.0, **options):
+        self.host = host
+        self.status_path = status_path
+        self.start_timeout_s = start_timeout_s
+        self.args = ["--host", host, "--port", str(options.pop("port", 0))]
+        if status_path != DEFAULT_STATUS_PATH:
+            self.args += ["--status-path", status_path]
+        for name, value in options.items():
+            flag = "--" + name.replace("_", "-")
+            if value is True:
+                self.args.append(flag)
+            elif value is not None and value is not False:
+                self.args += [flag, str(value)]
+        self.process: subprocess.Popen | None = None
+        self.port: int | None = None
+        self.url: str | None = None
+        self.returncode: int | None = None
+        self.output = ""
+        self.errors = ""
+
+    def start(self) -> "ServeProcess":
+        command = [sys.executable, "-m", "surge", "serve", *self.args]
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        line = self._read_line(time.monotonic() + self.start_timeout_s)
+        match = _LISTENING_LINE.search(line)
+        if not match:
+            self.stop()
+            raise RuntimeError(f"`surge serve {' '.join(self.args)}` did not start "
+                               f"(exit code {self.returncode}): {self.errors or line or 'no output'}")
+        self.url, self.port = match.group(1), int(match.group(3))
+        return self
+
+    def _read_line(self, deadline: float) -> str:
+        fd = self.process.stdout.fileno()
+        received = b""
+        while b"\n" not in received:
+            remaining_s = deadline - time.monotonic()
+            if remaining_s <= 0:
+                break
+            readable, _, _ = select.select([fd], [], [], remaining_s)
+            if readable:
+                chunk = os.read(fd, 4096)
+                if not chunk:
+                    break
+                received += chunk
+        return received.decode(errors="replace")
+
+    def served(self, timeout_s: float = 5.0) -> int:
+        """Requests the server counted so far (its status path is not counted)."""
+        with _DIRECT.open(self.url + self.status_path, timeout=timeout_s) as response:
+            return int(json.loads(response.read())["requests"])
+
+    def stop(self) -> int:
+        """SIGINT, wait up to 5s, then kill; returns the exit code."""
+        if self.process is None:
+            return 0
+        if self.returncode is not None:
+            return self.returncode
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+        try:
+            stdout, stderr = self.process.communicate(timeout=WORKER_STOP_TIMEOUT_S + 1)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            stdout, stderr = self.process.communicate()
+        self.output = (stdout or b"").decode(errors="replace")
+        self.errors = (stderr or b"").decode(errors="replace").strip()
+        self.returncode = self.process.returncode
+        return self.returncode
+
+    def __enter__(self) -> "ServeProcess":
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
