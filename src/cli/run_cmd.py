@@ -101,6 +101,10 @@ def run_command(url, connections, duration, requests, workers, method, headers, 
 
     result, code = execute(plan, quiet)
     click.echo(render_summary(result))
+    if result["workers_failed"] and code == EXIT_OK:
+        failed = ", ".join(f"worker {w['index']} ({w['cause']})" for w in result["workers_failed"])
+        click.echo(f"surge run: error: {failed} died during the run; the others' results are kept", err=True)
+        code = EXIT_RUNTIME
     if json_path:
         try:
             with open(json_path, "w") as f:
