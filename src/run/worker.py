@@ -129,8 +129,8 @@ class Worker:
                 if deadline_ns is not None:
                     self.call_at_ns(deadline_ns, self.finish, "deadline")
                 await self.finished
+        end_ns = time.monotonic_ns()              # before closing thousands of sockets
         abandoned = self.engine.stop()
-        end_ns = time.monotonic_ns()
         snap = self.engine.snapshot()
         snap["usage"] = usage()
         self.pipe.send(("final", end_ns, snap, abandoned, self.finished.result() if self.finished.done() else "stopped"))
