@@ -3,6 +3,7 @@ exit codes (0 ok, 1 runtime error, 2 usage or plan error, 3 thresholds or
 regression gate failed, 130 interrupted).  No traceback reaches a user."""
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
@@ -24,23 +25,29 @@ class SurgeExit(Exception):
         self.message = message
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """Subcommands imported only when invoked: `surge run` pays nothing for `surge serve`."""
+
+    COMMANDS = {
+        "run": "surge.cli.run_cmd:run_command",
+        "serve": "surge.cli.serve_cmd:serve_command",
+    }
+
+    def list_commands(self, ctx):
+        return sorted(self.COMMANDS)
+
+    def get_command(self, ctx, name):
+        target = self.COMMANDS.get(name)
+        if target is None:
+            return None
+        module, attr = target.split(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="surge")
 def cli():
     """surge: HTTP load generator with a compiled core."""
-
-
-def _register():
-    from surge.cli.run_cmd import run_command
-    cli.add_command(run_command, "run")
-    try:
-        from surge.cli.serve_cmd import serve_command
-    except ImportError:     # pragma: no cover - only while serve is being built
-        return
-    cli.add_command(serve_command, "serve")
-
-
-_register()
 
 
 def main(argv: list[str] | None = None) -> None:
