@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+from typing import NoReturn
 
 import click
 
@@ -113,7 +114,7 @@ def serve_command(host: str, port: int, workers: int, body_size: int, status: in
     click.echo(f"served {served} requests")
 
 
-def _fail(ctx: click.Context, message: str) -> None:
+def _fail(ctx: click.Context, message: str) -> NoReturn:
     """One line on stderr, exit 1: ctx.exit works with and without standalone mode."""
     click.echo(f"{PROG}: error: {message}", err=True)
     ctx.exit(1)

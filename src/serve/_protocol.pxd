@@ -59,12 +59,19 @@ cdef class ServeProtocol:
     cdef int request_kind           # 0, 1, 2 as in ServeConfig.responses
 
     cdef bint closing               # the last response is queued; close after it
-    cdef bint eof_seen              # the client half-closed while responses wait
+    cdef bint eof_seen              # the client half-closed (answers may still be owed)
     cdef Py_ssize_t delayed_batches # batches waiting on a --delay timer
+    cdef Py_ssize_t delayed_bytes   # and their size
+
+    # back-pressure: framing stops once a batch is large, until the client reads
+    cdef bint backlogged            # complete requests wait in pending
+    cdef bint write_paused          # the transport asked us to stop writing
+    cdef bint reading_paused
 
     # responses for the current read, flushed with one write
     cdef bytes batch_first          # the first one, not copied unless a second comes
     cdef Py_ssize_t batch_responses
+    cdef Py_ssize_t batch_bytes
     cdef bint batch_delayable       # holds a response that --delay applies to
 
     cdef Py_ssize_t frame(self, const char* buf, Py_ssize_t size) except -1
@@ -73,4 +80,7 @@ cdef class ServeProtocol:
     cdef int reject(self, bytes response) except -1
     cdef int queue(self, bytes response) except -1
     cdef int flush(self) except -1
+    cdef int drain_backlog(self) except -1
+    cdef int set_reading(self, bint wanted) except -1
+    cdef int consume_pending(self, Py_ssize_t used) except -1
     cdef int keep_pending(self, const char* data, Py_ssize_t size) except -1

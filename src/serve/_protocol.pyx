@@ -5,6 +5,8 @@ is parsed only for what changes the answer (method, path, version, Connection,
 Content-Length, Transfer-Encoding) and bodies are skipped, never buffered.
 Responses are rendered once per worker; all responses to one read leave in a
 single write, so pipelined requests cost one syscall per read, not per request.
+A client that pipelines faster than it reads is paced: framing stops once a
+read has produced BATCH_LIMIT_BYTES of answers and goes on as it reads them.
 """
 from http import HTTPStatus
 
@@ -18,6 +20,9 @@ cdef enum:
     # Longest request head, chunk-size line or trailer line we wait for. Longer
     # ones are answered 431/400 so a client cannot make the buffer grow without end.
     HEAD_LIMIT_BYTES = 64 * 1024
+    # Output one read may produce before framing pauses: a pipelining client
+    # that does not read cannot make the server buffer without bound.
+    BATCH_LIMIT_BYTES = 1024 * 1024
     # Enough digits for any length we can skip; more would overflow int64.
     MAX_DECIMAL_DIGITS = 18
     MAX_HEX_DIGITS = 15
@@ -223,24 +228,25 @@ cdef class ServeProtocol:
     def connection_lost(self, exc):
         self.transport = None
         self.state = DISCARD
+        self.backlogged = False
         self.batch_first = None
         free(self.pending)
         self.pending = NULL
         self.pending_len = self.pending_cap = 0
 
     def eof_received(self):
-        if self.delayed_batches > 0:
-            # keep the socket open until the delayed responses are out
-            self.eof_seen = True
-            return True
-        return False
+        self.eof_seen = True
+        # keep the socket open while answers are still owed
+        return self.delayed_batches > 0 or self.backlogged
 
     def pause_writing(self):
-        # a client that pipelines without reading: stop reading until it catches up
-        self.transport.pause_reading()
+        # the client does not read as fast as it asks: stop reading until it does
+        self.write_paused = True
+        self.set_reading(False)
 
     def resume_writing(self):
-        self.transport.resume_reading()
+        self.write_paused = False
+        self.drain_backlog()
 
     def data_received(self, bytes data not None):
         cdef Py_ssize_t size = PyBytes_GET_SIZE(data)
@@ -248,28 +254,55 @@ cdef class ServeProtocol:
         if self.state == DISCARD:
             return
         if self.pending_len == 0:
-            # the common case: frame in place, copy only an incomplete tail
+            # the common case: frame in place, copy only an unframed tail
             used = self.frame(PyBytes_AS_STRING(data), size)
             if used < size and self.state != DISCARD:
                 self.keep_pending(PyBytes_AS_STRING(data) + used, size - used)
         else:
             self.keep_pending(PyBytes_AS_STRING(data), size)
-            used = self.frame(self.pending, self.pending_len)
-            if self.state == DISCARD or used == self.pending_len:
-                self.pending_len = 0
-            elif used > 0:
-                memmove(self.pending, self.pending + used, self.pending_len - used)
-                self.pending_len -= used
+            self.consume_pending(self.frame(self.pending, self.pending_len))
         self.flush()
+        if self.backlogged:
+            self.drain_backlog()
 
     def _send_delayed(self, bytes data, bint close_after):
         """Timer callback: a batch whose --delay has passed."""
         self.delayed_batches -= 1
+        self.delayed_bytes -= PyBytes_GET_SIZE(data)
         if self.transport is None:
             return
         self.transport.write(data)
-        if close_after or (self.eof_seen and self.delayed_batches == 0):
+        if close_after:
             self.transport.close()
+        else:
+            self.drain_backlog()
+
+    # -- back-pressure ----------------------------------------------------------
+
+    cdef int drain_backlog(self) except -1:
+        """Answer requests the batch limit left waiting, as fast as the client reads."""
+        while (self.backlogged and not self.write_paused and self.state != DISCARD
+               and self.delayed_bytes < BATCH_LIMIT_BYTES):
+            self.backlogged = False
+            self.consume_pending(self.frame(self.pending, self.pending_len))
+            self.flush()
+        if self.transport is None or self.state == DISCARD:
+            return 0
+        if self.eof_seen and not self.backlogged and self.delayed_batches == 0:
+            self.transport.close()  # everything the client asked for is answered
+            return 0
+        self.set_reading(not self.backlogged and not self.write_paused)
+        return 0
+
+    cdef int set_reading(self, bint wanted) except -1:
+        if self.transport is None or wanted != self.reading_paused:
+            return 0  # already as wanted
+        if wanted:
+            self.transport.resume_reading()
+        else:
+            self.transport.pause_reading()
+        self.reading_paused = not wanted
+        return 0
 
     # -- framing ---------------------------------------------------------------
 
@@ -281,6 +314,10 @@ cdef class ServeProtocol:
         cdef int64_t chunk_size
         while pos < size:
             if self.state == READ_HEAD:
+                if self.batch_bytes + self.delayed_bytes >= BATCH_LIMIT_BYTES:
+                    # enough output for now; the rest waits in pending (drain_backlog)
+                    self.backlogged = True
+                    break
                 # RFC 9112 §2.2: empty lines before a request line are ignored
                 while pos < size and (buf[pos] == c'\r' or buf[pos] == c'\n'):
                     pos += 1
@@ -500,6 +537,7 @@ cdef class ServeProtocol:
                 self.batch_first = None
             config.batch_append(response)
         self.batch_responses += 1
+        self.batch_bytes += PyBytes_GET_SIZE(response)
         return 0
 
     cdef int flush(self) except -1:
@@ -515,15 +553,26 @@ cdef class ServeProtocol:
         else:
             data = PyBytes_FromStringAndSize(config.batch_buf, config.batch_len)
         self.batch_responses = 0
+        self.batch_bytes = 0
         self.batch_delayable = False
         # status answers skip the delay, unless delayed ones are ahead of them
         if config.delay_ns > 0 and (delayable or self.delayed_batches > 0):
             self.delayed_batches += 1
+            self.delayed_bytes += PyBytes_GET_SIZE(data)
             config.loop.call_later(config.delay_s, self._send_delayed, data, self.closing)
             return 0
         self.transport.write(data)
         if self.closing:
             self.transport.close()
+        return 0
+
+    cdef int consume_pending(self, Py_ssize_t used) except -1:
+        """Drop the first `used` bytes of pending (all of it once closing)."""
+        if self.state == DISCARD or used >= self.pending_len:
+            self.pending_len = 0
+        elif used > 0:
+            memmove(self.pending, self.pending + used, self.pending_len - used)
+            self.pending_len -= used
         return 0
 
     cdef int keep_pending(self, const char* data, Py_ssize_t size) except -1:

@@ -73,8 +73,9 @@ def problem_with_delay(delay_ns: int) -> str | None:
 
 
 def problem_with_status_path(status_path: str) -> str | None:
-    if not status_path.startswith("/") or any(c in status_path for c in " ?#\t\r\n"):
-        return f"must be a path starting with / without spaces, ? or #, got {status_path!r}"
+    if (not status_path.startswith("/") or not status_path.isascii()
+            or any(c in status_path for c in " ?#\t\r\n")):
+        return f"must be an ASCII path starting with / without spaces, ? or #, got {status_path!r}"
     return None
 
 
@@ -236,7 +237,7 @@ def _start_workers(listeners, counts, wake_r, stop_signals, config, parent_alive
                         raise ServeError(failure)
                     del waiting[index]
                 elif processes[index].sentinel in ready:
-                    raise ServeError(f"worker {index} exited while starting (exit code {processes[index].exitcode})")
+                    raise ServeError(f"worker {index} stopped while starting ({_how_it_ended(processes[index])})")
     except BaseException:
         _stop_workers(processes)
         raise
@@ -255,7 +256,15 @@ def _wait_for_stop(processes, wake_r, stop_signals) -> None:
             return
         for index, process in enumerate(processes):
             if process.sentinel in ready:
-                raise ServeError(f"worker {index} exited unexpectedly (exit code {process.exitcode})")
+                raise ServeError(f"worker {index} stopped unexpectedly ({_how_it_ended(process)})")
+
+
+def _how_it_ended(process) -> str:
+    process.join(1.0)  # the sentinel fires at exit, a moment before the exit code is there
+    code = process.exitcode
+    if code is not None and code < 0:
+        return f"killed by signal {-code}"
+    return f"exit code {code}"
 
 
 def _drain(fd: int) -> None:

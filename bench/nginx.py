@@ -1,0 +1,247 @@
+"""A throwaway nginx (Debian nginx-light) for benchmarks and tests.
+
+    with Nginx() as server:
+        before = server.requests()
+        ...drive load at server.url...
+        served = server.requests() - before
+
+nginx runs in the foreground with a config rendered from nginx.conf.tmpl into
+a fresh temporary directory (pid, logs and temp paths all live there), serves
+`return 200;` on 127.0.0.1:port and stub_status on 127.0.0.1:status_port.
+Its request counter is the ground truth the benchmarks count by: it does not
+depend on what the client under test claims.
+
+Standard library only: tests import this module too.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+NGINX_BINARY = "/usr/sbin/nginx"
+TEMPLATE_PATH = Path(__file__).with_name("nginx.conf.tmpl")
+
+__all__ = ["Nginx", "NginxError", "nginx_available", "free_port", "NGINX_BINARY"]
+
+
+class NginxError(RuntimeError):
+    """nginx could not be started, or its status could not be read."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that was free a moment ago (the kernel picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+def _render_config(tmp_dir: str, port: int, status_port: int) -> str:
+    template = TEMPLATE_PATH.read_text()
+    return template.format(tmp_dir=tmp_dir, port=port, status_port=status_port)
+
+
+def _nginx_command(binary: str, tmp_dir: str, config_path: str) -> list[str]:
+    # -p: prefix for relative paths; -e: the error log used *before* the config
+    # is read (otherwise nginx opens /var/log/nginx/error.log first).
+    return [binary, "-p", tmp_dir + "/", "-c", config_path, "-e", os.path.join(tmp_dir, "error.log")]
+
+
+def nginx_available(binary: str = NGINX_BINARY) -> tuple[bool, str]:
+    """(True, version) when `binary` exists and accepts our config (`nginx -t`),
+    else (False, one-line reason) — for a skip message or a harness exit."""
+    if not os.path.isfile(binary):
+        return False, f"nginx not found at {binary} (install Debian's nginx-light)"
+    if not os.access(binary, os.X_OK):
+        return False, f"{binary} is not executable"
+    tmp_dir = tempfile.mkdtemp(prefix="surge-nginx-check-")
+    try:
+        config_path = os.path.join(tmp_dir, "nginx.conf")
+        with open(config_path, "w") as config_file:
+            config_file.write(_render_config(tmp_dir, free_port(), free_port()))
+        try:
+            check = subprocess.run(
+                _nginx_command(binary, tmp_dir, config_path) + ["-t"],
+                capture_output=True, text=True, timeout=10,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return False, f"{binary} -t failed to run: {exc}"
+        if check.returncode != 0:
+            last_line = (check.stderr.strip().splitlines() or ["no output"])[-1]
+            return False, f"{binary} rejects the benchmark config: {last_line}"
+        version = subprocess.run([binary, "-v"], capture_output=True, text=True, timeout=10)
+        return True, version.stderr.strip() or "nginx"
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+
+
+class Nginx:
+    """nginx as a context manager: started on entry, stopped on exit.
+
+    Attributes once entered: `port`, `status_port`, `url` (ends in "/"),
+    `pid`, `tmp_dir`. `requests()` reads the stub_status counter.
+    """
+
+    def __init__(self, binary: str = NGINX_BINARY, start_timeout_s: float = 10.0):
+        self.binary = binary
+        self.start_timeout_s = start_timeout_s
+        self.port: int | None = None
+        self.status_port: int | None = None
+        self.tmp_dir: str | None = None
+        self._process: subprocess.Popen | None = None
+        self._status_reads = 0
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def __enter__(self) -> "Nginx":
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    def start(self) -> None:
+        """Start nginx on a free port pair and return once both ports accept."""
+        self.tmp_dir = tempfile.mkdtemp(prefix="surge-nginx-")
+        # Workers drop to `nobody` when nginx runs as root; let them look inside.
+        os.chmod(self.tmp_dir, 0o755)
+        last_error = ""
+        # Ports are picked, then bound by nginx: another process may take one
+        # in between, so a failed bind is retried on a new pair.
+        for _attempt in range(3):
+            self.port, self.status_port = free_port(), free_port()
+            if self.port == self.status_port:
+                continue
+            config_path = os.path.join(self.tmp_dir, "nginx.conf")
+            with open(config_path, "w") as config_file:
+                config_file.write(_render_config(self.tmp_dir, self.port, self.status_port))
+            try:
+                self._process = subprocess.Popen(
+                    _nginx_command(self.binary, self.tmp_dir, config_path),
+                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                )
+            except OSError as exc:
+                self._cleanup_tmp()
+                raise NginxError(f"cannot run {self.binary}: {exc}") from exc
+            last_error = self._wait_until_accepting()
+            if not last_error:
+                return
+            self._kill()
+        self._cleanup_tmp()
+        raise NginxError(f"nginx did not start: {last_error}")
+
+    def stop(self) -> None:
+        """Stop nginx (SIGTERM, then SIGKILL after 5 s) and remove its directory."""
+        if self._process is not None:
+            if self._process.poll() is None:
+                self._process.send_signal(signal.SIGTERM)
+                try:
+                    self._process.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    self._kill()
+            self._close_pipes()
+            self._process = None
+        self._cleanup_tmp()
+
+    def _wait_until_accepting(self) -> str:
+        """'' once both ports accept; else why not (nginx's own words if it exited)."""
+        deadline = time.monotonic() + self.start_timeout_s
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                stderr = self._process.stderr.read().decode(errors="replace").strip()
+                return stderr.splitlines()[-1] if stderr else f"exited with {self._process.returncode}"
+            if _accepts(self.port) and _accepts(self.status_port):
+                return ""
+            time.sleep(0.02)
+        return f"ports {self.port}/{self.status_port} not accepting after {self.start_timeout_s:g} s"
+
+    def _kill(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait(timeout=5)
+        self._close_pipes()
+
+    def _close_pipes(self) -> None:
+        if self._process is not None and self._process.stderr is not None:
+            self._process.stderr.close()
+
+    def _cleanup_tmp(self) -> None:
+        if self.tmp_dir:
+            shutil.rmtree(self.tmp_dir, ignore_errors=True)
+            self.tmp_dir = None
+
+    # -- status ------------------------------------------------------------
+
+    def status(self) -> dict[str, int]:
+        """stub_status as numbers: active, accepts, handled, requests, reading,
+        writing, waiting. `requests` here is nginx's raw counter, which
+        includes every status request ever made (this one too)."""
+        if self.status_port is None:
+            raise NginxError("nginx is not running")
+        connection = http.client.HTTPConnection("127.0.0.1", self.status_port, timeout=5)
+        try:
+            connection.request("GET", "/", headers={"Connection": "close"})
+            response = connection.getresponse()
+            body = response.read().decode()
+        except OSError as exc:
+            raise NginxError(f"stub_status on port {self.status_port}: {exc}") from exc
+        finally:
+            connection.close()
+        self._status_reads += 1
+        return _parse_stub_status(body)
+
+    def requests(self) -> int:
+        """Requests nginx has served, not counting this object's own status
+        requests — so the difference of two readings is exactly the load."""
+        return self.status()["requests"] - self._status_reads
+
+    def error_log(self) -> str:
+        """The error log so far (for a failure message)."""
+        if not self.tmp_dir:
+            return ""
+        try:
+            return Path(self.tmp_dir, "error.log").read_text(errors="replace")
+        except OSError:
+            return ""
+
+
+def _accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _parse_stub_status(body: str) -> dict[str, int]:
+    # Active connections: 1
+    # server accepts handled requests
+    #  7 7 9
+    # Reading: 0 Writing: 1 Waiting: 0
+    lines = body.strip().splitlines()
+    try:
+        active = int(lines[0].split(":")[1])
+        accepts, handled, requests = (int(field) for field in lines[2].split())
+        rest = lines[3].split()
+        reading, writing, waiting = int(rest[1]), int(rest[3]), int(rest[5])
+    except (IndexError, ValueError) as exc:
+        raise NginxError(f"unexpected stub_status body: {body!r}") from exc
+    return {
+        "active": active, "accepts": accepts, "handled": handled, "requests": requests,
+        "reading": reading, "writing": writing, "waiting": waiting,
+    }

@@ -1,0 +1,515 @@
+"""surge against wrk on the same nginx, in alternating rounds.
+
+    python bench/versus_wrk.py                         # default + pipeline, 3 rounds each
+    python bench/versus_wrk.py --scenarios default,pipeline,c10k
+    python bench/versus_wrk.py --tools wrk,wrk         # harness self-check: both columns wrk
+
+What is measured, per round and tool (one client process each):
+  served     requests nginx counted (stub_status delta): the ground truth,
+             whatever the tool itself reports
+  req/s      served / the tool's wall time from spawn to exit (start-up included)
+  CPU/req    (ru_utime + ru_stime) / served, from os.wait4 on the tool's pid;
+             that rusage includes every descendant the tool reaped, so surge's
+             worker processes are counted
+  peak RSS   the largest VmHWM among the tool's processes, sampled from /proc
+             while it runs (ru_maxrss would include the harness itself: see
+             proctree.py); the per-round notes add the sum over processes
+
+Rounds alternate (wrk, surge, wrk, surge, ...) so that drift on a shared
+machine hits both tools alike; the tables show medians and each round's raw
+numbers, and the ratio of every tool to the first one.
+
+Exit status: 0 when every round ran, 1 when some round failed, 2 when wrk,
+nginx or surge is missing or the arguments are wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import resource
+import shlex
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_DIR = BENCH_DIR.parent
+sys.path.insert(0, str(BENCH_DIR))
+
+from nginx import Nginx, NginxError, nginx_available  # noqa: E402
+from proctree import PeakRss, wait_for_exit  # noqa: E402
+
+PIPELINE_SCRIPT = BENCH_DIR / "pipeline.lua"
+NOTES_MARKER = "<!-- notes -->"
+KNOWN_TOOLS = ("wrk", "surge")
+KNOWN_SCENARIOS = ("default", "pipeline", "c10k")
+# nginx may still be answering requests that were in flight when the client
+# exited; its counter is read after this pause.
+SETTLE_S = 0.2
+# A tool that outlives its duration by this much is killed and its round failed
+# (10,000 connections take a while to open and close).
+OVERRUN_ALLOWANCE_S = 30.0
+
+
+# -- arguments ---------------------------------------------------------------
+
+def parse_duration_s(text: str) -> float:
+    """'8s', '500ms', '2m', '1h' or plain seconds -> seconds."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*", text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"duration: expected e.g. 8s, 500ms, 2m; got {text!r}")
+    value, unit = float(match.group(1)), match.group(2) or "s"
+    return value * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[unit]
+
+
+def duration_argument(text: str) -> str:
+    parse_duration_s(text)  # validate only; the tools get the text as written
+    return text.strip()
+
+
+def list_argument(allowed: tuple[str, ...]):
+    def parse(text: str) -> list[str]:
+        items = [item.strip() for item in text.split(",") if item.strip()]
+        unknown = [item for item in items if item not in allowed]
+        if not items or unknown:
+            raise argparse.ArgumentTypeError(
+                f"expected a comma list of {', '.join(allowed)}; got {text!r}")
+        return items
+    return parse
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="surge vs wrk against nginx, alternating rounds (see the module docstring).")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per tool and scenario (default 3)")
+    parser.add_argument("--duration", type=duration_argument, default="8s", help="per round (default 8s)")
+    parser.add_argument("--connections", type=int, default=50, help="default and pipeline scenarios (default 50)")
+    parser.add_argument("--pipeline-depth", type=int, default=16, help="pipeline scenario depth (default 16)")
+    parser.add_argument("--c10k-connections", type=int, default=10000, help="c10k scenario (default 10000)")
+    parser.add_argument("--c10k-workers", type=int, default=2,
+                        help="surge workers / wrk threads in c10k (default 2)")
+    parser.add_argument("--scenarios", type=list_argument(KNOWN_SCENARIOS), default=["default", "pipeline"],
+                        help="comma list of default, pipeline, c10k (default: default,pipeline)")
+    parser.add_argument("--tools", type=list_argument(KNOWN_TOOLS), default=["wrk", "surge"],
+                        help="comma list, the first is the baseline of the ratios (default: wrk,surge;"
+                             " wrk,wrk checks the harness and shows the noise)")
+    parser.add_argument("--surge-cmd", default=None,
+                        help="how to invoke surge (default: this python -m surge)")
+    parser.add_argument("--wrk", default="wrk", help="wrk binary (default: wrk on PATH)")
+    parser.add_argument("--results", default=str(BENCH_DIR / "RESULTS.md"),
+                        help="markdown file whose generated section is replaced (default bench/RESULTS.md)")
+    parser.add_argument("--no-results", action="store_true", help="print only; leave the results file alone")
+    parser.add_argument("--json-out", default=None, help="also write every raw number to this JSON file")
+    args = parser.parse_args(argv)
+    if args.rounds < 1 or args.connections < 1 or args.pipeline_depth < 1 or args.c10k_connections < 1:
+        parser.error("--rounds, --connections, --pipeline-depth and --c10k-connections must be >= 1")
+    args.surge_command = (shlex.split(args.surge_cmd) if args.surge_cmd
+                          else [sys.executable, "-m", "surge"])
+    return args
+
+
+# -- tools and scenarios -------------------------------------------------------
+
+@dataclass(frozen=True)
+class Tool:
+    kind: str    # "wrk" or "surge"
+    label: str   # unique column name: "wrk", "surge", or "wrk#2" when repeated
+
+
+def tools_from_kinds(kinds: list[str]) -> list[Tool]:
+    tools, seen = [], {}
+    for kind in kinds:
+        seen[kind] = seen.get(kind, 0) + 1
+        tools.append(Tool(kind, kind if seen[kind] == 1 else f"{kind}#{seen[kind]}"))
+    return tools
+
+
+def scenario_title(name: str, args: argparse.Namespace) -> str:
+    if name == "default":
+        return f"default: {args.connections} connections, {args.duration}, one client process"
+    if name == "pipeline":
+        return (f"pipeline: {args.connections} connections, {args.pipeline_depth} requests in flight"
+                f" on each, {args.duration}")
+    return (f"c10k: {args.c10k_connections} connections, {args.c10k_workers} surge workers"
+            f" (wrk: threads), {args.duration}")
+
+
+def tool_command(tool: Tool, scenario: str, url: str, args: argparse.Namespace, json_path: str) -> list[str]:
+    """The exact command line of one round."""
+    if tool.kind == "wrk":
+        if scenario == "default":
+            return [args.wrk, "-t1", f"-c{args.connections}", f"-d{args.duration}", url]
+        if scenario == "pipeline":
+            return [args.wrk, "-t1", f"-c{args.connections}", f"-d{args.duration}",
+                    "-s", str(PIPELINE_SCRIPT), url, "--", str(args.pipeline_depth)]
+        return [args.wrk, f"-t{args.c10k_workers}", f"-c{args.c10k_connections}", f"-d{args.duration}", url]
+    run = args.surge_command + ["run", url]
+    if scenario == "default":
+        return run + ["-c", str(args.connections), "-d", args.duration, "-w", "1", "--quiet", "--json", json_path]
+    if scenario == "pipeline":
+        return run + ["-c", str(args.connections), "-d", args.duration, "-w", "1",
+                      "--pipeline", str(args.pipeline_depth), "--quiet", "--json", json_path]
+    return run + ["-c", str(args.c10k_connections), "-w", str(args.c10k_workers), "-d", args.duration,
+                  "--quiet", "--json", json_path]
+
+
+# -- one round -----------------------------------------------------------------
+
+@dataclass
+class Round:
+    scenario: str
+    round_index: int          # 1-based
+    tool: str                 # label
+    command: list[str]
+    ok: bool = False
+    failure: str = ""
+    exit_code: int | None = None
+    served: int = 0           # nginx's count
+    wall_s: float = 0.0
+    user_s: float = 0.0
+    sys_s: float = 0.0
+    peak_rss_kib: int = 0     # largest process of the tool's tree (VmHWM)
+    rss_sum_kib: int = 0      # sum of the per-process peaks
+    processes: int = 0        # how many processes the tool's tree had
+    ru_maxrss_kib: int = 0    # raw, for the record: includes the harness (see proctree.py)
+    tool_reported_requests: int | None = None   # wrk's own count, for a cross-check
+    tool_reported_errors: str = ""               # wrk's socket-error and non-2xx lines
+    worker_max_rss_kib: list[int] = field(default_factory=list)  # surge's JSON, when present
+
+    @property
+    def requests_per_s(self) -> float:
+        return self.served / self.wall_s if self.wall_s else 0.0
+
+    def cpu_us_per_request(self, which: str = "total") -> float:
+        seconds = {"total": self.user_s + self.sys_s, "user": self.user_s, "sys": self.sys_s}[which]
+        return seconds * 1e6 / self.served if self.served else 0.0
+
+
+def run_round(nginx: Nginx, tool: Tool, scenario: str, round_index: int,
+              args: argparse.Namespace, work_dir: str) -> Round:
+    json_path = os.path.join(work_dir, f"{scenario}-{round_index}-{tool.label}.json")
+    command = tool_command(tool, scenario, nginx.url, args, json_path)
+    result = Round(scenario, round_index, tool.label, command)
+    stdout_path = os.path.join(work_dir, f"{scenario}-{round_index}-{tool.label}.out")
+    stderr_path = os.path.join(work_dir, f"{scenario}-{round_index}-{tool.label}.err")
+    deadline_s = parse_duration_s(args.duration) + OVERRUN_ALLOWANCE_S
+
+    served_before = nginx.requests()
+    with open(stdout_path, "wb") as stdout_file, open(stderr_path, "wb") as stderr_file:
+        started_s = time.monotonic()
+        try:
+            process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=stdout_file,
+                                       stderr=stderr_file, cwd=REPO_DIR)
+        except OSError as exc:
+            result.failure = f"could not start: {exc}"
+            return result
+        peak_rss = PeakRss(process.pid)
+        try:
+            status, usage, overran, ended_s = wait_for_exit(process, deadline_s, peak_rss)
+        except BaseException:
+            # Interrupted: take the tool down with us (Ctrl-C reaches it too, SIGTERM does not).
+            process.kill()
+            process.wait()
+            raise
+        result.wall_s = ended_s - started_s
+    time.sleep(SETTLE_S)
+    result.served = nginx.requests() - served_before
+
+    result.exit_code = os.waitstatus_to_exitcode(status)
+    result.user_s, result.sys_s = usage.ru_utime, usage.ru_stime
+    result.ru_maxrss_kib = usage.ru_maxrss  # Linux reports KiB
+    result.peak_rss_kib, result.rss_sum_kib = peak_rss.largest_kib, peak_rss.sum_kib
+    result.processes = len(peak_rss.peak_kib_by_pid)
+    stdout_text = Path(stdout_path).read_text(errors="replace")
+    stderr_text = Path(stderr_path).read_text(errors="replace")
+    if tool.kind == "wrk":
+        match = re.search(r"(\d+) requests in", stdout_text)
+        result.tool_reported_requests = int(match.group(1)) if match else None
+        # wrk reports socket errors and bad statuses on stdout and still exits 0:
+        # not a failed round, but the table should show them.
+        result.tool_reported_errors = "; ".join(
+            line.strip() for line in stdout_text.splitlines()
+            if line.strip().startswith(("Socket errors:", "Non-2xx")))
+    else:
+        result.worker_max_rss_kib = _surge_worker_rss_kib(json_path)
+
+    if overran:
+        result.failure = f"still running {deadline_s:g} s after start; killed"
+    elif result.exit_code != 0:
+        result.failure = f"exit status {result.exit_code}"
+    elif result.served <= 0:
+        result.failure = "nginx counted no requests"
+    if result.failure:
+        print(f"  {tool.label} failed ({result.failure}): {shlex.join(command)}", file=sys.stderr)
+        for line in (stderr_text or stdout_text).strip().splitlines()[-15:]:
+            print(f"    | {line}", file=sys.stderr)
+    result.ok = not result.failure
+    return result
+
+
+def _surge_worker_rss_kib(json_path: str) -> list[int]:
+    """resources.workers[i].max_rss_kb from surge's result file; [] when absent."""
+    try:
+        with open(json_path) as json_file:
+            workers = json.load(json_file)["resources"]["workers"]
+        return [int(worker["max_rss_kb"]) for worker in workers]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+
+
+# -- summaries and markdown ----------------------------------------------------
+
+METRICS = (  # (key, column header, how to get it from a round)
+    ("requests_per_s", "req/s", lambda r: r.requests_per_s),
+    ("cpu_us_per_request", "CPU µs/req", lambda r: r.cpu_us_per_request("total")),
+    ("user_us_per_request", "user µs/req", lambda r: r.cpu_us_per_request("user")),
+    ("sys_us_per_request", "sys µs/req", lambda r: r.cpu_us_per_request("sys")),
+    ("peak_rss_mib", "peak RSS MiB", lambda r: r.peak_rss_kib / 1024),
+)
+WORKER_RSS = ("worker_peak_rss_mib", "max worker RSS MiB",
+              lambda r: max(r.worker_max_rss_kib) / 1024 if r.worker_max_rss_kib else None)
+
+
+def summarize(rounds: list[Round], tools: list[Tool]) -> dict[str, dict]:
+    """Per tool label: the median of each metric over its successful rounds."""
+    summary = {}
+    for tool in tools:
+        ok_rounds = [r for r in rounds if r.tool == tool.label and r.ok]
+        medians = {"rounds_ok": len(ok_rounds), "rounds": sum(r.tool == tool.label for r in rounds)}
+        for key, _header, metric in METRICS + (WORKER_RSS,):
+            values = [v for v in (metric(r) for r in ok_rounds) if v is not None]
+            medians[key] = statistics.median(values) if values else None
+        summary[tool.label] = medians
+    return summary
+
+
+def _format_number(value: float | None, key: str) -> str:
+    if value is None:
+        return "—"
+    if key == "requests_per_s":
+        return f"{value:,.0f}"
+    if key.endswith("_mib"):
+        return f"{value:.1f}"
+    return f"{value:.2f}" if value < 100 else f"{value:,.0f}"
+
+
+def render_scenario(title: str, rounds: list[Round], tools: list[Tool], summary: dict) -> str:
+    metrics = list(METRICS)
+    if any(r.worker_max_rss_kib for r in rounds):
+        metrics.append(WORKER_RSS)
+    lines = [f"### {title}", ""]
+    lines.append("| tool | " + " | ".join(header for _k, header, _m in metrics) + " | rounds ok |")
+    lines.append("|---" * (len(metrics) + 2) + "|")
+    for tool in tools:
+        medians = summary[tool.label]
+        cells = [_format_number(medians[key], key) for key, _h, _m in metrics]
+        lines.append(f"| {tool.label} | " + " | ".join(cells)
+                     + f" | {medians['rounds_ok']}/{medians['rounds']} |")
+    baseline = summary[tools[0].label]
+    for tool in tools[1:]:
+        medians = summary[tool.label]
+        cells = []
+        for key, _h, _m in metrics:
+            if medians[key] is None or not baseline[key]:
+                cells.append("—")
+            else:
+                cells.append(f"{medians[key] / baseline[key]:.2f}")
+        lines.append(f"| **{tool.label} / {tools[0].label}** | " + " | ".join(cells) + " | |")
+    lines += ["", "Each round (tools alternate within a round):", "",
+              "| round | tool | served | wall s | req/s | CPU µs/req | user | sys | peak RSS MiB | note |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rounds:
+        notes = []
+        if not r.ok:
+            notes.append(f"FAILED: {r.failure}")
+        if r.tool_reported_requests is not None:
+            notes.append(f"wrk counted {r.tool_reported_requests:,}")
+        if r.tool_reported_errors:
+            notes.append(r.tool_reported_errors)
+        if r.processes > 1:
+            notes.append(f"{r.processes} processes, RSS sum {r.rss_sum_kib / 1024:.1f} MiB")
+        if r.worker_max_rss_kib:
+            notes.append("worker RSS MiB " + " / ".join(f"{kib / 1024:.1f}" for kib in r.worker_max_rss_kib))
+        lines.append(
+            f"| {r.round_index} | {r.tool} | {r.served:,} | {r.wall_s:.2f} | {r.requests_per_s:,.0f} | "
+            f"{r.cpu_us_per_request():.2f} | {r.cpu_us_per_request('user'):.2f} | "
+            f"{r.cpu_us_per_request('sys'):.2f} | {r.peak_rss_kib / 1024:.1f} | {'; '.join(notes)} |")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def machine_description() -> dict[str, str | int]:
+    cpu_model = platform.processor() or "unknown cpu"
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    cpu_model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {"cpu": cpu_model, "cores": os.cpu_count() or 0,
+            "usable_cores": len(os.sched_getaffinity(0)),
+            "kernel": f"{platform.system()} {platform.release()}"}
+
+
+def tool_versions(args: argparse.Namespace, kinds: set[str], nginx_version: str) -> dict[str, str]:
+    versions = {"nginx": nginx_version, "python": platform.python_version()}
+    if "wrk" in kinds:
+        # wrk has no --version; its usage text starts with "wrk <version> [epoll] ..."
+        usage = subprocess.run([args.wrk, "--version"], capture_output=True, text=True, timeout=10)
+        first_line = (usage.stdout + usage.stderr).strip().splitlines()[:1]
+        versions["wrk"] = first_line[0].split("[")[0].strip() if first_line else "wrk"
+    return versions
+
+
+def render_report(started: datetime.datetime, command_line: str, machine: dict, versions: dict,
+                  args: argparse.Namespace, sections: list[str]) -> str:
+    header = [
+        f"## {started:%Y-%m-%d %H:%M} UTC — {machine['cpu']}, {machine['cores']} cores"
+        f" ({machine['usable_cores']} usable), {machine['kernel']}",
+        "",
+        f"Command: `{command_line}`",
+        "",
+        f"Target: {versions['nginx'].removeprefix('nginx version: ')}, 1 worker, `return 200;`, loopback."
+        + (f" {versions['wrk']}." if "wrk" in versions else "")
+        + f" Medians of {args.rounds} alternating rounds of {args.duration}."
+        " Requests are counted by nginx's stub_status; req/s divides them by the tool's wall time"
+        " (start-up included); CPU is the client's rusage (its whole process tree) per request;"
+        " peak RSS is the largest VmHWM among the client's processes. Each column is its own median"
+        " (so user + sys need not equal the total). Ratios are to the first tool (for req/s higher"
+        " is better, for the others lower).",
+        "",
+    ]
+    return "\n".join(header) + "\n" + "\n".join(sections)
+
+
+def write_results_file(path: str, report: str) -> None:
+    """Replace the generated part of `path`, keeping everything from the notes marker on."""
+    notes = f"{NOTES_MARKER}\n\n## Notes\n\n(Hand-written notes below this line are kept across runs.)\n"
+    try:
+        existing = Path(path).read_text()
+        if NOTES_MARKER in existing:
+            notes = existing[existing.index(NOTES_MARKER):]
+    except OSError:
+        pass
+    preamble = ("# Benchmark results: surge vs wrk\n\n"
+                "Written by `bench/versus_wrk.py` (`make bench`). Everything above the notes marker"
+                " is replaced on each run.\n\n")
+    Path(path).write_text(preamble + report.rstrip() + "\n\n" + notes)
+
+
+# -- main ----------------------------------------------------------------------
+
+def _raise_keyboard_interrupt(_signum, _frame):
+    raise KeyboardInterrupt
+
+def raise_open_file_limit() -> int:
+    """Soft RLIMIT_NOFILE up to the hard limit (inherited by nginx and the tools);
+    the c10k scenario needs a descriptor per connection. Returns the new soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if target > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return soft
+
+
+def preflight(args: argparse.Namespace, kinds: set[str]) -> tuple[str, str]:
+    """('', nginx version) when everything needed is present, else (reason, '')."""
+    available, nginx_version = nginx_available()
+    if not available:
+        return nginx_version, ""
+    if "wrk" in kinds and not shutil.which(args.wrk):
+        return f"wrk not found ({args.wrk!r} is not on PATH; Debian package: wrk)", ""
+    if "surge" in kinds:
+        try:
+            check = subprocess.run(args.surge_command + ["run", "--help"], capture_output=True,
+                                   text=True, timeout=60, cwd=REPO_DIR)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return f"surge not runnable as {shlex.join(args.surge_command)}: {exc}", ""
+        if check.returncode != 0:
+            last_line = (check.stderr.strip().splitlines() or [f"exit status {check.returncode}"])[-1]
+            return f"surge not runnable as {shlex.join(args.surge_command)}: {last_line}", ""
+    return "", nginx_version
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    tools = tools_from_kinds(args.tools)
+    kinds = {tool.kind for tool in tools}
+    reason, nginx_version = preflight(args, kinds)
+    if reason:
+        print(f"versus_wrk: {reason}", file=sys.stderr)
+        return 2
+    open_file_limit = raise_open_file_limit()
+    if "c10k" in args.scenarios and open_file_limit < args.c10k_connections + 100:
+        print(f"versus_wrk: note: open-file limit is {open_file_limit}, below what"
+              f" {args.c10k_connections} connections need", file=sys.stderr)
+
+    started = datetime.datetime.now(datetime.timezone.utc)
+    command_line = shlex.join([os.path.relpath(sys.executable, REPO_DIR)
+                               if sys.executable.startswith(str(REPO_DIR)) else sys.executable]
+                              + [os.path.relpath(__file__, REPO_DIR)] + sys.argv[1:])
+    machine = machine_description()
+    versions = tool_versions(args, kinds, nginx_version)
+    raw = {"started_utc": started.isoformat(), "command": command_line, "machine": machine,
+           "versions": versions, "scenarios": {}}
+    sections, any_failed = [], False
+
+    # SIGTERM (e.g. from make or CI) unwinds like Ctrl-C, so nginx is stopped.
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    try:
+        with tempfile.TemporaryDirectory(prefix="surge-bench-") as work_dir, Nginx() as nginx:
+            for scenario in args.scenarios:
+                title = scenario_title(scenario, args)
+                print(f"== {title}", file=sys.stderr)
+                rounds = []
+                for round_index in range(1, args.rounds + 1):
+                    for tool in tools:
+                        result = run_round(nginx, tool, scenario, round_index, args, work_dir)
+                        rounds.append(result)
+                        any_failed |= not result.ok
+                        print(f"  round {round_index}/{args.rounds} {tool.label:8}"
+                              f" {result.requests_per_s:>10,.0f} req/s"
+                              f" {result.cpu_us_per_request():6.2f} µs/req"
+                              f" {'ok' if result.ok else 'FAILED'}", file=sys.stderr)
+                summary = summarize(rounds, tools)
+                sections.append(render_scenario(title, rounds, tools, summary))
+                raw["scenarios"][scenario] = {
+                    "title": title, "summary": summary,
+                    "rounds": [asdict(r) | {"requests_per_s": r.requests_per_s} for r in rounds]}
+    except NginxError as exc:
+        print(f"versus_wrk: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("versus_wrk: interrupted; nothing written", file=sys.stderr)
+        return 130
+
+    report = render_report(started, command_line, machine, versions, args, sections)
+    print(report)
+    if not args.no_results:
+        write_results_file(args.results, report)
+        print(f"(written to {args.results})", file=sys.stderr)
+    if args.json_out:
+        with open(args.json_out, "w") as json_file:
+            json.dump(raw, json_file, indent=2)
+    return 1 if any_failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Test helpers shared by surge's test suites (misbehaving servers, ...)."""
