@@ -8,6 +8,9 @@ What is measured, per round and tool (one client process each):
   served     requests nginx counted (stub_status delta): the ground truth,
              whatever the tool itself reports
   req/s      served / the tool's wall time from spawn to exit (start-up included)
+  steady     nginx's count between 1 s after spawn and 1 s before the
+             nominal end, per second: throughput with start-up and
+             shutdown left out, still counted by the target
   CPU/req    (ru_utime + ru_stime) / served, from os.wait4 on the tool's pid;
              that rusage includes every descendant the tool reaped, so surge's
              worker processes are counted
@@ -39,6 +42,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -176,6 +180,7 @@ class Round:
     failure: str = ""
     exit_code: int | None = None
     served: int = 0           # nginx's count
+    steady_rps: float | None = None   # nginx's count over the middle of the run, per second
     wall_s: float = 0.0
     user_s: float = 0.0
     sys_s: float = 0.0
@@ -196,6 +201,32 @@ class Round:
         return seconds * 1e6 / self.served if self.served else 0.0
 
 
+class SteadyWindow(threading.Thread):
+    """Reads nginx's counter 1 s after the tool starts and 1 s before its
+    nominal end: the target-counted rate with start-up and shutdown excluded."""
+
+    def __init__(self, nginx: Nginx, duration_s: float):
+        super().__init__(daemon=True)
+        self.nginx = nginx
+        self.begin_s, self.end_s = 1.0, duration_s - 1.0
+        self.counts: list[tuple[float, int]] = []
+
+    def run(self) -> None:
+        if self.end_s - self.begin_s < 1.0:
+            return
+        started = time.monotonic()
+        for offset in (self.begin_s, self.end_s):
+            time.sleep(max(0.0, started + offset - time.monotonic()))
+            self.counts.append((time.monotonic(), self.nginx.requests()))
+
+    def rate(self) -> float | None:
+        self.join(timeout=5)
+        if len(self.counts) < 2:
+            return None
+        (t0, n0), (t1, n1) = self.counts
+        return (n1 - n0) / (t1 - t0)
+
+
 def run_round(nginx: Nginx, tool: Tool, scenario: str, round_index: int,
               args: argparse.Namespace, work_dir: str) -> Round:
     json_path = os.path.join(work_dir, f"{scenario}-{round_index}-{tool.label}.json")
@@ -206,8 +237,10 @@ def run_round(nginx: Nginx, tool: Tool, scenario: str, round_index: int,
     deadline_s = parse_duration_s(args.duration) + OVERRUN_ALLOWANCE_S
 
     served_before = nginx.requests()
+    window = SteadyWindow(nginx, parse_duration_s(args.duration))
     with open(stdout_path, "wb") as stdout_file, open(stderr_path, "wb") as stderr_file:
         started_s = time.monotonic()
+        window.start()
         try:
             process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=stdout_file,
                                        stderr=stderr_file, cwd=REPO_DIR)
@@ -223,6 +256,7 @@ def run_round(nginx: Nginx, tool: Tool, scenario: str, round_index: int,
             process.wait()
             raise
         result.wall_s = ended_s - started_s
+    result.steady_rps = window.rate()
     time.sleep(SETTLE_S)
     result.served = nginx.requests() - served_before
 
@@ -272,6 +306,7 @@ def _surge_worker_rss_kib(json_path: str) -> list[int]:
 
 METRICS = (  # (key, column header, how to get it from a round)
     ("requests_per_s", "req/s", lambda r: r.requests_per_s),
+    ("steady_rps", "steady req/s", lambda r: r.steady_rps),
     ("cpu_us_per_request", "CPU µs/req", lambda r: r.cpu_us_per_request("total")),
     ("user_us_per_request", "user µs/req", lambda r: r.cpu_us_per_request("user")),
     ("sys_us_per_request", "sys µs/req", lambda r: r.cpu_us_per_request("sys")),
@@ -297,7 +332,7 @@ def summarize(rounds: list[Round], tools: list[Tool]) -> dict[str, dict]:
 def _format_number(value: float | None, key: str) -> str:
     if value is None:
         return "—"
-    if key == "requests_per_s":
+    if key in ("requests_per_s", "steady_rps"):
         return f"{value:,.0f}"
     if key.endswith("_mib"):
         return f"{value:.1f}"
@@ -386,7 +421,8 @@ def render_report(started: datetime.datetime, command_line: str, machine: dict, 
         + (f" {versions['wrk']}." if "wrk" in versions else "")
         + f" Medians of {args.rounds} alternating rounds of {args.duration}."
         " Requests are counted by nginx's stub_status; req/s divides them by the tool's wall time"
-        " (start-up included); CPU is the client's rusage (its whole process tree) per request;"
+        " (start-up included), steady req/s is nginx's count from 1 s after start to 1 s before the end;"
+        " CPU is the client's rusage (its whole process tree) per request;"
         " peak RSS is the largest VmHWM among the client's processes. Each column is its own median"
         " (so user + sys need not equal the total). Ratios are to the first tool (for req/s higher"
         " is better, for the others lower).",
