@@ -13,7 +13,8 @@ DEMO_PORT ?= 18080
 $(VENV)/.installed: pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q "cython>=3.0" "setuptools>=68" wheel
+	$(PY) -m pip install -q --no-build-isolation -e '.[test]'
 	touch $@
 
 venv: $(VENV)/.installed
