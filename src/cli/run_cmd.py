@@ -8,6 +8,7 @@ import sys
 import click
 
 from surge.cli.main import EXIT_INTERRUPTED, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, SurgeExit
+from surge.plan.load import SHAPES_HELP, LoadError, LoadProfile, parse_shape, parse_stages
 from surge.plan.model import RunPlan
 from surge.plan.request import PlanError, parse_header, parse_method, parse_target
 from surge.plan.units import UnitError, parse_count, parse_duration_ns
@@ -31,6 +32,26 @@ def _count(ctx, param, value):
         return parse_count(value)
     except UnitError as exc:
         raise click.BadParameter(str(exc), ctx, param) from None
+
+
+def _rate(ctx, param, value):
+    """Requests per second: '20000', '20k', '0.5' (0 only as the start of --stages)."""
+    if value is None:
+        return None
+    text = value.strip().lower().removesuffix("/s")
+    scale = 1.0
+    if text.endswith("k"):
+        text, scale = text[:-1], 1_000.0
+    elif text.endswith("m"):
+        text, scale = text[:-1], 1_000_000.0
+    try:
+        rate = float(text) * scale
+    except ValueError:
+        raise click.BadParameter(f"got {value!r}, expected requests per second like 500, 20k or 0.5",
+                                 ctx, param) from None
+    if not rate >= 0 or rate == float("inf"):
+        raise click.BadParameter(f"got {value!r}, must be > 0", ctx, param)
+    return rate
 
 
 def _positive(limit=None):
@@ -72,15 +93,23 @@ def _body(value: str | None) -> bytes:
               help="A request (or connect) older than this fails with a timeout error.")
 @click.option("--pipeline", default=1, show_default=True, callback=_positive(MAX_PIPELINE),
               help="Requests in flight per connection (HTTP/1.1 pipelining).")
+@click.option("--rate", callback=_rate,
+              help="Open model: requests/s in total (20000, 20k); with --stages/--shape, the start rate.")
+@click.option("--max-connections", type=int, callback=_positive(1_000_000),
+              help="Open model: most connections opened on demand (default: 100 ms of latency at the peak rate).")
+@click.option("--stages", help="DURATION:TARGET,... each ramps linearly from the previous target "
+                               "(requests/s with --rate, connections without); implies the duration.")
+@click.option("--shape", help=f"A named load shape: {SHAPES_HELP}.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the result file here.")
 @click.option("-q", "--quiet", is_flag=True, help="No per-second progress lines.")
 def run_command(url, connections, duration, requests, workers, method, headers, body, timeout, pipeline,
-                json_path, quiet):
-    """Load URL with CONNECTIONS keep-alive connections as fast as it answers."""
+                rate, max_connections, stages, shape, json_path, quiet):
+    """Load URL: with CONNECTIONS keep-alive connections as fast as it answers
+    (closed model), or at a fixed or staged arrival RATE (open model)."""
     from surge.report.summary import render_summary
 
-    if duration is not None and requests is not None:
-        raise click.UsageError("-d/--duration and -n/--requests exclude each other: give one")
+    ctx = click.get_current_context()
+    profile = load_profile(ctx, connections, duration, requests, rate, max_connections, stages, shape, pipeline)
     try:
         plan = RunPlan(
             target=parse_target(url),
@@ -93,11 +122,11 @@ def run_command(url, connections, duration, requests, workers, method, headers, 
             requests=requests,
             timeout_ns=timeout,
             pipeline=pipeline,
+            profile=profile,
+            max_connections=max_connections,
         )
     except PlanError as exc:
         raise SurgeExit(EXIT_USAGE, f"surge run: error: {exc}") from None
-    if plan.workers > plan.connections:
-        plan = RunPlan(**{**plan.__dict__, "workers": plan.connections})
 
     result, code = execute(plan, quiet)
     click.echo(render_summary(result))
@@ -113,6 +142,53 @@ def run_command(url, connections, duration, requests, workers, method, headers, 
         except OSError as exc:
             raise SurgeExit(EXIT_RUNTIME, f"surge run: cannot write --json {json_path!r}: {exc.strerror}") from None
     return code
+
+
+def load_profile(ctx, connections, duration, requests, rate, max_connections, stages, shape, pipeline):
+    """The load profile the flags describe (None: a plain closed run); usage errors name the flag."""
+    def explicit(name):
+        return ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
+
+    if duration is not None and requests is not None:
+        raise click.UsageError("-d/--duration and -n/--requests exclude each other: give one")
+    if stages and shape:
+        raise click.UsageError("--stages and --shape exclude each other: give one")
+    staged = stages or shape
+    if staged and duration is not None:
+        raise click.UsageError(f"{'--stages' if stages else '--shape'} sets the run's length: drop -d/--duration")
+    if staged and requests is not None:
+        raise click.UsageError(f"{'--stages' if stages else '--shape'} and -n/--requests exclude each other")
+    if rate is not None:
+        if requests is not None:
+            raise click.UsageError("--rate and -n/--requests exclude each other: an open-model run is bounded "
+                                   "by time (-d or --stages)")
+        if rate == 0 and not staged:
+            raise click.UsageError("Invalid value for '--rate': got 0, must be > 0 (0 is allowed only as the "
+                                   "start of --stages)")
+        if pipeline > 1:
+            raise click.UsageError("--pipeline applies to the closed model only; with --rate each connection "
+                                   "carries one request at a time")
+        if explicit("connections"):
+            raise click.UsageError("-c/--connections applies to the closed model; with --rate use --max-connections")
+    elif max_connections is not None:
+        raise click.UsageError("--max-connections applies to the open model: add --rate")
+    try:
+        if shape:
+            start, stage_list = parse_shape(shape)
+        elif stages:
+            stage_list = parse_stages(stages)
+            start = rate if rate is not None else (connections if explicit("connections") else 0)
+        else:
+            stage_list, start = (), rate
+    except LoadError as exc:
+        raise SurgeExit(EXIT_USAGE, f"surge run: error: {exc}") from None
+    model = "open" if rate is not None else "closed"
+    if model == "closed" and not staged:
+        return None
+    if model == "open" and max(start, *(s.target for s in stage_list), 0) <= 0:
+        raise SurgeExit(EXIT_USAGE, "surge run: error: --stages: every target is 0: nothing would be sent")
+    constant_ns = None if staged else (duration or 10_000_000_000)
+    return LoadProfile(model, float(start), stage_list, constant_ns)
 
 
 def execute(plan: RunPlan, quiet: bool) -> tuple[dict, int]:

@@ -5,6 +5,15 @@ from libc.stdint cimport int32_t, int64_t, uint32_t
 from surge.core._histogram cimport Histogram
 from surge.core.includes.sys cimport epoll_event, sockaddr_storage, socklen_t
 
+# The open-model schedule (schedule.pxi): piecewise-linear rate segments.
+cdef struct Segment:
+    int64_t start_ns        # offset from the run's start
+    int64_t end_ns
+    double rate_start       # requests/s at start_ns
+    double rate_end         # requests/s at end_ns (linear in between)
+    double count_start      # N(start_ns): requests intended before this segment
+    double count_end        # N(end_ns)
+
 # Response framing state (framing.pxi).
 cdef enum:
     F_HEAD = 0          # waiting for a complete status line + header block
@@ -52,6 +61,8 @@ cdef struct Conn:
     int32_t in_flight           # requests committed and not yet answered
     int32_t ring_head           # slot of the oldest in-flight request
     int64_t* sent_ns            # ring of `depth` send instants (into Engine.sent_ns)
+    int64_t* intended_ns        # open model: ring of intended send instants
+    bint is_free                # open model: on the free stack
     int64_t unsent_bytes        # committed request bytes not yet written
     int32_t write_pos           # offset of the next byte within one request
     bint want_write             # EPOLLOUT registered
@@ -70,6 +81,7 @@ cdef class Engine:
     cdef uint32_t conn_count
     cdef Conn* conns
     cdef int64_t* sent_ns
+    cdef int64_t* intended_ns
     cdef char* read_buf             # one per worker: framing keeps no bytes between reads
     cdef epoll_event* events
     cdef bint head_request
@@ -92,8 +104,40 @@ cdef class Engine:
     cdef int64_t status_counts[600]         # index 0: status outside 100..599
     cdef int64_t connects                   # successful connects, reconnects included
     cdef int64_t open_conns
+    cdef int64_t connecting_conns
+    cdef uint32_t active_limit      # closed: connections wanted now; open: the maximum
+    cdef uint32_t n_opened          # connections [0, n_opened) are in use
+    # Open model (arrival rate).
+    cdef bint open_model
+    cdef int timer_fd               # fires when the next request is due (in the epoll set)
+    cdef int64_t timer_armed_ns
+    cdef Segment* segments
+    cdef int n_segments
+    cdef int64_t start_ns           # the common start instant (CLOCK_MONOTONIC)
+    cdef int64_t next_index         # next global request index this worker makes due
+    cdef int64_t index_step         # workers take every W-th index of the global schedule
+    cdef int due_cursor
+    cdef int head_cursor
+    cdef int64_t next_due_ns
+    cdef int64_t queue_head         # oldest due-but-unsent index
+    cdef int64_t queue_head_ns      # its intended instant
+    cdef int64_t queued
+    cdef int64_t due_total
+    cdef int64_t dropped
+    cdef uint32_t* free_stack
+    cdef uint32_t free_top
+    cdef readonly Histogram latency_uncorrected_us
 
     cdef void _connect(self, Conn* c, int64_t now) noexcept
+    cdef void _set_state(self, Conn* c, int state) noexcept
+    cdef void _retire(self, Conn* c) noexcept
+    cdef void _on_idle(self, Conn* c, int64_t now) noexcept
+    cdef void _send_open(self, Conn* c, int64_t intended, int64_t now) noexcept
+    cdef void _issue_due(self, int64_t now) noexcept
+    cdef void _drain_queue(self, int64_t now) noexcept
+    cdef void _advance_head(self) noexcept
+    cdef void _arm_timer(self, int64_t when_ns) noexcept
+    cdef int64_t _schedule_instant(self, int64_t index, int* cursor) noexcept
     cdef void _on_connect_ready(self, Conn* c, int64_t now) noexcept
     cdef void _on_readable(self, Conn* c) noexcept
     cdef void _on_response(self, Conn* c, int64_t now) noexcept

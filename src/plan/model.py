@@ -1,7 +1,10 @@
 """The run plan: what to send, where, how hard and for how long (immutable)."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+
+from surge.plan.load import LoadProfile
 
 
 @dataclass(frozen=True)
@@ -25,7 +28,12 @@ class Target:
 
 @dataclass(frozen=True)
 class RunPlan:
-    """A closed-model run of one request (what `surge run URL` builds)."""
+    """A run of one request (what `surge run URL` builds).
+
+    Closed model: `connections` keep requests in flight (ramped by a closed
+    `profile` when it has stages).  Open model: an open `profile` says how many
+    requests/s are due over time; connections open on demand up to
+    `max_connections`."""
     target: Target
     method: str = "GET"
     headers: tuple[tuple[str, str], ...] = ()
@@ -36,7 +44,29 @@ class RunPlan:
     requests: int | None = None                   # -n: exact number of requests
     timeout_ns: int = 5_000_000_000
     pipeline: int = 1                              # requests in flight per connection
+    profile: LoadProfile | None = None             # stages (either model) or a rate (open)
+    max_connections: int | None = None             # open model: the most connections opened
     extra: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def model(self) -> str:
+        return "open" if self.profile is not None and self.profile.model == "open" else "closed"
+
+    @property
+    def connection_capacity(self) -> int:
+        """The most connections the run may hold at once, over all workers."""
+        if self.model == "open":
+            return self.max_connections or default_max_connections(self.profile.peak)
+        if self.profile is not None and self.profile.stages:
+            return max(1, math.ceil(self.profile.peak))
+        return self.connections
+
+    @property
+    def run_duration_ns(self) -> int | None:
+        """How long the run lasts (None: until -n requests are done)."""
+        if self.profile is not None and self.profile.duration_ns:
+            return self.profile.duration_ns
+        return self.duration_ns
 
     def describe(self) -> dict:
         """The plan as it appears in the result file's "config"."""
@@ -45,11 +75,27 @@ class RunPlan:
             "method": self.method,
             "headers": [f"{k}: {v}" for k, v in self.headers],
             "body_bytes": len(self.body),
-            "connections": self.connections,
+            "connections": self.connection_capacity,
             "workers": self.workers,
-            "duration_s": self.duration_ns / 1e9 if self.duration_ns else None,
+            "duration_s": self.run_duration_ns / 1e9 if self.run_duration_ns else None,
             "requests": self.requests,
             "timeout_s": self.timeout_ns / 1e9,
             "pipeline": self.pipeline,
-            "model": "closed",
+            "model": self.model,
+            **self._describe_profile(),
         }
+
+    def _describe_profile(self) -> dict:
+        if self.profile is None:
+            return {}
+        described = {"stages": self.profile.describe(), "start": self.profile.start}
+        if self.model == "open":
+            described["rate"] = self.profile.start if not self.profile.stages else None
+            described["max_connections"] = self.connection_capacity
+            described["peak_rate"] = self.profile.peak
+        return described
+
+
+def default_max_connections(peak_rate: float) -> int:
+    """Open model: enough connections for 100 ms of latency at the peak rate (10..10000)."""
+    return max(10, min(10_000, math.ceil(peak_rate * 0.1)))

@@ -13,24 +13,39 @@ def _us(value: float) -> str:
     return f"{value / 1_000_000:.2f}s"
 
 
+def _latency_block(title: str, lat: dict) -> list[str]:
+    lines = [f"  {title}",
+             "               min       mean      stdev       max",
+             f"           {_us(lat['min']):>9} {_us(lat['mean']):>9} {_us(lat['stdev']):>9} {_us(lat['max']):>9}",
+             "    " + "  ".join(f"p{key} {_us(value)}" for key, value in lat["percentiles"].items()),
+             ""]
+    return lines
+
+
 def render_summary(result: dict) -> str:
     """The human summary of a result dict."""
     cfg, totals, lat = result["config"], result["totals"], result["latency"]
     lines = []
     bound = f"{cfg['requests']} requests" if cfg.get("requests") else f"{cfg['duration_s']:g}s"
     lines.append(f"surge {result['surge_version']}  {cfg['method']} {cfg['url']}")
-    lines.append(f"  {bound}, {cfg['connections']} connections, {cfg['workers']} workers, "
-                 f"pipeline {cfg['pipeline']}, timeout {cfg['timeout_s']:g}s")
+    if cfg.get("model") == "open":
+        shape = f"{cfg['rate']:g} req/s" if cfg.get("rate") else f"stages peaking at {cfg['peak_rate']:g} req/s"
+        lines.append(f"  open model: {shape} for {bound}, up to {cfg['max_connections']} connections, "
+                     f"{cfg['workers']} workers, timeout {cfg['timeout_s']:g}s")
+    else:
+        staged = f" (stages, peak {max(s['target'] for s in cfg['stages']):g})" if cfg.get("stages") else ""
+        lines.append(f"  {bound}, {cfg['connections']} connections{staged}, {cfg['workers']} workers, "
+                     f"pipeline {cfg['pipeline']}, timeout {cfg['timeout_s']:g}s")
     if result.get("interrupted"):
         lines.append("  INTERRUPTED: partial results below")
     lines.append("")
-    lines.append("  Latency      min       mean      stdev     max")
-    lines.append(f"           {_us(lat['min']):>9} {_us(lat['mean']):>9} {_us(lat['stdev']):>9} {_us(lat['max']):>9}")
-    lines.append("")
-    lines.append("  Latency distribution")
-    for key, value in lat["percentiles"].items():
-        lines.append(f"    {key + '%':>7}  {_us(value)}")
-    lines.append("")
+    open_model = cfg.get("model") == "open"
+    if open_model:
+        lines += _latency_block("Latency, corrected (from each request's intended send time)", lat)
+        if "latency_uncorrected" in result:
+            lines += _latency_block("Latency, uncorrected (from the actual write)", result["latency_uncorrected"])
+    else:
+        lines += _latency_block("Latency", lat)
     duration = totals["duration_s"]
     lines.append(f"  {totals['requests']} requests in {duration:.2f}s, {format_bytes(totals['bytes_in'])} read, "
                  f"{format_bytes(totals['bytes_out'])} written")
@@ -44,6 +59,12 @@ def render_summary(result: dict) -> str:
         lines.append("  Errors: " + ", ".join(f"{k} {v}" for k, v in errors.items()))
     else:
         lines.append("  Errors: none")
+    if "due" in totals:
+        lines.append(f"  Intended (due): {totals['due']}   dropped after waiting --timeout: {totals['dropped']}"
+                     f"   queued at the stop: {totals.get('queued_at_stop', 0)}")
+        if totals["dropped"]:
+            lines.append(f"  WARNING: {totals['dropped']} requests were DROPPED: no connection was free within "
+                         f"the timeout (raise --max-connections, or the target is saturated)")
     if totals.get("in_flight_at_stop"):
         lines.append(f"  In flight at the stop (not counted): {totals['in_flight_at_stop']}")
     for failed in result.get("workers_failed", []):

@@ -96,11 +96,18 @@ class RunRecord:
         self.started_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
     # ---- merges -------------------------------------------------------------
-    def total_histogram(self) -> Histogram:
+    @property
+    def open_model(self) -> bool:
+        return self.plan.model == "open"
+
+    def total_histogram(self, key: str = "latency") -> Histogram:
+        """Every interval of every worker added: `latency`, or `latency_uncorrected`
+        (open model: from the actual write instead of the intended instant)."""
         total = Histogram()
         for w in self.workers:
             for snap in w.snapshots():
-                total.add_sparse(*snap["latency"])
+                if snap.get(key):
+                    total.add_sparse(*snap[key])
         return total
 
     def duration_s(self) -> float:
@@ -127,6 +134,12 @@ class RunRecord:
             for kind, n in snap["errors"].items():
                 errors[kind] += n
         duration = self.duration_s()
+        extra = {}
+        if self.open_model:
+            latest = [w.latest() for w in self.workers if w.latest()]
+            extra = {"due": sum(snap["due"] for snap in latest),
+                     "dropped": sum(snap["dropped"] for snap in latest),
+                     "queued_at_stop": sum(w.final.get("queued_at_stop", 0) for w in self.workers if w.final)}
         return {
             "requests": requests,
             "duration_s": round(duration, 6),
@@ -136,6 +149,7 @@ class RunRecord:
             "responses_by_status": {str(s): statuses[s] for s in sorted(statuses)},
             "errors": errors,
             "in_flight_at_stop": sum(w.abandoned for w in self.workers),
+            **extra,
         }
 
     def timeseries(self) -> list[dict]:
@@ -143,27 +157,44 @@ class RunRecord:
 
         Worker k-th ticks fill slot k; a worker's final snapshot fills the slot
         its end falls in (a stop a few ms past a whole second joins that second)."""
-        slots: dict[int, list[tuple[dict, int]]] = {}
+        slots: dict[int, list[tuple[dict, dict]]] = {}
         for w in self.workers:
-            previous_errors = 0
+            previous = None
             ordered = sorted(w.ticks.items())
             if w.final is not None and w.end_ns is not None and self.start_ns is not None:
                 elapsed_s = (w.end_ns - self.start_ns) / NS_PER_S
                 ordered.append((max(1, math.ceil(elapsed_s - 0.01)), w.final))
             for k, snap in ordered:
-                errors = _errors_total(snap)
-                slots.setdefault(k, []).append((snap, errors - previous_errors))
-                previous_errors = errors
+                slots.setdefault(k, []).append((snap, previous))
+                previous = snap
         duration = self.duration_s()
         points = []
         for k in sorted(slots):
-            hist = Histogram()
-            for snap, _ in slots[k]:
-                hist.add_sparse(*snap["latency"])
-            p50, p99 = hist.values_at_percentiles((50, 99))
-            points.append({"t": float(k) if k <= duration else round(duration, 3), "requests": hist.total_count,
-                           "errors": sum(e for _, e in slots[k]), "p50": p50, "p99": p99, "max": hist.max})
+            t_end = float(k) if k <= duration else round(duration, 3)
+            points.append(self._point(k, t_end, slots[k]))
         return points
+
+    def _point(self, k: int, t_end: float, snaps: list[tuple[dict, dict | None]]) -> dict:
+        hist = Histogram()
+        errors = 0
+        for snap, previous in snaps:
+            hist.add_sparse(*snap["latency"])
+            errors += _errors_total(snap) - _errors_total(previous)
+        p50, p99 = hist.values_at_percentiles((50, 99))
+        point = {"t": t_end, "requests": hist.total_count, "errors": errors, "p50": p50, "p99": p99,
+                 "max": hist.max, "hdr": hist.encode()}
+        profile = self.plan.profile
+        if self.open_model:
+            uncorrected = Histogram()
+            for snap, _ in snaps:
+                uncorrected.add_sparse(*snap["latency_uncorrected"])
+            point["p50_uncorrected"], point["p99_uncorrected"] = uncorrected.values_at_percentiles((50, 99))
+            point["target"] = round(profile.count_between(k - 1, t_end) / max(t_end - (k - 1), 1e-9), 3)
+            point["due"] = sum(s["due"] - (p["due"] if p else 0) for s, p in snaps)
+            point["dropped"] = sum(s["dropped"] - (p["dropped"] if p else 0) for s, p in snaps)
+        elif profile is not None and profile.stages:
+            point["target"] = round(profile.value_at(t_end), 3)     # connections
+        return point
 
     def resources(self) -> dict:
         workers = []
@@ -186,6 +217,8 @@ class RunRecord:
             "interrupted": self.interrupted,
             "totals": self.totals(),
             "latency": latency_summary(self.total_histogram()),
+            **({"latency_uncorrected": latency_summary(self.total_histogram("latency_uncorrected"))}
+               if self.open_model else {}),
             "timeseries": self.timeseries(),
             "workers_failed": [{"index": w.index, "cause": w.failure} for w in self.workers if w.failure],
             "resources": self.resources(),

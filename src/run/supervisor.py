@@ -86,11 +86,13 @@ class Supervisor:
         family, sockaddr, printable = resolve(plan)
         probe(plan, family, printable)
         request = render_request(plan)
-        workers = max(1, min(plan.workers, plan.connections))
-        conns = split(plan.connections, workers)
+        capacity = plan.connection_capacity
+        workers = max(1, min(plan.workers, capacity))
+        conns = split(capacity, workers)
         quotas = split(plan.requests, workers) if plan.requests else [-1] * workers
         specs = [WorkerSpec(i, family, sockaddr, request, conns[i], plan.pipeline, quotas[i],
-                            plan.timeout_ns, plan.method == "HEAD") for i in range(workers)]
+                            plan.timeout_ns, plan.method == "HEAD", workers, plan.profile)
+                 for i in range(workers)]
         record = RunRecord(plan, [WorkerRecord(i) for i in range(workers)])
 
         old_int = signal.signal(signal.SIGINT, self._on_signal)
@@ -154,9 +156,12 @@ class Supervisor:
                 if kind == "ready":
                     w.ready = message[1]
                 elif kind == "tick":
-                    w.add_tick(message[1], message[2])
-                    if self.on_tick and w.index == 0:
-                        self.on_tick(message[1], record)
+                    k = message[1]
+                    w.add_tick(k, message[2])
+                    # Live output once every worker still running has reported second k.
+                    if self.on_tick and all(k in other.ticks for other in record.workers
+                                            if pipe_of[other.index] in live):
+                        self.on_tick(k, record)
                 elif kind == "final":
                     w.final = message[2]
                     w.end_ns = message[1]
@@ -173,7 +178,8 @@ class Supervisor:
                     raise RunError(f"worker {failed.index} failed before the start: "
                                    f"{failed.failure or describe_exit(procs[0].exitcode)}")
                 record.start_ns = time.monotonic_ns() + START_DELAY_NS
-                deadline = record.start_ns + self.plan.duration_ns if self.plan.duration_ns else None
+                duration_ns = self.plan.run_duration_ns
+                deadline = record.start_ns + duration_ns if duration_ns else None
                 send_all(("start", record.start_ns, deadline))
                 phase = "running"
 

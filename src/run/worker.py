@@ -12,6 +12,7 @@ interval since the previous one, so the parent's merge is exact.
 from __future__ import annotations
 
 import asyncio
+import math
 import resource
 import signal
 import time
@@ -32,6 +33,13 @@ class WorkerSpec:
     quota: int                  # -1: until the deadline
     timeout_ns: int
     head_request: bool
+    workers: int = 1            # how many workers share the load
+    profile: object = None      # surge.plan.load.LoadProfile: open schedule or closed ramp
+
+
+def share(total: int, workers: int, index: int) -> int:
+    """Worker `index`'s part of `total` split as evenly as integers allow."""
+    return total // workers + (1 if index < total % workers else 0)
 
 
 def usage() -> dict:
@@ -85,6 +93,17 @@ class Worker:
     def call_at_ns(self, when_ns: int, callback, *args):
         return self.loop.call_later(max(0.0, (when_ns - time.monotonic_ns()) / NS_PER_S), callback, *args)
 
+    def closed_target(self, t_s: float) -> int:
+        """Closed-model stages: this worker's connections at t_s."""
+        spec = self.spec
+        return share(round(spec.profile.value_at(t_s)), spec.workers, spec.index)
+
+    def ramp(self, start_ns: int) -> None:
+        if self.finished.done():
+            return
+        self.engine.set_active_connections(self.closed_target((time.monotonic_ns() - start_ns) / NS_PER_S))
+        self.loop.call_later(0.1, self.ramp, start_ns)
+
     def sweep(self) -> None:
         self.engine.sweep()
         if not self.finished.done():
@@ -105,6 +124,14 @@ class Worker:
         raise_fd_limit(spec.connections + 64)
         self.engine = Engine(spec.family, spec.sockaddr, spec.request, spec.connections, spec.pipeline,
                              spec.quota, spec.timeout_ns, spec.head_request, self.on_engine_event)
+        profile = spec.profile
+        if profile is not None and profile.model == "open":
+            # Connections open on demand; start with enough for ~2 ms of latency.
+            rate_per_worker = profile.value_at(0) / spec.workers
+            initial = min(spec.connections, max(4, math.ceil(rate_per_worker * 0.002)))
+            self.engine.use_open_model(profile.segments(), spec.index, spec.workers, initial)
+        elif profile is not None and profile.stages:
+            self.engine.set_active_connections(self.closed_target(0.0))
         self.sweep_interval_s = min(0.1, spec.timeout_ns / NS_PER_S / 4)
         self.loop.add_reader(self.engine.epoll_fd, self.engine.on_ready)
         self.loop.add_reader(self.pipe.fileno(), self.on_pipe_readable)
@@ -124,15 +151,19 @@ class Worker:
             self.call_at_ns(start_ns, lambda: started.done() or started.set_result(None))
             await asyncio.wait([started, self.finished], return_when=asyncio.FIRST_COMPLETED)
             if not self.finished.done():
-                self.engine.start()
+                self.engine.start(start_ns)
+                profile = self.spec.profile
+                if profile is not None and profile.model == "closed" and profile.stages:
+                    self.loop.call_later(0.1, self.ramp, start_ns)
                 self.call_at_ns(start_ns + NS_PER_S, self.tick, 1, start_ns, deadline_ns)
                 if deadline_ns is not None:
                     self.call_at_ns(deadline_ns, self.finish, "deadline")
                 await self.finished
         end_ns = time.monotonic_ns()              # before closing thousands of sockets
-        abandoned = self.engine.stop()
+        abandoned, queued = self.engine.stop()
         snap = self.engine.snapshot()
         snap["usage"] = usage()
+        snap["queued_at_stop"] = queued
         self.pipe.send(("final", end_ns, snap, abandoned, self.finished.result() if self.finished.done() else "stopped"))
 
 

@@ -43,6 +43,7 @@ cdef extern from "<sys/epoll.h>" nogil:
     uint32_t EPOLLERR
     uint32_t EPOLLHUP
     uint32_t EPOLLRDHUP
+    uint32_t EPOLLET
 
 
 cdef extern from "<sys/socket.h>" nogil:
@@ -90,3 +91,14 @@ cdef extern from "<errno.h>" nogil:
     int EWOULDBLOCK
     int EINTR
     int EINPROGRESS
+
+
+cdef extern from "<sys/timerfd.h>" nogil:
+    struct itimerspec:
+        timespec it_interval
+        timespec it_value
+    int timerfd_create(int clockid, int flags)
+    int timerfd_settime(int fd, int flags, const itimerspec* new_value, itimerspec* old_value)
+    int TFD_NONBLOCK
+    int TFD_CLOEXEC
+    int TFD_TIMER_ABSTIME
