@@ -124,3 +124,23 @@ def test_post_body_from_file(surge_server, tmp_path):
     assert run.result["totals"]["requests"] == 50
     assert run.result["totals"]["bytes_out"] > 50 * len('{"hello": "world"}')
     assert run.result["config"]["method"] == "POST"
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["--rate", "0"], ["--rate", "must be > 0"]),
+    (["--rate", "-5"], ["--rate"]),
+    (["--rate", "fast"], ["--rate", "got 'fast'", "20k"]),
+    (["--rate", "100", "-n", "1000"], ["--rate and -n/--requests exclude each other"]),
+    (["--rate", "100", "--pipeline", "4"], ["--pipeline applies to the closed model"]),
+    (["--rate", "100", "-c", "10"], ["--max-connections"]),
+    (["--max-connections", "10"], ["--max-connections applies to the open model"]),
+    (["--stages", "30s"], ["--stages: stage 1 is '30s'", "DURATION:TARGET"]),
+    (["--stages", "10s:abc"], ["stage 1 target: got 'abc'"]),
+    (["--stages", "10s:100", "-d", "5s"], ["--stages sets the run's length"]),
+    (["--stages", "10s:100", "--shape", "ramp:10:5s"], ["exclude each other"]),
+    (["--shape", "spike:1:2"], ["expected spike:BASE:PEAK:BEFORE:HOLD:AFTER"]),
+    (["--shape", "zigzag:1"], ["unknown shape 'zigzag'", "ramp:TARGET:DURATION"]),
+    (["--rate", "0", "--stages", "5s:0"], ["every target is 0"]),
+])
+def test_open_model_bad_input(args, fragments):
+    assert_one_line_error(run_surge("run", "http://127.0.0.1:1/", *args, json_result=False), 2, *fragments)

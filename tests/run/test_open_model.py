@@ -1,0 +1,87 @@
+"""Open-model runs: the schedule holds, stages are followed, latency is corrected."""
+import pytest
+
+from tests.helpers import run_surge
+
+
+def test_constant_rate_against_nginx(nginx):
+    """Bar: --rate 20000 for 10 s: nginx serves 200,000 ± 1%, every second after the first ± 2%."""
+    before = nginx.requests()
+    run = run_surge("run", nginx.url, "--rate", "20000", "-d", "10s", "-q", timeout_s=60)
+    served = nginx.requests() - before
+    assert run.code == 0, run.stderr
+    assert served == pytest.approx(200_000, rel=0.01)
+    r = run.result
+    assert r["config"]["model"] == "open"
+    points = r["timeseries"]
+    assert len(points) == 10
+    for p in points[1:]:
+        assert p["requests"] == pytest.approx(20_000, rel=0.02), p
+        assert p["target"] == pytest.approx(20_000)
+    totals = r["totals"]
+    # Everything intended is accounted for: answered, failed, dropped, or still open at the stop.
+    assert totals["due"] == (totals["requests"] + sum(totals["errors"].values()) + totals["dropped"]
+                             + totals["in_flight_at_stop"] + totals["queued_at_stop"])
+    assert totals["dropped"] == 0
+    assert "latency_uncorrected" in r
+    # Corrected latency counts from the intended instant, so it is never below the uncorrected one.
+    assert r["latency"]["percentiles"]["50"] >= r["latency_uncorrected"]["percentiles"]["50"]
+
+
+def _expected_counts(start, stages, seconds):
+    """Requests intended in each whole second, integrating the stage function independently."""
+    def rate(t):
+        t0, previous = 0.0, start
+        for duration, target in stages:
+            if t < t0 + duration:
+                return previous + (target - previous) * (t - t0) / duration
+            t0, previous = t0 + duration, target
+        return previous
+    steps = 1000
+    return [sum(rate(k + (i + 0.5) / steps) for i in range(steps)) / steps for k in range(seconds)]
+
+
+def test_stages_are_followed(nginx):
+    """Bar: the achieved per-second rate follows the stage function within ± 2%
+    (after the first second of each stage)."""
+    stages = [(3, 2000), (3, 6000), (3, 6000), (2, 1000)]
+    spec = ",".join(f"{d}s:{t}" for d, t in stages)
+    run = run_surge("run", nginx.url, "--rate", "2000", "--stages", spec, "-q", timeout_s=60)
+    assert run.code == 0, run.stderr
+    points = run.result["timeseries"]
+    expected = _expected_counts(2000, stages, 11)
+    assert len(points) == 11
+    first_seconds = {0, 3, 6, 9}
+    for k, (point, want) in enumerate(zip(points, expected)):
+        if k not in first_seconds:
+            assert point["requests"] == pytest.approx(want, rel=0.02), (k, point["requests"], want)
+
+
+def test_closed_model_stages_ramp_connections(surge_server):
+    server = surge_server(delay="20ms")
+    # 2 s at 4 connections, then a ramp to 12: ~200/s, then ~600/s with 20 ms per request.
+    run = run_surge("run", server.url, "-c", "4", "--stages", "2s:4,2s:12,2s:12", "-w", "2", "-q", timeout_s=60)
+    assert run.code == 0, run.stderr
+    points = run.result["timeseries"]
+    assert run.result["config"]["connections"] == 12
+    # Throughput of a closed model is connections / latency: three times the connections, three times the rate.
+    assert points[5]["requests"] / points[1]["requests"] == pytest.approx(3, rel=0.15)
+    assert points[1]["target"] == 4 and points[5]["target"] == 12
+    assert points[3]["requests"] == pytest.approx(points[1]["requests"] * 2.5, rel=0.2)   # mid-ramp
+
+
+def test_queue_waits_count_and_drops_are_reported(surge_server):
+    """One connection, 100 ms per response, 50 requests/s: the queue grows, waits
+    show in the corrected latency, and requests older than the timeout are dropped."""
+    server = surge_server(delay="100ms")
+    run = run_surge("run", server.url, "--rate", "50", "--max-connections", "1", "-w", "1", "-d", "3s",
+                    "--timeout", "500ms", "-q", timeout_s=60)
+    assert run.code == 0, run.stderr
+    totals = run.result["totals"]
+    assert totals["requests"] <= 31
+    assert totals["dropped"] > 50
+    assert "DROPPED" in run.stdout
+    corrected = run.result["latency"]["percentiles"]
+    uncorrected = run.result["latency_uncorrected"]["percentiles"]
+    assert uncorrected["50"] < 150_000
+    assert corrected["99"] > 300_000           # waited in the queue up to the timeout
