@@ -114,6 +114,7 @@ cdef class Engine:
     cdef Segment* segments
     cdef int n_segments
     cdef int64_t start_ns           # the common start instant (CLOCK_MONOTONIC)
+    cdef int64_t grid_ns            # due instants are rounded up to this grid: one wake-up per batch
     cdef int64_t next_index         # next global request index this worker makes due
     cdef int64_t index_step         # workers take every W-th index of the global schedule
     cdef int due_cursor

@@ -125,10 +125,13 @@ cdef class Engine:
 
     # ---- lifecycle (called from Python a few times per run) -----------------
     def use_open_model(self, list segments, int64_t first_index, int64_t index_step,
-                       uint32_t initial_connections):
+                       uint32_t initial_connections, int64_t grid_ns=0):
         """Switch to the open model.  segments: [(start_s, end_s, rate_start, rate_end)]
         of the GLOBAL schedule; this worker takes indices first_index, +index_step, ...
-        The engine's connection capacity is the maximum opened on demand."""
+        The engine's connection capacity is the maximum opened on demand.
+        grid_ns > 0: each request's intended instant is rounded up to a multiple
+        of grid_ns from the start, so requests go out in batches (one timer
+        wake-up each) and the batch instant is what latency is corrected from."""
         cdef int i
         cdef double count = 0.0
         if self.sending or self.open_model:
@@ -146,6 +149,7 @@ cdef class Engine:
             count += (rate_start + rate_end) / 2.0 * (end_s - start_s)
             self.segments[i].count_end = count
         self.open_model = True
+        self.grid_ns = max(grid_ns, 1)
         self.next_index = first_index
         self.index_step = index_step
         self.n_opened = min(initial_connections, self.conn_count)
@@ -531,7 +535,9 @@ cdef class Engine:
     cdef int64_t _schedule_instant(self, int64_t index, int* cursor) noexcept:
         """Absolute intended instant of a global request index (NEVER_NS past the end)."""
         cdef int64_t offset = schedule_time_of(self.segments, self.n_segments, <double>index, cursor)
-        return NEVER_NS if offset == NEVER_NS else self.start_ns + offset
+        if offset == NEVER_NS:
+            return NEVER_NS
+        return self.start_ns + (offset + self.grid_ns - 1) // self.grid_ns * self.grid_ns
 
     cdef void _issue_due(self, int64_t now) noexcept:
         """Move every request whose instant has come into the queue, send what

@@ -42,6 +42,18 @@ def share(total: int, workers: int, index: int) -> int:
     return total // workers + (1 if index < total % workers else 0)
 
 
+BATCH_REQUESTS = 8            # open model: aim for this many requests per timer wake-up
+MAX_GRID_NS = 1_000_000       # ... but never batch coarser than 1 ms
+
+
+def batch_grid_ns(peak_rate_per_worker: float) -> int:
+    """The open model's batching grid: ~8 requests per wake-up at the peak
+    rate, at most 1 ms.  A timer wake-up per request cost ~5 µs of CPU."""
+    if peak_rate_per_worker <= 0:
+        return MAX_GRID_NS
+    return min(MAX_GRID_NS, int(BATCH_REQUESTS * 1e9 / peak_rate_per_worker))
+
+
 def usage() -> dict:
     """CPU seconds and peak memory of this process so far."""
     ru = resource.getrusage(resource.RUSAGE_SELF)
@@ -129,7 +141,8 @@ class Worker:
             # Connections open on demand; start with enough for ~2 ms of latency.
             rate_per_worker = profile.value_at(0) / spec.workers
             initial = min(spec.connections, max(4, math.ceil(rate_per_worker * 0.002)))
-            self.engine.use_open_model(profile.segments(), spec.index, spec.workers, initial)
+            self.engine.use_open_model(profile.segments(), spec.index, spec.workers, initial,
+                                       batch_grid_ns(profile.peak / spec.workers))
         elif profile is not None and profile.stages:
             self.engine.set_active_connections(self.closed_target(0.0))
         self.sweep_interval_s = min(0.1, spec.timeout_ns / NS_PER_S / 4)

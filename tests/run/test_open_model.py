@@ -7,7 +7,7 @@ from tests.helpers import run_surge
 def test_constant_rate_against_nginx(nginx):
     """Bar: --rate 20000 for 10 s: nginx serves 200,000 ± 1%, every second after the first ± 2%."""
     before = nginx.requests()
-    run = run_surge("run", nginx.url, "--rate", "20000", "-d", "10s", "-q", timeout_s=60)
+    run = run_surge("run", nginx.url, "--rate", "20000", "-d", "10s", "-w", "1", "-q", timeout_s=60)
     served = nginx.requests() - before
     assert run.code == 0, run.stderr
     assert served == pytest.approx(200_000, rel=0.01)
@@ -46,7 +46,7 @@ def test_stages_are_followed(nginx):
     (after the first second of each stage)."""
     stages = [(3, 2000), (3, 6000), (3, 6000), (2, 1000)]
     spec = ",".join(f"{d}s:{t}" for d, t in stages)
-    run = run_surge("run", nginx.url, "--rate", "2000", "--stages", spec, "-q", timeout_s=60)
+    run = run_surge("run", nginx.url, "--rate", "2000", "--stages", spec, "-w", "1", "-q", timeout_s=60)
     assert run.code == 0, run.stderr
     points = run.result["timeseries"]
     expected = _expected_counts(2000, stages, 11)
