@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from typing import NoReturn
 
 import click
@@ -55,18 +56,20 @@ def _size_bytes(ctx, param, value: str) -> int:
     return size
 
 
-def _delay_ns(ctx, param, value: str | None) -> int:
-    if value is None or value.strip() == "0":
+def _delay(ctx, param, value: str | None) -> server.Delay | None:
+    try:
+        return server.parse_delay(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error), ctx, param) from None
+
+
+def _duration_ns(ctx, param, value: str | None) -> int:
+    if value is None:
         return 0
     try:
-        delay_ns = parse_duration_ns(value)
+        return parse_duration_ns(value)
     except UnitError as error:
         raise click.BadParameter(str(error), ctx, param) from None
-    problem = server.problem_with_delay(delay_ns)
-    if problem:
-        raise click.BadParameter(f"must be 0 or at least 1ms (timers tick in milliseconds), got {value!r}",
-                                 ctx, param)
-    return delay_ns
 
 
 @click.command("serve", cls=_OneLineErrorsCommand)
@@ -81,32 +84,56 @@ def _delay_ns(ctx, param, value: str | None) -> int:
 @click.option("--status", type=int, default=200, show_default=True,
               callback=_checked(server.problem_with_status), metavar="CODE",
               help="Response status code, 200 to 599.")
-@click.option("--delay", default=None, callback=_delay_ns, metavar="DURATION",
-              help="Fixed delay before each response, e.g. 10ms (millisecond resolution).")
+@click.option("--delay", default=None, callback=_delay, metavar="DELAY",
+              help="Delay before each response, drawn per request: 10ms (fixed), uniform:5ms:15ms, "
+                   "exp:10ms (exponential, that mean), normal:10ms:2ms (mean:stddev, >= 0). "
+                   "Counted from the read of the request; microsecond resolution.")
+@click.option("--seed", type=click.IntRange(0, server.MAX_SEED), default=None, metavar="N",
+              help="Seed for the delay draws (repeatable per worker); default random.")
+@click.option("--stall", default=None, callback=_duration_ns, metavar="DURATION",
+              help="Hold every response for this long once per --stall-every, e.g. 1s.")
+@click.option("--stall-every", default=None, callback=_duration_ns, metavar="DURATION",
+              help="Period of the stalls, from the server's start; the first begins one period in.")
 @click.option("--close", is_flag=True, help="Send `Connection: close` and close after each response.")
 @click.option("--status-path", default=server.DEFAULT_STATUS_PATH, show_default=True,
               callback=_checked(server.problem_with_status_path),
-              help="Path answering JSON {requests, workers}; not counted.")
-def serve_command(host: str, port: int, workers: int, body_size: int, status: int, delay: int,
+              help="Path answering JSON {requests, workers, started_at_monotonic_ns, stall_ns, "
+                   "stall_every_ns}; not counted, not delayed or stalled.")
+def serve_command(host: str, port: int, workers: int, body_size: int, status: int,
+                  delay: server.Delay | None, seed: int | None, stall: int, stall_every: int,
                   close: bool, status_path: str) -> None:
     """Serve HTTP/1.1 (keep-alive, pipelining) until Ctrl-C or SIGTERM.
 
     Every request gets the same response. On start one line says where it
-    listens; on exit one line says how many requests were served.
+    listens (and the delay and stall schedule); on exit one line says how
+    many requests were served.
     """
     ctx = click.get_current_context()
     problem = server.problem_with_body_size(body_size, status)
     if problem:
         raise OneLineUsageError(f"Invalid value for '--body-size': {problem}", ctx)
+    problem = server.problem_with_stall(stall, stall_every)
+    if problem:
+        raise OneLineUsageError(problem, ctx)
+    started_at_ns = time.monotonic_ns()
 
     def announce(bound_host: str, bound_port: int) -> None:
         noun = "worker" if workers == 1 else "workers"
-        click.echo(f"surge serve listening on {server.listen_url(bound_host, bound_port)} ({workers} {noun})")
+        details = [f"{workers} {noun}"]
+        if delay is not None:
+            details.append(f"delay {delay.describe()}")
+        if stall:
+            # the status path says the same as JSON; windows are
+            # [start + k*every, start + k*every + stall) for k >= 1
+            details.append(f"stall {server.format_ns(stall)} every {server.format_ns(stall_every)} "
+                           f"from started_at_monotonic_ns={started_at_ns}")
+        click.echo(f"surge serve listening on {server.listen_url(bound_host, bound_port)} ({'; '.join(details)})")
         sys.stdout.flush()
 
     try:
         served = server.serve(host, port, workers, body_size, status, delay, close, status_path,
-                              ready_callback=announce)
+                              ready_callback=announce, stall_ns=stall, stall_every_ns=stall_every,
+                              seed=seed, started_at_ns=started_at_ns)
     except ImportError as error:
         _fail(ctx, f"the compiled protocol is missing ({error}); run `make build`")
     except server.ServeError as error:

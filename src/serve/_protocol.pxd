@@ -1,3 +1,4 @@
+from cpython.ref cimport PyObject
 from libc.stdint cimport int64_t, uint64_t
 
 
@@ -11,16 +12,42 @@ cdef enum FrameState:
     DISCARD           # the connection is closing: input is ignored
 
 
+cdef enum DelayKind:
+    DELAY_NONE
+    DELAY_FIXED       # delay_a_ns
+    DELAY_UNIFORM     # from delay_a_ns to delay_b_ns
+    DELAY_EXP         # exponential, mean delay_a_ns
+    DELAY_NORMAL      # normal, mean delay_a_ns, std dev delay_b_ns, redrawn below 0
+
+
+cdef struct HeldBatch:
+    # responses waiting for their delay or for a stall to end
+    int64_t due_ns                  # CLOCK_MONOTONIC
+    uint64_t seq                    # ties keep the order batches were held in
+    PyObject* protocol              # owned references
+    PyObject* data
+    bint close_after
+
+
+cdef class ServeProtocol
+
+
 cdef class ServeConfig:
     cdef readonly object loop
     cdef readonly int status
     cdef readonly Py_ssize_t body_size_bytes
-    cdef readonly int64_t delay_ns
+    cdef readonly int delay_kind        # a DelayKind
+    cdef readonly int64_t delay_a_ns
+    cdef readonly int64_t delay_b_ns
+    cdef readonly int64_t stall_ns
+    cdef readonly int64_t stall_every_ns
+    cdef readonly int64_t started_at_ns  # CLOCK_MONOTONIC; stalls are counted from it
     cdef readonly bint close
     cdef readonly bytes status_path
     cdef readonly Py_ssize_t worker_index
 
-    cdef double delay_s
+    cdef bint timed                     # a delay or stalls: responses may be held
+    cdef uint64_t rng_state             # xorshift64*, never 0
     # responses[kind * 2 + is_head]; kind: 0 HTTP/1.1 keep-alive,
     # 1 HTTP/1.0 keep-alive (says so), 2 close
     cdef list responses
@@ -36,8 +63,20 @@ cdef class ServeConfig:
     cdef Py_ssize_t batch_len
     cdef Py_ssize_t batch_cap
 
+    # held responses: a binary min-heap on (due_ns, seq), woken by one timerfd
+    cdef HeldBatch* held
+    cdef Py_ssize_t held_len
+    cdef Py_ssize_t held_cap
+    cdef uint64_t held_seq
+    cdef int timer_fd
+    cdef int64_t armed_ns               # what the timerfd is set to; 0: disarmed
+
     cdef int batch_append(self, bytes data) except -1
     cdef bytes status_response(self, int kind, bint is_head)
+    cdef int64_t draw_delay_ns(self) noexcept nogil
+    cdef int64_t stall_end_ns(self, int64_t at_ns) noexcept nogil
+    cdef int hold(self, int64_t due_ns, ServeProtocol protocol, bytes data, bint close_after) except -1
+    cdef int arm(self, int64_t due_ns) except -1
 
 
 cdef class ServeProtocol:
@@ -60,8 +99,10 @@ cdef class ServeProtocol:
 
     cdef bint closing               # the last response is queued; close after it
     cdef bint eof_seen              # the client half-closed (answers may still be owed)
-    cdef Py_ssize_t delayed_batches # batches waiting on a --delay timer
+    cdef Py_ssize_t delayed_batches # batches held (delay or stall)
     cdef Py_ssize_t delayed_bytes   # and their size
+    cdef int64_t now_ns             # when the input being framed was read (timed only)
+    cdef int64_t last_due_ns        # due time of the latest held or batched response
 
     # back-pressure: framing stops once a batch is large, until the client reads
     cdef bint backlogged            # complete requests wait in pending
@@ -72,7 +113,7 @@ cdef class ServeProtocol:
     cdef bytes batch_first          # the first one, not copied unless a second comes
     cdef Py_ssize_t batch_responses
     cdef Py_ssize_t batch_bytes
-    cdef bint batch_delayable       # holds a response that --delay applies to
+    cdef int64_t batch_due_ns       # when the batch may go out; 0: at once
 
     cdef Py_ssize_t frame(self, const char* buf, Py_ssize_t size) except -1
     cdef int parse_head(self, const char* head, Py_ssize_t size) except -1
@@ -80,6 +121,7 @@ cdef class ServeProtocol:
     cdef int reject(self, bytes response) except -1
     cdef int queue(self, bytes response) except -1
     cdef int flush(self) except -1
+    cdef int send_held(self, bytes data, bint close_after) except -1
     cdef int drain_backlog(self) except -1
     cdef int set_reading(self, bint wanted) except -1
     cdef int consume_pending(self, Py_ssize_t used) except -1

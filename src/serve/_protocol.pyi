@@ -5,20 +5,38 @@ from typing import Any
 def render_response(status: int, body_size_bytes: int, kind: int, is_head: bool) -> bytes:
     """The full response bytes; kind 0 HTTP/1.1 keep-alive, 1 HTTP/1.0 keep-alive, 2 close."""
 
+DELAY_KINDS: dict[str, int]  # "none", "fixed", "uniform", "exp", "normal"
+
 class ServeConfig:
-    """What one worker answers and where it counts; calling it makes a ServeProtocol."""
+    """What one worker answers and where it counts; calling it makes a ServeProtocol.
+
+    Delays (delay_kind "fixed" a; "uniform" a..b; "exp" mean a; "normal" mean a,
+    std dev b, truncated at 0; delay_ns=N is short for fixed) and stalls
+    (stall_ns every stall_every_ns from started_at_ns, CLOCK_MONOTONIC, first
+    window one period in) hold responses on a timerfd; they need `loop`.
+    """
     loop: Any
     status: int
     body_size_bytes: int
-    delay_ns: int
+    delay_kind: int
+    delay_a_ns: int
+    delay_b_ns: int
+    stall_ns: int
+    stall_every_ns: int
+    started_at_ns: int
     close: bool
     status_path: bytes
     worker_index: int
     def __init__(self, *, status: int = 200, body_size_bytes: int = 0, delay_ns: int = 0,
+                 delay_kind: str | None = None, delay_a_ns: int = 0, delay_b_ns: int = 0,
+                 seed: int | None = None, stall_ns: int = 0, stall_every_ns: int = 0,
+                 started_at_ns: int | None = None,
                  close: bool = False, status_path: str = "/__surge/status", counts: Any = None,
                  worker_index: int = 0, loop: asyncio.AbstractEventLoop | None = None) -> None: ...
     def __call__(self) -> ServeProtocol: ...
     def served(self) -> int: ...
+    def _timer_fired(self) -> None:
+        """The loop's reader callback for the timerfd: send the held answers that are due."""
 
 class ServeProtocol(asyncio.Protocol):
     def __init__(self, config: ServeConfig) -> None: ...

@@ -7,13 +7,38 @@ Responses are rendered once per worker; all responses to one read leave in a
 single write, so pipelined requests cost one syscall per read, not per request.
 A client that pipelines faster than it reads is paced: framing stops once a
 read has produced BATCH_LIMIT_BYTES of answers and goes on as it reads them.
+
+Delays and stalls. Each counted response may be held: its due time is the
+instant its request was read plus a delay drawn per request (fixed, uniform,
+exponential or normal, from a xorshift64* generator per worker), moved to the
+end of a stall window when it falls into one. Responses on one connection
+still leave in request order, so a response is never due before the one ahead
+of it. Held responses wait in one binary heap per worker, woken by one
+CLOCK_MONOTONIC timerfd armed on an absolute deadline with nanosecond
+resolution: the loop's own timers (call_later) round to whole milliseconds
+against a cached loop time, which makes a 10ms delay fire anywhere from 9 to
+11ms. What remains is the kernel's wake-up latency, tens of microseconds.
 """
+import os
 from http import HTTPStatus
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
+from libc.errno cimport errno
+from libc.math cimport cos, log, log1p, sqrt
 from libc.stdint cimport int64_t, uint64_t
 from libc.stdlib cimport free, realloc
-from libc.string cimport memchr, memcmp, memcpy, memmove
+from libc.string cimport memchr, memcmp, memcpy, memmove, strerror
+from posix.time cimport CLOCK_MONOTONIC, clock_gettime, itimerspec, timespec
+from posix.unistd cimport close as close_fd, read as read_fd
+
+
+cdef extern from "<sys/timerfd.h>" nogil:
+    int timerfd_create(int clockid, int flags)
+    int timerfd_settime(int fd, int flags, const itimerspec* new_value, itimerspec* old_value)
+    int TFD_NONBLOCK
+    int TFD_CLOEXEC
+    int TFD_TIMER_ABSTIME
 
 
 cdef enum:
@@ -31,6 +56,41 @@ cdef enum:
 # said; 2: the connection closes after this response.
 cdef tuple CONNECTION_HEADERS = (b"", b"Connection: keep-alive\r\n", b"Connection: close\r\n")
 cdef int KIND_CLOSE = 2
+
+# the names ServeConfig(delay_kind=...) takes
+DELAY_KINDS = {"none": DELAY_NONE, "fixed": DELAY_FIXED, "uniform": DELAY_UNIFORM,
+               "exp": DELAY_EXP, "normal": DELAY_NORMAL}
+cdef uint64_t GOLDEN_GAMMA = 0x9E3779B97F4A7C15ULL
+cdef double TWO_PI = 6.283185307179586
+
+
+cdef inline int64_t monotonic_ns() noexcept nogil:
+    """CLOCK_MONOTONIC in nanoseconds: the clock of Python's time.monotonic_ns()."""
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return <int64_t>ts.tv_sec * 1000000000 + ts.tv_nsec
+
+
+cdef inline uint64_t splitmix64(uint64_t x) noexcept nogil:
+    """Spreads a seed's bits, so seeds 1, 2, 3 start unrelated sequences."""
+    x += GOLDEN_GAMMA
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL
+    return x ^ (x >> 31)
+
+
+cdef inline double next_unit(uint64_t* state) noexcept nogil:
+    """A uniform double in [0, 1) from xorshift64* (53 random bits)."""
+    cdef uint64_t x = state[0]
+    x ^= x >> 12
+    x ^= x << 25
+    x ^= x >> 27
+    state[0] = x
+    return <double>((x * 0x2545F4914F6CDD1DULL) >> 11) * (1.0 / 9007199254740992.0)
+
+
+cdef inline bint held_before(HeldBatch* a, HeldBatch* b) noexcept nogil:
+    return a.due_ns < b.due_ns or (a.due_ns == b.due_ns and a.seq < b.seq)
 
 
 def render_response(int status, Py_ssize_t body_size_bytes, int kind, bint is_head):
@@ -139,18 +199,60 @@ cdef class ServeConfig:
     `counts` is a writable buffer of uint64 with one slot per worker (shared
     memory across processes); this worker adds only to `counts[worker_index]`,
     so no lock is needed. Status-path answers report the sum of all slots.
+
+    Delays: delay_kind "fixed" (delay_a_ns), "uniform" (delay_a_ns to
+    delay_b_ns), "exp" (mean delay_a_ns) or "normal" (mean delay_a_ns, standard
+    deviation delay_b_ns; negative draws are drawn again); delay_ns=N is short
+    for fixed. seed (an int) makes the draws repeatable; each worker_index gets
+    its own sequence. Stalls: every stall_every_ns, counted from started_at_ns
+    (CLOCK_MONOTONIC, default now), responses are held for stall_ns; the first
+    window opens one period after the start. Delays and stalls need `loop`.
+    Status-path answers skip both, unless held answers are ahead of them.
     """
 
+    def __cinit__(self):
+        self.timer_fd = -1
+
     def __init__(self, *, int status=200, Py_ssize_t body_size_bytes=0, int64_t delay_ns=0,
+                 str delay_kind=None, int64_t delay_a_ns=0, int64_t delay_b_ns=0, object seed=None,
+                 int64_t stall_ns=0, int64_t stall_every_ns=0, object started_at_ns=None,
                  bint close=False, str status_path="/__surge/status", object counts=None,
                  Py_ssize_t worker_index=0, object loop=None):
         cdef int kind
+        cdef uint64_t seed_bits
         if not 200 <= status <= 599:
             raise ValueError(f"status must be from 200 to 599, got {status}")
         if body_size_bytes < 0:
             raise ValueError(f"body_size_bytes must be >= 0, got {body_size_bytes}")
-        if delay_ns > 0 and loop is None:
-            raise ValueError("a delay needs the event loop to schedule on")
+        if delay_kind is None:
+            delay_kind = "fixed" if delay_ns > 0 else "none"
+            delay_a_ns = delay_ns
+        elif delay_ns:
+            raise ValueError("give delay_ns or delay_kind, not both")
+        if delay_kind not in DELAY_KINDS:
+            raise ValueError(f"delay_kind must be one of {', '.join(DELAY_KINDS)}, got {delay_kind!r}")
+        self.delay_kind = DELAY_KINDS[delay_kind]
+        if self.delay_kind == DELAY_UNIFORM and not 0 <= delay_a_ns <= delay_b_ns:
+            raise ValueError(f"a uniform delay needs 0 <= low <= high, got {delay_a_ns}ns to {delay_b_ns}ns")
+        if self.delay_kind in (DELAY_FIXED, DELAY_EXP, DELAY_NORMAL) and delay_a_ns <= 0:
+            raise ValueError(f"a {delay_kind} delay needs a value > 0, got {delay_a_ns}ns")
+        if self.delay_kind == DELAY_NORMAL and delay_b_ns < 0:
+            raise ValueError(f"a normal delay needs a standard deviation >= 0, got {delay_b_ns}ns")
+        self.delay_a_ns = delay_a_ns
+        self.delay_b_ns = delay_b_ns
+        if stall_ns or stall_every_ns:
+            if not 0 < stall_ns < stall_every_ns:
+                raise ValueError(f"stalls need 0 < stall_ns < stall_every_ns, got {stall_ns} and {stall_every_ns}")
+        self.stall_ns = stall_ns
+        self.stall_every_ns = stall_every_ns
+        self.started_at_ns = monotonic_ns() if started_at_ns is None else started_at_ns
+        self.timed = self.delay_kind != DELAY_NONE or stall_ns > 0
+        if self.timed and loop is None:
+            raise ValueError("a delay or stalls need the event loop to schedule on")
+        seed_bits = int.from_bytes(os.urandom(8), "little") if seed is None else <uint64_t>(seed & 0xFFFFFFFFFFFFFFFF)
+        self.rng_state = splitmix64(seed_bits ^ splitmix64(<uint64_t>worker_index))
+        if self.rng_state == 0:
+            self.rng_state = GOLDEN_GAMMA  # xorshift stays at 0 forever
         if counts is None:
             counts = memoryview(bytearray(8)).cast("Q")
         self.counts = counts
@@ -161,8 +263,6 @@ cdef class ServeConfig:
         self.loop = loop
         self.status = status
         self.body_size_bytes = body_size_bytes
-        self.delay_ns = delay_ns
-        self.delay_s = delay_ns / 1e9
         self.close = close
         self.status_path = status_path.encode("latin-1")
         self.responses = []
@@ -171,9 +271,23 @@ cdef class ServeConfig:
                 self.responses.append(render_response(status, body_size_bytes, kind, is_head))
         self.bad_request = render_response(400, 0, KIND_CLOSE, False)
         self.head_too_large = render_response(431, 0, KIND_CLOSE, False)
+        if self.timed:
+            self.timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)
+            if self.timer_fd < 0:
+                raise OSError(errno, f"timerfd_create: {strerror(errno).decode()}")
+            loop.add_reader(self.timer_fd, self._timer_fired)
 
     def __dealloc__(self):
+        cdef Py_ssize_t i
         free(self.batch_buf)
+        for i in range(self.held_len):
+            Py_DECREF(<object>self.held[i].protocol)
+            Py_DECREF(<object>self.held[i].data)
+        free(self.held)
+        if self.timer_fd >= 0:
+            if self.loop is not None and not self.loop.is_closed():
+                self.loop.remove_reader(self.timer_fd)
+            close_fd(self.timer_fd)
 
     def __call__(self):
         """A protocol for one new connection (the factory create_server wants)."""
@@ -203,11 +317,143 @@ cdef class ServeConfig:
         return 0
 
     cdef bytes status_response(self, int kind, bint is_head):
-        body = b'{"requests": %d, "workers": %d}' % (self.served(), self.counts.shape[0])
+        body = (b'{"requests": %d, "workers": %d, "started_at_monotonic_ns": %d, '
+                b'"stall_ns": %d, "stall_every_ns": %d}'
+                % (self.served(), self.counts.shape[0], self.started_at_ns,
+                   self.stall_ns, self.stall_every_ns))
         head = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                 b"Cache-Control: no-store\r\nContent-Length: %d\r\n%s\r\n"
                 % (len(body), CONNECTION_HEADERS[kind]))
         return head if is_head else head + body
+
+    # -- delays, stalls and held responses --------------------------------------
+
+    cdef int64_t draw_delay_ns(self) noexcept nogil:
+        """This request's delay, drawn from the configured distribution."""
+        cdef double value, radius
+        if self.delay_kind == DELAY_FIXED:
+            return self.delay_a_ns
+        if self.delay_kind == DELAY_UNIFORM:
+            return self.delay_a_ns + <int64_t>(next_unit(&self.rng_state) * (self.delay_b_ns - self.delay_a_ns))
+        if self.delay_kind == DELAY_EXP:
+            # inverse CDF; 1 - u is in (0, 1], so the log is finite
+            return <int64_t>(-self.delay_a_ns * log1p(-next_unit(&self.rng_state)))
+        if self.delay_kind == DELAY_NORMAL:
+            while True:  # truncated at 0: the mean is > 0, so most draws are kept
+                radius = sqrt(-2.0 * log(1.0 - next_unit(&self.rng_state)))
+                value = self.delay_a_ns + self.delay_b_ns * radius * cos(TWO_PI * next_unit(&self.rng_state))
+                if value >= 0:
+                    return <int64_t>value
+        return 0
+
+    cdef int64_t stall_end_ns(self, int64_t at_ns) noexcept nogil:
+        """The end of the stall window holding at_ns, or 0 outside every window.
+
+        Windows are [start + k*every, start + k*every + stall) for k >= 1.
+        """
+        cdef int64_t since_start_ns, phase_ns
+        if self.stall_ns == 0:
+            return 0
+        since_start_ns = at_ns - self.started_at_ns
+        if since_start_ns < self.stall_every_ns:
+            return 0
+        phase_ns = since_start_ns % self.stall_every_ns
+        if phase_ns < self.stall_ns:
+            return at_ns - phase_ns + self.stall_ns
+        return 0
+
+    cdef int hold(self, int64_t due_ns, ServeProtocol protocol, bytes data, bint close_after) except -1:
+        """Keep a batch until due_ns (and any stall then) has passed."""
+        cdef Py_ssize_t new_cap, child, parent
+        cdef HeldBatch* grown
+        cdef HeldBatch entry
+        if self.held_len == self.held_cap:
+            new_cap = max(self.held_cap * 2, 64)
+            grown = <HeldBatch*>realloc(self.held, new_cap * sizeof(HeldBatch))
+            if grown == NULL:
+                raise MemoryError()
+            self.held = grown
+            self.held_cap = new_cap
+        Py_INCREF(protocol)
+        Py_INCREF(data)
+        entry.due_ns = due_ns
+        entry.seq = self.held_seq
+        entry.protocol = <PyObject*>protocol
+        entry.data = <PyObject*>data
+        entry.close_after = close_after
+        self.held_seq += 1
+        # sift up
+        child = self.held_len
+        self.held_len += 1
+        while child > 0:
+            parent = (child - 1) >> 1
+            if not held_before(&entry, &self.held[parent]):
+                break
+            self.held[child] = self.held[parent]
+            child = parent
+        self.held[child] = entry
+        if self.armed_ns == 0 or due_ns < self.armed_ns:
+            self.arm(due_ns)
+        return 0
+
+    cdef int arm(self, int64_t due_ns) except -1:
+        """Set the timerfd to fire at due_ns (absolute; one in the past fires at once)."""
+        cdef itimerspec spec
+        spec.it_interval.tv_sec = 0
+        spec.it_interval.tv_nsec = 0
+        spec.it_value.tv_sec = due_ns // 1000000000
+        spec.it_value.tv_nsec = due_ns % 1000000000
+        if timerfd_settime(self.timer_fd, TFD_TIMER_ABSTIME, &spec, NULL) != 0:
+            raise OSError(errno, f"timerfd_settime: {strerror(errno).decode()}")
+        self.armed_ns = due_ns
+        return 0
+
+    def _timer_fired(self):
+        """The loop's reader callback for the timerfd: send what is due."""
+        cdef uint64_t expirations
+        cdef int64_t now_ns, stall_end_ns
+        cdef HeldBatch entry, last
+        cdef Py_ssize_t parent, child
+        cdef object protocol, data
+        read_fd(self.timer_fd, &expirations, sizeof(expirations))  # EAGAIN when re-armed: fine
+        self.armed_ns = 0
+        now_ns = monotonic_ns()
+        try:
+            while self.held_len > 0 and self.held[0].due_ns <= now_ns:
+                stall_end_ns = self.stall_end_ns(now_ns)
+                if stall_end_ns:
+                    # a wake-up inside a window: nothing leaves until it ends
+                    self.arm(stall_end_ns)
+                    return
+                entry = self.held[0]
+                # pop: move the last entry down from the root
+                self.held_len -= 1
+                last = self.held[self.held_len]
+                parent = 0
+                while True:
+                    child = 2 * parent + 1
+                    if child >= self.held_len:
+                        break
+                    if child + 1 < self.held_len and held_before(&self.held[child + 1], &self.held[child]):
+                        child += 1
+                    if not held_before(&self.held[child], &last):
+                        break
+                    self.held[parent] = self.held[child]
+                    parent = child
+                if self.held_len > 0:
+                    self.held[parent] = last
+                protocol = <object>entry.protocol
+                data = <object>entry.data
+                Py_DECREF(protocol)  # the heap's references; the locals keep them alive
+                Py_DECREF(data)
+                (<ServeProtocol>protocol).send_held(data, entry.close_after)
+                now_ns = monotonic_ns()
+        except BaseException:
+            if self.held_len > 0:
+                self.arm(self.held[0].due_ns)  # what is still held must not be stranded
+            raise
+        if self.held_len > 0:
+            self.arm(self.held[0].due_ns)
 
 
 cdef class ServeProtocol:
@@ -265,17 +511,18 @@ cdef class ServeProtocol:
         if self.backlogged:
             self.drain_backlog()
 
-    def _send_delayed(self, bytes data, bint close_after):
-        """Timer callback: a batch whose --delay has passed."""
+    cdef int send_held(self, bytes data, bint close_after) except -1:
+        """A held batch is due (its delay and any stall have passed)."""
         self.delayed_batches -= 1
         self.delayed_bytes -= PyBytes_GET_SIZE(data)
         if self.transport is None:
-            return
+            return 0
         self.transport.write(data)
         if close_after:
             self.transport.close()
         else:
             self.drain_backlog()
+        return 0
 
     # -- back-pressure ----------------------------------------------------------
 
@@ -312,6 +559,8 @@ cdef class ServeProtocol:
         cdef const char* line
         cdef const char* newline
         cdef int64_t chunk_size
+        if self.config.timed:
+            self.now_ns = monotonic_ns()  # delays count from the read of the request
         while pos < size:
             if self.state == READ_HEAD:
                 if self.batch_bytes + self.delayed_bytes >= BATCH_LIMIT_BYTES:
@@ -504,14 +753,30 @@ cdef class ServeProtocol:
 
     cdef int finish_request(self) except -1:
         cdef ServeConfig config = self.config
+        cdef int64_t due_ns, stall_end_ns
+        if config.timed:
+            if self.request_is_status:
+                due_ns = self.last_due_ns  # no delay of its own, but never ahead of others
+            else:
+                due_ns = self.now_ns + config.draw_delay_ns()
+                stall_end_ns = config.stall_end_ns(due_ns)
+                if stall_end_ns:
+                    due_ns = stall_end_ns
+                if due_ns < self.last_due_ns:
+                    due_ns = self.last_due_ns  # HTTP/1.1: answers leave in request order
+            self.last_due_ns = due_ns
+            if due_ns <= self.now_ns:
+                due_ns = 0  # due now: may join what is sent at the end of this read
+            if self.batch_responses > 0 and due_ns != self.batch_due_ns:
+                self.flush()  # a batch goes out at one instant
+            self.batch_due_ns = due_ns
         if self.request_is_status:
             self.queue(config.status_response(self.request_kind, self.request_is_head))
         else:
             self.queue(<bytes>config.responses[self.request_kind * 2 + self.request_is_head])
-            # counted when answered (under --delay: when the answer is scheduled),
-            # so a status request later in the same read includes it
+            # counted when answered (when held: when its answer is held), so a
+            # status request later in the same read includes it
             config.own_count[0] += 1
-            self.batch_delayable = True
         if self.request_kind == KIND_CLOSE:
             self.closing = True
             self.state = DISCARD
@@ -541,10 +806,13 @@ cdef class ServeProtocol:
         return 0
 
     cdef int flush(self) except -1:
-        """Send this read's responses with one write (or one timer under --delay)."""
+        """Send the batched responses with one write, or hold them until due."""
         cdef ServeConfig config = self.config
         cdef bytes data
-        cdef bint delayable = self.batch_delayable
+        cdef bint held = self.batch_due_ns > 0 or self.delayed_batches > 0
+        # due now but behind held answers (due, not yet sent): those are due by
+        # now_ns, so holding until now_ns keeps it behind them
+        cdef int64_t due_ns = self.batch_due_ns if self.batch_due_ns > 0 else self.now_ns
         if self.batch_responses == 0:
             return 0
         if self.batch_responses == 1:
@@ -554,12 +822,11 @@ cdef class ServeProtocol:
             data = PyBytes_FromStringAndSize(config.batch_buf, config.batch_len)
         self.batch_responses = 0
         self.batch_bytes = 0
-        self.batch_delayable = False
-        # status answers skip the delay, unless delayed ones are ahead of them
-        if config.delay_ns > 0 and (delayable or self.delayed_batches > 0):
+        self.batch_due_ns = 0
+        if held:
             self.delayed_batches += 1
             self.delayed_bytes += PyBytes_GET_SIZE(data)
-            config.loop.call_later(config.delay_s, self._send_delayed, data, self.closing)
+            config.hold(due_ns, self, data, self.closing)
             return 0
         self.transport.write(data)
         if self.closing:

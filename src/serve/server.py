@@ -5,9 +5,15 @@ SO_REUSEPORT (so the kernel spreads connections over the workers' own accept
 queues), forks the workers, prints nothing itself, and waits for SIGINT or
 SIGTERM. Each worker runs one uvloop loop and counts what it served in its own
 slot of a shared uint64 array, which the parent sums at the end.
+
+Misbehaviour on request: a delay per response drawn from a distribution
+(`Delay`, parsed from `--delay` by `parse_delay`), and stalls that hold every
+response for `stall_ns` once every `stall_every_ns`. The parent picks one start
+instant (CLOCK_MONOTONIC) before it forks, so all workers stall together.
 """
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 import multiprocessing
@@ -29,12 +35,86 @@ WORKER_START_TIMEOUT_S = 15.0
 WORKER_STOP_TIMEOUT_S = 5.0
 MAX_WORKERS = 1024
 MAX_BODY_SIZE_BYTES = 1024 ** 3
-MIN_DELAY_NS = 1_000_000  # the event loop's timers tick in whole milliseconds
+MAX_DELAY_NS = 3600 * 1_000_000_000  # per parameter: an hour is already absurd for a target
+MAX_SEED = 2 ** 64 - 1
 DEFAULT_STATUS_PATH = "/__surge/status"
+DELAY_SYNTAX = "a duration (10ms), uniform:LOW:HIGH, exp:MEAN or normal:MEAN:STDDEV"
 
 
 class ServeError(RuntimeError):
     """The server could not start or a worker died; the message is one line."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Delay:
+    """How long each response waits, drawn per request (what `--delay` parses to).
+
+    kind "fixed": a_ns exactly; "uniform": from a_ns to b_ns; "exp":
+    exponential with mean a_ns; "normal": mean a_ns, standard deviation b_ns,
+    truncated at 0 (negative draws are drawn again).
+    """
+    kind: str
+    a_ns: int
+    b_ns: int = 0
+
+    def describe(self) -> str:
+        """A short human form, as --delay would take it back."""
+        a, b = format_ns(self.a_ns), format_ns(self.b_ns)
+        return {"fixed": a, "uniform": f"uniform:{a}:{b}", "exp": f"exp:{a}",
+                "normal": f"normal:{a}:{b}"}[self.kind]
+
+    def config(self) -> dict:
+        """The keywords ServeConfig takes for this delay."""
+        return dict(delay_kind=self.kind, delay_a_ns=self.a_ns, delay_b_ns=self.b_ns)
+
+
+def parse_delay(text: str | None) -> Delay | None:
+    """'10ms', 'uniform:5ms:15ms', 'exp:10ms', 'normal:10ms:2ms' -> Delay; '0' or None -> None.
+
+    Raises ValueError with a one-line message saying what is allowed.
+    """
+    from surge.plan.units import UnitError, parse_duration_ns
+
+    if text is None or text.strip() == "0":
+        return None
+    name, _, rest = text.strip().partition(":")
+    arity = {"uniform": 2, "exp": 1, "normal": 2}
+    if not rest:
+        name, parts = "fixed", [text.strip()]
+    elif name in arity:
+        parts = rest.split(":")
+        if len(parts) != arity[name]:
+            usage = {"uniform": "uniform:LOW:HIGH", "exp": "exp:MEAN", "normal": "normal:MEAN:STDDEV"}[name]
+            raise ValueError(f"got {text!r}, expected {usage}")
+    else:
+        raise ValueError(f"got {text!r}, expected {DELAY_SYNTAX}")
+    values = []
+    for part in parts:
+        if part.strip() == "0":
+            values.append(0)  # allowed for a uniform LOW and a normal STDDEV (checked below)
+            continue
+        try:
+            values.append(parse_duration_ns(part))
+        except UnitError:
+            raise ValueError(f"got {text!r}: {part!r} is not a duration like 500us, 10ms or 1s "
+                             f"(expected {DELAY_SYNTAX})") from None
+    delay = Delay(name, values[0], values[1] if len(values) > 1 else 0)
+    problem = problem_with_delay(delay)
+    if problem:
+        raise ValueError(problem)
+    return delay
+
+
+def format_ns(ns: int) -> str:
+    """Nanoseconds in the shortest exact unit --delay and --stall take: 1s, 250ms, 1.5ms."""
+    if ns == 0:
+        return "0"
+    for unit, size in (("s", 1_000_000_000), ("ms", 1_000_000), ("us", 1_000)):
+        if ns >= size and ns % size == 0:
+            return f"{ns // size}{unit}"
+    if ns >= 1_000_000:
+        return f"{ns / 1_000_000:.6f}".rstrip("0") + "ms"
+    return f"{ns}ns" if ns < 1_000 else f"{ns / 1_000:.3f}".rstrip("0") + "us"
 
 
 # -- option rules, shared by serve() and the click command ----------------------
@@ -66,9 +146,41 @@ def problem_with_body_size(body_size_bytes: int, status: int = 200) -> str | Non
     return None
 
 
-def problem_with_delay(delay_ns: int) -> str | None:
-    if delay_ns and delay_ns < MIN_DELAY_NS:
-        return f"must be 0 or at least 1ms (timers tick in milliseconds), got {delay_ns}ns"
+def problem_with_delay(delay: Delay | None) -> str | None:
+    if delay is None:
+        return None
+    if delay.kind not in ("fixed", "uniform", "exp", "normal"):
+        return f"must be {DELAY_SYNTAX}, got kind {delay.kind!r}"
+    if max(delay.a_ns, delay.b_ns) > MAX_DELAY_NS or min(delay.a_ns, delay.b_ns) < 0:
+        return f"must be from 0 to 1h, got {delay.describe()}"
+    if delay.kind in ("fixed", "exp") and delay.a_ns == 0:
+        return f"must be greater than 0, got {delay.describe()}"
+    if delay.kind == "uniform" and not (delay.a_ns <= delay.b_ns and delay.b_ns > 0):
+        return f"uniform:LOW:HIGH needs LOW <= HIGH and HIGH > 0, got {delay.describe()}"
+    if delay.kind == "normal" and delay.a_ns == 0:
+        return f"normal:MEAN:STDDEV needs MEAN > 0, got {delay.describe()}"
+    return None
+
+
+def problem_with_stall(stall_ns: int, stall_every_ns: int) -> str | None:
+    """Stalls need both a length and a period, the length shorter than the period."""
+    if not stall_ns and not stall_every_ns:
+        return None
+    if not stall_every_ns:
+        return "--stall needs --stall-every (how often a stall starts), e.g. --stall 1s --stall-every 10s"
+    if not stall_ns:
+        return "--stall-every needs --stall (how long each stall lasts), e.g. --stall 1s --stall-every 10s"
+    if stall_ns < 0 or stall_every_ns < 0:
+        return f"--stall and --stall-every must be > 0, got {stall_ns}ns and {stall_every_ns}ns"
+    if stall_ns >= stall_every_ns:
+        return (f"--stall must be shorter than --stall-every, got {format_ns(stall_ns)} "
+                f"every {format_ns(stall_every_ns)}")
+    return None
+
+
+def problem_with_seed(seed: int | None) -> str | None:
+    if seed is not None and not 0 <= seed <= MAX_SEED:
+        return f"must be from 0 to 2**64-1, got {seed}"
     return None
 
 
@@ -86,23 +198,31 @@ def listen_url(host: str, port: int) -> str:
 
 # -- the server -------------------------------------------------------------------
 
-def serve(host: str, port: int, workers: int, body_size: int, status: int, delay_ns: int | None,
+def serve(host: str, port: int, workers: int, body_size: int, status: int, delay: Delay | int | None,
           close: bool, status_path: str,
-          ready_callback: Callable[[str, int], None] | None = None) -> int:
+          ready_callback: Callable[[str, int], None] | None = None, *,
+          stall_ns: int = 0, stall_every_ns: int = 0, seed: int | None = None,
+          started_at_ns: int | None = None) -> int:
     """Serve until SIGINT or SIGTERM; return the number of requests served.
 
-    body_size is in bytes, delay_ns in nanoseconds (None or 0: no delay).
-    ready_callback(host, port) is called once every worker accepts; port is the
-    real one when 0 was asked for. Raises ValueError for bad options and
-    ServeError when the port cannot be bound or a worker fails.
+    body_size is in bytes; delay a Delay, or an int of nanoseconds for a fixed
+    one (None or 0: no delay). Stalls: every stall_every_ns from started_at_ns
+    (time.monotonic_ns(); default now), the first one period after it, every
+    response is held for stall_ns. seed makes the delays repeatable (None:
+    random). ready_callback(host, port) is called once every worker accepts;
+    port is the real one when 0 was asked for. Raises ValueError for bad
+    options and ServeError when the port cannot be bound or a worker fails.
     """
-    delay_ns = delay_ns or 0
+    if isinstance(delay, int):
+        delay = Delay("fixed", delay) if delay > 0 else None
     problems = [f"{name}: {problem}" for name, problem in (
         ("port", problem_with_port(port)),
         ("workers", problem_with_workers(workers)),
         ("status", problem_with_status(status)),
         ("body_size", problem_with_body_size(body_size, status)),
-        ("delay_ns", problem_with_delay(delay_ns)),
+        ("delay", problem_with_delay(delay)),
+        ("stall", problem_with_stall(stall_ns, stall_every_ns)),
+        ("seed", problem_with_seed(seed)),
         ("status_path", problem_with_status_path(status_path)),
     ) if problem]
     if problems:
@@ -128,9 +248,16 @@ def serve(host: str, port: int, workers: int, body_size: int, status: int, delay
     processes: list[multiprocessing.process.BaseProcess] = []
     try:
         listeners, port = _bind_listeners(host, port, workers)
-        processes = _start_workers(listeners, counts, wake_r, stop_signals, dict(
-            status=status, body_size_bytes=body_size, delay_ns=delay_ns, close=close,
-            status_path=status_path), parent_alive)
+        config = dict(
+            status=status, body_size_bytes=body_size, close=close, status_path=status_path,
+            stall_ns=stall_ns, stall_every_ns=stall_every_ns,
+            # one instant for all workers, so they stall together
+            started_at_ns=time.monotonic_ns() if started_at_ns is None else started_at_ns,
+            # each worker mixes in its index: distinct sequences, repeatable with --seed
+            seed=int.from_bytes(os.urandom(8), "little") if seed is None else seed)
+        if delay is not None:
+            config.update(delay.config())
+        processes = _start_workers(listeners, counts, wake_r, stop_signals, config, parent_alive)
         for listener in listeners:
             listener.close()  # the workers hold their own copies
         if stop_signals:
@@ -336,9 +463,11 @@ class ServeProcess:
     """`python -m surge serve ... --port 0` in a subprocess (a context manager).
 
     Options are passed as keywords and become flags: body_size="4k" ->
-    --body-size 4k, close=True -> --close, False/None are left out. After
-    start(), .port and .url say where it listens; .served() asks the status
-    path; stop() sends SIGINT and waits (kills after 5s), keeping .returncode
+    --body-size 4k, close=True -> --close, delay="exp:10ms", stall="1s",
+    stall_every="5s", seed=7; False/None are left out. After start(), .port
+    and .url say where it listens and .listening_line is the line it printed;
+    .status() is the status path's JSON and .served() its request count;
+    stop() sends SIGINT and waits (kills after 5s), keeping .returncode
     .output (what it printed after the listening line) and .errors (stderr).
     """
 
@@ -359,6 +488,7 @@ class ServeProcess:
         self.process: subprocess.Popen | None = None
         self.port: int | None = None
         self.url: str | None = None
+        self.listening_line = ""
         self.returncode: int | None = None
         self.output = ""
         self.errors = ""
@@ -373,6 +503,7 @@ class ServeProcess:
             raise RuntimeError(f"`surge serve {' '.join(self.args)}` did not start "
                                f"(exit code {self.returncode}): {self.errors or line or 'no output'}")
         self.url, self.port = match.group(1), int(match.group(3))
+        self.listening_line = line.strip()
         return self
 
     def _read_line(self, deadline: float) -> str:
@@ -390,10 +521,15 @@ class ServeProcess:
                 received += chunk
         return received.decode(errors="replace")
 
+    def status(self, timeout_s: float = 5.0) -> dict:
+        """The status path's JSON: requests, workers, started_at_monotonic_ns,
+        stall_ns, stall_every_ns (status answers are never delayed or stalled)."""
+        with _DIRECT.open(self.url + self.status_path, timeout=timeout_s) as response:
+            return json.loads(response.read())
+
     def served(self, timeout_s: float = 5.0) -> int:
         """Requests the server counted so far (its status path is not counted)."""
-        with _DIRECT.open(self.url + self.status_path, timeout=timeout_s) as response:
-            return int(json.loads(response.read())["requests"])
+        return int(self.status(timeout_s)["requests"])
 
     def stop(self) -> int:
         """SIGINT, wait up to 5s, then kill; returns the exit code."""
