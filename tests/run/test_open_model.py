@@ -85,3 +85,41 @@ def test_queue_waits_count_and_drops_are_reported(surge_server):
     uncorrected = run.result["latency_uncorrected"]["percentiles"]
     assert uncorrected["50"] < 150_000
     assert corrected["99"] > 300_000           # waited in the queue up to the timeout
+
+
+def test_fixed_delay_is_measured_exactly(surge_server):
+    """Bar: against `surge serve --delay 10ms`, corrected and uncorrected p50 both 10 ms ± 0.3 ms."""
+    server = surge_server(delay="10ms")
+    run = run_surge("run", server.url, "--rate", "300", "-d", "3s", "-w", "1", "-q", timeout_s=60)
+    assert run.code == 0, run.stderr
+    assert run.result["latency"]["percentiles"]["50"] == pytest.approx(10_000, abs=300)
+    assert run.result["latency_uncorrected"]["percentiles"]["50"] == pytest.approx(10_000, abs=300)
+
+
+def test_stalls_are_corrected(surge_server):
+    """Bar: a target that stalls 1 s every 5 s, at 500/s with --max-connections 10:
+    20% of intended requests fall in a stall, their waits spread evenly over
+    0..1 s, so corrected p90/p95/p99 follow from the stall parameters (± 10%)
+    while the uncorrected p90 stays under 50 ms."""
+    import time
+
+    stall_s, every_s, run_s = 1.0, 5.0, 10.0
+    server = surge_server(stall="1s", stall_every="5s")
+    started_ns = server.status()["started_at_monotonic_ns"]
+    # Launch so that the run starts ~2 s after a stall ends: both stalls of the
+    # 10-s run then lie wholly inside it (the run's start-up takes ~0.3 s).
+    phase_s = ((time.monotonic_ns() - started_ns) / 1e9) % every_s
+    time.sleep((stall_s + 1.7 - phase_s) % every_s)
+    run = run_surge("run", server.url, "--rate", "500", "--max-connections", "10", "-w", "1",
+                    "-d", f"{run_s:g}s", "-q", timeout_s=60)
+    assert run.code == 0, run.stderr
+    fraction = stall_s / every_s                      # share of intended requests inside a stall
+    corrected = run.result["latency"]["percentiles"]
+    for q in ("90", "95", "99"):
+        # Inside a stall a request waits uniformly 0..stall_s: the q-th percentile
+        # lies (q - (1 - fraction)) / fraction of the way through the stall.
+        expected_us = stall_s * 1e6 * (float(q) / 100 - (1 - fraction)) / fraction
+        assert corrected[q] == pytest.approx(expected_us, rel=0.10), (q, corrected)
+    assert run.result["latency_uncorrected"]["percentiles"]["90"] < 50_000
+    assert run.result["totals"]["dropped"] == 0
+    assert run.result["totals"]["requests"] == pytest.approx(500 * run_s, rel=0.01)
