@@ -31,6 +31,8 @@ class LazyGroup(click.Group):
     COMMANDS = {
         "run": "surge.cli.run_cmd:run_command",
         "serve": "surge.cli.serve_cmd:serve_command",
+        "report": "surge.cli.report_cmd:report_command",
+        "compare": "surge.cli.compare_cmd:compare_command",
     }
 
     def list_commands(self, ctx):

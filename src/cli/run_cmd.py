@@ -7,7 +7,9 @@ import sys
 
 import click
 
+from surge.cli.compare_cmd import _max_regression, gate
 from surge.cli.main import EXIT_INTERRUPTED, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, SurgeExit
+from surge.cli.report_cmd import write_reports
 from surge.plan.load import SHAPES_HELP, LoadError, LoadProfile, parse_shape, parse_stages
 from surge.plan.model import RunPlan
 from surge.plan.request import PlanError, parse_header, parse_method, parse_target
@@ -101,9 +103,20 @@ def _body(value: str | None) -> bytes:
                                "(requests/s with --rate, connections without); implies the duration.")
 @click.option("--shape", help=f"A named load shape: {SHAPES_HELP}.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the result file here.")
-@click.option("-q", "--quiet", is_flag=True, help="No per-second progress lines.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Write the HTML report here.")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), help="Write the time series as CSV here.")
+@click.option("--hlog", "hlog_path", type=click.Path(dir_okay=False), help="Write an HdrHistogram interval log here.")
+@click.option("--prometheus", "prometheus_address", metavar="[HOST:]PORT",
+              help="Serve /metrics during the run (loopback unless HOST is given), e.g. 9464.")
+@click.option("--baseline", "baseline_path", type=click.Path(dir_okay=False),
+              help="Compare with this result at the end; a significant regression exits 3.")
+@click.option("--max-regression", default="5%", show_default=True, callback=_max_regression,
+              help="With --baseline: the worst change allowed.")
+@click.option("--watch-pid", type=int, help="Sample this process's CPU and memory each second (the target).")
+@click.option("-q", "--quiet", is_flag=True, help="No live progress.")
 def run_command(url, connections, duration, requests, workers, method, headers, body, timeout, pipeline,
-                rate, max_connections, stages, shape, json_path, quiet):
+                rate, max_connections, stages, shape, json_path, html_path, csv_path, hlog_path,
+                prometheus_address, baseline_path, max_regression, watch_pid, quiet):
     """Load URL: with CONNECTIONS keep-alive connections as fast as it answers
     (closed model), or at a fixed or staged arrival RATE (open model)."""
     from surge.report.summary import render_summary
@@ -128,7 +141,11 @@ def run_command(url, connections, duration, requests, workers, method, headers, 
     except PlanError as exc:
         raise SurgeExit(EXIT_USAGE, f"surge run: error: {exc}") from None
 
-    result, code = execute(plan, quiet)
+    outputs = RunOutputs(plan, quiet, baseline_path, prometheus_address, watch_pid)
+    try:
+        result, code = execute(plan, outputs)
+    finally:
+        outputs.close()
     click.echo(render_summary(result))
     if result["workers_failed"] and code == EXIT_OK:
         failed = ", ".join(f"worker {w['index']} ({w['cause']})" for w in result["workers_failed"])
@@ -141,7 +158,61 @@ def run_command(url, connections, duration, requests, workers, method, headers, 
                 f.write("\n")
         except OSError as exc:
             raise SurgeExit(EXIT_RUNTIME, f"surge run: cannot write --json {json_path!r}: {exc.strerror}") from None
+    write_reports(result, html_path=html_path, csv_path=csv_path, hlog_path=hlog_path)
+    if outputs.baseline is not None:
+        gate_code, text = gate(outputs.baseline, result, max_regression, baseline_path, "this run")
+        click.echo(text)
+        if code == EXIT_OK:
+            code = gate_code
     return code
+
+
+class RunOutputs:
+    """What watches a run while it goes: live progress, the Prometheus exporter,
+    the --watch-pid sampler; plus the baseline, read before any load is sent."""
+
+    def __init__(self, plan: RunPlan, quiet: bool, baseline_path, prometheus_address, watch_pid):
+        from surge.report.live import LiveProgress
+
+        self.baseline = self.exporter = self.watch = None
+        if baseline_path:
+            from surge.report.load import ResultFileError, load_result
+            try:
+                self.baseline = load_result(baseline_path)
+            except ResultFileError as exc:
+                raise SurgeExit(EXIT_USAGE, f"surge run: error: --baseline: {exc}") from None
+        if watch_pid is not None:
+            from surge.run.resources import WatchedProcess, WatchError
+            try:
+                self.watch = WatchedProcess(watch_pid)
+            except WatchError as exc:
+                raise SurgeExit(EXIT_USAGE, f"surge run: error: {exc}") from None
+        if prometheus_address:
+            from surge.report.prometheus import AddressError, ExporterError, PrometheusExporter
+            try:
+                self.exporter = PrometheusExporter(prometheus_address, config=plan.describe()).start()
+            except AddressError as exc:
+                raise SurgeExit(EXIT_USAGE, f"surge run: error: --prometheus: {exc}") from None
+            except ExporterError as exc:
+                raise SurgeExit(EXIT_RUNTIME, f"surge run: error: --prometheus: {exc}") from None
+        self.progress = LiveProgress(plan.describe(), quiet, sys.stderr)
+
+    def on_tick(self, k: int, record) -> None:
+        from surge.run.merge import live_point
+
+        point = live_point(record, k)
+        self.progress.update(k, point)
+        if self.exporter:
+            self.exporter.update(point, record.totals())
+
+    def finish(self, result: dict) -> None:
+        if self.exporter:
+            self.exporter.finish(result)
+
+    def close(self) -> None:
+        self.progress.close()
+        if self.exporter:
+            self.exporter.stop(wait_for_scrape_s=2.0)
 
 
 def load_profile(ctx, connections, duration, requests, rate, max_connections, stages, shape, pipeline):
@@ -191,22 +262,19 @@ def load_profile(ctx, connections, duration, requests, rate, max_connections, st
     return LoadProfile(model, float(start), stage_list, constant_ns)
 
 
-def execute(plan: RunPlan, quiet: bool) -> tuple[dict, int]:
+def execute(plan: RunPlan, outputs: RunOutputs) -> tuple[dict, int]:
     """Run the plan; returns (result dict, exit code).  An interrupted run still
     returns what it measured."""
-    from surge.report.summary import render_progress_line
-    from surge.run.merge import live_point
     from surge.run.supervisor import Interrupted, RunError, run_plan
 
-    def progress(k, record):
-        click.echo(render_progress_line(k, live_point(record, k)), err=True)
-
     try:
-        record = run_plan(plan, on_tick=None if quiet else progress)
+        record = run_plan(plan, on_tick=outputs.on_tick, watch=outputs.watch)
         code = EXIT_OK
     except RunError as exc:
         raise SurgeExit(EXIT_RUNTIME, f"surge run: error: {exc}") from None
     except Interrupted as exc:
         record = exc.record
         code = EXIT_INTERRUPTED
-    return record.to_result(), code
+    result = record.to_result()
+    outputs.finish(result)
+    return result, code

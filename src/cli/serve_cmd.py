@@ -6,6 +6,7 @@ import time
 from typing import NoReturn
 
 import click
+from click.core import ParameterSource
 
 from surge.plan.units import UnitError, parse_duration_ns, parse_size_bytes
 from surge.serve import server
@@ -94,17 +95,23 @@ def _duration_ns(ctx, param, value: str | None) -> int:
               help="Hold every response for this long once per --stall-every, e.g. 1s.")
 @click.option("--stall-every", default=None, callback=_duration_ns, metavar="DURATION",
               help="Period of the stalls, from the server's start; the first begins one period in.")
+@click.option("--app", type=click.Choice(server.APPS), default="default", show_default=True,
+              help="default: every request gets the same answer (--status, --body-size). "
+                   "demo: a small shop for test plans (POST /login, GET /dashboard, POST /logout, "
+                   "GET /search?q=, GET /items/N, GET /admin/report) with per-route counts "
+                   "in the status JSON.")
 @click.option("--close", is_flag=True, help="Send `Connection: close` and close after each response.")
 @click.option("--status-path", default=server.DEFAULT_STATUS_PATH, show_default=True,
               callback=_checked(server.problem_with_status_path),
               help="Path answering JSON {requests, workers, started_at_monotonic_ns, stall_ns, "
-                   "stall_every_ns}; not counted, not delayed or stalled.")
+                   "stall_every_ns, app, routes (demo app)}; not counted, not delayed or stalled.")
 def serve_command(host: str, port: int, workers: int, body_size: int, status: int,
                   delay: server.Delay | None, seed: int | None, stall: int, stall_every: int,
-                  close: bool, status_path: str) -> None:
+                  app: str, close: bool, status_path: str) -> None:
     """Serve HTTP/1.1 (keep-alive, pipelining) until Ctrl-C or SIGTERM.
 
-    Every request gets the same response. On start one line says where it
+    Every request gets the same response (with --app demo: the demo shop's
+    routes). On start one line says where it
     listens (and the delay and stall schedule); on exit one line says how
     many requests were served.
     """
@@ -115,11 +122,19 @@ def serve_command(host: str, port: int, workers: int, body_size: int, status: in
     problem = server.problem_with_stall(stall, stall_every)
     if problem:
         raise OneLineUsageError(problem, ctx)
+    if app == "demo":
+        for name in ("status", "body_size"):
+            if ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, None):
+                flag = "--" + name.replace("_", "-")
+                raise OneLineUsageError(f"{flag} applies to --app default only; the demo app's "
+                                        f"routes choose their own status and body", ctx)
     started_at_ns = time.monotonic_ns()
 
     def announce(bound_host: str, bound_port: int) -> None:
         noun = "worker" if workers == 1 else "workers"
         details = [f"{workers} {noun}"]
+        if app != "default":
+            details.append(f"app {app}")
         if delay is not None:
             details.append(f"delay {delay.describe()}")
         if stall:
@@ -133,7 +148,7 @@ def serve_command(host: str, port: int, workers: int, body_size: int, status: in
     try:
         served = server.serve(host, port, workers, body_size, status, delay, close, status_path,
                               ready_callback=announce, stall_ns=stall, stall_every_ns=stall_every,
-                              seed=seed, started_at_ns=started_at_ns)
+                              seed=seed, started_at_ns=started_at_ns, app=app)
     except ImportError as error:
         _fail(ctx, f"the compiled protocol is missing ({error}); run `make build`")
     except server.ServeError as error:

@@ -1,7 +1,8 @@
 """The terminal summary: wrk's layout, fuller."""
 from __future__ import annotations
 
-from surge.plan.units import format_bytes, format_count
+from surge.plan.units import format_bytes
+from surge.report.numbers import saturated_workers
 
 
 def _us(value: float) -> str:
@@ -67,14 +68,16 @@ def render_summary(result: dict) -> str:
                          f"the timeout (raise --max-connections, or the target is saturated)")
     if totals.get("in_flight_at_stop"):
         lines.append(f"  In flight at the stop (not counted): {totals['in_flight_at_stop']}")
+    saturated = saturated_workers(result)
+    if saturated:
+        busy = ", ".join(f"worker {index} at {cpu * 100:.0f}%" for index, cpu in saturated)
+        lines.append(f"  WARNING: the load generator was the bottleneck ({busy} of a core): "
+                     f"add workers (-w) or machines before trusting these numbers as the target's")
+    watched = [p["watched"] for p in result.get("timeseries", []) if p.get("watched")]
+    cpu = sorted(w["cpu_percent"] for w in watched if w.get("cpu_percent") is not None)
+    if cpu:
+        lines.append(f"  Watched process {watched[0]['pid']}: median CPU {cpu[len(cpu) // 2]:.0f}% of a core, "
+                     f"RSS up to {max(w['rss_kb'] for w in watched) / 1024:.1f} MiB")
     for failed in result.get("workers_failed", []):
         lines.append(f"  WORKER {failed['index']} DIED: {failed['cause']} (its results up to then are included)")
     return "\n".join(lines)
-
-
-def render_progress_line(second: int, point: dict | None) -> str:
-    """One plain line per second while a run goes on."""
-    if not point:
-        return f"  {second:>4}s"
-    return (f"  {second:>4}s  {format_count(point['requests']):>8} req/s  p50 {_us(point['p50']):>9}  "
-            f"p99 {_us(point['p99']):>9}  errors {point['errors']}")

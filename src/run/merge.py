@@ -93,6 +93,7 @@ class RunRecord:
         self.workers = workers
         self.start_ns: int | None = None
         self.interrupted = False
+        self.watch_samples: dict[int, dict] = {}     # second -> --watch-pid sample
         self.started_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
     # ---- merges -------------------------------------------------------------
@@ -175,25 +176,43 @@ class RunRecord:
         return points
 
     def _point(self, k: int, t_end: float, snaps: list[tuple[dict, dict | None]]) -> dict:
+        """Second k from each worker's snapshot ending in it (and the one before, for deltas)."""
         hist = Histogram()
         errors = 0
+        statuses: dict[str, int] = {}
+        workers = []
+        interval_s = max(t_end - (k - 1), 1e-9)
         for snap, previous in snaps:
             hist.add_sparse(*snap["latency"])
             errors += _errors_total(snap) - _errors_total(previous)
+            for status, n in snap["statuses"].items():
+                delta = n - (previous["statuses"].get(status, 0) if previous else 0)
+                if delta:
+                    statuses[str(status)] = statuses.get(str(status), 0) + delta
+            usage, before = snap.get("usage"), (previous or {}).get("usage")
+            if usage:
+                cpu_s = usage["user_s"] + usage["sys_s"] - (before["user_s"] + before["sys_s"] if before else 0)
+                workers.append({"index": snap.get("worker", len(workers)),
+                                "cpu_percent": round(cpu_s / interval_s * 100, 1) if before else None,
+                                "rss_kb": usage.get("rss_kb")})
         p50, p99 = hist.values_at_percentiles((50, 99))
         point = {"t": t_end, "requests": hist.total_count, "errors": errors, "p50": p50, "p99": p99,
-                 "max": hist.max, "hdr": hist.encode()}
+                 "max": hist.max, "hdr": hist.encode(), "statuses": statuses,
+                 "active_connections": sum(snap["open_connections"] for snap, _ in snaps), "workers": workers}
         profile = self.plan.profile
         if self.open_model:
             uncorrected = Histogram()
             for snap, _ in snaps:
                 uncorrected.add_sparse(*snap["latency_uncorrected"])
             point["p50_uncorrected"], point["p99_uncorrected"] = uncorrected.values_at_percentiles((50, 99))
-            point["target"] = round(profile.count_between(k - 1, t_end) / max(t_end - (k - 1), 1e-9), 3)
+            point["hdr_uncorrected"] = uncorrected.encode()
+            point["target"] = round(profile.count_between(k - 1, t_end) / interval_s, 3)
             point["due"] = sum(s["due"] - (p["due"] if p else 0) for s, p in snaps)
             point["dropped"] = sum(s["dropped"] - (p["dropped"] if p else 0) for s, p in snaps)
         elif profile is not None and profile.stages:
             point["target"] = round(profile.value_at(t_end), 3)     # connections
+        if self.watch_samples.get(k):
+            point["watched"] = self.watch_samples[k]
         return point
 
     def resources(self) -> dict:
@@ -226,13 +245,6 @@ class RunRecord:
 
 
 def live_point(record: RunRecord, k: int) -> dict:
-    """Second k from whatever workers have reported so far (live progress)."""
-    hist = Histogram()
-    errors = 0
-    for w in record.workers:
-        snap = w.ticks.get(k)
-        if snap:
-            hist.add_sparse(*snap["latency"])
-            errors += _errors_total(snap) - _errors_total(w.ticks.get(k - 1))
-    p50, p99 = hist.values_at_percentiles((50, 99))
-    return {"t": float(k), "requests": hist.total_count, "errors": errors, "p50": p50, "p99": p99, "max": hist.max}
+    """Second k from whatever workers have reported so far (live progress, Prometheus)."""
+    snaps = [(w.ticks[k], w.ticks.get(k - 1)) for w in record.workers if k in w.ticks]
+    return record._point(k, float(k), snaps)

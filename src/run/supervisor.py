@@ -73,9 +73,10 @@ def split(total: int, parts: int) -> list[int]:
 
 
 class Supervisor:
-    def __init__(self, plan: RunPlan, on_tick=None):
+    def __init__(self, plan: RunPlan, on_tick=None, watch=None):
         self.plan = plan
         self.on_tick = on_tick              # called with (second, RunRecord) for live output
+        self.watch = watch                  # a WatchedProcess (--watch-pid), sampled each second
         self.stop_requested = False
 
     def _on_signal(self, signum, frame):
@@ -158,10 +159,12 @@ class Supervisor:
                 elif kind == "tick":
                     k = message[1]
                     w.add_tick(k, message[2])
-                    # Live output once every worker still running has reported second k.
-                    if self.on_tick and all(k in other.ticks for other in record.workers
-                                            if pipe_of[other.index] in live):
-                        self.on_tick(k, record)
+                    # Once every worker still running has reported second k: sample, show.
+                    if k not in record.watch_samples and all(k in other.ticks for other in record.workers
+                                                             if pipe_of[other.index] in live):
+                        record.watch_samples[k] = self.watch.sample() if self.watch else None
+                        if self.on_tick:
+                            self.on_tick(k, record)
                 elif kind == "final":
                     w.final = message[2]
                     w.end_ns = message[1]
@@ -196,6 +199,6 @@ def describe_exit(exitcode) -> str:
     return f"exited with status {exitcode} before reporting its results"
 
 
-def run_plan(plan: RunPlan, on_tick=None) -> RunRecord:
+def run_plan(plan: RunPlan, on_tick=None, watch=None) -> RunRecord:
     """Run the plan to completion (or interruption) and return the raw record."""
-    return Supervisor(plan, on_tick).run()
+    return Supervisor(plan, on_tick, watch).run()

@@ -54,10 +54,22 @@ def batch_grid_ns(peak_rate_per_worker: float) -> int:
     return min(MAX_GRID_NS, int(BATCH_REQUESTS * 1e9 / peak_rate_per_worker))
 
 
+PAGE_KB = resource.getpagesize() // 1024
+
+
+def current_rss_kb() -> int:
+    """Resident memory now (not the peak), from /proc/self/statm."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * PAGE_KB
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def usage() -> dict:
-    """CPU seconds and peak memory of this process so far."""
+    """CPU seconds, current and peak memory of this process so far."""
     ru = resource.getrusage(resource.RUSAGE_SELF)
-    return {"user_s": ru.ru_utime, "sys_s": ru.ru_stime, "max_rss_kb": ru.ru_maxrss}
+    return {"user_s": ru.ru_utime, "sys_s": ru.ru_stime, "max_rss_kb": ru.ru_maxrss, "rss_kb": current_rss_kb()}
 
 
 def raise_fd_limit(needed: int) -> None:
@@ -126,6 +138,7 @@ class Worker:
             return                      # the final snapshot covers the last interval
         snap = self.engine.snapshot()
         snap["usage"] = usage()
+        snap["worker"] = self.spec.index
         self.pipe.send(("tick", k, snap))
         self.call_at_ns(start_ns + (k + 1) * NS_PER_S, self.tick, k + 1, start_ns, deadline_ns)
 
@@ -176,6 +189,7 @@ class Worker:
         abandoned, queued = self.engine.stop()
         snap = self.engine.snapshot()
         snap["usage"] = usage()
+        snap["worker"] = self.spec.index
         snap["queued_at_stop"] = queued
         self.pipe.send(("final", end_ns, snap, abandoned, self.finished.result() if self.finished.done() else "stopped"))
 

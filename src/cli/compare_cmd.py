@@ -1,0 +1,58 @@
+"""`surge compare BASELINE CURRENT`: the regression gate (exit 3 on a significant
+regression beyond the bound)."""
+from __future__ import annotations
+
+import re
+
+import click
+
+from surge.cli.main import EXIT_GATE, EXIT_OK, EXIT_USAGE, SurgeExit
+
+_PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%?\s*$")
+
+
+def parse_percent(text: str) -> float:
+    """'5%' or '5' -> 0.05; ValueError with what is allowed."""
+    m = _PERCENT.match(str(text))
+    if not m:
+        raise ValueError(f"got {text!r}, expected a percentage like 5% or 2.5%")
+    value = float(m.group(1))
+    if value > 1000:
+        raise ValueError(f"got {text!r}, allowed: 0% to 1000%")
+    return value / 100
+
+
+def _max_regression(ctx, param, value):
+    try:
+        return parse_percent(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("baseline_path", metavar="BASELINE.json")
+@click.argument("current_path", metavar="CURRENT.json")
+@click.option("--max-regression", default="5%", show_default=True, callback=_max_regression,
+              help="A significant change worse than this fails (exit 3).")
+def compare_command(baseline_path, current_path, max_regression):
+    """Compare CURRENT.json against BASELINE.json, metric by metric."""
+    from surge.report.load import ResultFileError, load_result
+
+    try:
+        baseline = load_result(baseline_path)
+        current = load_result(current_path)
+    except ResultFileError as exc:
+        raise SurgeExit(EXIT_USAGE, f"surge compare: error: {exc}") from None
+    code, text = gate(baseline, current, max_regression, baseline_path, current_path)
+    click.echo(text)
+    return code
+
+
+def gate(baseline: dict, current: dict, max_regression: float, baseline_name="baseline",
+         current_name="current") -> tuple[int, str]:
+    """(exit code, text) of a comparison: EXIT_GATE on a significant regression beyond the bound."""
+    from surge.report.compare import compare
+
+    comparison = compare(baseline, current, max_regression, baseline_name=baseline_name,
+                         current_name=current_name)
+    return (EXIT_GATE if comparison.regressions else EXIT_OK), comparison.render()

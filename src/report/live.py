@@ -1,0 +1,153 @@
+"""Live progress while a run goes on: a rich panel on a terminal, one plain line
+per interval elsewhere (CI logs), nothing when quiet.
+
+It runs in the supervisor, once per second, never in a worker: the rich panel
+is redrawn only when a second's point arrives (no refresh thread).
+"""
+from __future__ import annotations
+
+import sys
+
+from surge.report.numbers import errors_total, format_rate, format_us
+
+
+def _isatty(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def _workers_cpu(point: dict) -> list[tuple[int, float]]:
+    return [(w.get("index", i), w["cpu_percent"]) for i, w in enumerate(point.get("workers") or ())
+            if w.get("cpu_percent") is not None]
+
+
+class LiveProgress:
+    """`update(second, point)` once per second, `close()` at the end."""
+
+    def __init__(self, config: dict, quiet: bool = False, stream=None):
+        self.config = config or {}
+        self.stream = stream if stream is not None else sys.stderr
+        self.mode = "off" if quiet else ("rich" if _isatty(self.stream) else "plain")
+        self.duration_s = self.config.get("duration_s")
+        self.request_quota = self.config.get("requests")
+        self.requests_done = 0
+        self.previous_t = 0.0
+        self._live = None
+        if self.mode == "rich":
+            from rich.console import Console
+            from rich.live import Live
+            self._console = Console(file=self.stream, highlight=False)
+            self._live = Live(self._render(0, None, None), console=self._console, auto_refresh=False,
+                              redirect_stdout=False, redirect_stderr=False)
+            self._live.start()
+
+    # ---- numbers shared by both modes ----------------------------------------------------------
+    def _rate(self, point: dict) -> float | None:
+        t = float(point.get("t", self.previous_t + 1))
+        length = t - self.previous_t
+        self.previous_t = t
+        return point.get("requests", 0) / length if length > 0 else None
+
+    def _target(self, point: dict) -> float | None:
+        """Open model: the requests/s due (a closed model's target counts connections)."""
+        if self.config.get("model") != "open":
+            return None
+        if point.get("target") is not None:
+            return float(point["target"])
+        return self.config.get("rate")
+
+    def update(self, second: int, point: dict | None) -> None:
+        """Show second `second` (1-based) and its merged point (None: nothing reported yet)."""
+        if self.mode == "off":
+            return
+        rate = None
+        if point:
+            rate = self._rate(point)
+            self.requests_done += point.get("requests", 0)
+        if self.mode == "plain":
+            self.stream.write(self.plain_line(second, point, rate) + "\n")
+            self.stream.flush()
+        else:
+            self._live.update(self._render(second, point, rate), refresh=True)
+
+    def close(self) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # ---- plain: one line per interval ----------------------------------------------------------
+    def _remaining(self, second: int) -> str:
+        if self.duration_s:
+            return f"/{self.duration_s:g}s"
+        if self.request_quota:
+            return f" {self.requests_done / self.request_quota * 100:3.0f}%"
+        return ""
+
+    def plain_line(self, second: int, point: dict | None, rate: float | None = None) -> str:
+        head = f"  {second:>4}s{self._remaining(second)}"
+        if not point:
+            return head
+        parts = [f"{format_rate(rate):>11} req/s"]
+        target = self._target(point)
+        if target is not None:
+            parts.append(f"target {format_rate(target)}")
+        parts.append(f"p50 {format_us(point.get('p50')):>8}")
+        parts.append(f"p99 {format_us(point.get('p99')):>8}")
+        if point.get("p99_uncorrected") is not None:
+            parts.append(f"(uncorrected p99 {format_us(point['p99_uncorrected'])})")
+        parts.append(f"errors {errors_total(point.get('errors'))}")
+        if "dropped" in point:
+            parts.append(f"dropped {point['dropped']}")
+        cpu = _workers_cpu(point)
+        if cpu:
+            parts.append("cpu " + " ".join(f"w{i}:{c:.0f}%" for i, c in cpu))
+        return head + "  " + "  ".join(parts)
+
+    # ---- rich: a bar and two lines, redrawn in place -------------------------------------------
+    def _render(self, second: int, point: dict | None, rate: float | None):
+        from rich.console import Group
+        from rich.progress_bar import ProgressBar
+        from rich.table import Table
+        from rich.text import Text
+
+        if self.duration_s:
+            total, done = float(self.duration_s), float(min(second, self.duration_s))
+            left = max(self.duration_s - second, 0)
+            where = f"{second}s / {self.duration_s:g}s, {left:g}s left"
+        elif self.request_quota:
+            total, done = float(self.request_quota), float(min(self.requests_done, self.request_quota))
+            where = f"{self.requests_done:,} / {self.request_quota:,} requests, {second}s"
+        else:
+            total, done, where = None, 0.0, f"{second}s"
+        bar = Table.grid(padding=(0, 2))
+        bar.add_row(ProgressBar(total=total, completed=done, width=40), Text(where))
+        lines = [bar]
+        if point:
+            stats = Text()
+            stats.append(f"{format_rate(rate)} req/s", style="bold")
+            target = self._target(point)
+            if target is not None:
+                stats.append(f" (target {format_rate(target)})")
+            stats.append(f"   p50 {format_us(point.get('p50'))}   p99 {format_us(point.get('p99'))}")
+            if point.get("p99_uncorrected") is not None:
+                stats.append(f" (uncorrected {format_us(point['p99_uncorrected'])})")
+            errors = errors_total(point.get("errors"))
+            stats.append(f"   errors {errors}", style="bold red" if errors else None)
+            if "dropped" in point:
+                stats.append(f"   dropped {point['dropped']}", style="bold red" if point["dropped"] else None)
+            lines.append(stats)
+            cpu = _workers_cpu(point)
+            if cpu:
+                cpu_line = Text("client CPU ")
+                for index, percent in cpu:
+                    cpu_line.append(f" w{index} {percent:.0f}%", style="bold red" if percent >= 90 else None)
+                lines.append(cpu_line)
+        return Group(*lines)

@@ -1,0 +1,71 @@
+"""Per-step numbers: the result's own `steps` when it has them, else derived from
+the plan's stages (`config.stages`) and the time series.
+
+A stage's numbers come from the seconds whose interval ends inside it; its
+latency percentiles are exact when those seconds carry their histograms (`hdr`),
+which every result from surge's open-model merge on does.
+"""
+from __future__ import annotations
+
+from surge.core._histogram import Histogram, HistogramDecodeError
+from surge.report.numbers import errors_total, interval_lengths_s, percentile_key
+
+STEP_PERCENTILES = (50, 90, 99, 99.9)
+_EDGE_S = 0.01                  # an interval ending this close past a boundary belongs before it
+
+
+def _merged(points: list[dict]) -> Histogram | None:
+    if not points or not all(isinstance(p.get("hdr"), str) for p in points):
+        return None
+    try:
+        total = Histogram()
+        for point in points:
+            total.add(Histogram.decode(point["hdr"]))
+    except (HistogramDecodeError, ValueError):
+        return None
+    return total
+
+
+def _stage_name(index: int, previous_target: float, stage: dict) -> str:
+    start, end = previous_target, stage.get("target")
+    shape = f"{start:g}" if start == end else f"{start:g}->{end:g}"
+    return f"{index + 1}: {shape} over {stage.get('duration_s', 0):g}s"
+
+
+def derived_steps(result: dict) -> list[dict]:
+    """One row per configured stage, from the time series (empty without stages)."""
+    cfg = result.get("config") or {}
+    stages = cfg.get("stages")
+    if not isinstance(stages, list) or not stages:
+        return []
+    points = result.get("timeseries") or []
+    lengths = interval_lengths_s(points)
+    unit = "req/s" if cfg.get("model") == "open" else "connections"
+    rows, start_s, previous_target = [], 0.0, float(cfg.get("start") or 0.0)
+    for i, stage in enumerate(stages):
+        end_s = start_s + float(stage.get("duration_s") or 0.0)
+        inside = [(p, n) for p, n in zip(points, lengths) if start_s + _EDGE_S < float(p["t"]) <= end_s + _EDGE_S]
+        seconds = sum(n for _, n in inside)
+        requests = sum(p.get("requests", 0) for p, _ in inside)
+        row = {"name": _stage_name(i, previous_target, stage), "start_s": start_s, "end_s": end_s,
+               f"target ({unit})": f"{previous_target:g}->{stage.get('target'):g}",
+               "requests": requests, "rps": round(requests / seconds, 3) if seconds > 0 else None,
+               "errors": sum(errors_total(p.get("errors")) for p, _ in inside)}
+        if any("dropped" in p for p, _ in inside):
+            row["dropped"] = sum(p.get("dropped", 0) for p, _ in inside)
+        hist = _merged([p for p, _ in inside])
+        if hist is not None and hist.total_count:
+            values = hist.values_at_percentiles(STEP_PERCENTILES)
+            row["latency"] = {"percentiles": {percentile_key(p): v for p, v in zip(STEP_PERCENTILES, values)},
+                              "max": hist.max}
+        rows.append(row)
+        start_s, previous_target = end_s, float(stage.get("target") or 0.0)
+    return rows
+
+
+def steps_of(result: dict) -> list[dict]:
+    """The per-step rows every report shows: the result's own, else derived from stages."""
+    steps = result.get("steps")
+    if isinstance(steps, list) and steps and all(isinstance(s, dict) for s in steps):
+        return steps
+    return derived_steps(result)

@@ -1,0 +1,303 @@
+"""The Prometheus exporter: its /metrics over real HTTP, and a real Prometheus
+server scraping it, asked through its HTTP API."""
+import json
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from surge.core._histogram import Histogram
+from surge.report.prometheus import (DURATION_BUCKETS_S, AddressError, ExporterError, PrometheusExporter,
+                                     parse_address)
+from tests.report.synthetic import make_result
+
+ACTIVE_CONNECTIONS = 64
+DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "surge.json"
+
+
+def replay(exporter: PrometheusExporter, result: dict, start: int = 0, stop: int | None = None) -> None:
+    """Feed the exporter as the supervisor does: each second's point (those in
+    [start, stop)) and the cumulative totals up to it."""
+    statuses, timeouts, dropped = {}, 0, 0
+    for i, point in enumerate(result["timeseries"][:stop]):
+        for status, n in point["statuses"].items():
+            statuses[status] = statuses.get(status, 0) + n
+        timeouts += point["errors"]
+        dropped += point.get("dropped", 0)
+        totals = {"responses_by_status": dict(statuses), "dropped": dropped,
+                  "errors": {**{k: 0 for k in result["totals"]["errors"]}, "timeout": timeouts}}
+        if i >= start:
+            exporter.update({**point, "active_connections": ACTIVE_CONNECTIONS}, totals)
+
+
+def expected_buckets(result: dict) -> dict[float, int]:
+    """Cumulative count at or below each bound, from the per-second histograms."""
+    total = Histogram()
+    for point in result["timeseries"]:
+        total.add(Histogram.decode(point["hdr"]))
+    out = {}
+    for bound in DURATION_BUCKETS_S:
+        bound_us = round(bound * 1_000_000)
+        out[bound] = sum(n for low, _, n in total.iter_recorded() if low <= bound_us)
+    return out
+
+
+def scrape(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        text = response.read().decode()
+    samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+@pytest.fixture
+def exporter():
+    started = []
+
+    def start(**kwargs):
+        e = PrometheusExporter(**{"address": "127.0.0.1:0", **kwargs}).start()
+        started.append(e)
+        return e
+
+    yield start
+    for e in started:
+        e.stop()
+
+
+def test_metrics_over_http_equal_the_result(exporter):
+    result = make_result(20, seed=11)
+    e = exporter(config=result["config"])
+    replay(e, result)
+    samples = scrape(e.url)
+    totals = result["totals"]
+    for status, n in totals["responses_by_status"].items():
+        assert samples[("surge_requests_total", (("scenario", ""), ("status", status), ("step", "")))] == n
+    assert samples[("surge_errors_total", (("kind", "timeout"),))] == totals["errors"]["timeout"]
+    assert samples[("surge_errors_total", (("kind", "connect"),))] == 0
+    assert samples[("surge_dropped_total", ())] == totals["dropped"]
+    assert samples[("surge_target_rate", ())] == result["config"]["rate"]
+    assert samples[("surge_active_connections", ())] == ACTIVE_CONNECTIONS
+    assert samples[("surge_request_duration_seconds_count", ())] == result["latency"]["count"]
+    mean_s = samples[("surge_request_duration_seconds_sum", ())] / result["latency"]["count"]
+    assert mean_s == pytest.approx(result["latency"]["mean"] / 1e6, rel=0.002)
+    for bound, count in expected_buckets(result).items():
+        assert samples[("surge_request_duration_seconds_bucket", (("le", repr(bound)),))] == count
+    assert samples[("surge_request_duration_seconds_bucket", (("le", "+Inf"),))] == result["latency"]["count"]
+
+
+def test_finish_sets_the_final_numbers(exporter):
+    """Live updates may miss the last, partial second; finish() makes the metrics the result's."""
+    result = make_result(10, seed=13)
+    e = exporter(config=result["config"])
+    replay(e, result, stop=8)
+    before = scrape(e.url)[("surge_request_duration_seconds_count", ())]
+    assert before < result["latency"]["count"]
+    e.finish(result)
+    samples = scrape(e.url)
+    assert samples[("surge_request_duration_seconds_count", ())] == result["latency"]["count"]
+    assert samples[("surge_errors_total", (("kind", "timeout"),))] == result["totals"]["errors"]["timeout"]
+    assert samples[("surge_dropped_total", ())] == result["totals"]["dropped"]
+
+
+def test_stop_waits_for_one_more_scrape():
+    e = PrometheusExporter("127.0.0.1:0").start()
+    threading.Timer(0.3, lambda: scrape(e.url)).start()
+    started = time.monotonic()
+    e.stop(wait_for_scrape_s=10)
+    assert 0.25 < time.monotonic() - started < 5
+    e = PrometheusExporter("127.0.0.1:0").start()
+    started = time.monotonic()
+    e.stop(wait_for_scrape_s=0.3)                    # nobody scrapes: gives up after the wait
+    assert 0.25 < time.monotonic() - started < 2
+
+
+def test_own_registry_only(exporter):
+    e = exporter()
+    names = {name for name, _ in scrape(e.url)}
+    assert not any(n.startswith(("python_", "process_")) for n in names)
+    # Nothing reported yet: zero counters, no target (closed model), no connection gauge.
+    assert ("surge_dropped_total", ()) in scrape(e.url)
+    assert not any(n in names for n in ("surge_target_rate", "surge_active_connections"))
+
+
+def test_port_in_use_fails_at_start():
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    port = busy.getsockname()[1]
+    try:
+        with pytest.raises(ExporterError) as info:
+            PrometheusExporter(f"127.0.0.1:{port}").start()
+        message = str(info.value)
+        assert "\n" not in message and f"127.0.0.1:{port}" in message and "already in use" in message
+    finally:
+        busy.close()
+
+
+def test_stop_frees_the_port(exporter):
+    e = PrometheusExporter("127.0.0.1:0").start()
+    port = e.port
+    e.stop()
+    again = PrometheusExporter(f"127.0.0.1:{port}").start()
+    again.stop()
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("127.0.0.1:9464", ("127.0.0.1", 9464)), ("9464", ("127.0.0.1", 9464)), (":9464", ("127.0.0.1", 9464)),
+    ("0.0.0.0:80", ("0.0.0.0", 80)), ("[::1]:9464", ("::1", 9464)), ("localhost:1", ("localhost", 1)),
+])
+def test_parse_address(text, expected):
+    assert parse_address(text) == expected
+
+
+@pytest.mark.parametrize("text", ["127.0.0.1:http", "1:2:3", "127.0.0.1:70000", ""])
+def test_parse_address_errors(text):
+    with pytest.raises(AddressError, match="--prometheus"):
+        parse_address(text)
+
+
+# ---- a real Prometheus ------------------------------------------------------------------------
+def free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def api(base: str, query: str) -> list:
+    url = f"{base}/api/v1/query?" + urllib.parse.urlencode({"query": query})
+    with urllib.request.urlopen(url, timeout=5) as response:
+        body = json.load(response)
+    assert body["status"] == "success", body
+    return body["data"]["result"]
+
+
+def wait_for(predicate, timeout_s: float, what: str):
+    deadline = time.monotonic() + timeout_s
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = predicate()
+            if last:
+                return last
+        except OSError as exc:
+            last = exc
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {what}: last {last!r}")
+
+
+@pytest.fixture
+def prometheus_server(tmp_path):
+    binary = shutil.which("prometheus")
+    if binary is None:
+        print("SKIP reason: prometheus not installed (apt-get install prometheus)")
+        pytest.skip("prometheus not installed (apt-get install prometheus)")
+    servers = []
+
+    def start(target_port: int) -> str:
+        port = free_port()
+        config = tmp_path / "prometheus.yml"
+        config.write_text(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n"
+            "scrape_configs:\n  - job_name: surge\n    static_configs:\n"
+            f"      - targets: ['127.0.0.1:{target_port}']\n")
+        proc = subprocess.Popen([binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
+                                 f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        servers.append(proc)
+        base = f"http://127.0.0.1:{port}"
+
+        def ready():
+            if proc.poll() is not None:
+                raise AssertionError(f"prometheus exited: {proc.stderr.read().decode()[-2000:]}")
+            with urllib.request.urlopen(f"{base}/-/ready", timeout=1) as response:
+                return response.status == 200
+        wait_for(ready, 20, "prometheus to be ready")
+        return base
+
+    yield start
+    for proc in servers:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def value(results: list, **labels) -> float:
+    for r in results:
+        if all(r["metric"].get(k) == v for k, v in labels.items()):
+            return float(r["value"][1])
+    raise AssertionError(f"no series with {labels} in {results}")
+
+
+def test_real_prometheus_scrapes_what_the_result_says(exporter, prometheus_server):
+    result = make_result(30, seed=12)
+    e = exporter(config=result["config"])
+    base = prometheus_server(e.port)
+    half = len(result["timeseries"]) // 2
+    replay(e, result, stop=half)                     # a scrape or more of a run in progress...
+    wait_for(lambda: api(base, "surge_requests_total"), 15, "the first scrape")
+    replay(e, result, start=half)                    # ...then the rest of it
+    totals = result["totals"]
+
+    def final_scraped():
+        return api(base, "sum(surge_requests_total)") and \
+            float(api(base, "sum(surge_requests_total)")[0]["value"][1]) == totals["requests"]
+    wait_for(final_scraped, 15, "a scrape of the final values")
+
+    requests = api(base, "surge_requests_total")
+    for status, n in totals["responses_by_status"].items():
+        assert value(requests, status=status, job="surge") == n
+    errors = api(base, "surge_errors_total")
+    assert value(errors, kind="timeout") == totals["errors"]["timeout"]
+    assert value(api(base, "surge_dropped_total"), job="surge") == totals["dropped"]
+    assert value(api(base, "surge_target_rate"), job="surge") == result["config"]["rate"]
+    assert value(api(base, "surge_active_connections"), job="surge") == ACTIVE_CONNECTIONS
+    assert value(api(base, "surge_request_duration_seconds_count"), job="surge") == result["latency"]["count"]
+    buckets = api(base, "surge_request_duration_seconds_bucket")
+    for bound, count in expected_buckets(result).items():
+        assert value(buckets, le=repr(bound)) == count
+    # Prometheus' own quantile estimate lands in the bucket that holds surge's exact p50.
+    p50_s = result["latency"]["percentiles"]["50"] / 1e6
+    estimate = float(api(base, "histogram_quantile(0.5, surge_request_duration_seconds_bucket)")[0]["value"][1])
+    upper = min(b for b in DURATION_BUCKETS_S if b >= p50_s)
+    lower = max([b for b in DURATION_BUCKETS_S if b < p50_s] or [0.0])
+    assert lower <= estimate <= upper
+
+    # Every query of the Grafana dashboard is valid PromQL on these metrics and finds data.
+    dashboard = json.loads(DASHBOARD.read_text())
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            expr = (target["expr"].replace("$__rate_interval", "1m").replace('"$job"', '".*"')
+                    .replace('"$instance"', '".*"'))
+            assert api(base, expr), (panel["title"], expr)
+
+
+def test_a_real_open_model_run_replayed(exporter, surge_server):
+    """A real run's points (with their interval histograms) give the result file's numbers."""
+    from tests.helpers import run_surge
+    server = surge_server()
+    run = run_surge("run", server.url, "-d", "2s", "--rate", "2k", "-w", "1", "-q")
+    assert run.code == 0, run.stderr
+    result = run.result
+    e = exporter(config=result["config"])
+    for point in result["timeseries"]:
+        e.update(point, result["totals"])
+    samples = scrape(e.url)
+    assert samples[("surge_request_duration_seconds_count", ())] == result["latency"]["count"]
+    assert samples[("surge_requests_total", (("scenario", ""), ("status", "200"), ("step", "")))] == \
+        result["totals"]["responses_by_status"]["200"]
+    assert samples[("surge_dropped_total", ())] == result["totals"]["dropped"]
+    assert samples[("surge_target_rate", ())] == 2000
