@@ -301,3 +301,48 @@ def test_a_real_open_model_run_replayed(exporter, surge_server):
         result["totals"]["responses_by_status"]["200"]
     assert samples[("surge_dropped_total", ())] == result["totals"]["dropped"]
     assert samples[("surge_target_rate", ())] == 2000
+
+
+def test_surge_run_scraped_by_real_prometheus(prometheus_server, surge_server, tmp_path):
+    """End to end: `surge run --prometheus` is scraped by a real Prometheus during
+    the run; afterwards Prometheus' API gives the result file's numbers."""
+    import json as _json
+    import sys as _sys
+
+    server = surge_server()
+    port = free_port()
+    base = prometheus_server(port)
+    path = tmp_path / "r.json"
+    proc = subprocess.Popen([_sys.executable, "-m", "surge", "run", server.url, "--rate", "1500", "-d", "4s",
+                             "-w", "2", "-q", "--prometheus", f"127.0.0.1:{port}", "--json", str(path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # While the run goes on, Prometheus already sees requests.
+    wait_for(lambda: api(base, "sum(surge_requests_total) > 0"), 15, "a scrape during the run")
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    result = _json.loads(path.read_text())
+    totals = result["totals"]
+    wait_for(lambda: api(base, f"sum(surge_requests_total) == {totals['requests']}"), 15,
+             "Prometheus to hold the final count")
+    requests = api(base, "surge_requests_total")
+    assert value(requests, status="200") == totals["responses_by_status"]["200"]
+    assert value(api(base, "surge_request_duration_seconds_count"), job="surge") == result["latency"]["count"]
+    assert value(api(base, "surge_target_rate"), job="surge") == 1500
+    assert value(api(base, "surge_dropped_total"), job="surge") == totals["dropped"]
+
+
+def test_surge_run_prometheus_port_in_use_fails_before_load(surge_server):
+    from tests.helpers import assert_one_line_error, run_surge
+
+    server = surge_server()
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    try:
+        before = server.served()
+        run = run_surge("run", server.url, "-d", "2s", "-q", "--prometheus", f"127.0.0.1:{busy.getsockname()[1]}",
+                        json_result=False)
+        assert_one_line_error(run, 1, "--prometheus")
+        assert server.served() == before           # no load was sent
+    finally:
+        busy.close()
