@@ -30,10 +30,15 @@ demo: build
 test: build
 	$(PY) -m pytest -q tests
 
-# surge vs wrk against nginx, same run, alternating rounds; writes bench/RESULTS.md's table.
+# surge vs wrk against nginx, same run, alternating rounds; the open model's cost and
+# accuracy; live progress overhead; one real compare pair.  Each writes its table
+# into bench/RESULTS.md.
 bench: build
 	$(PY) -m pytest -q bench/micro --benchmark-only --benchmark-columns=min,median,mean,ops
-	$(PY) bench/versus_wrk.py
+	$(PY) bench/versus_wrk.py --scenarios default,pipeline,c10k
+	$(PY) bench/open_model.py
+	$(PY) bench/progress_overhead.py
+	$(PY) bench/compare_pair.py
 
 # Cython's annotated HTML for the hot path: src/core/*.html
 annotate: $(VENV)/.installed
