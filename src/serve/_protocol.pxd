@@ -45,6 +45,7 @@ cdef class ServeConfig:
     cdef readonly bint close
     cdef readonly bytes status_path
     cdef readonly Py_ssize_t worker_index
+    cdef readonly str app               # "default" or "demo"
 
     cdef bint timed                     # a delay or stalls: responses may be held
     cdef uint64_t rng_state             # xorshift64*, never 0
@@ -56,6 +57,16 @@ cdef class ServeConfig:
 
     cdef uint64_t[::1] counts          # one slot per worker, shared across processes
     cdef uint64_t* own_count           # &counts[worker_index]
+
+    # the demo app (--app demo): requests are routed by demo.DemoApp, which
+    # needs the method, target, Authorization and body of each request
+    cdef bint demo
+    cdef object demo_app               # demo.DemoApp, or None for the default app
+    cdef tuple route_names             # demo.ROUTES
+    cdef Py_ssize_t route_slots        # counter slots per worker (demo.ROUTE_SLOTS)
+    cdef Py_ssize_t body_limit_bytes   # larger request bodies are skipped, flagged
+    cdef uint64_t[::1] route_counts    # route_slots per worker, shared across processes
+    cdef uint64_t* own_route_counts    # &route_counts[worker_index * route_slots]
 
     # scratch space to join the responses of one read; the loop is single-threaded
     # and a batch never outlives data_received, so one buffer serves every connection
@@ -97,6 +108,15 @@ cdef class ServeProtocol:
     cdef bint request_is_status
     cdef int request_kind           # 0, 1, 2 as in ServeConfig.responses
 
+    # demo app only: what routing needs, kept until the request is answered
+    cdef bytes request_method
+    cdef bytes request_target
+    cdef bytes request_authorization  # the header's value, or None
+    cdef char* body                 # the request body (de-chunked)
+    cdef Py_ssize_t body_len
+    cdef Py_ssize_t body_cap
+    cdef bint body_too_large        # over config.body_limit_bytes: not kept
+
     cdef bint closing               # the last response is queued; close after it
     cdef bint eof_seen              # the client half-closed (answers may still be owed)
     cdef Py_ssize_t delayed_batches # batches held (delay or stall)
@@ -126,3 +146,5 @@ cdef class ServeProtocol:
     cdef int set_reading(self, bint wanted) except -1
     cdef int consume_pending(self, Py_ssize_t used) except -1
     cdef int keep_pending(self, const char* data, Py_ssize_t size) except -1
+    cdef int keep_body(self, const char* data, Py_ssize_t size) except -1
+    cdef bytes demo_response(self)

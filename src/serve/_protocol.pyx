@@ -8,6 +8,13 @@ single write, so pipelined requests cost one syscall per read, not per request.
 A client that pipelines faster than it reads is paced: framing stops once a
 read has produced BATCH_LIMIT_BYTES of answers and goes on as it reads them.
 
+The demo app (app="demo", `surge serve --app demo`) routes requests instead
+of giving every one the same answer: the head also yields the method, target
+and Authorization value, the body is kept (up to a limit) instead of skipped,
+and demo.DemoApp makes each answer and names its route, counted per route in
+shared memory beside the total. The default app pays one flag test per
+request for this.
+
 Delays and stalls. Each counted response may be held: its due time is the
 instant its request was read plus a delay drawn per request (fixed, uniform,
 exponential or normal, from a xorshift64* generator per worker), moved to the
@@ -19,6 +26,7 @@ resolution: the loop's own timers (call_later) round to whole milliseconds
 against a cached loop time, which makes a 10ms delay fire anywhere from 9 to
 11ms. What remains is the kernel's wake-up latency, tens of microseconds.
 """
+import json
 import os
 from http import HTTPStatus
 
@@ -217,7 +225,8 @@ cdef class ServeConfig:
                  str delay_kind=None, int64_t delay_a_ns=0, int64_t delay_b_ns=0, object seed=None,
                  int64_t stall_ns=0, int64_t stall_every_ns=0, object started_at_ns=None,
                  bint close=False, str status_path="/__surge/status", object counts=None,
-                 Py_ssize_t worker_index=0, object loop=None):
+                 Py_ssize_t worker_index=0, object loop=None, str app="default",
+                 object route_counts=None, object token_secret=None):
         cdef int kind
         cdef uint64_t seed_bits
         if not 200 <= status <= 599:
@@ -260,6 +269,23 @@ cdef class ServeConfig:
             raise ValueError(f"worker_index must be below {self.counts.shape[0]}, got {worker_index}")
         self.own_count = &self.counts[worker_index]
         self.worker_index = worker_index
+        if app not in ("default", "demo"):
+            raise ValueError(f"app must be 'default' or 'demo', got {app!r}")
+        self.app = app
+        self.demo = app == "demo"
+        if self.demo:
+            from surge.serve import demo
+            self.demo_app = demo.DemoApp(worker_index, token_secret)
+            self.route_names = demo.ROUTES
+            self.route_slots = demo.ROUTE_SLOTS
+            self.body_limit_bytes = demo.BODY_LIMIT_BYTES
+            if route_counts is None:
+                route_counts = memoryview(bytearray(8 * self.route_slots * self.counts.shape[0])).cast("Q")
+            self.route_counts = route_counts
+            if self.route_counts.shape[0] != self.route_slots * self.counts.shape[0]:
+                raise ValueError(f"route_counts needs {self.route_slots} slots per worker "
+                                 f"({self.route_slots * self.counts.shape[0]}), got {self.route_counts.shape[0]}")
+            self.own_route_counts = &self.route_counts[worker_index * self.route_slots]
         self.loop = loop
         self.status = status
         self.body_size_bytes = body_size_bytes
@@ -301,6 +327,19 @@ cdef class ServeConfig:
             total += self.counts[i]
         return total
 
+    def route_counts_by_name(self):
+        """Requests per route served by all workers so far (demo app; {} otherwise)."""
+        cdef Py_ssize_t worker, route
+        if not self.demo:
+            return {}
+        totals = {}
+        for route in range(len(self.route_names)):
+            total = 0
+            for worker in range(self.counts.shape[0]):
+                total += self.route_counts[worker * self.route_slots + route]
+            totals[self.route_names[route]] = total
+        return totals
+
     cdef int batch_append(self, bytes data) except -1:
         cdef Py_ssize_t size = PyBytes_GET_SIZE(data)
         cdef Py_ssize_t new_cap
@@ -318,9 +357,12 @@ cdef class ServeConfig:
 
     cdef bytes status_response(self, int kind, bint is_head):
         body = (b'{"requests": %d, "workers": %d, "started_at_monotonic_ns": %d, '
-                b'"stall_ns": %d, "stall_every_ns": %d}'
+                b'"stall_ns": %d, "stall_every_ns": %d, "app": "%s"'
                 % (self.served(), self.counts.shape[0], self.started_at_ns,
-                   self.stall_ns, self.stall_every_ns))
+                   self.stall_ns, self.stall_every_ns, self.app.encode()))
+        if self.demo:
+            body += b', "routes": ' + json.dumps(self.route_counts_by_name()).encode()
+        body += b"}"
         head = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                 b"Cache-Control: no-store\r\nContent-Length: %d\r\n%s\r\n"
                 % (len(body), CONNECTION_HEADERS[kind]))
@@ -465,6 +507,7 @@ cdef class ServeProtocol:
 
     def __dealloc__(self):
         free(self.pending)
+        free(self.body)
 
     # -- asyncio protocol interface -------------------------------------------
 
@@ -479,6 +522,9 @@ cdef class ServeProtocol:
         free(self.pending)
         self.pending = NULL
         self.pending_len = self.pending_cap = 0
+        free(self.body)
+        self.body = NULL
+        self.body_len = self.body_cap = 0
 
     def eof_received(self):
         self.eof_seen = True
@@ -591,6 +637,8 @@ cdef class ServeProtocol:
                 take = size - pos
                 if take > self.body_left_bytes:
                     take = self.body_left_bytes
+                if self.config.demo:
+                    self.keep_body(buf + pos, take)
                 pos += take
                 self.body_left_bytes -= take
                 if self.body_left_bytes == 0:
@@ -677,6 +725,12 @@ cdef class ServeProtocol:
         else:
             return 1
         self.request_is_head = method_end - line == 4 and memcmp(line, b"HEAD", 4) == 0
+        if self.config.demo:
+            self.request_method = PyBytes_FromStringAndSize(line, method_end - line)
+            self.request_target = PyBytes_FromStringAndSize(target, target_end - target)
+            self.request_authorization = None
+            self.body_len = 0
+            self.body_too_large = False
         path_end = <const char*>memchr(target, c'?', target_end - target)
         if path_end == NULL:
             path_end = target_end
@@ -732,10 +786,14 @@ cdef class ServeProtocol:
                     elif equals_lower(token, value - token, b"keep-alive", 10):
                         says_keep_alive = True
                     token = token_end + 1
+            elif self.config.demo and equals_lower(line, name_size, b"authorization", 13):
+                self.request_authorization = PyBytes_FromStringAndSize(value, value_end - value)
             line = newline + 1
 
         self.request_chunked = chunked
         self.body_left_bytes = 0 if chunked else length
+        if self.config.demo and length > self.config.body_limit_bytes:
+            self.body_too_large = True  # skipped as it arrives, never kept
         if minor_version == 1:
             keep_alive = not says_close
         else:
@@ -772,6 +830,9 @@ cdef class ServeProtocol:
             self.batch_due_ns = due_ns
         if self.request_is_status:
             self.queue(config.status_response(self.request_kind, self.request_is_head))
+        elif config.demo:
+            self.queue(self.demo_response())
+            config.own_count[0] += 1
         else:
             self.queue(<bytes>config.responses[self.request_kind * 2 + self.request_is_head])
             # counted when answered (when held: when its answer is held), so a
@@ -841,6 +902,41 @@ cdef class ServeProtocol:
             memmove(self.pending, self.pending + used, self.pending_len - used)
             self.pending_len -= used
         return 0
+
+    cdef int keep_body(self, const char* data, Py_ssize_t size) except -1:
+        """Keep part of a request body for the demo app, up to its limit."""
+        cdef Py_ssize_t new_cap
+        cdef char* grown
+        if self.body_too_large or size == 0:
+            return 0
+        if self.body_len + size > self.config.body_limit_bytes:
+            self.body_too_large = True  # the rest is skipped; the app answers 413
+            return 0
+        if self.body_len + size > self.body_cap:
+            new_cap = max(self.body_cap * 2, self.body_len + size, 1024)
+            grown = <char*>realloc(self.body, new_cap)
+            if grown == NULL:
+                raise MemoryError()
+            self.body = grown
+            self.body_cap = new_cap
+        memcpy(self.body + self.body_len, data, size)
+        self.body_len += size
+        return 0
+
+    cdef bytes demo_response(self):
+        """Route the request just framed through the demo app; count its route."""
+        cdef ServeConfig config = self.config
+        cdef Py_ssize_t route
+        body = PyBytes_FromStringAndSize(self.body, self.body_len) if self.body_len else None
+        route, response = config.demo_app.respond(
+            self.request_method, self.request_target, self.request_authorization, body,
+            self.body_too_large, <bytes>CONNECTION_HEADERS[self.request_kind], self.request_is_head)
+        if 0 <= route < config.route_slots:
+            config.own_route_counts[route] += 1
+        self.request_method = self.request_target = self.request_authorization = None
+        self.body_len = 0
+        self.body_too_large = False
+        return response
 
     cdef int keep_pending(self, const char* data, Py_ssize_t size) except -1:
         cdef Py_ssize_t new_cap

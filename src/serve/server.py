@@ -10,6 +10,11 @@ Misbehaviour on request: a delay per response drawn from a distribution
 (`Delay`, parsed from `--delay` by `parse_delay`), and stalls that hold every
 response for `stall_ns` once every `stall_every_ns`. The parent picks one start
 instant (CLOCK_MONOTONIC) before it forks, so all workers stall together.
+
+Apps: "default" gives every request the same answer (the max-RPS target);
+"demo" routes requests to a small shop for test plans (`demo.DemoApp`: login
+with tokens any worker accepts, dashboard, logout, search, items, admin
+report) and counts requests per route, one cache line of slots per worker.
 """
 from __future__ import annotations
 
@@ -38,6 +43,7 @@ MAX_BODY_SIZE_BYTES = 1024 ** 3
 MAX_DELAY_NS = 3600 * 1_000_000_000  # per parameter: an hour is already absurd for a target
 MAX_SEED = 2 ** 64 - 1
 DEFAULT_STATUS_PATH = "/__surge/status"
+APPS = ("default", "demo")
 DELAY_SYNTAX = "a duration (10ms), uniform:LOW:HIGH, exp:MEAN or normal:MEAN:STDDEV"
 
 
@@ -191,6 +197,12 @@ def problem_with_status_path(status_path: str) -> str | None:
     return None
 
 
+def problem_with_app(app: str) -> str | None:
+    if app not in APPS:
+        return f"must be one of {', '.join(APPS)}, got {app!r}"
+    return None
+
+
 def listen_url(host: str, port: int) -> str:
     """The URL clients use for a listening address (IPv6 hosts in brackets)."""
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
@@ -202,14 +214,15 @@ def serve(host: str, port: int, workers: int, body_size: int, status: int, delay
           close: bool, status_path: str,
           ready_callback: Callable[[str, int], None] | None = None, *,
           stall_ns: int = 0, stall_every_ns: int = 0, seed: int | None = None,
-          started_at_ns: int | None = None) -> int:
+          started_at_ns: int | None = None, app: str = "default") -> int:
     """Serve until SIGINT or SIGTERM; return the number of requests served.
 
     body_size is in bytes; delay a Delay, or an int of nanoseconds for a fixed
     one (None or 0: no delay). Stalls: every stall_every_ns from started_at_ns
     (time.monotonic_ns(); default now), the first one period after it, every
     response is held for stall_ns. seed makes the delays repeatable (None:
-    random). ready_callback(host, port) is called once every worker accepts;
+    random). app "demo" serves the demo shop (status and body_size are then
+    not used) and counts requests per route. ready_callback(host, port) is called once every worker accepts;
     port is the real one when 0 was asked for. Raises ValueError for bad
     options and ServeError when the port cannot be bound or a worker fails.
     """
@@ -224,6 +237,7 @@ def serve(host: str, port: int, workers: int, body_size: int, status: int, delay
         ("stall", problem_with_stall(stall_ns, stall_every_ns)),
         ("seed", problem_with_seed(seed)),
         ("status_path", problem_with_status_path(status_path)),
+        ("app", problem_with_app(app)),
     ) if problem]
     if problems:
         raise ValueError("; ".join(problems))
@@ -243,6 +257,10 @@ def serve(host: str, port: int, workers: int, body_size: int, status: int, delay
     old_handlers = {sig: signal.signal(sig, on_stop_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     old_wakeup_fd = signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
     counts = RawArray("Q", workers)
+    route_counts = None
+    if app == "demo":
+        from surge.serve.demo import ROUTE_SLOTS
+        route_counts = RawArray("Q", workers * ROUTE_SLOTS)
     parent_alive = os.pipe()
     listeners: list[socket.socket] = []
     processes: list[multiprocessing.process.BaseProcess] = []
@@ -254,10 +272,12 @@ def serve(host: str, port: int, workers: int, body_size: int, status: int, delay
             # one instant for all workers, so they stall together
             started_at_ns=time.monotonic_ns() if started_at_ns is None else started_at_ns,
             # each worker mixes in its index: distinct sequences, repeatable with --seed
-            seed=int.from_bytes(os.urandom(8), "little") if seed is None else seed)
+            seed=int.from_bytes(os.urandom(8), "little") if seed is None else seed,
+            # one secret for all workers, so each accepts the tokens the others issue
+            app=app, token_secret=os.urandom(16) if app == "demo" else None)
         if delay is not None:
             config.update(delay.config())
-        processes = _start_workers(listeners, counts, wake_r, stop_signals, config, parent_alive)
+        processes = _start_workers(listeners, counts, route_counts, wake_r, stop_signals, config, parent_alive)
         for listener in listeners:
             listener.close()  # the workers hold their own copies
         if stop_signals:
@@ -330,7 +350,7 @@ def _bind_error(error: OSError, host: str, port: int) -> ServeError:
     return ServeError(f"cannot listen on {host} port {port}: {error.strerror}")
 
 
-def _start_workers(listeners, counts, wake_r, stop_signals, config, parent_alive) -> list:
+def _start_workers(listeners, counts, route_counts, wake_r, stop_signals, config, parent_alive) -> list:
     """Fork one worker per listener and wait until each accepts (or fails)."""
     context = multiprocessing.get_context("fork")
     processes, ready_pipes = [], []
@@ -339,7 +359,7 @@ def _start_workers(listeners, counts, wake_r, stop_signals, config, parent_alive
             ready_r, ready_w = context.Pipe(duplex=False)
             process = context.Process(
                 target=_worker_main, name=f"surge-serve-{index}", daemon=True,
-                args=(index, listeners, counts, config, parent_alive, ready_w))
+                args=(index, listeners, counts, route_counts, config, parent_alive, ready_w))
             process.start()
             ready_w.close()
             processes.append(process)
@@ -414,7 +434,7 @@ def _stop_workers(processes) -> None:
             process.join()
 
 
-def _worker_main(index, listeners, counts, config, parent_alive, ready_w) -> None:
+def _worker_main(index, listeners, counts, route_counts, config, parent_alive, ready_w) -> None:
     """One worker: serve listeners[index] on a uvloop loop until SIGTERM."""
     # Forget the parent's handlers: the parent decides when workers stop
     # (SIGTERM); a terminal's Ctrl-C reaches the parent, which passes it on.
@@ -435,6 +455,8 @@ def _worker_main(index, listeners, counts, config, parent_alive, ready_w) -> Non
 
         loop = uvloop.new_event_loop()
         shared_counts = memoryview(counts).cast("B").cast("Q")
+        if route_counts is not None:
+            config = dict(config, route_counts=memoryview(route_counts).cast("B").cast("Q"))
         protocol_factory = ServeConfig(counts=shared_counts, worker_index=index, loop=loop, **config)
         server = loop.run_until_complete(
             loop.create_server(protocol_factory, sock=listeners[index], backlog=LISTEN_BACKLOG))
@@ -464,9 +486,10 @@ class ServeProcess:
 
     Options are passed as keywords and become flags: body_size="4k" ->
     --body-size 4k, close=True -> --close, delay="exp:10ms", stall="1s",
-    stall_every="5s", seed=7; False/None are left out. After start(), .port
-    and .url say where it listens and .listening_line is the line it printed;
-    .status() is the status path's JSON and .served() its request count;
+    stall_every="5s", seed=7, app="demo"; False/None are left out. After
+    start(), .port and .url say where it listens and .listening_line is the
+    line it printed; .status() is the status path's JSON, .served() its
+    request count and .routes() its per-route counts (demo app);
     stop() sends SIGINT and waits (kills after 5s), keeping .returncode
     .output (what it printed after the listening line) and .errors (stderr).
     """
@@ -523,13 +546,18 @@ class ServeProcess:
 
     def status(self, timeout_s: float = 5.0) -> dict:
         """The status path's JSON: requests, workers, started_at_monotonic_ns,
-        stall_ns, stall_every_ns (status answers are never delayed or stalled)."""
+        stall_ns, stall_every_ns, app, and with the demo app routes
+        (status answers are never delayed or stalled)."""
         with _DIRECT.open(self.url + self.status_path, timeout=timeout_s) as response:
             return json.loads(response.read())
 
     def served(self, timeout_s: float = 5.0) -> int:
         """Requests the server counted so far (its status path is not counted)."""
         return int(self.status(timeout_s)["requests"])
+
+    def routes(self, timeout_s: float = 5.0) -> dict[str, int]:
+        """Requests per route, e.g. {"POST /login": 3, ..., "other": 0} (demo app only)."""
+        return self.status(timeout_s)["routes"]
 
     def stop(self) -> int:
         """SIGINT, wait up to 5s, then kill; returns the exit code."""

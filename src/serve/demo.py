@@ -1,0 +1,221 @@
+"""`surge serve --app demo`: a small shop for test plans (login, search, items, ...).
+
+The compiled protocol frames each request and hands this app its method,
+target, Authorization value and body; `DemoApp.respond` picks the route and
+returns the route's index (for the per-route counters in shared memory) and
+the whole response. One Python call per request: the demo app is for plan
+tests, not for maximum requests per second (the default app is).
+
+Tokens are checked by their form alone, so any worker can check a token any
+other worker issued (SO_REUSEPORT spreads one user's connections over
+workers): `tok-<user>-<worker>-<n>.<mac>`, where <user> is percent-encoded,
+<n> counts logins in that worker and <mac> is a truncated HMAC-SHA256 of the
+rest under a secret the parent draws once and every worker shares.
+
+Routes (HEAD is answered like GET, without the body):
+
+    POST /login          {"user": str, "password": str} -> 200 {"token": ...}; else 400 (413 when huge)
+    GET  /dashboard      Authorization: Bearer <token>   -> 200 {"user": ..., ...}; else 401
+    POST /logout         Authorization: Bearer <token>   -> 204; else 401
+    GET  /search?q=WORD  -> 200 [{"id": n, "name": ...}, ...] (3 items; [] for an empty q); no q -> 400
+    GET  /items/N        N from 1 to 1000 -> 200 {"id": N, ...}; anything else -> 404
+    GET  /admin/report   -> 200 {"orders": ..., ...}
+    a known path with another method -> 405 (with Allow); any other path -> 404
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import zlib
+from http import HTTPStatus
+from urllib.parse import parse_qs, quote, unquote
+
+# Route names as the status path reports them, in counter-slot order.
+ROUTES = ("POST /login", "GET /dashboard", "POST /logout", "GET /search",
+          "GET /items/{id}", "GET /admin/report", "other")
+ROUTE_LOGIN, ROUTE_DASHBOARD, ROUTE_LOGOUT, ROUTE_SEARCH, ROUTE_ITEMS, ROUTE_REPORT, ROUTE_OTHER = range(7)
+# Counter slots per worker: 8 x uint64 is one 64-byte cache line, so two
+# workers never write to the same line.
+ROUTE_SLOTS = 8
+
+ITEM_COUNT = 1000
+SEARCH_RESULTS = 3
+# The largest request body the demo app reads; larger ones are skipped, answered 413.
+BODY_LIMIT_BYTES = 64 * 1024
+TOKEN_PREFIX = "tok-"
+MAC_HEX_DIGITS = 16  # 64 bits of HMAC-SHA256: plenty for a test target
+
+_JSON = b"Content-Type: application/json\r\n"
+_ALLOWED = {"/login": ("POST", ROUTE_LOGIN), "/dashboard": ("GET", ROUTE_DASHBOARD),
+            "/logout": ("POST", ROUTE_LOGOUT), "/search": ("GET", ROUTE_SEARCH),
+            "/admin/report": ("GET", ROUTE_REPORT)}
+
+
+def render(status: int, body: bytes, connection_header: bytes, is_head: bool,
+           extra_headers: bytes = b"") -> bytes:
+    """A whole response; 204 has neither a body nor a Content-Length (RFC 9110 §8.6)."""
+    head = b"HTTP/1.1 %d %s\r\n" % (status, HTTPStatus(status).phrase.encode("latin-1"))
+    if status == 204:
+        return head + extra_headers + connection_header + b"\r\n"
+    head += _JSON + extra_headers + b"Content-Length: %d\r\n" % len(body) + connection_header + b"\r\n"
+    return head if is_head else head + body
+
+
+def _error_body(message: str) -> bytes:
+    return json.dumps({"error": message}).encode()
+
+
+class DemoApp:
+    """The demo shop for one worker: routes a request, counts its logins.
+
+    token_secret (bytes) must be the same in every worker of one server, so
+    tokens issued by one are accepted by all; None draws a random one.
+    """
+
+    def __init__(self, worker_index: int = 0, token_secret: bytes | None = None):
+        self.worker_index = worker_index
+        self.token_secret = os.urandom(16) if token_secret is None else bytes(token_secret)
+        self.logins = 0
+        self._items = [json.dumps({"id": n, "name": f"item {n}", "price_cents": 100 + (n * 37) % 9900,
+                                   "in_stock": n % 7 != 0}).encode()
+                       for n in range(1, ITEM_COUNT + 1)]
+        self._report = json.dumps({"orders": 1234, "revenue_cents": 9876543, "users": 321}).encode()
+        # answers that never change, rendered on first use: (name, connection header, is_head) -> bytes
+        self._fixed: dict[tuple, bytes] = {}
+
+    # -- tokens -------------------------------------------------------------------
+
+    def issue_token(self, user: str) -> str:
+        """A new token for user, valid in every worker sharing token_secret."""
+        self.logins += 1
+        payload = f"{TOKEN_PREFIX}{quote(user, safe='')}-{self.worker_index}-{self.logins}"
+        return f"{payload}.{self._mac(payload)}"
+
+    def token_user(self, token: str) -> str | None:
+        """The user a well-formed token was issued to, or None when it is not one of ours."""
+        payload, dot, mac = token.rpartition(".")
+        if not dot or not payload.startswith(TOKEN_PREFIX) or len(mac) != MAC_HEX_DIGITS:
+            return None
+        if not hmac.compare_digest(mac, self._mac(payload)):
+            return None
+        quoted_user = payload[len(TOKEN_PREFIX):].rsplit("-", 2)[0]
+        return unquote(quoted_user)
+
+    def _mac(self, payload: str) -> str:
+        return hmac.new(self.token_secret, payload.encode(), hashlib.sha256).hexdigest()[:MAC_HEX_DIGITS]
+
+    def _bearer_user(self, authorization: bytes | None) -> str | None:
+        if not authorization:
+            return None
+        scheme, _, token = authorization.partition(b" ")
+        if scheme.lower() != b"bearer":
+            return None
+        try:
+            return self.token_user(token.strip().decode("ascii"))
+        except UnicodeDecodeError:
+            return None
+
+    # -- answering ------------------------------------------------------------------
+
+    def respond(self, method: bytes, target: bytes, authorization: bytes | None, body: bytes | None,
+                body_too_large: bool, connection_header: bytes, is_head: bool) -> tuple[int, bytes]:
+        """(route index, whole response) for one request; never raises (500 instead)."""
+        try:
+            return self._respond(method, target, authorization, body, body_too_large,
+                                 connection_header, is_head)
+        except Exception as error:  # a bug here must not take the connection down
+            message = f"demo app: {type(error).__name__}: {error}"
+            return ROUTE_OTHER, render(500, _error_body(message), connection_header, is_head)
+
+    def _fixed_answer(self, name: str, status: int, body: bytes, connection_header: bytes,
+                      is_head: bool, extra_headers: bytes = b"") -> bytes:
+        key = (name, connection_header, is_head)
+        answer = self._fixed.get(key)
+        if answer is None:
+            answer = self._fixed[key] = render(status, body, connection_header, is_head, extra_headers)
+        return answer
+
+    def _respond(self, method: bytes, target: bytes, authorization: bytes | None, body: bytes | None,
+                 body_too_large: bool, connection_header: bytes, is_head: bool) -> tuple[int, bytes]:
+        text = target.decode("latin-1")
+        if text.startswith(("http://", "https://")):
+            # absolute form (RFC 9112 §3.2.2): the path starts after the authority
+            slash = text.find("/", text.find("//") + 2)
+            text = "/" if slash < 0 else text[slash:]
+        path, _, query = text.partition("?")
+        verb = "GET" if method == b"HEAD" else method.decode("latin-1")
+
+        if path.startswith("/items/"):
+            if verb != "GET":
+                return ROUTE_OTHER, self._not_allowed("GET, HEAD", connection_header, is_head)
+            number = path[len("/items/"):]
+            if number.isascii() and number.isdigit() and 1 <= int(number) <= ITEM_COUNT:
+                return ROUTE_ITEMS, render(200, self._items[int(number) - 1], connection_header, is_head)
+            return ROUTE_ITEMS, self._not_found(connection_header, is_head)
+        allowed = _ALLOWED.get(path)
+        if allowed is None:
+            return ROUTE_OTHER, self._not_found(connection_header, is_head)
+        allowed_verb, route = allowed
+        if verb != allowed_verb:
+            allow = "GET, HEAD" if allowed_verb == "GET" else allowed_verb
+            return ROUTE_OTHER, self._not_allowed(allow, connection_header, is_head)
+
+        if route == ROUTE_LOGIN:
+            return route, self._login(body, body_too_large, connection_header, is_head)
+        if route == ROUTE_SEARCH:
+            return route, self._search(query, connection_header, is_head)
+        if route == ROUTE_REPORT:
+            return route, self._fixed_answer("report", 200, self._report, connection_header, is_head)
+        user = self._bearer_user(authorization)
+        if user is None:
+            return route, self._fixed_answer(
+                "unauthorized", 401, _error_body("missing or invalid bearer token"),
+                connection_header, is_head, b"WWW-Authenticate: Bearer\r\n")
+        if route == ROUTE_LOGOUT:
+            return route, self._fixed_answer("logout", 204, b"", connection_header, is_head)
+        dashboard = json.dumps({"user": user, "orders": 3, "unread_messages": 1,
+                                "widgets": ["orders", "recommendations", "messages"]}).encode()
+        return route, render(200, dashboard, connection_header, is_head)
+
+    def _login(self, body: bytes | None, body_too_large: bool, connection_header: bytes,
+               is_head: bool) -> bytes:
+        if body_too_large:
+            return self._fixed_answer(
+                "too large", 413, _error_body(f"request body over {BODY_LIMIT_BYTES} bytes"),
+                connection_header, is_head)
+        try:
+            fields = json.loads(body) if body else None
+        except (ValueError, RecursionError):
+            fields = None
+        if (not isinstance(fields, dict) or not isinstance(fields.get("user"), str) or not fields["user"]
+                or not isinstance(fields.get("password"), str)):
+            return self._fixed_answer(
+                "bad login", 400,
+                _error_body('expected a JSON body {"user": "<non-empty string>", "password": "<string>"}'),
+                connection_header, is_head)
+        token = self.issue_token(fields["user"])
+        return render(200, json.dumps({"token": token}).encode(), connection_header, is_head)
+
+    def _search(self, query: str, connection_header: bytes, is_head: bool) -> bytes:
+        words = parse_qs(query, keep_blank_values=True).get("q")
+        if words is None:
+            return self._fixed_answer("no q", 400, _error_body("expected a query ?q=WORD"),
+                                      connection_header, is_head)
+        word = words[0]
+        results = []
+        if word:
+            # the same word finds the same items
+            first = zlib.crc32(word.encode()) % ITEM_COUNT
+            results = [{"id": (first + k * 337) % ITEM_COUNT + 1, "name": f"{word} {k + 1}"}
+                       for k in range(SEARCH_RESULTS)]
+        return render(200, json.dumps(results).encode(), connection_header, is_head)
+
+    def _not_found(self, connection_header: bytes, is_head: bool) -> bytes:
+        return self._fixed_answer("not found", 404, _error_body("not found"), connection_header, is_head)
+
+    def _not_allowed(self, allow: str, connection_header: bytes, is_head: bool) -> bytes:
+        return self._fixed_answer(
+            "not allowed " + allow, 405, _error_body(f"method not allowed; allowed: {allow}"),
+            connection_header, is_head, b"Allow: %s\r\n" % allow.encode())
