@@ -33,6 +33,7 @@ class LazyGroup(click.Group):
         "serve": "surge.cli.serve_cmd:serve_command",
         "report": "surge.cli.report_cmd:report_command",
         "compare": "surge.cli.compare_cmd:compare_command",
+        "validate": "surge.cli.validate_cmd:validate_command",
     }
 
     def list_commands(self, ctx):

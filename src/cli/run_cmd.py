@@ -8,7 +8,7 @@ import sys
 import click
 
 from surge.cli.compare_cmd import _max_regression, gate
-from surge.cli.main import EXIT_INTERRUPTED, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, SurgeExit
+from surge.cli.main import EXIT_GATE, EXIT_INTERRUPTED, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, SurgeExit
 from surge.cli.report_cmd import write_reports
 from surge.plan.load import SHAPES_HELP, LoadError, LoadProfile, parse_shape, parse_stages
 from surge.plan.model import RunPlan
@@ -81,7 +81,7 @@ def _body(value: str | None) -> bytes:
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("url")
+@click.argument("url", metavar="URL|PLAN")
 @click.option("-c", "--connections", default=50, show_default=True, callback=_positive(1_000_000),
               help="Keep-alive connections, spread evenly over the workers.")
 @click.option("-d", "--duration", callback=_duration, help="Run time: 500ms, 10s, 2m, 1h (default 10s).")
@@ -122,6 +122,10 @@ def run_command(url, connections, duration, requests, workers, method, headers, 
     from surge.report.summary import render_summary
 
     ctx = click.get_current_context()
+    if looks_like_plan(url):
+        plan = plan_from_file(ctx, url, workers, timeout)
+        return finish_run(plan, quiet, json_path, html_path, csv_path, hlog_path, prometheus_address,
+                          baseline_path, max_regression, watch_pid)
     profile = load_profile(ctx, connections, duration, requests, rate, max_connections, stages, shape, pipeline)
     try:
         plan = RunPlan(
@@ -141,11 +145,50 @@ def run_command(url, connections, duration, requests, workers, method, headers, 
     except PlanError as exc:
         raise SurgeExit(EXIT_USAGE, f"surge run: error: {exc}") from None
 
+    return finish_run(plan, quiet, json_path, html_path, csv_path, hlog_path, prometheus_address,
+                      baseline_path, max_regression, watch_pid)
+
+
+PLAN_SUFFIXES = (".yaml", ".yml", ".toml")
+PLAN_FIXED_OPTIONS = ("connections", "duration", "requests", "method", "headers", "body", "pipeline", "rate",
+                      "max_connections", "stages", "shape")
+
+
+def looks_like_plan(argument: str) -> bool:
+    """`surge run plan.yaml`: a file argument instead of a URL."""
+    return "://" not in argument and (argument.endswith(PLAN_SUFFIXES) or os.path.isfile(argument))
+
+
+def plan_from_file(ctx, path: str, workers, timeout) -> RunPlan:
+    """Load and validate a test plan (every problem at once, exit 2) into a RunPlan."""
+    from surge.plan.validate import PlanValidationError, load_plan
+
+    for name in PLAN_FIXED_OPTIONS:
+        if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE:
+            flag = next(o for o in ctx.command.params if o.name == name).opts[-1]
+            raise click.UsageError(f"{flag} is set by the plan {path!r}: change it there")
+    try:
+        test_plan = load_plan(path)
+    except PlanValidationError as exc:
+        raise SurgeExit(EXIT_USAGE, "\n".join(exc.problems)) from None
+    return RunPlan(target=test_plan.target, workers=workers or os.cpu_count() or 1, duration_ns=None,
+                   timeout_ns=timeout, profile=test_plan.load, test_plan=test_plan,
+                   max_connections=test_plan.max_vus)
+
+
+def finish_run(plan: RunPlan, quiet, json_path, html_path, csv_path, hlog_path, prometheus_address,
+               baseline_path, max_regression, watch_pid) -> int:
+    """Run, then summary, result file, reports, objectives and the baseline gate."""
+    from surge.report.summary import render_summary
+
     outputs = RunOutputs(plan, quiet, baseline_path, prometheus_address, watch_pid)
     try:
         result, code = execute(plan, outputs)
     finally:
         outputs.close()
+    if plan.test_plan is not None and plan.test_plan.objectives:
+        from surge.run.objectives import evaluate
+        result["objectives"] = evaluate(plan.test_plan.objectives, result)
     click.echo(render_summary(result))
     if result["workers_failed"] and code == EXIT_OK:
         failed = ", ".join(f"worker {w['index']} ({w['cause']})" for w in result["workers_failed"])
@@ -159,6 +202,10 @@ def run_command(url, connections, duration, requests, workers, method, headers, 
         except OSError as exc:
             raise SurgeExit(EXIT_RUNTIME, f"surge run: cannot write --json {json_path!r}: {exc.strerror}") from None
     write_reports(result, html_path=html_path, csv_path=csv_path, hlog_path=hlog_path)
+    failed = [o["name"] for o in result.get("objectives", []) if not o["passed"]]
+    if failed and code == EXIT_OK:
+        click.echo(f"surge run: objectives failed: {'; '.join(failed)}", err=True)
+        code = EXIT_GATE
     if outputs.baseline is not None:
         gate_code, text = gate(outputs.baseline, result, max_regression, baseline_path, "this run")
         click.echo(text)

@@ -1,6 +1,6 @@
 # The engine: one per worker process.  All per-connection state lives in C
 # structs (like wrk's); no Python object is touched per request.
-from libc.stdint cimport int32_t, int64_t, uint32_t
+from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 
 from surge.core._histogram cimport Histogram
 from surge.core.includes.sys cimport epoll_event, sockaddr_storage, socklen_t
@@ -27,6 +27,11 @@ cdef enum:
 
 cdef struct Framer:
     int state
+    bint capture            # keep the head and body of this response (flows that check or extract)
+    char* cap_buf           # head bytes, then body bytes (truncated at MAX_CAPTURE_BYTES)
+    int64_t cap_len
+    int64_t cap_cap
+    int64_t cap_head_len    # where the body starts in cap_buf
     int status              # status code of the response being framed
     int64_t remaining       # body or chunk bytes still expected
     int hex_digits          # digits seen in the current chunk size
@@ -63,11 +68,92 @@ cdef struct Conn:
     int64_t* sent_ns            # ring of `depth` send instants (into Engine.sent_ns)
     int64_t* intended_ns        # open model: ring of intended send instants
     bint is_free                # open model: on the free stack
+    char* out                   # flows: this connection's rendered request
+    int64_t out_cap
+    int64_t out_pos             # flows: next byte of `out` to write
     int64_t unsent_bytes        # committed request bytes not yet written
     int32_t write_pos           # offset of the next byte within one request
     bint want_write             # EPOLLOUT registered
     int64_t state_since_ns      # when connecting started / retry is due
     Framer framer
+
+
+# ---- flows (test plans), flows.pxi -------------------------------------------
+cdef struct TemplatePart:
+    int kind                # PART_* in flows.pxi
+    int escape              # ESCAPE_* in flows.pxi: how the value lands (raw, URL, JSON string)
+    int a
+    int b
+    const char* literal
+    int32_t literal_len
+
+cdef struct Template:
+    TemplatePart* parts
+    int n_parts
+
+cdef struct JsonSegment:
+    int index               # >= 0: an array index; -1: an object key
+    const char* key
+    int32_t key_len
+
+cdef struct Extract:
+    int var
+    int kind                # EXTRACT_* in flows.pxi
+    int group
+    const char* name        # header name, lower case
+    int32_t name_len
+    void* regex             # regex_t*
+    JsonSegment* segments
+    int n_segments
+
+cdef struct Step:
+    int host
+    Template head           # request line and headers, without Content-Length and the blank line
+    Template body
+    bint send_length        # add Content-Length (a body, or a method that carries one)
+    bint head_request
+    unsigned char* status_ok        # 600 flags, NULL: any status passes
+    const char* body_contains
+    int32_t body_contains_len
+    void* body_regex                # regex_t*, NULL: none
+    int64_t max_latency_us          # 0: none
+    Extract* extracts
+    int n_extracts
+    int think_kind                  # THINK_* in flows.pxi
+    int64_t think_a_ns
+    int64_t think_b_ns
+    bint capture
+
+cdef struct Scenario:
+    double weight_upto      # cumulative share, the last one is 1.0
+    int* steps
+    int n_steps
+    int* feeders            # feeders whose rows this scenario's templates read
+    int n_feeders
+    bint disabled           # a feeder it reads ran out (on_exhausted: stop)
+
+cdef struct Feeder:
+    int n_rows
+    int n_cols
+    const char** values     # row-major
+    int32_t* lengths
+    int order               # ORDER_* in flows.pxi
+    bint stop_when_done     # on_exhausted: stop (else recycle)
+    int64_t next            # next row (sequential, unique)
+    int64_t stride          # unique: rows are split over the workers
+
+cdef struct VU:
+    int state               # VU_* in flows.pxi
+    int scenario
+    int pos                 # position in the scenario's steps
+    int64_t iteration
+    int64_t* rows           # current row of each feeder
+    char** var_values
+    int32_t* var_lengths
+    int64_t wake_ns         # thinking until
+    int64_t intended_ns     # open model: when this iteration was due (0: not the first step)
+    int heap_slot           # position in the think heap, -1 if not there
+    bint aborted            # a transport error ended this iteration early
 
 
 cdef class Engine:
@@ -128,6 +214,34 @@ cdef class Engine:
     cdef uint32_t* free_stack
     cdef uint32_t free_top
     cdef readonly Histogram latency_uncorrected_us
+    # Flows.
+    cdef bint flows
+    cdef int n_hosts
+    cdef sockaddr_storage* host_addrs
+    cdef socklen_t* host_addr_lens
+    cdef int* host_families
+    cdef Step* steps
+    cdef int n_steps
+    cdef Scenario* scenarios
+    cdef int n_scenarios
+    cdef Feeder* feeders
+    cdef int n_feeders
+    cdef int n_vars
+    cdef VU* vus
+    cdef uint32_t n_vus
+    cdef uint32_t vus_done
+    cdef int64_t* heap_wake         # think heap: min-heap of (wake instant, vu)
+    cdef uint32_t* heap_vu
+    cdef uint32_t heap_len
+    cdef uint64_t rng               # xorshift64* state
+    cdef int64_t user_base          # global number of this worker's first VU
+    cdef char* scratch              # body rendering
+    cdef int64_t scratch_cap
+    cdef object keepalive           # Python objects the C tables point into
+    cdef list step_latency          # Histogram per step (this interval)
+    cdef int64_t* step_counts       # per step: FLOW_COUNTERS counters
+    cdef int64_t* step_statuses     # per step: 600 status counters
+    cdef int64_t* scenario_counts   # per scenario: iterations started, completed, aborted
 
     cdef void _connect(self, Conn* c, int64_t now) noexcept
     cdef void _set_state(self, Conn* c, int state) noexcept
@@ -148,4 +262,25 @@ cdef class Engine:
     cdef void _close(self, Conn* c, bint requeue) noexcept
     cdef void _retry_later(self, Conn* c, int64_t now) noexcept
     cdef void _check_progress(self) noexcept
+    cdef void _flush_flow(self, Conn* c) noexcept
+    cdef void _vu_begin(self, uint32_t v, int64_t intended, int64_t now) noexcept
+    cdef void _vu_send(self, uint32_t v, int64_t now) noexcept
+    cdef void _vu_after_response(self, Conn* c, int64_t latency_us, int64_t now, bint defer) noexcept
+    cdef void _vu_next(self, uint32_t v, int64_t now) noexcept
+    cdef void _vu_abort(self, uint32_t v, int kind, int64_t now) noexcept
+    cdef void _vu_end_iteration(self, uint32_t v, int64_t now) noexcept
+    cdef bint _render(self, Conn* c, Step* st, VU* vu, uint32_t v) noexcept
+    cdef int64_t _render_template(self, Template* t, VU* vu, uint32_t v, char** buf, int64_t* cap, int64_t at) noexcept
+    cdef int64_t _append_escaped(self, char** buf, int64_t* cap, int64_t at, const char* src, int64_t n, int escape) noexcept
+    cdef void _heap_push(self, uint32_t v, int64_t wake_ns) noexcept
+    cdef void _wake_thinkers(self, int64_t now) noexcept
+    cdef int64_t _next_timer_ns(self) noexcept
+    cdef uint64_t _rand(self) noexcept
+    cdef int _first_enabled_scenario(self) noexcept
+    cdef void _flow_complete(self, Conn* c, int64_t now) noexcept
+    cdef void _vu_resume(self, uint32_t v, int64_t now) noexcept
+    cdef void _compile_template(self, Template* t, list parts, list keep) except *
+    cdef void* _compile_regex(self, bytes pattern) except NULL
+    cdef void _open_timer(self) except *
+    cdef void _free_flows(self) noexcept
     cdef void _signal(self, str name) noexcept

@@ -10,7 +10,7 @@ Timers (start, per-second snapshots, timeout sweeps, the deadline) stay on
 the uvloop loop, driven by the worker (surge.run.worker).
 """
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
-from libc.stdint cimport int32_t, int64_t, uint32_t
+from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy, memset
 
@@ -19,6 +19,7 @@ from surge.core.includes.sys cimport *
 
 include "framing.pxi"
 include "schedule.pxi"
+include "flows.pxi"
 
 DEF READ_BUF_BYTES = 65536
 DEF MAX_EVENTS = 512
@@ -105,6 +106,9 @@ cdef class Engine:
                 if self.conns[i].fd >= 0:
                     close(self.conns[i].fd)
                 framer_free(&self.conns[i].framer)
+                free(self.conns[i].framer.cap_buf)
+                free(self.conns[i].out)
+        self._free_flows()
         if self.epfd >= 0:
             close(self.epfd)
         if self.timer_fd >= 0:
@@ -154,14 +158,8 @@ cdef class Engine:
         self.index_step = index_step
         self.n_opened = min(initial_connections, self.conn_count)
         self.active_limit = self.conn_count
-        self.timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)
         if self.timer_fd < 0:
-            raise OSError(errno, "timerfd_create failed")
-        cdef epoll_event ev
-        ev.events = EPOLLIN | EPOLLET      # settime() resets the count: no read() needed
-        ev.data.u64 = 0
-        ev.data.u32 = TIMER_TOKEN
-        epoll_ctl(self.epfd, EPOLL_CTL_ADD, self.timer_fd, &ev)
+            self._open_timer()
 
     def connect_all(self):
         """Open the first connections (closed: the active ones; open: the initial
@@ -181,7 +179,17 @@ cdef class Engine:
         self.start_ns = start_ns if start_ns > 0 else now
         self.sending = True
         cdef uint32_t i
-        if self.open_model:
+        if self.flows:
+            if self.open_model:
+                for i in range(self.n_vus):
+                    self.free_stack[self.free_top] = self.n_vus - 1 - i
+                    self.free_top += 1
+                self.next_due_ns = self._schedule_instant(self.next_index, &self.due_cursor)
+                self._issue_due(now)
+            else:
+                for i in range(min(self.active_limit, self.n_vus)):
+                    self._vu_begin(i, 0, now)
+        elif self.open_model:
             self.next_due_ns = self._schedule_instant(self.next_index, &self.due_cursor)
             for i in range(self.n_opened):
                 if self.conns[i].state == C_OPEN:
@@ -194,13 +202,21 @@ cdef class Engine:
         self._check_progress()
 
     def set_active_connections(self, uint32_t wanted):
-        """Closed model: ramp to `wanted` connections (stages).  Extra ones
-        close once their requests are answered."""
+        """Closed model: ramp to `wanted` connections (stages), or with flows to
+        `wanted` virtual users.  Extra ones stop after their current request
+        (a VU: after its iteration)."""
         if self.open_model or self.stopped:
             return
         cdef int64_t now = monotonic_ns()
         cdef uint32_t i
         cdef Conn* c
+        if self.flows:
+            self.active_limit = min(wanted, self.n_vus)
+            if self.sending:
+                for i in range(self.active_limit):
+                    if self.vus[i].state == VU_IDLE:
+                        self._vu_begin(i, 0, now)
+            return
         self.active_limit = min(wanted, self.conn_count)
         self.n_opened = max(self.n_opened, self.active_limit)
         for i in range(self.conn_count):
@@ -271,6 +287,8 @@ cdef class Engine:
             if self.events[i].data.u32 == TIMER_TOKEN:
                 self.timer_armed_ns = NEVER_NS      # fired
                 self._issue_due(monotonic_ns())
+                if self.flows:
+                    self._wake_thinkers(monotonic_ns())
                 continue
             c = &self.conns[self.events[i].data.u32]
             ev = self.events[i].events
@@ -283,6 +301,8 @@ cdef class Engine:
                 self._on_connect_ready(c, monotonic_ns())
         if self.open_model and self.sending and self.next_due_ns <= monotonic_ns():
             self._issue_due(monotonic_ns())     # awake anyway: saves a timer wake-up
+        if self.flows and self.heap_len > 0 and self.heap_wake[0] <= monotonic_ns():
+            self._wake_thinkers(monotonic_ns())
         self._check_progress()
 
     def snapshot(self):
@@ -312,6 +332,7 @@ cdef class Engine:
             "due": self.due_total,
             "dropped": self.dropped,
             "queued": self.queued,
+            "flows": self.flow_snapshot() if self.flows else None,
         }
 
     # ---- connections --------------------------------------------------------
@@ -328,7 +349,7 @@ cdef class Engine:
         c.state = state
 
     cdef void _connect(self, Conn* c, int64_t now) noexcept:
-        cdef int one = 1, r
+        cdef int one = 1, r = 0
         cdef epoll_event ev
         framer_reset(&c.framer)
         c.in_flight = 0
@@ -336,18 +357,25 @@ cdef class Engine:
         c.unsent_bytes = 0
         c.write_pos = 0
         c.want_write = False
-        c.fd = socket(self.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)
-        if c.fd < 0:
+        cdef int host = c.index % self.n_hosts if self.flows else 0
+        c.fd = socket(self.host_families[host] if self.flows else self.family,
+                      SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)
+        if c.fd >= 0:
+            setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one))
+            if self.flows:
+                r = connect(c.fd, <sockaddr*>&self.host_addrs[host], self.host_addr_lens[host])
+            else:
+                r = connect(c.fd, <sockaddr*>&self.addr, self.addr_len)
+        if c.fd < 0 or (r < 0 and errno != EINPROGRESS):
+            if c.fd >= 0:
+                close(c.fd)
+                c.fd = -1
             self.errors[ERR_CONNECT] += 1
-            self._retry_later(c, now)
-            return
-        setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one))
-        r = connect(c.fd, <sockaddr*>&self.addr, self.addr_len)
-        if r < 0 and errno != EINPROGRESS:
-            close(c.fd)
-            c.fd = -1
-            self.errors[ERR_CONNECT] += 1
-            self._retry_later(c, now)
+            if self.flows:
+                self._set_state(c, C_IDLE)
+                self._vu_abort(c.index // self.n_hosts, ERR_CONNECT, now)
+            else:
+                self._retry_later(c, now)
             return
         self._set_state(c, C_CONNECTING)
         c.state_since_ns = now
@@ -370,7 +398,9 @@ cdef class Engine:
         ev.data.u64 = 0
         ev.data.u32 = c.index
         epoll_ctl(self.epfd, EPOLL_CTL_MOD, c.fd, &ev)
-        if self.open_model:
+        if self.flows:
+            self._vu_resume(c.index // self.n_hosts, now)
+        elif self.open_model:
             self._on_idle(c, now)
         elif self.sending:
             self._refill(c, now)
@@ -406,6 +436,9 @@ cdef class Engine:
             c.in_flight -= 1
             self.in_flight_total -= 1
         self._close(c, True)
+        if self.flows:
+            self._vu_abort(c.index // self.n_hosts, kind, now)
+            return
         if self.stopped or (not self.open_model and c.index >= self.active_limit):
             return
         if kind == ERR_CONNECT:
@@ -424,7 +457,14 @@ cdef class Engine:
             self._fail(c, ERR_READ, now)
             return
         if n == 0:
+            if self.flows and c.in_flight == 0:
+                self._close(c, False)            # reconnected when next needed
+                return
             if frame_eof(&c.framer):
+                if self.flows:
+                    c.framer.keep_alive = False
+                    self._flow_complete(c, now)
+                    return
                 self._on_response(c, now)        # close-delimited body ended
                 self._close(c, True)
                 self._connect(c, now)
@@ -445,6 +485,9 @@ cdef class Engine:
                 return
             pos += r
             if c.framer.complete:
+                if self.flows:
+                    self._flow_complete(c, now)
+                    return
                 self._on_response(c, now)
                 if not c.framer.keep_alive:
                     # The peer closes after this response: unanswered requests
@@ -505,6 +548,9 @@ cdef class Engine:
     cdef void _flush(self, Conn* c) noexcept:
         cdef ssize_t w
         cdef epoll_event ev
+        if self.flows:
+            self._flush_flow(c)
+            return
         while c.unsent_bytes > 0:
             w = send(c.fd, self.request_buf + c.write_pos, <size_t>c.unsent_bytes, MSG_NOSIGNAL)
             if w > 0:
@@ -553,7 +599,7 @@ cdef class Engine:
             self.next_index += self.index_step
             self.next_due_ns = self._schedule_instant(self.next_index, &self.due_cursor)
         self._drain_queue(now)
-        self._arm_timer(self.next_due_ns)
+        self._arm_timer(self._next_timer_ns())
 
     cdef void _advance_head(self) noexcept:
         self.queued -= 1
@@ -563,11 +609,19 @@ cdef class Engine:
 
     cdef void _drain_queue(self, int64_t now) noexcept:
         cdef Conn* c
-        cdef int64_t wanted
+        cdef int64_t wanted, intended
         # A request that waited longer than the timeout is dropped, loudly.
         while self.queued > 0 and now - self.queue_head_ns > self.timeout_ns:
             self.dropped += 1
             self._advance_head()
+        if self.flows:
+            # Each due arrival starts a scenario iteration on a free VU.
+            while self.queued > 0 and self.free_top > 0:
+                self.free_top -= 1
+                intended = self.queue_head_ns
+                self._advance_head()
+                self._vu_begin(self.free_stack[self.free_top], intended, now)
+            return
         while self.queued > 0 and self.free_top > 0:
             self.free_top -= 1
             c = &self.conns[self.free_stack[self.free_top]]
@@ -626,6 +680,9 @@ cdef class Engine:
                     return
             self.settled_signalled = True
             self._signal("settled")
+        if self.flows and self.sending and not self.done_signalled and self.vus_done == self.n_vus:
+            self.done_signalled = True      # every VU's data ran out (on_exhausted: stop)
+            self._signal("done")
         if (self.counted and self.sending and not self.done_signalled
                 and self.quota_left == 0 and self.in_flight_total == 0):
             self.done_signalled = True
@@ -636,6 +693,692 @@ cdef class Engine:
             self.on_event(name)
         except BaseException:
             pass
+
+    # ---- flows (test plans): set-up -----------------------------------------------
+    def use_flows(self, list hosts, list steps, list scenarios, list feeders, int n_vars,
+                  int64_t user_base, uint64_t seed, tuple worker):
+        """Run test-plan flows instead of one pre-rendered request.
+
+        hosts: [(family, sockaddr bytes)].  steps: [dict] (surge.run.flows.compile_steps).
+        scenarios: [(weight share, [step ids], [feeder ids])].  feeders:
+        [(rows: [[bytes]], order, stop_when_done)].  worker: (index, count), for
+        unique feeders (rows index, index+count, ...).  Connections = VUs x hosts."""
+        cdef int i, j, k, r, col
+        cdef Step* st
+        cdef double upto = 0.0
+        if self.sending or self.flows:
+            raise RuntimeError("use_flows() must be called once, before start()")
+        if self.conn_count % len(hosts) != 0:
+            raise ValueError("connections must be VUs x hosts")
+        keep = []
+        self.keepalive = keep
+        self.flows = True
+        self.n_hosts = len(hosts)
+        self.n_vus = self.conn_count // self.n_hosts
+        self.host_addrs = <sockaddr_storage*>calloc(self.n_hosts, sizeof(sockaddr_storage))
+        self.host_addr_lens = <socklen_t*>calloc(self.n_hosts, sizeof(socklen_t))
+        self.host_families = <int*>calloc(self.n_hosts, sizeof(int))
+        for i, (family, sockaddr) in enumerate(hosts):
+            memcpy(&self.host_addrs[i], PyBytes_AS_STRING(sockaddr), len(sockaddr))
+            self.host_addr_lens[i] = <socklen_t>len(sockaddr)
+            self.host_families[i] = family
+        self.n_vars = n_vars
+        self.n_steps = len(steps)
+        self.steps = <Step*>calloc(self.n_steps, sizeof(Step))
+        for i, spec in enumerate(steps):
+            st = &self.steps[i]
+            st.host = spec["host"]
+            self._compile_template(&st.head, spec["head"], keep)
+            self._compile_template(&st.body, spec["body"], keep)
+            st.send_length = spec["send_length"]
+            st.head_request = spec["head_request"]
+            if spec["status_ok"] is not None:
+                flags = bytes(spec["status_ok"])
+                keep.append(flags)
+                st.status_ok = <unsigned char*>PyBytes_AS_STRING(flags)
+            if spec["body_contains"] is not None:
+                keep.append(spec["body_contains"])
+                st.body_contains = PyBytes_AS_STRING(spec["body_contains"])
+                st.body_contains_len = len(spec["body_contains"])
+            if spec["body_matches"] is not None:
+                st.body_regex = self._compile_regex(spec["body_matches"])
+            st.max_latency_us = spec["max_latency_us"]
+            st.n_extracts = len(spec["extracts"])
+            st.extracts = <Extract*>calloc(max(st.n_extracts, 1), sizeof(Extract))
+            for j, (var, kind, expr, group) in enumerate(spec["extracts"]):
+                st.extracts[j].var = var
+                st.extracts[j].kind = kind
+                st.extracts[j].group = group
+                if kind == EXTRACT_HEADER:
+                    name = expr.lower()
+                    keep.append(name)
+                    st.extracts[j].name = PyBytes_AS_STRING(name)
+                    st.extracts[j].name_len = len(name)
+                elif kind == EXTRACT_REGEX:
+                    st.extracts[j].regex = self._compile_regex(expr)
+                else:
+                    st.extracts[j].n_segments = len(expr)
+                    st.extracts[j].segments = <JsonSegment*>calloc(max(len(expr), 1), sizeof(JsonSegment))
+                    for k, segment in enumerate(expr):
+                        if isinstance(segment, int):
+                            st.extracts[j].segments[k].index = segment
+                        else:
+                            keep.append(segment)
+                            st.extracts[j].segments[k].index = -1
+                            st.extracts[j].segments[k].key = PyBytes_AS_STRING(segment)
+                            st.extracts[j].segments[k].key_len = len(segment)
+            st.think_kind, st.think_a_ns, st.think_b_ns = spec["think"]
+            st.capture = bool(st.n_extracts or st.body_contains != NULL or st.body_regex != NULL)
+        self.n_scenarios = len(scenarios)
+        self.scenarios = <Scenario*>calloc(self.n_scenarios, sizeof(Scenario))
+        for i, (share, step_ids, feeder_ids) in enumerate(scenarios):
+            upto += share
+            self.scenarios[i].weight_upto = upto
+            self.scenarios[i].n_steps = len(step_ids)
+            self.scenarios[i].steps = <int*>calloc(max(len(step_ids), 1), sizeof(int))
+            for j, sid in enumerate(step_ids):
+                self.scenarios[i].steps[j] = sid
+            self.scenarios[i].n_feeders = len(feeder_ids)
+            self.scenarios[i].feeders = <int*>calloc(max(len(feeder_ids), 1), sizeof(int))
+            for j, fid in enumerate(feeder_ids):
+                self.scenarios[i].feeders[j] = fid
+        self.scenarios[self.n_scenarios - 1].weight_upto = 1.0
+        self.n_feeders = len(feeders)
+        self.feeders = <Feeder*>calloc(max(self.n_feeders, 1), sizeof(Feeder))
+        for i, (rows, order, stop_when_done) in enumerate(feeders):
+            f = &self.feeders[i]
+            f.n_rows = len(rows)
+            f.n_cols = len(rows[0]) if rows else 0
+            f.values = <const char**>calloc(max(f.n_rows * f.n_cols, 1), sizeof(char*))
+            f.lengths = <int32_t*>calloc(max(f.n_rows * f.n_cols, 1), sizeof(int32_t))
+            for r, row in enumerate(rows):
+                for col, value in enumerate(row):
+                    keep.append(value)
+                    f.values[r * f.n_cols + col] = PyBytes_AS_STRING(value)
+                    f.lengths[r * f.n_cols + col] = len(value)
+            f.order = order
+            f.stop_when_done = stop_when_done
+            f.next = worker[0] if order == ORDER_UNIQUE else 0
+            f.stride = worker[1] if order == ORDER_UNIQUE else 1
+        self.vus = <VU*>calloc(self.n_vus, sizeof(VU))
+        for i in range(self.n_vus):
+            self.vus[i].rows = <int64_t*>calloc(max(self.n_feeders, 1), sizeof(int64_t))
+            self.vus[i].var_values = <char**>calloc(max(n_vars, 1), sizeof(char*))
+            self.vus[i].var_lengths = <int32_t*>calloc(max(n_vars, 1), sizeof(int32_t))
+            self.vus[i].heap_slot = -1
+        for i in range(self.conn_count):
+            self.conns[i].framer.head_request = False
+        self.heap_wake = <int64_t*>calloc(self.n_vus, sizeof(int64_t))
+        self.heap_vu = <uint32_t*>calloc(self.n_vus, sizeof(uint32_t))
+        self.free_stack = <uint32_t*>realloc(self.free_stack, max(self.n_vus, self.conn_count) * sizeof(uint32_t))
+        self.user_base = user_base
+        self.rng = seed or 0x9E3779B97F4A7C15
+        self.step_latency = [Histogram() for _ in range(self.n_steps)]
+        self.step_counts = <int64_t*>calloc(self.n_steps * FLOW_COUNTERS, sizeof(int64_t))
+        self.step_statuses = <int64_t*>calloc(self.n_steps * 600, sizeof(int64_t))
+        self.scenario_counts = <int64_t*>calloc(self.n_scenarios * SCN_COUNTERS, sizeof(int64_t))
+        self.n_opened = 0
+        self.active_limit = self.n_vus
+        if self.timer_fd < 0:
+            self._open_timer()
+
+    cdef void _compile_template(self, Template* t, list parts, list keep) except *:
+        t.n_parts = len(parts)
+        t.parts = <TemplatePart*>calloc(max(t.n_parts, 1), sizeof(TemplatePart))
+        for i, part in enumerate(parts):
+            if isinstance(part, bytes):
+                keep.append(part)
+                t.parts[i].kind = PART_LITERAL
+                t.parts[i].literal = PyBytes_AS_STRING(part)
+                t.parts[i].literal_len = len(part)
+            else:
+                t.parts[i].kind, t.parts[i].a, t.parts[i].b, t.parts[i].escape = part
+
+    cdef void* _compile_regex(self, bytes pattern) except NULL:
+        cdef regex_t* rx = <regex_t*>malloc(sizeof(regex_t))
+        if regcomp(rx, pattern, REG_EXTENDED) != 0:
+            free(rx)
+            raise ValueError(f"regular expression {pattern!r} does not compile (POSIX extended syntax)")
+        return rx
+
+    def flow_snapshot(self):
+        """Per step: (responses, checks, check failures, errors by kind, statuses, latency),
+        per scenario: (started, completed, aborted); step latencies then reset."""
+        cdef int i, s, k
+        steps = []
+        for i in range(self.n_steps):
+            base = self.step_counts + i * FLOW_COUNTERS
+            statuses = {s: self.step_statuses[i * 600 + s] for s in range(600) if self.step_statuses[i * 600 + s]}
+            hist = self.step_latency[i]
+            sparse = hist.to_sparse()
+            hist.reset_counts()
+            steps.append((base[SC_RESPONSES], base[SC_CHECKS], base[SC_CHECK_FAILURES],
+                          [base[SC_ERRORS + 1 + k] for k in range(ERR_KINDS)], statuses, sparse))
+        scenarios = [tuple(self.scenario_counts[i * SCN_COUNTERS + k] for k in range(SCN_COUNTERS))
+                     for i in range(self.n_scenarios)]
+        return {"steps": steps, "scenarios": scenarios, "vus_done": self.vus_done}
+
+    # ---- flows: the VU state machine ------------------------------------------------
+    cdef uint64_t _rand(self) noexcept:
+        # xorshift64*: fast, good enough for scenario picks, think times and data.
+        self.rng ^= self.rng >> 12
+        self.rng ^= self.rng << 25
+        self.rng ^= self.rng >> 27
+        return self.rng * <uint64_t>2685821657736338717
+
+    cdef void _vu_begin(self, uint32_t v, int64_t intended, int64_t now) noexcept:
+        """Start an iteration: scenario by weight, this iteration's data rows.
+        A scenario whose data ran out (on_exhausted: stop) is skipped from then
+        on; when none is left, the VU is done."""
+        cdef VU* vu = &self.vus[v]
+        cdef double pick
+        cdef int s, k, tries
+        cdef Feeder* f
+        cdef Scenario* scn
+        for tries in range(4 * self.n_scenarios + 4):
+            pick = (self._rand() >> 11) * (1.0 / 9007199254740992.0)
+            s = 0
+            while s < self.n_scenarios - 1 and pick >= self.scenarios[s].weight_upto:
+                s += 1
+            scn = &self.scenarios[s]
+            if scn.disabled:
+                s = self._first_enabled_scenario()
+                if s < 0:
+                    break
+                scn = &self.scenarios[s]
+            for k in range(scn.n_feeders):
+                f = &self.feeders[scn.feeders[k]]
+                if f.order != ORDER_RANDOM and f.next >= f.n_rows:
+                    if f.stop_when_done:
+                        scn.disabled = True
+                        break
+                    f.next %= f.n_rows
+            if scn.disabled:
+                continue
+            for k in range(scn.n_feeders):
+                f = &self.feeders[scn.feeders[k]]
+                if f.order == ORDER_RANDOM:
+                    vu.rows[scn.feeders[k]] = <int64_t>(self._rand() % <uint64_t>f.n_rows)
+                else:
+                    vu.rows[scn.feeders[k]] = f.next
+                    f.next += f.stride
+            vu.scenario = s
+            vu.pos = 0
+            vu.iteration += 1
+            vu.intended_ns = intended
+            self.scenario_counts[s * SCN_COUNTERS + SCN_STARTED] += 1
+            self._vu_send(v, now)
+            return
+        vu.state = VU_DONE
+        self.vus_done += 1
+
+    cdef int _first_enabled_scenario(self) noexcept:
+        """A scenario still running, picked by weight among those left (-1: none)."""
+        cdef double total = 0.0, previous = 0.0, pick
+        cdef int s
+        for s in range(self.n_scenarios):
+            if not self.scenarios[s].disabled:
+                total += self.scenarios[s].weight_upto - previous
+            previous = self.scenarios[s].weight_upto
+        if total <= 0:
+            return -1
+        pick = (self._rand() >> 11) * (1.0 / 9007199254740992.0) * total
+        previous = 0.0
+        for s in range(self.n_scenarios):
+            if not self.scenarios[s].disabled:
+                pick -= self.scenarios[s].weight_upto - previous
+                if pick < 0:
+                    return s
+            previous = self.scenarios[s].weight_upto
+        for s in range(self.n_scenarios - 1, -1, -1):
+            if not self.scenarios[s].disabled:
+                return s
+        return -1
+
+    cdef void _vu_send(self, uint32_t v, int64_t now) noexcept:
+        cdef VU* vu = &self.vus[v]
+        cdef Step* st = &self.steps[self.scenarios[vu.scenario].steps[vu.pos]]
+        cdef Conn* c = &self.conns[v * self.n_hosts + st.host]
+        vu.state = VU_BUSY
+        if c.state == C_IDLE:
+            self._connect(c, now)           # the request goes out once connected
+            return
+        if c.state != C_OPEN:
+            return
+        if not self._render(c, st, vu, v):
+            self._vu_abort(v, ERR_WRITE, now)
+            return
+        framer_reset(&c.framer)
+        c.framer.head_request = st.head_request
+        c.framer.capture = st.capture
+        c.framer.cap_len = 0
+        c.sent_ns[c.ring_head] = now
+        c.intended_ns[c.ring_head] = vu.intended_ns if vu.intended_ns else now
+        c.in_flight = 1
+        self.in_flight_total += 1
+        self._flush_flow(c)
+
+    cdef bint _render(self, Conn* c, Step* st, VU* vu, uint32_t v) noexcept:
+        """Request bytes into c.out: head template, Content-Length, body template."""
+        cdef int64_t body_len = self._render_template(&st.body, vu, v, &self.scratch, &self.scratch_cap, 0)
+        cdef int64_t at = self._render_template(&st.head, vu, v, &c.out, &c.out_cap, 0)
+        cdef char digits[24]
+        cdef int nd = 0, k
+        cdef int64_t x = body_len
+        if body_len < 0 or at < 0:
+            return False
+        if at + body_len + 64 > c.out_cap:
+            c.out_cap = at + body_len + 64
+            c.out = <char*>realloc(c.out, c.out_cap)
+            if c.out == NULL:
+                c.out_cap = 0
+                return False
+        if st.send_length or body_len:
+            memcpy(c.out + at, b"Content-Length: ", 16)
+            at += 16
+            while True:
+                digits[nd] = <char>(48 + x % 10)
+                nd += 1
+                x //= 10
+                if x == 0:
+                    break
+            for k in range(nd):
+                c.out[at + k] = digits[nd - 1 - k]
+            at += nd
+            c.out[at] = b'\r'
+            c.out[at + 1] = b'\n'
+            at += 2
+        c.out[at] = b'\r'
+        c.out[at + 1] = b'\n'
+        at += 2
+        if body_len:
+            memcpy(c.out + at, self.scratch, body_len)
+            at += body_len
+        c.unsent_bytes = at
+        c.out_pos = 0
+        return True
+
+    cdef int64_t _render_template(self, Template* t, VU* vu, uint32_t v, char** buf, int64_t* cap,
+                                  int64_t at) noexcept:
+        cdef int i, k
+        cdef TemplatePart* p
+        cdef const char* src
+        cdef int64_t n, value, lo, span
+        cdef char tmp[40]
+        cdef uint64_t r
+        cdef Feeder* f
+        for i in range(t.n_parts):
+            p = &t.parts[i]
+            src = tmp
+            if p.kind == PART_LITERAL:
+                src, n = p.literal, p.literal_len
+            elif p.kind == PART_DATA:
+                f = &self.feeders[p.a]
+                src = f.values[vu.rows[p.a] * f.n_cols + p.b]
+                n = f.lengths[vu.rows[p.a] * f.n_cols + p.b]
+            elif p.kind == PART_VAR:
+                src, n = vu.var_values[p.a], vu.var_lengths[p.a]
+                if src == NULL:
+                    n = 0
+            elif p.kind == PART_RANDOM_WORD:
+                src = WORDS[self._rand() % 32]
+                n = 0
+                while src[n] != 0:
+                    n += 1
+            elif p.kind == PART_UUID:
+                r = self._rand()
+                for k in range(36):
+                    if k == 8 or k == 13 or k == 18 or k == 23:
+                        tmp[k] = b'-'
+                        continue
+                    if k % 16 == 0:
+                        r = self._rand()
+                    tmp[k] = HEX[r & 15]
+                    r >>= 4
+                tmp[14] = b'4'                       # version 4
+                tmp[19] = HEX[8 + (self._rand() & 3)]  # variant 10xx
+                n = 36
+            else:
+                if p.kind == PART_RANDOM_INT:
+                    lo, span = p.a, <int64_t>p.b - p.a + 1
+                    value = lo + <int64_t>(self._rand() % <uint64_t>span)
+                elif p.kind == PART_ITERATION:
+                    value = vu.iteration
+                else:   # PART_USER
+                    value = self.user_base + v + 1
+                n = 0
+                if value < 0:
+                    tmp[0] = b'-'
+                    value = -value
+                    n = 1
+                k = 39
+                while True:
+                    tmp[k] = <char>(48 + value % 10)
+                    value //= 10
+                    if value == 0:
+                        break
+                    k -= 1
+                memcpy(tmp + n, tmp + k, 40 - k)
+                n += 40 - k
+            if p.escape != ESCAPE_RAW and p.kind != PART_LITERAL:
+                at = self._append_escaped(buf, cap, at, src, n, p.escape)
+                if at < 0:
+                    return -1
+                continue
+            if at + n + 1 > cap[0]:
+                cap[0] = max(at + n + 1, 512, cap[0] * 2)
+                buf[0] = <char*>realloc(buf[0], cap[0])
+                if buf[0] == NULL:
+                    cap[0] = 0
+                    return -1
+            memcpy(buf[0] + at, src, n)
+            at += n
+        return at
+
+    cdef int64_t _append_escaped(self, char** buf, int64_t* cap, int64_t at, const char* src, int64_t n,
+                                 int escape) noexcept:
+        """A slot's value escaped for where it lands (at most 6 bytes per input byte)."""
+        cdef int64_t i
+        cdef unsigned char ch
+        if at + 6 * n + 1 > cap[0]:
+            cap[0] = max(at + 6 * n + 1, 512, cap[0] * 2)
+            buf[0] = <char*>realloc(buf[0], cap[0])
+            if buf[0] == NULL:
+                cap[0] = 0
+                return -1
+        for i in range(n):
+            ch = <unsigned char>src[i]
+            if escape == ESCAPE_URL:
+                if (b'a' <= ch <= b'z' or b'A' <= ch <= b'Z' or b'0' <= ch <= b'9' or ch == b'-' or ch == b'.'
+                        or ch == b'_' or ch == b'~'):
+                    buf[0][at] = <char>ch
+                    at += 1
+                else:
+                    buf[0][at] = b'%'
+                    buf[0][at + 1] = HEX[ch >> 4]
+                    buf[0][at + 2] = HEX[ch & 15]
+                    at += 3
+            elif escape == ESCAPE_HEADER:
+                if ch != b'\r' and ch != b'\n':
+                    buf[0][at] = <char>ch
+                    at += 1
+            else:
+                if ch == b'"' or ch == b'\\':
+                    buf[0][at] = b'\\'
+                    buf[0][at + 1] = <char>ch
+                    at += 2
+                elif ch < 0x20:
+                    buf[0][at] = b'\\'
+                    buf[0][at + 1] = b'u'
+                    buf[0][at + 2] = b'0'
+                    buf[0][at + 3] = b'0'
+                    buf[0][at + 4] = HEX[ch >> 4]
+                    buf[0][at + 5] = HEX[ch & 15]
+                    at += 6
+                else:
+                    buf[0][at] = <char>ch
+                    at += 1
+        return at
+
+    cdef void _flush_flow(self, Conn* c) noexcept:
+        cdef ssize_t w
+        cdef epoll_event ev
+        while c.unsent_bytes > 0:
+            w = send(c.fd, c.out + c.out_pos, <size_t>c.unsent_bytes, MSG_NOSIGNAL)
+            if w > 0:
+                self.bytes_out += w
+                c.unsent_bytes -= w
+                c.out_pos += w
+            elif w < 0 and errno == EINTR:
+                continue
+            elif w < 0 and (errno == EAGAIN or errno == EWOULDBLOCK):
+                if not c.want_write:
+                    c.want_write = True
+                    ev.events = EPOLLIN | EPOLLOUT
+                    ev.data.u64 = 0
+                    ev.data.u32 = c.index
+                    epoll_ctl(self.epfd, EPOLL_CTL_MOD, c.fd, &ev)
+                return
+            else:
+                self._fail(c, ERR_WRITE, monotonic_ns())
+                return
+        if c.want_write:
+            c.want_write = False
+            ev.events = EPOLLIN
+            ev.data.u64 = 0
+            ev.data.u32 = c.index
+            epoll_ctl(self.epfd, EPOLL_CTL_MOD, c.fd, &ev)
+
+    cdef void _vu_after_response(self, Conn* c, int64_t latency_us, int64_t now, bint defer) noexcept:
+        """Account the step, run its checks and extractions, then think or go on."""
+        cdef uint32_t v = c.index // self.n_hosts
+        cdef VU* vu = &self.vus[v]
+        cdef int sid = self.scenarios[vu.scenario].steps[vu.pos]
+        cdef Step* st = &self.steps[sid]
+        cdef int64_t* counts = self.step_counts + sid * FLOW_COUNTERS
+        cdef int status = c.framer.status
+        cdef Framer* f = &c.framer
+        cdef const char* body = f.cap_buf + f.cap_head_len if f.cap_buf != NULL else NULL
+        cdef int64_t body_len = f.cap_len - f.cap_head_len if f.cap_buf != NULL else 0
+        cdef int64_t start, length, think
+        cdef int k, checks = 0, failures = 0
+        cdef Extract* ex
+        cdef regmatch_t groups[MAX_REGEX_GROUPS]
+        cdef bint found
+        record_value(<Histogram>self.step_latency[sid], latency_us)
+        counts[SC_RESPONSES] += 1
+        self.step_statuses[sid * 600 + (status if 100 <= status <= 599 else 0)] += 1
+        if st.status_ok != NULL:
+            checks += 1
+            failures += not st.status_ok[status if 100 <= status <= 599 else 0]
+        if st.body_contains != NULL:
+            checks += 1
+            failures += body == NULL or memmem(body, body_len, st.body_contains, st.body_contains_len) == NULL
+        if st.body_regex != NULL:
+            checks += 1
+            failures += body == NULL or regexec(<regex_t*>st.body_regex, body, 0, NULL, 0) != 0
+        if st.max_latency_us:
+            checks += 1
+            failures += latency_us > st.max_latency_us
+        for k in range(st.n_extracts):
+            ex = &st.extracts[k]
+            found = False
+            if ex.kind == EXTRACT_JSON and body != NULL:
+                found = json_find(body, body_len, ex.segments, ex.n_segments, &start, &length)
+                start += f.cap_head_len
+            elif ex.kind == EXTRACT_REGEX and body != NULL:
+                found = regexec(<regex_t*>ex.regex, body, MAX_REGEX_GROUPS, groups, 0) == 0 and \
+                    ex.group < MAX_REGEX_GROUPS and groups[ex.group].rm_so >= 0
+                if found:
+                    start = f.cap_head_len + groups[ex.group].rm_so
+                    length = groups[ex.group].rm_eo - groups[ex.group].rm_so
+            elif ex.kind == EXTRACT_HEADER and f.cap_buf != NULL:
+                found = header_value(f.cap_buf, f.cap_head_len, ex.name, ex.name_len, &start, &length)
+            checks += 1
+            free(vu.var_values[ex.var])
+            vu.var_values[ex.var] = NULL
+            vu.var_lengths[ex.var] = 0
+            if not found:
+                failures += 1
+                continue
+            vu.var_values[ex.var] = <char*>malloc(length + 1)
+            if vu.var_values[ex.var] != NULL:
+                memcpy(vu.var_values[ex.var], f.cap_buf + start, length)
+                vu.var_lengths[ex.var] = <int32_t>length
+        counts[SC_CHECKS] += checks
+        counts[SC_CHECK_FAILURES] += failures
+        f.cap_len = 0
+        think = 0
+        if st.think_kind == THINK_CONSTANT:
+            think = st.think_a_ns
+        elif st.think_kind == THINK_UNIFORM:
+            think = st.think_a_ns + <int64_t>(self._rand() % <uint64_t>(st.think_b_ns - st.think_a_ns + 1))
+        elif st.think_kind == THINK_EXPONENTIAL:
+            think = <int64_t>(-st.think_a_ns * log(1.0 - (self._rand() >> 11) * (1.0 / 9007199254740992.0)))
+        vu.intended_ns = 0
+        if defer and think == 0:
+            think = 1                       # the connection closes first: go on from the timer
+        if think > 0:
+            vu.state = VU_THINKING
+            self._heap_push(v, now + think)
+        else:
+            self._vu_next(v, now)
+
+    cdef void _vu_next(self, uint32_t v, int64_t now) noexcept:
+        cdef VU* vu = &self.vus[v]
+        if vu.aborted:
+            vu.aborted = False
+            self._vu_end_iteration(v, now)
+            return
+        vu.pos += 1
+        if vu.pos >= self.scenarios[vu.scenario].n_steps:
+            self.scenario_counts[vu.scenario * SCN_COUNTERS + SCN_COMPLETED] += 1
+            self._vu_end_iteration(v, now)
+        elif self.sending:
+            self._vu_send(v, now)
+
+    cdef void _vu_end_iteration(self, uint32_t v, int64_t now) noexcept:
+        if not self.sending:
+            return
+        if self.open_model:
+            self.vus[v].state = VU_IDLE
+            self.free_stack[self.free_top] = v
+            self.free_top += 1
+            if self.queued > 0:
+                self._drain_queue(now)
+        elif v >= self.active_limit:
+            self.vus[v].state = VU_IDLE     # ramped down: parked until wanted again
+        else:
+            self._vu_begin(v, 0, now)
+
+    cdef void _vu_abort(self, uint32_t v, int kind, int64_t now) noexcept:
+        """A transport error ends the iteration (later steps may need what this
+        one would have extracted); the VU starts over after a short pause."""
+        cdef VU* vu = &self.vus[v]
+        cdef int sid
+        if vu.state == VU_DONE or vu.state == VU_IDLE:
+            return
+        sid = self.scenarios[vu.scenario].steps[vu.pos]
+        self.step_counts[sid * FLOW_COUNTERS + SC_ERRORS] += 1
+        self.step_counts[sid * FLOW_COUNTERS + SC_ERRORS + 1 + kind] += 1
+        self.scenario_counts[vu.scenario * SCN_COUNTERS + SCN_ABORTED] += 1
+        vu.aborted = True                   # the next wake ends the iteration
+        vu.state = VU_THINKING
+        self._heap_push(v, now + (self.retry_backoff_ns if kind == ERR_CONNECT else 0))
+
+    # ---- flows: the think heap -----------------------------------------------------------
+    cdef void _heap_push(self, uint32_t v, int64_t wake_ns) noexcept:
+        cdef uint32_t i = self.heap_len, parent
+        self.heap_len += 1
+        while i > 0:
+            parent = (i - 1) // 2
+            if self.heap_wake[parent] <= wake_ns:
+                break
+            self.heap_wake[i] = self.heap_wake[parent]
+            self.heap_vu[i] = self.heap_vu[parent]
+            i = parent
+        self.heap_wake[i] = wake_ns
+        self.heap_vu[i] = v
+        self._arm_timer(self._next_timer_ns())
+
+    cdef void _wake_thinkers(self, int64_t now) noexcept:
+        cdef uint32_t v, i, child, last_vu
+        cdef int64_t last_wake
+        while self.heap_len > 0 and self.heap_wake[0] <= now and self.sending:
+            v = self.heap_vu[0]
+            self.heap_len -= 1
+            last_wake, last_vu = self.heap_wake[self.heap_len], self.heap_vu[self.heap_len]
+            i = 0
+            while True:
+                child = 2 * i + 1
+                if child >= self.heap_len:
+                    break
+                if child + 1 < self.heap_len and self.heap_wake[child + 1] < self.heap_wake[child]:
+                    child += 1
+                if self.heap_wake[child] >= last_wake:
+                    break
+                self.heap_wake[i] = self.heap_wake[child]
+                self.heap_vu[i] = self.heap_vu[child]
+                i = child
+            self.heap_wake[i] = last_wake
+            self.heap_vu[i] = last_vu
+            self._vu_next(v, now)
+        self._arm_timer(self._next_timer_ns())
+
+    cdef int64_t _next_timer_ns(self) noexcept:
+        cdef int64_t when = self.next_due_ns if self.open_model else NEVER_NS
+        if self.flows and self.heap_len > 0 and self.heap_wake[0] < when:
+            when = self.heap_wake[0]
+        return when
+
+    cdef void _flow_complete(self, Conn* c, int64_t now) noexcept:
+        """A flow step's response ended: record it, then the VU goes on."""
+        cdef int status = c.framer.status
+        cdef int64_t latency_us = (now - c.sent_ns[c.ring_head]) // 1000
+        record_value(self.latency_us, (now - c.intended_ns[c.ring_head]) // 1000)
+        if self.open_model:
+            record_value(self.latency_uncorrected_us, latency_us)
+        c.in_flight = 0
+        self.in_flight_total -= 1
+        self.completed += 1
+        self.status_counts[status if 100 <= status <= 599 else 0] += 1
+        cdef bint closing = not c.framer.keep_alive
+        self._vu_after_response(c, latency_us, now, closing)
+        if closing:
+            self._close(c, False)           # reconnected when the VU next needs this host
+
+    cdef void _vu_resume(self, uint32_t v, int64_t now) noexcept:
+        """A VU's connection just opened: send the step that waited for it."""
+        cdef VU* vu = &self.vus[v]
+        if vu.state == VU_BUSY and self.sending:
+            self._vu_send(v, now)
+
+    cdef void _open_timer(self) except *:
+        cdef epoll_event ev
+        self.timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)
+        if self.timer_fd < 0:
+            raise OSError(errno, "timerfd_create failed")
+        ev.events = EPOLLIN | EPOLLET      # settime() resets the count: no read() needed
+        ev.data.u64 = 0
+        ev.data.u32 = TIMER_TOKEN
+        epoll_ctl(self.epfd, EPOLL_CTL_ADD, self.timer_fd, &ev)
+
+    cdef void _free_flows(self) noexcept:
+        cdef int i, j
+        cdef uint32_t v
+        if self.steps != NULL:
+            for i in range(self.n_steps):
+                free(self.steps[i].head.parts)
+                free(self.steps[i].body.parts)
+                if self.steps[i].body_regex != NULL:
+                    regfree(<regex_t*>self.steps[i].body_regex)
+                    free(self.steps[i].body_regex)
+                for j in range(self.steps[i].n_extracts):
+                    if self.steps[i].extracts[j].regex != NULL:
+                        regfree(<regex_t*>self.steps[i].extracts[j].regex)
+                        free(self.steps[i].extracts[j].regex)
+                    free(self.steps[i].extracts[j].segments)
+                free(self.steps[i].extracts)
+        if self.scenarios != NULL:
+            for i in range(self.n_scenarios):
+                free(self.scenarios[i].steps)
+                free(self.scenarios[i].feeders)
+        if self.feeders != NULL:
+            for i in range(self.n_feeders):
+                free(self.feeders[i].values)
+                free(self.feeders[i].lengths)
+        if self.vus != NULL:
+            for v in range(self.n_vus):
+                for j in range(self.n_vars):
+                    free(self.vus[v].var_values[j])
+                free(self.vus[v].var_values)
+                free(self.vus[v].var_lengths)
+                free(self.vus[v].rows)
+        free(self.steps); free(self.scenarios); free(self.feeders); free(self.vus)
+        free(self.heap_wake); free(self.heap_vu); free(self.scratch)
+        free(self.step_counts); free(self.step_statuses); free(self.scenario_counts)
+        free(self.host_addrs); free(self.host_addr_lens); free(self.host_families)
+
 
 
 cdef class ResponseFramer:

@@ -23,6 +23,8 @@ cdef inline void framer_reset(Framer* f) noexcept:
     f.keep_alive = True
     f.complete = False
     f.carry_len = 0
+    f.cap_len = 0
+    f.cap_head_len = 0
 
 
 cdef inline void framer_free(Framer* f) noexcept:
@@ -124,11 +126,23 @@ cdef Py_ssize_t parse_head(Framer* f, const char* p, Py_ssize_t n) noexcept:
     return pos
 
 
+cdef inline void capture_head(Framer* f, const char* head, Py_ssize_t n) noexcept:
+    """Flows that check or extract keep the head (a 1xx head is dropped)."""
+    if f.state == F_HEAD and not f.complete:
+        f.cap_len = 0               # 1xx: the real response follows
+    else:
+        f.cap_len = 0
+        capture_append(f, head, n)
+        f.cap_head_len = f.cap_len
+
+
 cdef Py_ssize_t frame_head(Framer* f, const char* buf, Py_ssize_t n) noexcept:
     """The F_HEAD state: parse in place, or through `carry` when split."""
     cdef Py_ssize_t r, old_len, take
     if f.carry_len == 0:
         r = parse_head(f, buf, n)
+        if r > 0 and f.capture:
+            capture_head(f, buf, r)
         if r != 0:
             return r
         old_len = 0                     # incomplete: keep the bytes for the next read
@@ -150,6 +164,8 @@ cdef Py_ssize_t frame_head(Framer* f, const char* buf, Py_ssize_t n) noexcept:
     r = parse_head(f, f.carry, f.carry_len)
     if r <= 0:
         return r if r < 0 else n
+    if f.capture:
+        capture_head(f, f.carry, r)
     f.carry_len = 0
     return r - old_len                  # bytes of *this* buffer that belonged to the head
 
@@ -169,15 +185,21 @@ cdef Py_ssize_t frame_step(Framer* f, const char* buf, Py_ssize_t n) noexcept:
             pos += r
         elif f.state == F_BODY_LENGTH:
             take = min(f.remaining, n - pos)
+            if f.capture:
+                capture_append(f, buf + pos, take)
             pos += take
             f.remaining -= take
             if f.remaining == 0:
                 f.state = F_HEAD
                 f.complete = True
         elif f.state == F_BODY_EOF:
+            if f.capture:
+                capture_append(f, buf + pos, n - pos)
             pos = n                     # ends when the peer closes (frame_eof)
         elif f.state == F_CHUNK_DATA:
             take = min(f.remaining, n - pos)
+            if f.capture:
+                capture_append(f, buf + pos, take)
             pos += take
             f.remaining -= take
             if f.remaining == 0:

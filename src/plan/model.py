@@ -46,6 +46,7 @@ class RunPlan:
     pipeline: int = 1                              # requests in flight per connection
     profile: LoadProfile | None = None             # stages (either model) or a rate (open)
     max_connections: int | None = None             # open model: the most connections opened
+    test_plan: object = None                       # surge.plan.plan.Plan: run its flows instead
     extra: dict = field(default_factory=dict, compare=False)
 
     @property
@@ -54,10 +55,12 @@ class RunPlan:
 
     @property
     def connection_capacity(self) -> int:
-        """The most connections the run may hold at once, over all workers."""
+        """The most connections (with a test plan: virtual users) at once, over all workers."""
+        if self.test_plan is not None and self.model == "open":
+            return self.test_plan.max_vus or default_max_vus(self.test_plan, self.profile.peak)
         if self.model == "open":
             return self.max_connections or default_max_connections(self.profile.peak)
-        if self.profile is not None and self.profile.stages:
+        if self.profile is not None and (self.profile.stages or self.test_plan is not None):
             return max(1, math.ceil(self.profile.peak))
         return self.connections
 
@@ -83,6 +86,9 @@ class RunPlan:
             "pipeline": self.pipeline,
             "model": self.model,
             **self._describe_profile(),
+            **({"plan": self.test_plan.name, "plan_file": self.test_plan.source,
+                "scenarios": {s.name: s.weight for s in self.test_plan.scenarios}}
+               if self.test_plan is not None else {}),
         }
 
     def _describe_profile(self) -> dict:
@@ -99,3 +105,16 @@ class RunPlan:
 def default_max_connections(peak_rate: float) -> int:
     """Open model: enough connections for 100 ms of latency at the peak rate (10..10000)."""
     return max(10, min(10_000, math.ceil(peak_rate * 0.1)))
+
+
+def default_max_vus(test_plan, peak_rate: float) -> int:
+    """Open-model plans: enough virtual users for the peak rate of iterations
+    that each last their longest think time plus a second (10..10000), with
+    half again as many in reserve."""
+    def longest(step) -> float:
+        think = step.think
+        if think is None:
+            return 0.0
+        return (think.max_ns if think.max_ns is not None else 3 * think.mean_ns) / 1e9
+    iteration_s = max(sum(longest(step) for step in scenario.steps) for scenario in test_plan.scenarios) + 1.0
+    return max(10, min(10_000, math.ceil(peak_rate * iteration_s * 1.5)))

@@ -23,6 +23,44 @@ def _latency_block(title: str, lat: dict) -> list[str]:
     return lines
 
 
+def _flow_lines(result: dict) -> list[str]:
+    """Per scenario and per step (test plans), then each objective."""
+    lines = []
+    scenarios = [s for s in result.get("scenarios") or [] if "share" in s and "latency" in s]
+    if scenarios:
+        lines += ["", "  Scenarios     share  iterations  aborted  requests  errors  checks failed       p50       p99"]
+        for s in scenarios:
+            pct = s["latency"]["percentiles"]
+            lines.append(f"  {s['name'][:12]:<12} {s['share'] * 100:5.1f}%  {s['iterations']:>10}  {s['aborted']:>7}  "
+                         f"{s['requests']:>8}  {s['errors']:>6}  {s['check_failures']:>13}  {_us(pct['50']):>8}  "
+                         f"{_us(pct['99']):>8}")
+    steps = [st for st in result.get("steps") or [] if "check_failures" in st and "latency" in st]
+    if steps:
+        lines += ["", "  Steps                           requests  errors  checks failed       p50       p99  statuses"]
+        for st in steps:
+            pct = st["latency"]["percentiles"]
+            statuses = ",".join(f"{k}:{v}" for k, v in st["responses_by_status"].items())
+            name = f"{st['scenario']}/{st['step']}"
+            lines.append(f"  {name[:30]:<30} {st['requests']:>9}  {sum(st['errors'].values()):>6}  "
+                         f"{st['check_failures']:>13}  {_us(pct['50']):>8}  {_us(pct['99']):>8}  {statuses}")
+    if result.get("objectives"):
+        lines += ["", "  Objectives"]
+        for o in result["objectives"]:
+            value = o["value"]
+            if value is None:
+                shown = "no data"
+            elif o["unit"] == "us":
+                shown = _us(value)
+            elif o["unit"] == "fraction":
+                shown = f"{value * 100:.2f}%"
+            elif o["unit"] == "req/s":
+                shown = f"{value:,.1f}/s"
+            else:
+                shown = f"{value:g}"
+            lines.append(f"    {'PASS' if o['passed'] else 'FAIL'}  {o['name']:<36} measured {shown}")
+    return lines
+
+
 def render_summary(result: dict) -> str:
     """The human summary of a result dict."""
     cfg, totals, lat = result["config"], result["totals"], result["latency"]
@@ -78,6 +116,7 @@ def render_summary(result: dict) -> str:
     if cpu:
         lines.append(f"  Watched process {watched[0]['pid']}: median CPU {cpu[len(cpu) // 2]:.0f}% of a core, "
                      f"RSS up to {max(w['rss_kb'] for w in watched) / 1024:.1f} MiB")
+    lines += _flow_lines(result)
     for failed in result.get("workers_failed", []):
         lines.append(f"  WORKER {failed['index']} DIED: {failed['cause']} (its results up to then are included)")
     return "\n".join(lines)

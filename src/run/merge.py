@@ -225,6 +225,58 @@ class RunRecord:
         return {"workers": workers,
                 "supervisor": {"user_s": own.ru_utime, "sys_s": own.ru_stime, "max_rss_kb": own.ru_maxrss}}
 
+    def flow_results(self) -> dict:
+        """Per step and per scenario (test plans): counters from each worker's
+        last report, latency from every interval, merged exactly."""
+        test_plan = self.plan.test_plan
+        if test_plan is None:
+            return {}
+        names = [(scenario.name, step.name) for scenario in test_plan.scenarios for step in scenario.steps]
+        steps = [{"scenario": scn, "step": name, "requests": 0, "responses_by_status": {},
+                  "errors": {kind: 0 for kind in ERROR_KINDS}, "checks": 0, "check_failures": 0}
+                 for scn, name in names]
+        latencies = [Histogram() for _ in names]
+        iterations = [[0, 0, 0] for _ in test_plan.scenarios]
+        for w in self.workers:
+            snaps = [s for s in w.snapshots() if s.get("flows")]
+            for snap in snaps:
+                for i, step in enumerate(snap["flows"]["steps"]):
+                    latencies[i].add_sparse(*step[5])
+            if not snaps:
+                continue
+            last = snaps[-1]["flows"]
+            for i, (responses, checks, failures, errors, statuses, _) in enumerate(last["steps"]):
+                out = steps[i]
+                out["requests"] += responses
+                out["checks"] += checks
+                out["check_failures"] += failures
+                for kind, n in zip(ERROR_KINDS, errors):
+                    out["errors"][kind] += n
+                for status, n in statuses.items():
+                    out["responses_by_status"][str(status)] = out["responses_by_status"].get(str(status), 0) + n
+            for i, counts in enumerate(last["scenarios"]):
+                for k in range(3):
+                    iterations[i][k] += counts[k]
+        for out, hist in zip(steps, latencies):
+            out["responses_by_status"] = dict(sorted(out["responses_by_status"].items()))
+            out["latency"] = latency_summary(hist)
+        scenarios = []
+        shares = test_plan.shares
+        for i, scenario in enumerate(test_plan.scenarios):
+            merged = Histogram()
+            members = [k for k, (scn, _) in enumerate(names) if scn == scenario.name]
+            for k in members:
+                merged.add(latencies[k])
+            started, completed, aborted = iterations[i]
+            scenarios.append({"name": scenario.name, "weight": scenario.weight, "share": round(shares[scenario.name], 6),
+                              "iterations": started, "completed": completed, "aborted": aborted,
+                              "requests": sum(steps[k]["requests"] for k in members),
+                              "errors": sum(sum(steps[k]["errors"].values()) for k in members),
+                              "checks": sum(steps[k]["checks"] for k in members),
+                              "check_failures": sum(steps[k]["check_failures"] for k in members),
+                              "latency": latency_summary(merged)})
+        return {"steps": steps, "scenarios": scenarios}
+
     def to_result(self) -> dict:
         """The result file (the contract every report reads)."""
         return {
@@ -241,6 +293,7 @@ class RunRecord:
             "timeseries": self.timeseries(),
             "workers_failed": [{"index": w.index, "cause": w.failure} for w in self.workers if w.failure],
             "resources": self.resources(),
+            **self.flow_results(),
         }
 
 

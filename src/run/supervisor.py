@@ -31,7 +31,11 @@ class Interrupted(Exception):
 
 def resolve(plan: RunPlan) -> tuple[int, bytes, str]:
     """(family, packed sockaddr, printable address) of the target; DNS errors -> RunError."""
-    host, port = plan.target.host, plan.target.port
+    return resolve_target(plan.target)
+
+
+def resolve_target(target) -> tuple[int, bytes, str]:
+    host, port = target.host, target.port
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
@@ -51,15 +55,16 @@ def pack_sockaddr(family: int, sockaddr: tuple) -> bytes:
             + socket.inet_pton(family, ip) + struct.pack("=I", scope_id))
 
 
-def probe(plan: RunPlan, family: int, printable: str) -> None:
+def probe(plan: RunPlan, family: int, printable: str, target=None) -> None:
     """One blocking connect before any worker starts: refused -> RunError."""
+    target = target or plan.target
     s = socket.socket(family, socket.SOCK_STREAM)
     s.settimeout(min(plan.timeout_ns / NS_PER_S, 5.0))
     try:
-        s.connect((plan.target.host, plan.target.port))
+        s.connect((target.host, target.port))
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
-        where = f"{plan.target.host}:{plan.target.port}"
+        where = f"{target.host}:{target.port}"
         if printable != where:
             where += f" ({printable})"
         raise RunError(f"cannot connect to {where}: {reason}") from None
@@ -86,13 +91,23 @@ class Supervisor:
         plan = self.plan
         family, sockaddr, printable = resolve(plan)
         probe(plan, family, printable)
+        hosts = ()
+        if plan.test_plan is not None:
+            resolved = []
+            for target in plan.test_plan.hosts:       # the engine's host order (FlowTables.hosts)
+                host_family, host_sockaddr, host_printable = resolve_target(target)
+                probe(plan, host_family, host_printable, target)
+                resolved.append((host_family, host_sockaddr))
+            hosts = tuple(resolved)
         request = render_request(plan)
         capacity = plan.connection_capacity
         workers = max(1, min(plan.workers, capacity))
         conns = split(capacity, workers)
         quotas = split(plan.requests, workers) if plan.requests else [-1] * workers
+        seed = int.from_bytes(os.urandom(8), "little")
         specs = [WorkerSpec(i, family, sockaddr, request, conns[i], plan.pipeline, quotas[i],
-                            plan.timeout_ns, plan.method == "HEAD", workers, plan.profile)
+                            plan.timeout_ns, plan.method == "HEAD", workers, plan.profile,
+                            plan.test_plan, hosts, sum(conns[:i]), (seed + i * 0x9E3779B97F4A7C15) % 2 ** 64 or 1)
                  for i in range(workers)]
         record = RunRecord(plan, [WorkerRecord(i) for i in range(workers)])
 

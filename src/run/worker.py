@@ -35,6 +35,10 @@ class WorkerSpec:
     head_request: bool
     workers: int = 1            # how many workers share the load
     profile: object = None      # surge.plan.load.LoadProfile: open schedule or closed ramp
+    test_plan: object = None    # surge.plan.plan.Plan: run its flows (connections = VUs x hosts)
+    hosts: tuple = ()           # test plan: (family, sockaddr) per host, in FlowTables order
+    user_base: int = 0          # test plan: the global number of this worker's first VU
+    seed: int = 0
 
 
 def share(total: int, workers: int, index: int) -> int:
@@ -147,13 +151,19 @@ class Worker:
 
         spec = self.spec
         raise_fd_limit(spec.connections + 64)
-        self.engine = Engine(spec.family, spec.sockaddr, spec.request, spec.connections, spec.pipeline,
-                             spec.quota, spec.timeout_ns, spec.head_request, self.on_engine_event)
         profile = spec.profile
+        hosts = max(1, len(spec.hosts))
+        self.engine = Engine(spec.family, spec.sockaddr, spec.request, spec.connections * hosts, spec.pipeline,
+                             spec.quota, spec.timeout_ns, spec.head_request, self.on_engine_event)
+        if spec.test_plan is not None:
+            from surge.run.flows import FlowTables
+            tables = FlowTables(spec.test_plan)
+            self.engine.use_flows(list(spec.hosts), tables.steps, tables.scenarios, tables.feeders,
+                                  len(tables.var_names), spec.user_base, spec.seed, (spec.index, spec.workers))
         if profile is not None and profile.model == "open":
             # Connections open on demand; start with enough for ~2 ms of latency.
             rate_per_worker = profile.value_at(0) / spec.workers
-            initial = min(spec.connections, max(4, math.ceil(rate_per_worker * 0.002)))
+            initial = 0 if spec.test_plan is not None else min(spec.connections, max(4, math.ceil(rate_per_worker * 0.002)))
             self.engine.use_open_model(profile.segments(), spec.index, spec.workers, initial,
                                        batch_grid_ns(profile.peak / spec.workers))
         elif profile is not None and profile.stages:

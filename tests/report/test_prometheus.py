@@ -313,22 +313,39 @@ def test_surge_run_scraped_by_real_prometheus(prometheus_server, surge_server, t
     port = free_port()
     base = prometheus_server(port)
     path = tmp_path / "r.json"
+
+    def scraping():
+        # Prometheus starts scraping a new target some seconds after it is ready
+        # (discovery updates are batched): wait until it has tried this one.
+        with urllib.request.urlopen(f"{base}/api/v1/targets", timeout=5) as response:
+            targets = json.load(response)["data"]["activeTargets"]
+        return any(not t["lastScrape"].startswith("0001") for t in targets)
+    wait_for(scraping, 20, "Prometheus to start scraping the exporter's port")
     proc = subprocess.Popen([_sys.executable, "-m", "surge", "run", server.url, "--rate", "1500", "-d", "4s",
                              "-w", "2", "-q", "--prometheus", f"127.0.0.1:{port}", "--json", str(path)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    # While the run goes on, Prometheus already sees requests.
-    wait_for(lambda: api(base, "sum(surge_requests_total) > 0"), 15, "a scrape during the run")
+    # While the run goes on, Prometheus already sees requests.  (Queries use
+    # max_over_time: once surge exits, its series are marked stale.)
+    seen_during_run = False
+    while proc.poll() is None:
+        try:
+            seen_during_run = seen_during_run or bool(api(base, "sum(surge_requests_total) > 0"))
+        except OSError:
+            pass
+        time.sleep(0.25)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
+    assert seen_during_run
     result = _json.loads(path.read_text())
     totals = result["totals"]
-    wait_for(lambda: api(base, f"sum(surge_requests_total) == {totals['requests']}"), 15,
+    wait_for(lambda: api(base, f"sum(max_over_time(surge_requests_total[5m])) == {totals['requests']}"), 15,
              "Prometheus to hold the final count")
-    requests = api(base, "surge_requests_total")
+    requests = api(base, "max_over_time(surge_requests_total[5m])")
     assert value(requests, status="200") == totals["responses_by_status"]["200"]
-    assert value(api(base, "surge_request_duration_seconds_count"), job="surge") == result["latency"]["count"]
-    assert value(api(base, "surge_target_rate"), job="surge") == 1500
-    assert value(api(base, "surge_dropped_total"), job="surge") == totals["dropped"]
+    assert value(api(base, "max_over_time(surge_request_duration_seconds_count[5m])"), job="surge") == \
+        result["latency"]["count"]
+    assert value(api(base, "max_over_time(surge_target_rate[5m])"), job="surge") == 1500
+    assert value(api(base, "max_over_time(surge_dropped_total[5m])"), job="surge") == totals["dropped"]
 
 
 def test_surge_run_prometheus_port_in_use_fails_before_load(surge_server):

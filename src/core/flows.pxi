@@ -1,0 +1,228 @@
+# Test-plan flows, included into _engine.pyx.
+#
+# A virtual user (VU) runs iterations: it picks a scenario by weight, takes
+# the rows its data feeders give this iteration, and runs the scenario's steps
+# in order.  Each step's request is rendered from a template (literal bytes and
+# slots filled here in C), sent on the VU's connection to the step's host, and
+# its response is checked and mined for variables only when the step asks
+# (capture is off otherwise: the body is framed and dropped as usual).  Think
+# time parks the VU in a min-heap served by the engine's timerfd.
+
+from libc.stdlib cimport malloc, realloc, free, calloc
+from libc.string cimport memcpy, memcmp, memchr
+from libc.math cimport log
+
+cdef extern from "<string.h>" nogil:
+    void* memmem(const void* haystack, size_t hlen, const void* needle, size_t nlen)
+
+cdef extern from "<regex.h>" nogil:
+    ctypedef struct regex_t:
+        pass
+    ctypedef int regoff_t
+    ctypedef struct regmatch_t:
+        regoff_t rm_so
+        regoff_t rm_eo
+    int regcomp(regex_t* preg, const char* regex, int cflags)
+    int regexec(const regex_t* preg, const char* string, size_t nmatch, regmatch_t* pmatch, int eflags)
+    void regfree(regex_t* preg)
+    int REG_EXTENDED
+
+DEF MAX_CAPTURE_BYTES = 1048576
+DEF MAX_REGEX_GROUPS = 10
+
+# Template part kinds.
+DEF PART_LITERAL = 0
+DEF PART_DATA = 1           # a = feeder, b = column
+DEF PART_VAR = 2            # a = variable
+DEF PART_RANDOM_INT = 3     # a..b inclusive
+DEF PART_RANDOM_WORD = 4
+DEF PART_UUID = 5
+DEF PART_ITERATION = 6
+DEF PART_USER = 7
+
+DEF ESCAPE_RAW = 0
+DEF ESCAPE_URL = 1          # percent-encode all but unreserved and sub-delimiters
+DEF ESCAPE_JSON = 2         # inside a JSON string: escape quote, backslash, controls
+DEF ESCAPE_HEADER = 3       # a header value: CR and LF dropped
+
+DEF EXTRACT_JSON = 0
+DEF EXTRACT_REGEX = 1
+DEF EXTRACT_HEADER = 2
+
+DEF THINK_NONE = 0
+DEF THINK_CONSTANT = 1      # a
+DEF THINK_UNIFORM = 2       # a..b
+DEF THINK_EXPONENTIAL = 3   # mean a
+
+DEF ORDER_SEQUENTIAL = 0
+DEF ORDER_RANDOM = 1
+DEF ORDER_UNIQUE = 2
+
+DEF VU_IDLE = 0             # open model: free for the next iteration
+DEF VU_BUSY = 1             # a request is being sent, awaited, or its connection opened
+DEF VU_THINKING = 2
+DEF VU_DONE = 3             # its data ran out (on_exhausted: stop)
+
+# Per-step counters (FLOW_COUNTERS of them, in this order).
+DEF SC_RESPONSES = 0
+DEF SC_CHECKS = 1           # checks evaluated (status, body, latency, each extraction)
+DEF SC_CHECK_FAILURES = 2
+DEF SC_ERRORS = 3           # transport errors, all kinds (by kind: SC_ERRORS + 1 + kind)
+DEF FLOW_COUNTERS = 10
+
+# Per-scenario counters.
+DEF SCN_STARTED = 0
+DEF SCN_COMPLETED = 1
+DEF SCN_ABORTED = 2
+DEF SCN_COUNTERS = 3
+
+cdef const char* WORDS[32]
+WORDS[:] = [b"alpha", b"bravo", b"charlie", b"delta", b"echo", b"foxtrot", b"golf", b"hotel",
+            b"india", b"juliet", b"kilo", b"lima", b"mike", b"november", b"oscar", b"papa",
+            b"quebec", b"romeo", b"sierra", b"tango", b"uniform", b"victor", b"whiskey", b"xray",
+            b"yankee", b"zulu", b"shoes", b"laptop", b"coffee", b"garden", b"guitar", b"camera"]
+cdef const char* HEX = b"0123456789abcdef"
+
+
+# ---- capture (called from framing.pxi) ------------------------------------------
+cdef inline void capture_append(Framer* f, const char* p, int64_t n) noexcept:
+    cdef int64_t room = MAX_CAPTURE_BYTES - f.cap_len
+    cdef int64_t want
+    if n > room:
+        n = room
+    if n <= 0:
+        return
+    if f.cap_len + n + 1 > f.cap_cap:
+        want = max(f.cap_len + n + 1, 4096, f.cap_cap * 2)
+        f.cap_buf = <char*>realloc(f.cap_buf, want)
+        if f.cap_buf == NULL:
+            f.cap_cap = 0
+            f.cap_len = 0
+            return
+        f.cap_cap = want
+    memcpy(f.cap_buf + f.cap_len, p, n)
+    f.cap_len += n
+    f.cap_buf[f.cap_len] = 0            # regexec wants a C string
+
+
+# ---- JSON path: walk raw JSON without building it -----------------------------------
+cdef inline int64_t json_ws(const char* s, int64_t i, int64_t n) noexcept:
+    while i < n and (s[i] == b' ' or s[i] == b'\n' or s[i] == b'\r' or s[i] == b'\t'):
+        i += 1
+    return i
+
+
+cdef int64_t json_skip(const char* s, int64_t i, int64_t n) noexcept:
+    """Index just past the value starting at i (-1 when malformed)."""
+    cdef int depth = 0
+    cdef bint in_string = False
+    i = json_ws(s, i, n)
+    if i >= n:
+        return -1
+    if s[i] != b'{' and s[i] != b'[' and s[i] != b'"':
+        while i < n and s[i] != b',' and s[i] != b'}' and s[i] != b']' and s[i] != b' ' and s[i] != b'\n':
+            i += 1
+        return i
+    while i < n:
+        if in_string:
+            if s[i] == b'\\':
+                i += 1
+            elif s[i] == b'"':
+                in_string = False
+                if depth == 0:
+                    return i + 1
+        elif s[i] == b'"':
+            in_string = True
+        elif s[i] == b'{' or s[i] == b'[':
+            depth += 1
+        elif s[i] == b'}' or s[i] == b']':
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    return -1
+
+
+cdef bint json_find(const char* s, int64_t n, JsonSegment* segs, int n_segs,
+                    int64_t* out_start, int64_t* out_len) noexcept:
+    """The value at the path; strings without their quotes (escapes kept as sent)."""
+    cdef int64_t i = 0, end, key_start
+    cdef int k, index
+    cdef bint found
+    for k in range(n_segs):
+        i = json_ws(s, i, n)
+        if i >= n:
+            return False
+        if segs[k].index >= 0:
+            if s[i] != b'[':
+                return False
+            i += 1
+            for index in range(segs[k].index):
+                i = json_skip(s, i, n)
+                if i < 0:
+                    return False
+                i = json_ws(s, i, n)
+                if i >= n or s[i] != b',':
+                    return False
+                i += 1
+            continue
+        if s[i] != b'{':
+            return False
+        i += 1
+        found = False
+        while True:
+            i = json_ws(s, i, n)
+            if i >= n or s[i] != b'"':
+                return False
+            key_start = i + 1
+            end = json_skip(s, i, n)
+            if end < 0:
+                return False
+            i = json_ws(s, end, n)
+            if i >= n or s[i] != b':':
+                return False
+            i += 1
+            if end - 1 - key_start == segs[k].key_len and memcmp(s + key_start, segs[k].key, segs[k].key_len) == 0:
+                found = True
+                break
+            i = json_skip(s, i, n)
+            if i < 0:
+                return False
+            i = json_ws(s, i, n)
+            if i >= n or s[i] != b',':
+                return False
+            i += 1
+        if not found:
+            return False
+    i = json_ws(s, i, n)
+    end = json_skip(s, i, n)
+    if end < 0:
+        return False
+    if s[i] == b'"':
+        out_start[0] = i + 1
+        out_len[0] = end - i - 2
+    else:
+        out_start[0] = i
+        out_len[0] = end - i
+    return True
+
+
+cdef bint header_value(const char* head, int64_t n, const char* lower_name, int32_t name_len,
+                       int64_t* out_start, int64_t* out_len) noexcept:
+    """The first header named lower_name (case-insensitive) in a head block."""
+    cdef int64_t i = 0, line_end, v
+    cdef const char* eol
+    while i < n:
+        eol = <const char*>memchr(head + i, b'\n', n - i)
+        line_end = (eol - head) if eol != NULL else n
+        if line_end - i > name_len and head[i + name_len] == b':' and ieq_prefix(head + i, name_len, lower_name):
+            v = i + name_len + 1
+            while v < line_end and (head[v] == b' ' or head[v] == b'\t'):
+                v += 1
+            out_start[0] = v
+            out_len[0] = line_end - v
+            while out_len[0] > 0 and (head[v + out_len[0] - 1] == b'\r' or head[v + out_len[0] - 1] == b' '):
+                out_len[0] -= 1
+            return True
+        i = line_end + 1
+    return False

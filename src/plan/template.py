@@ -1,0 +1,265 @@
+"""The `${...}` template language of plans.
+
+A template is literal text with slots: `${users.name}` (a data source's
+column), `${token}` (a variable extracted by an earlier step), and the
+builtins `${random.int(A,B)}`, `${random.word}`, `${uuid}`, `${iteration}`,
+`${user}` and `${env.NAME}` / `${env.NAME:-default}` (environment variables,
+resolved when the plan is loaded, so a loaded plan never holds an env slot).
+`$${` is an escape for a literal `${`; any other `$` is literal.
+
+Templates are parsed once here; the engine pre-renders the literal parts and
+fills the slots, escaping each value as `Slot.escape` says (see escape_value).
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Callable, Mapping
+from urllib.parse import quote
+
+# Slot kinds.
+DATA, VAR, RANDOM_INT, RANDOM_WORD, UUID, ITERATION, USER, ENV = (
+    "data", "var", "random_int", "random_word", "uuid", "iteration", "user", "env")
+# How a slot's value is escaped where it lands.
+RAW, URL, JSON = "raw", "url", "json"
+
+BUILTIN_NAMES = ("random", "env", "uuid", "iteration", "user")
+BUILTINS_HELP = "${uuid}, ${iteration}, ${user}, ${random.int(A,B)}, ${random.word}, ${env.NAME}"
+_SIMPLE_BUILTINS = {"uuid": UUID, "iteration": ITERATION, "user": USER}
+
+NAME_PATTERN = r"[A-Za-z_][A-Za-z0-9_]*"
+_NAME = re.compile(rf"^{NAME_PATTERN}\Z")
+_DATA_REF = re.compile(rf"^({NAME_PATTERN})\.([A-Za-z_][A-Za-z0-9_-]*)\Z")
+_RANDOM_INT = re.compile(r"^random\.int\(\s*(-?\d{1,18})\s*,\s*(-?\d{1,18})\s*\)\Z")
+_ENV = re.compile(rf"^env\.({NAME_PATTERN})(?::-(.*))?\Z", re.DOTALL)
+# Characters left as they are when a value lands in a path or query.
+_URL_SAFE = "/?=&:@!$'()*+,;~"
+
+
+class TemplateError(ValueError):
+    """A template that does not parse; `problems` holds one sentence per bad slot."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One `${...}` of a template."""
+    kind: str                    # DATA, VAR, RANDOM_INT, RANDOM_WORD, UUID, ITERATION, USER or ENV
+    text: str                    # as written, "${users.name}"
+    name: str = ""               # DATA: the source; VAR: the variable; ENV: the environment variable
+    column: str = ""             # DATA: the column
+    low: int = 0                 # RANDOM_INT: inclusive bounds
+    high: int = 0
+    default: str | None = None   # ENV: the value when the variable is not set
+    escape: str = RAW            # RAW, URL (percent-encoded) or JSON (inside a JSON string)
+
+    @property
+    def variable(self) -> str:
+        """The name the slot reads: 'users.name', 'token', 'random.int', 'uuid', 'env.HOME'."""
+        if self.kind == DATA:
+            return f"{self.name}.{self.column}"
+        if self.kind == VAR:
+            return self.name
+        if self.kind == ENV:
+            return f"env.{self.name}"
+        return {RANDOM_INT: "random.int", RANDOM_WORD: "random.word"}.get(self.kind, self.kind)
+
+
+@dataclass(frozen=True)
+class Template:
+    """Literal text and slots, in order; `text` is the source as written."""
+    parts: tuple[str | Slot, ...]
+    text: str
+
+    @property
+    def slots(self) -> tuple[Slot, ...]:
+        return tuple(part for part in self.parts if isinstance(part, Slot))
+
+    @property
+    def variables(self) -> tuple[str, ...]:
+        """Every name the template reads, in order, each once (see Slot.variable)."""
+        return tuple(dict.fromkeys(slot.variable for slot in self.slots))
+
+    @property
+    def data_columns(self) -> tuple[tuple[str, str], ...]:
+        """(source, column) pairs read from data sources."""
+        return tuple(dict.fromkeys((s.name, s.column) for s in self.slots if s.kind == DATA))
+
+    @property
+    def extracted_variables(self) -> tuple[str, ...]:
+        """Variables that an earlier step must extract."""
+        return tuple(dict.fromkeys(s.name for s in self.slots if s.kind == VAR))
+
+    @property
+    def is_static(self) -> bool:
+        return not self.slots
+
+    @property
+    def literal(self) -> str:
+        """The text of a template without slots (escapes resolved)."""
+        if not self.is_static:
+            raise ValueError(f"template {self.text!r} has slots")
+        return "".join(self.parts)
+
+    def render(self, value_of: Callable[[Slot], str]) -> str:
+        """The text with every slot filled by value_of(slot), escaped as the slot says."""
+        return "".join(part if isinstance(part, str) else escape_value(part, value_of(part))
+                       for part in self.parts)
+
+    def resolve_env(self, environ: Mapping[str, str]) -> Template:
+        """The template with its ${env...} slots replaced by their values.
+        Raises TemplateError naming every unset variable that has no default."""
+        missing = [s for s in self.slots if s.kind == ENV and s.name not in environ and s.default is None]
+        if missing:
+            raise TemplateError([f"environment variable {s.name} is not set; set it or give a default: "
+                                 f"${{env.{s.name}:-VALUE}}" for s in dict.fromkeys(missing)])
+        parts = []
+        for part in self.parts:
+            if isinstance(part, Slot) and part.kind == ENV:
+                value = environ.get(part.name, part.default)
+                part = escape_value(part, value) if part.escape == JSON else value
+            parts.append(part)
+        return Template(merge_literals(parts), self.text)
+
+
+def escape_value(slot: Slot, value: str) -> str:
+    """A slot's value as it lands: percent-encoded in a path or query (the
+    characters legal there are kept), JSON-string-escaped inside a JSON body,
+    as is elsewhere (header values and raw bodies)."""
+    if slot.escape == URL:
+        return quote(value, safe=_URL_SAFE)
+    if slot.escape == JSON:
+        return json.dumps(value, ensure_ascii=False)[1:-1]
+    return value
+
+
+def parse_template(text: str, escape: str = RAW) -> Template:
+    """Parse text into a Template whose slots carry `escape`.
+    Raises TemplateError listing every slot that does not parse."""
+    parts: list[str | Slot] = []
+    problems: list[str] = []
+    literal: list[str] = []
+    pos = 0
+    while True:
+        start = text.find("$", pos)
+        if start < 0:
+            literal.append(text[pos:])
+            break
+        literal.append(text[pos:start])
+        if text.startswith("$${", start):
+            literal.append("${")
+            pos = start + 3
+        elif text.startswith("${", start):
+            end = text.find("}", start + 2)
+            if end < 0:
+                problems.append(f"unterminated ${{ at character {start + 1}: close it with }} "
+                                f"or write $${{ for a literal ${{")
+                break
+            written = text[start:end + 1]
+            try:
+                slot = _parse_slot(text[start + 2:end].strip(), written, escape)
+            except TemplateError as exc:
+                problems.extend(exc.problems)
+            else:
+                parts.append("".join(literal))
+                literal = []
+                parts.append(slot)
+            pos = end + 1
+        else:
+            literal.append("$")
+            pos = start + 1
+    if problems:
+        raise TemplateError(problems)
+    parts.append("".join(literal))
+    return Template(merge_literals(parts), text)
+
+
+def static_template(text: str) -> Template:
+    """A template of literal text only (no parsing: `${` stays as written)."""
+    return Template((text,) if text else (), text)
+
+
+def _parse_slot(expression: str, written: str, escape: str) -> Slot:
+    if not expression:
+        raise TemplateError([f"{written} is empty; expected a name like ${{token}} or ${{users.name}}"])
+    if expression in _SIMPLE_BUILTINS:
+        return Slot(_SIMPLE_BUILTINS[expression], written, escape=escape)
+    if expression == "random.word":
+        return Slot(RANDOM_WORD, written, escape=escape)
+    match = _RANDOM_INT.match(expression)
+    if match:
+        low, high = int(match.group(1)), int(match.group(2))
+        if low > high:
+            raise TemplateError([f"{written}: A ({low}) must be <= B ({high})"])
+        return Slot(RANDOM_INT, written, low=low, high=high, escape=escape)
+    if expression.startswith("random."):
+        raise TemplateError([f"{written}: unknown generator, allowed: ${{random.int(A,B)}} with whole "
+                             f"numbers A <= B, ${{random.word}}"])
+    if expression.startswith("env."):
+        match = _ENV.match(expression)
+        if not match:
+            raise TemplateError([f"{written}: expected ${{env.NAME}} or ${{env.NAME:-default}} with NAME "
+                                 f"made of letters, digits and _"])
+        return Slot(ENV, written, name=match.group(1), default=match.group(2), escape=escape)
+    head = re.split(r"[.(\s]", expression, maxsplit=1)[0]
+    if head in _SIMPLE_BUILTINS:
+        raise TemplateError([f"{written}: {head} is a builtin and takes nothing more; write ${{{head}}}"])
+    if _NAME.match(expression):
+        return Slot(VAR, written, name=expression, escape=escape)
+    match = _DATA_REF.match(expression)
+    if match:
+        return Slot(DATA, written, name=match.group(1), column=match.group(2), escape=escape)
+    raise TemplateError([f"{written}: not a template expression; expected ${{VARIABLE}}, "
+                         f"${{SOURCE.COLUMN}} or a builtin ({BUILTINS_HELP})"])
+
+
+def merge_literals(parts: list) -> tuple[str | Slot, ...]:
+    """Parts with empty literals dropped and adjacent literals joined."""
+    merged: list[str | Slot] = []
+    for part in parts:
+        if isinstance(part, str):
+            if not part:
+                continue
+            if merged and isinstance(merged[-1], str):
+                merged[-1] += part
+                continue
+        merged.append(part)
+    return tuple(merged)
+
+
+def json_template(value, text: str = "") -> Template:
+    """A JSON body as one template: `value` is a JSON value whose strings are
+    Templates (their slots escaped as JSON); the rest is compact JSON."""
+    parts: list[str | Slot] = []
+    _json_parts(value, parts)
+    return Template(merge_literals(parts), text)
+
+
+def _json_parts(value, parts: list) -> None:
+    if isinstance(value, Template):
+        parts.append('"')
+        for part in value.parts:
+            parts.append(json.dumps(part, ensure_ascii=False)[1:-1] if isinstance(part, str) else part)
+        parts.append('"')
+    elif isinstance(value, dict):
+        parts.append("{")
+        for n, (key, item) in enumerate(value.items()):
+            if n:
+                parts.append(",")
+            _json_parts(key, parts)
+            parts.append(":")
+            _json_parts(item, parts)
+        parts.append("}")
+    elif isinstance(value, (list, tuple)):
+        parts.append("[")
+        for n, item in enumerate(value):
+            if n:
+                parts.append(",")
+            _json_parts(item, parts)
+        parts.append("]")
+    else:
+        parts.append(json.dumps(value, ensure_ascii=False))
