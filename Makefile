@@ -39,6 +39,7 @@ bench: build
 	$(PY) bench/open_model.py
 	$(PY) bench/progress_overhead.py
 	$(PY) bench/compare_pair.py
+	$(PY) bench/flow_cost.py
 
 # Cython's annotated HTML for the hot path: src/core/*.html
 annotate: $(VENV)/.installed

@@ -203,6 +203,10 @@ def finish_run(plan: RunPlan, quiet, json_path, html_path, csv_path, hlog_path, 
             raise SurgeExit(EXIT_RUNTIME, f"surge run: cannot write --json {json_path!r}: {exc.strerror}") from None
     write_reports(result, html_path=html_path, csv_path=csv_path, hlog_path=hlog_path)
     failed = [o["name"] for o in result.get("objectives", []) if not o["passed"]]
+    if result.get("aborted_by"):
+        click.echo(f"surge run: stopped early: {result['aborted_by']}", err=True)
+        if code == EXIT_OK:
+            code = EXIT_GATE
     if failed and code == EXIT_OK:
         click.echo(f"surge run: objectives failed: {'; '.join(failed)}", err=True)
         code = EXIT_GATE
@@ -243,14 +247,25 @@ class RunOutputs:
             except ExporterError as exc:
                 raise SurgeExit(EXIT_RUNTIME, f"surge run: error: --prometheus: {exc}") from None
         self.progress = LiveProgress(plan.describe(), quiet, sys.stderr)
+        self.abort_objectives = [o for o in (plan.test_plan.objectives if plan.test_plan is not None else ())
+                                 if o.abort_on_fail]
 
-    def on_tick(self, k: int, record) -> None:
+    def on_tick(self, k: int, record) -> str | None:
+        """Each second: progress, metrics; returns a reason to stop when an
+        objective with abort_on_fail fails after its grace period."""
         from surge.run.merge import live_point
 
         point = live_point(record, k)
         self.progress.update(k, point)
         if self.exporter:
             self.exporter.update(point, record.totals())
+        watched = [o for o in self.abort_objectives if k * 1_000_000_000 >= o.grace_ns]
+        if watched:
+            from surge.run.objectives import evaluate
+            for outcome in evaluate(watched, record.live_result()):
+                if not outcome["passed"]:
+                    return f"objective failed at {k}s: {outcome['name']}"
+        return None
 
     def finish(self, result: dict) -> None:
         if self.exporter:

@@ -93,6 +93,7 @@ class RunRecord:
         self.workers = workers
         self.start_ns: int | None = None
         self.interrupted = False
+        self.aborted_by: str | None = None          # the objective that stopped the run early
         self.watch_samples: dict[int, dict] = {}     # second -> --watch-pid sample
         self.started_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
@@ -277,6 +278,12 @@ class RunRecord:
                               "latency": latency_summary(merged)})
         return {"steps": steps, "scenarios": scenarios}
 
+    def live_result(self) -> dict:
+        """What objectives are evaluated on during the run: totals, latency,
+        steps and scenarios so far (no time series)."""
+        return {"totals": self.totals(), "latency": latency_summary(self.total_histogram()),
+                **self.flow_results()}
+
     def to_result(self) -> dict:
         """The result file (the contract every report reads)."""
         return {
@@ -286,6 +293,7 @@ class RunRecord:
             "config": self.plan.describe(),
             "machine": machine_info(),
             "interrupted": self.interrupted,
+            **({"aborted_by": self.aborted_by} if self.aborted_by else {}),
             "totals": self.totals(),
             "latency": latency_summary(self.total_histogram()),
             **({"latency_uncorrected": latency_summary(self.total_histogram("latency_uncorrected"))}

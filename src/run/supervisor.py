@@ -83,6 +83,7 @@ class Supervisor:
         self.on_tick = on_tick              # called with (second, RunRecord) for live output
         self.watch = watch                  # a WatchedProcess (--watch-pid), sampled each second
         self.stop_requested = False
+        self.abort_reason: str | None = None     # an objective with abort_on_fail failed
 
     def _on_signal(self, signum, frame):
         self.stop_requested = True
@@ -136,8 +137,9 @@ class Supervisor:
         for w, proc in zip(record.workers, procs):
             if w.final is None and w.failure is None:
                 w.failure = describe_exit(proc.exitcode)
-        record.interrupted = self.stop_requested
-        if self.stop_requested:
+        record.aborted_by = self.abort_reason
+        record.interrupted = self.stop_requested and self.abort_reason is None
+        if record.interrupted:
             raise Interrupted(record)
         return record
 
@@ -179,7 +181,10 @@ class Supervisor:
                                                              if pipe_of[other.index] in live):
                         record.watch_samples[k] = self.watch.sample() if self.watch else None
                         if self.on_tick:
-                            self.on_tick(k, record)
+                            reason = self.on_tick(k, record)
+                            if reason and not self.stop_requested:
+                                self.abort_reason = reason
+                                self.stop_requested = True
                 elif kind == "final":
                     w.final = message[2]
                     w.end_ns = message[1]

@@ -149,3 +149,23 @@ def test_examples_run_green(surge_server, tmp_path, name):
     run = run_surge("run", path, "-q", timeout_s=120)
     assert run.code == 0, run.stdout + run.stderr
     assert all(o["passed"] for o in run.result["objectives"]), run.result["objectives"]
+
+
+def test_abort_on_fail_stops_the_run_after_its_grace(surge_server, tmp_path):
+    server = surge_server(app="demo", delay="5ms")
+    plan = write_plan(tmp_path, f"""
+name: abort
+target: {server.url}
+objectives:
+  - {{threshold: "p50 < 1ms", abort_on_fail: true, grace: 2s}}
+load: {{model: closed, vus: 2, duration: 30s}}
+scenarios:
+  - {{name: s, steps: [{{name: report, request: GET /admin/report}}]}}
+""")
+    run = run_surge("run", plan, "-w", "1", "-q", timeout_s=60)
+    assert run.code == 3, run.stdout + run.stderr
+    assert run.result["aborted_by"].startswith("objective failed at ")
+    assert "p50 < 1ms" in run.result["aborted_by"]
+    assert 2.0 <= run.result["totals"]["duration_s"] < 6.0
+    assert run.result["interrupted"] is False
+    assert "stopped early" in run.stderr

@@ -1,0 +1,108 @@
+"""What a test-plan flow costs the client (issue 4's bar: a 4-step flow with one
+JSON extraction and a CSV feeder reaches >= 60% of single-URL requests per
+client CPU-second, against the same target, same run).
+
+    python bench/flow_cost.py [--rounds 3] [--duration 8s]
+
+Target: `surge serve --app demo -w 1`; both clients `-w 1`, 50 connections /
+50 virtual users, no think time, alternating rounds.  Requests are counted by
+the target (its status path); CPU is the rusage of surge's process tree.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+sys.path.insert(0, str(REPO))
+
+from surge.serve.server import ServeProcess  # noqa: E402
+
+BEGIN, END = "<!-- flow-cost -->", "<!-- /flow-cost -->"
+PLAN = """
+name: flow-cost
+target: {url}
+load: {{model: closed, vus: 50, duration: {duration}}}
+data:
+  users: {{file: users.csv, order: sequential}}
+scenarios:
+  - name: shop
+    steps:
+      - name: login
+        request: POST /login
+        json: {{user: "${{users.name}}", password: "${{users.password}}"}}
+        extract: {{token: {{json: "$.token"}}}}
+      - name: dashboard
+        request: GET /dashboard
+        headers: {{Authorization: "Bearer ${{token}}"}}
+      - name: item
+        request: GET /items/${{random.int(1,1000)}}
+      - name: logout
+        request: POST /logout
+        headers: {{Authorization: "Bearer ${{token}}"}}
+"""
+
+
+def measure(server: ServeProcess, args: list[str]) -> tuple[float, int]:
+    """(requests per client CPU-second, requests) for one surge run."""
+    before = server.served()
+    proc = subprocess.Popen([sys.executable, "-m", "surge", "run", *args, "-w", "1", "-q"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    time.sleep(0.2)
+    served = server.served() - before
+    if os.waitstatus_to_exitcode(status) not in (0, 3):
+        raise SystemExit(f"surge failed: {proc.stderr.read().decode()[-1500:]}")
+    return served / (usage.ru_utime + usage.ru_stime), served
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", default="8s")
+    args = parser.parse_args()
+    single, flow = [], []
+    with tempfile.TemporaryDirectory() as tmp, ServeProcess(app="demo", workers=1) as server:
+        shutil.copy(REPO / "examples" / "users.csv", Path(tmp, "users.csv"))
+        plan = Path(tmp, "flow.yaml")
+        plan.write_text(PLAN.format(url=server.url, duration=args.duration))
+        for k in range(args.rounds):
+            single.append(measure(server, [server.url.rstrip("/") + "/items/5", "-c", "50", "-d", args.duration]))
+            flow.append(measure(server, [str(plan)]))
+            print(f"round {k + 1}: single URL {single[-1][0]:,.0f} req/CPU-s ({single[-1][1]:,} requests) | "
+                  f"4-step flow {flow[-1][0]:,.0f} req/CPU-s ({flow[-1][1]:,}) | "
+                  f"ratio {flow[-1][0] / single[-1][0]:.2f}", flush=True)
+    ratio = statistics.median(f[0] / s[0] for s, f in zip(single, flow))
+    lines = [BEGIN, "", f"### Flow cost (issue 4), {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC", "",
+             f"Command: `.venv/bin/python bench/flow_cost.py {' '.join(sys.argv[1:])}`".replace(" `", "`"), "",
+             "Target `surge serve --app demo -w 1`; single URL `GET /items/5 -c 50` vs a 4-step flow (login with a "
+             "CSV user and a JSON extraction of the token, dashboard and logout with the bearer token, an item) with "
+             "50 VUs; `-w 1` each; requests counted by the target, CPU from rusage of surge's process tree.", "",
+             "| round | single URL req/CPU-s | flow req/CPU-s | flow / single |", "|---|---|---|---|"]
+    for k, (s, f) in enumerate(zip(single, flow), 1):
+        lines.append(f"| {k} | {s[0]:,.0f} | {f[0]:,.0f} | {f[0] / s[0]:.2f} |")
+    lines += ["", f"Median flow / single: **{ratio:.2f}** (bar ≥ 0.60).", "", END]
+    path = BENCH_DIR / "RESULTS.md"
+    text = path.read_text()
+    block = "\n".join(lines)
+    if BEGIN in text:
+        text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    path.write_text(text)
+    print(block)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
