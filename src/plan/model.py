@@ -73,6 +73,13 @@ class RunPlan:
 
     def describe(self) -> dict:
         """The plan as it appears in the result file's "config"."""
+        described = self._describe_run()
+        if self.test_plan is not None:     # the request comes from the plan's steps
+            for key in ("method", "headers", "body_bytes", "pipeline", "requests"):
+                described.pop(key, None)
+        return described
+
+    def _describe_run(self) -> dict:
         return {
             "url": self.target.url,
             "method": self.method,
