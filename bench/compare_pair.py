@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import re
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,9 @@ REPO = BENCH_DIR.parent
 sys.path.insert(0, str(REPO))
 
 from surge.serve.server import ServeProcess  # noqa: E402
+
+sys.path.insert(0, str(BENCH_DIR))
+from results_file import replace_section  # noqa: E402
 
 BEGIN, END = "<!-- compare -->", "<!-- /compare -->"
 
@@ -64,14 +66,7 @@ def main() -> int:
     ok = all(code == expected[name] for name, code, _, _ in rows)
     lines += ["", f"Expected: same → 0 (no significant change), slower → 3 (regression): **{'met' if ok else 'NOT met'}**.",
               "", "```", rows[1][3].strip(), "```", "", END]
-    path = BENCH_DIR / "RESULTS.md"
-    text = path.read_text()
-    block = "\n".join(lines)
-    if BEGIN in text:
-        text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    path.write_text(text)
+    replace_section(BEGIN, END, lines)
     return 0 if ok else 1
 
 

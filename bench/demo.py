@@ -21,7 +21,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 
 READY_PATTERN = re.compile(r"surge serve listening on (http://\S+?):(\d+)")

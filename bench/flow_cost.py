@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -27,6 +26,9 @@ REPO = BENCH_DIR.parent
 sys.path.insert(0, str(REPO))
 
 from surge.serve.server import ServeProcess  # noqa: E402
+
+sys.path.insert(0, str(BENCH_DIR))
+from results_file import replace_section  # noqa: E402
 
 BEGIN, END = "<!-- flow-cost -->", "<!-- /flow-cost -->"
 PLAN = """
@@ -92,14 +94,8 @@ def main() -> int:
     for k, (s, f) in enumerate(zip(single, flow), 1):
         lines.append(f"| {k} | {s[0]:,.0f} | {f[0]:,.0f} | {f[0] / s[0]:.2f} |")
     lines += ["", f"Median flow / single: **{ratio:.2f}** (bar ≥ 0.60).", "", END]
-    path = BENCH_DIR / "RESULTS.md"
-    text = path.read_text()
+    replace_section(BEGIN, END, lines)
     block = "\n".join(lines)
-    if BEGIN in text:
-        text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    path.write_text(text)
     print(block)
     return 0
 

@@ -18,7 +18,6 @@ import argparse
 import datetime
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
+from results_file import replace_section  # noqa: E402
 from nginx import Nginx, nginx_available  # noqa: E402
 
 SURGE = [sys.executable, "-m", "surge", "run"]
@@ -107,14 +107,7 @@ def write_results(args, rows, accuracy) -> None:
                   f"intended (**{(served - expected) / expected * 100:+.3f} %**, bar ± 0.2 %); worst whole second "
                   f"after the first: {worst * 100:.2f} % off 20,000 (bar ± 2 %).", ""]
     lines.append(END)
-    path = BENCH_DIR / "RESULTS.md"
-    text = path.read_text()
-    block = "\n".join(lines)
-    if BEGIN in text and END in text:
-        text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    path.write_text(text)
+    path = replace_section(BEGIN, END, lines)
     print(f"(written to {path})")
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import re
 import shlex
 import shutil
 import statistics
@@ -28,6 +27,7 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
+from results_file import replace_section  # noqa: E402
 from nginx import Nginx, nginx_available  # noqa: E402
 
 BEGIN, END = "<!-- progress -->", "<!-- /progress -->"
@@ -76,14 +76,8 @@ def main() -> int:
         rounds = " / ".join(f"{x:.2f}" for x in samples[variant])
         lines.append(f"| {variant} | {median:.2f} | {rounds} | {median / quiet:.3f} |")
     lines += ["", "Bar: live progress costs ≤ 1.03× the quiet run's CPU per request.", "", END]
-    path = BENCH_DIR / "RESULTS.md"
-    text = path.read_text()
+    replace_section(BEGIN, END, lines)
     block = "\n".join(lines)
-    if BEGIN in text:
-        text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    path.write_text(text)
     print(block)
     return 0
 

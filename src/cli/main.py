@@ -4,6 +4,7 @@ regression gate failed, 130 interrupted).  No traceback reaches a user."""
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import click
@@ -80,6 +81,12 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("surge: interrupted", err=True)
         code = EXIT_INTERRUPTED
     except BrokenPipeError:
+        code = EXIT_RUNTIME
+    except Exception as exc:  # noqa: BLE001 - the last guard: a bug must not print a traceback
+        click.echo(f"surge: internal error: {type(exc).__name__}: {exc} (please report it; "
+                   f"SURGE_DEBUG=1 shows the traceback)", err=True)
+        if os.environ.get("SURGE_DEBUG") == "1":
+            raise
         code = EXIT_RUNTIME
     sys.exit(code)
 

@@ -119,7 +119,6 @@ def run_command(url, connections, duration, requests, workers, method, headers, 
                 prometheus_address, baseline_path, max_regression, watch_pid, quiet):
     """Load URL: with CONNECTIONS keep-alive connections as fast as it answers
     (closed model), or at a fixed or staged arrival RATE (open model)."""
-    from surge.report.summary import render_summary
 
     ctx = click.get_current_context()
     if looks_like_plan(url):

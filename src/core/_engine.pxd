@@ -262,7 +262,6 @@ cdef class Engine:
     cdef void _close(self, Conn* c, bint requeue) noexcept
     cdef void _retry_later(self, Conn* c, int64_t now) noexcept
     cdef void _check_progress(self) noexcept
-    cdef void _flush_flow(self, Conn* c) noexcept
     cdef void _vu_begin(self, uint32_t v, int64_t intended, int64_t now) noexcept
     cdef void _vu_send(self, uint32_t v, int64_t now) noexcept
     cdef void _vu_after_response(self, Conn* c, int64_t latency_us, int64_t now, bint defer) noexcept

@@ -546,17 +546,21 @@ cdef class Engine:
         self._flush(c)
 
     cdef void _flush(self, Conn* c) noexcept:
+        """Write what is committed and unsent: from the repeated request (plain
+        runs) or the connection's rendered request (flows)."""
         cdef ssize_t w
         cdef epoll_event ev
-        if self.flows:
-            self._flush_flow(c)
-            return
+        cdef const char* data
         while c.unsent_bytes > 0:
-            w = send(c.fd, self.request_buf + c.write_pos, <size_t>c.unsent_bytes, MSG_NOSIGNAL)
+            data = c.out + c.out_pos if self.flows else self.request_buf + c.write_pos
+            w = send(c.fd, data, <size_t>c.unsent_bytes, MSG_NOSIGNAL)
             if w > 0:
                 self.bytes_out += w
                 c.unsent_bytes -= w
-                c.write_pos = <int32_t>((c.write_pos + w) % self.request_len)
+                if self.flows:
+                    c.out_pos += w
+                else:
+                    c.write_pos = <int32_t>((c.write_pos + w) % self.request_len)
             elif w < 0 and errno == EINTR:
                 continue
             elif w < 0 and (errno == EAGAIN or errno == EWOULDBLOCK):
@@ -956,7 +960,7 @@ cdef class Engine:
         c.intended_ns[c.ring_head] = vu.intended_ns if vu.intended_ns else now
         c.in_flight = 1
         self.in_flight_total += 1
-        self._flush_flow(c)
+        self._flush(c)
 
     cdef bint _render(self, Conn* c, Step* st, VU* vu, uint32_t v) noexcept:
         """Request bytes into c.out: head template, Content-Length, body template."""
@@ -1119,35 +1123,6 @@ cdef class Engine:
                     buf[0][at] = <char>ch
                     at += 1
         return at
-
-    cdef void _flush_flow(self, Conn* c) noexcept:
-        cdef ssize_t w
-        cdef epoll_event ev
-        while c.unsent_bytes > 0:
-            w = send(c.fd, c.out + c.out_pos, <size_t>c.unsent_bytes, MSG_NOSIGNAL)
-            if w > 0:
-                self.bytes_out += w
-                c.unsent_bytes -= w
-                c.out_pos += w
-            elif w < 0 and errno == EINTR:
-                continue
-            elif w < 0 and (errno == EAGAIN or errno == EWOULDBLOCK):
-                if not c.want_write:
-                    c.want_write = True
-                    ev.events = EPOLLIN | EPOLLOUT
-                    ev.data.u64 = 0
-                    ev.data.u32 = c.index
-                    epoll_ctl(self.epfd, EPOLL_CTL_MOD, c.fd, &ev)
-                return
-            else:
-                self._fail(c, ERR_WRITE, monotonic_ns())
-                return
-        if c.want_write:
-            c.want_write = False
-            ev.events = EPOLLIN
-            ev.data.u64 = 0
-            ev.data.u32 = c.index
-            epoll_ctl(self.epfd, EPOLL_CTL_MOD, c.fd, &ev)
 
     cdef void _vu_after_response(self, Conn* c, int64_t latency_us, int64_t now, bint defer) noexcept:
         """Account the step, run its checks and extractions, then think or go on."""

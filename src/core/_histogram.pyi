@@ -1,4 +1,4 @@
-from typing import Iterable, Iterator, Sequence
+from typing import Iterator, Sequence
 
 DEFAULT_HIGHEST_US: int
 

@@ -66,15 +66,21 @@ def render_summary(result: dict) -> str:
     cfg, totals, lat = result["config"], result["totals"], result["latency"]
     lines = []
     bound = f"{cfg['requests']} requests" if cfg.get("requests") else f"{cfg['duration_s']:g}s"
-    lines.append(f"surge {result['surge_version']}  {cfg['method']} {cfg['url']}")
+
+    if cfg.get("plan"):
+        lines.append(f"surge {result['surge_version']}  plan {cfg['plan']} ({cfg.get('plan_file', '')}) -> {cfg['url']}")
+    else:
+        lines.append(f"surge {result['surge_version']}  {cfg['method']} {cfg['url']}")
     if cfg.get("model") == "open":
         shape = f"{cfg['rate']:g} req/s" if cfg.get("rate") else f"stages peaking at {cfg['peak_rate']:g} req/s"
         lines.append(f"  open model: {shape} for {bound}, up to {cfg['max_connections']} connections, "
                      f"{cfg['workers']} workers, timeout {cfg['timeout_s']:g}s")
     else:
         staged = f" (stages, peak {max(s['target'] for s in cfg['stages']):g})" if cfg.get("stages") else ""
-        lines.append(f"  {bound}, {cfg['connections']} connections{staged}, {cfg['workers']} workers, "
-                     f"pipeline {cfg['pipeline']}, timeout {cfg['timeout_s']:g}s")
+        unit = "virtual users" if cfg.get("plan") else "connections"
+        pipeline = f", pipeline {cfg['pipeline']}" if "pipeline" in cfg else ""
+        lines.append(f"  {bound}, {cfg['connections']} {unit}{staged}, {cfg['workers']} workers"
+                     f"{pipeline}, timeout {cfg['timeout_s']:g}s")
     if result.get("interrupted"):
         lines.append("  INTERRUPTED: partial results below")
     lines.append("")

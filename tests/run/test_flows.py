@@ -1,8 +1,5 @@
 """Test plans run by the compiled core against `surge serve --app demo`."""
-import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
