@@ -1135,7 +1135,7 @@ cdef class Engine:
         cdef Framer* f = &c.framer
         cdef const char* body = f.cap_buf + f.cap_head_len if f.cap_buf != NULL else NULL
         cdef int64_t body_len = f.cap_len - f.cap_head_len if f.cap_buf != NULL else 0
-        cdef int64_t start, length, think
+        cdef int64_t start = 0, length = 0, think
         cdef int k, checks = 0, failures = 0
         cdef Extract* ex
         cdef regmatch_t groups[MAX_REGEX_GROUPS]
