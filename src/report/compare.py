@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from surge.core._histogram import Histogram, HistogramDecodeError
-from surge.report.numbers import (MIN_INTERVAL_S, error_rate, format_percent, format_rate, format_us,
+from surge.report.numbers import (merged_histogram, MIN_INTERVAL_S, error_rate, format_percent, format_rate, format_us,
                                   interval_lengths_s)
 from surge.report.steps import steps_of
 
@@ -163,24 +163,10 @@ def _scope_numbers(scope: dict, points: list[dict]) -> dict:
     for pct in LATENCY_PERCENTILES:
         value = percentiles.get(pct)
         if value is None and points:
-            merged = merged or _merged_histogram(points)
+            merged = merged or merged_histogram(points)
             value = merged.value_at_percentile(float(pct)) if merged and merged.total_count else None
         numbers[f"p{pct}"] = (value, _samples_percentile(points, pct))
     return numbers
-
-
-def _merged_histogram(points: list[dict]) -> Histogram | None:
-    """The exact histogram of these seconds, when every one carries its own."""
-    if not all(isinstance(p.get("hdr"), str) for p in points):
-        return None
-    try:
-        total = Histogram()
-        for point in points:
-            total.add(Histogram.decode(point["hdr"]))
-    except (HistogramDecodeError, ValueError):
-        return None
-    return total
-
 
 KIND = {"requests/s": ("rate", True), "error rate": ("fraction", False)}
 

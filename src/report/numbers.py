@@ -2,6 +2,8 @@
 rates, units), so the HTML page, the CSV, compare and live progress agree."""
 from __future__ import annotations
 
+from surge.core._histogram import Histogram, HistogramDecodeError
+
 # A last interval shorter than this is too short to stand for a per-second
 # rate (the run stopped a few ms past a whole second).
 MIN_INTERVAL_S = 0.5
@@ -98,3 +100,17 @@ def client_cpu_by_worker(result: dict) -> dict[int, float]:
 def saturated_workers(result: dict, threshold: float = SATURATED_CPU_FRACTION) -> list[tuple[int, float]]:
     """(worker index, CPU fraction) of the workers at or above `threshold`."""
     return [(index, cpu) for index, cpu in client_cpu_by_worker(result).items() if cpu >= threshold]
+
+
+def merged_histogram(points: list[dict], hdr_key: str = "hdr") -> Histogram | None:
+    """The exact histogram of these seconds (each point's encoded histogram
+    added), or None when a point lacks one or any of them does not decode."""
+    if not points or not all(isinstance(p.get(hdr_key), str) for p in points):
+        return None
+    try:
+        total = Histogram()
+        for point in points:
+            total.add(Histogram.decode(point[hdr_key]))
+    except (HistogramDecodeError, ValueError):
+        return None
+    return total

@@ -6,10 +6,12 @@ maximum of the per-second values), and `exact` says which it was.
 """
 from __future__ import annotations
 
+from surge.report.numbers import merged_histogram
+
 import re
 import statistics
 
-from surge.core._histogram import Histogram, HistogramDecodeError
+from surge.core._histogram import Histogram
 
 # p50, p99.9, max, p99_uncorrected ...: per-interval latency figures (µs).
 _LATENCY_KEY = re.compile(r"^(p\d+(?:\.\d+)?|max|min)(_uncorrected)?$")
@@ -49,7 +51,7 @@ def merge_points(points: list[dict]) -> tuple[dict, bool]:
         keys = {k for k in latency_keys if k.endswith("_uncorrected") == bool(suffix)}
         if not keys:
             continue
-        hist = _merged_histogram(points, hdr_key)
+        hist = merged_histogram(points, hdr_key)
         if hist is not None:
             merged[hdr_key] = hist.encode()
             for key in keys:
@@ -64,19 +66,6 @@ def merge_points(points: list[dict]) -> tuple[dict, bool]:
     if workers:
         merged["workers"] = workers
     return merged, exact
-
-
-def _merged_histogram(points: list[dict], hdr_key: str) -> Histogram | None:
-    if not all(isinstance(p.get(hdr_key), str) for p in points):
-        return None
-    try:
-        total = Histogram.decode(points[0][hdr_key])
-        for point in points[1:]:
-            total.add(Histogram.decode(point[hdr_key]))
-    except (HistogramDecodeError, ValueError):
-        return None
-    return total
-
 
 def _from_histogram(hist: Histogram, name: str) -> int:
     if name == "max":

@@ -7,24 +7,10 @@ which every result from surge's open-model merge on does.
 """
 from __future__ import annotations
 
-from surge.core._histogram import Histogram, HistogramDecodeError
-from surge.report.numbers import errors_total, interval_lengths_s, percentile_key
+from surge.report.numbers import merged_histogram, errors_total, interval_lengths_s, percentile_key
 
 STEP_PERCENTILES = (50, 90, 99, 99.9)
 _EDGE_S = 0.01                  # an interval ending this close past a boundary belongs before it
-
-
-def _merged(points: list[dict]) -> Histogram | None:
-    if not points or not all(isinstance(p.get("hdr"), str) for p in points):
-        return None
-    try:
-        total = Histogram()
-        for point in points:
-            total.add(Histogram.decode(point["hdr"]))
-    except (HistogramDecodeError, ValueError):
-        return None
-    return total
-
 
 def _stage_name(index: int, previous_target: float, stage: dict) -> str:
     start, end = previous_target, stage.get("target")
@@ -53,7 +39,7 @@ def derived_steps(result: dict) -> list[dict]:
                "errors": sum(errors_total(p.get("errors")) for p, _ in inside)}
         if any("dropped" in p for p, _ in inside):
             row["dropped"] = sum(p.get("dropped", 0) for p, _ in inside)
-        hist = _merged([p for p, _ in inside])
+        hist = merged_histogram([p for p, _ in inside])
         if hist is not None and hist.total_count:
             values = hist.values_at_percentiles(STEP_PERCENTILES)
             row["latency"] = {"percentiles": {percentile_key(p): v for p, v in zip(STEP_PERCENTILES, values)},
