@@ -20,10 +20,16 @@ import math
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-
 from surge.core._histogram import Histogram, HistogramDecodeError
-from surge.report.numbers import (merged_histogram, MIN_INTERVAL_S, error_rate, format_percent, format_rate, format_us,
-                                  interval_lengths_s)
+from surge.report.numbers import (
+    MIN_INTERVAL_S,
+    error_rate,
+    format_percent,
+    format_rate,
+    format_us,
+    interval_lengths_s,
+    merged_histogram,
+)
 from surge.report.steps import steps_of
 
 ALPHA = 0.05                    # family-wise: the chance of any false alarm across all metrics

@@ -6,12 +6,11 @@ maximum of the per-second values), and `exact` says which it was.
 """
 from __future__ import annotations
 
-from surge.report.numbers import merged_histogram
-
 import re
 import statistics
 
 from surge.core._histogram import Histogram
+from surge.report.numbers import merged_histogram
 
 # p50, p99.9, max, p99_uncorrected ...: per-interval latency figures (µs).
 _LATENCY_KEY = re.compile(r"^(p\d+(?:\.\d+)?|max|min)(_uncorrected)?$")

@@ -7,7 +7,12 @@ which every result from surge's open-model merge on does.
 """
 from __future__ import annotations
 
-from surge.report.numbers import merged_histogram, errors_total, interval_lengths_s, percentile_key
+from surge.report.numbers import (
+    errors_total,
+    interval_lengths_s,
+    merged_histogram,
+    percentile_key,
+)
 
 STEP_PERCENTILES = (50, 90, 99, 99.9)
 _EDGE_S = 0.01                  # an interval ending this close past a boundary belongs before it
