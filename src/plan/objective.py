@@ -11,8 +11,14 @@ import difflib
 import math
 import re
 
-from surge.plan.plan import (COUNT_METRICS, LATENCY_METRICS, OPERATORS, RATE_METRICS, THROUGHPUT_METRICS,
-                             Objective)
+from surge.plan.plan import (
+    COUNT_METRICS,
+    LATENCY_METRICS,
+    OPERATORS,
+    RATE_METRICS,
+    THROUGHPUT_METRICS,
+    Objective,
+)
 from surge.plan.units import UnitError, parse_duration_ns
 
 METRICS_HELP = ("p50..p99.99 (any pNN.N), max, min, mean, error_rate, check_rate, throughput, "

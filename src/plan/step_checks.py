@@ -7,6 +7,7 @@ from surge.plan import template as tpl
 from surge.plan.checker import ZERO_DURATIONS, Checker, is_number, show
 from surge.plan.jsonpath import JsonPathError, parse_json_path
 from surge.plan.plan import Expect, Extract, Think
+from surge.plan.regex import posix_problem
 from surge.plan.units import UnitError, parse_duration_ns
 
 EXPECT_KEYS = ("status", "body_contains", "body_matches", "max_latency")
@@ -73,7 +74,12 @@ def _status_text(value) -> str:
 
 def _compile(c: Checker, path, pattern: str):
     try:
-        return re.compile(pattern)
+        compiled = re.compile(pattern)
+        problem = posix_problem(pattern)
+        if problem:
+            c.problem(path, f"regular expression {show(pattern)} {problem}")
+            return None
+        return compiled
     except re.error as exc:
         c.problem(path, f"bad regular expression {show(pattern)}: {exc.msg} at position {exc.pos}")
     except (OverflowError, RecursionError, ValueError) as exc:

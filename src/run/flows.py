@@ -8,10 +8,9 @@ times become plain numbers.
 """
 from __future__ import annotations
 
-import re
-
 from surge.plan import template as tpl
 from surge.plan.plan import Plan, Step
+from surge.plan.regex import posix_regex
 
 # Must match the DEF constants in src/core/flows.pxi.
 PART = {tpl.DATA: 1, tpl.VAR: 2, tpl.RANDOM_INT: 3, tpl.RANDOM_WORD: 4, tpl.UUID: 5, tpl.ITERATION: 6, tpl.USER: 7}
@@ -21,17 +20,6 @@ EXTRACT = {"json": 0, "regex": 1, "header": 2}
 THINK = {"constant": 1, "uniform": 2, "exponential": 3}
 ORDER = {"sequential": 0, "random": 1, "unique": 2}
 BODY_METHODS = ("POST", "PUT", "PATCH")
-
-# Python `re` classes that POSIX extended expressions (regcomp) spell differently.
-_POSIX_CLASSES = {r"\d": "[0-9]", r"\D": "[^0-9]", r"\s": "[[:space:]]", r"\S": "[^[:space:]]"}
-
-
-def posix_regex(pattern: str) -> bytes:
-    """A Python-syntax pattern as POSIX ERE for the engine (\\d, \\s, non-capturing groups)."""
-    out = re.sub(r"\\[dDsS]", lambda m: _POSIX_CLASSES[m.group(0)], pattern)
-    out = out.replace("(?:", "(")
-    return out.encode("utf-8")
-
 
 class FlowTables:
     """Everything the engine needs to run the plan's flows, plus the names the

@@ -147,7 +147,7 @@ class Worker:
         self.call_at_ns(start_ns + (k + 1) * NS_PER_S, self.tick, k + 1, start_ns, deadline_ns)
 
     async def run(self) -> None:
-        from surge.core._engine import Engine     # after fork: nothing compiled is shared
+        from surge.core._engine import Engine  # after fork: nothing compiled is shared
 
         spec = self.spec
         raise_fd_limit(spec.connections + 64)

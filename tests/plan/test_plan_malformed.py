@@ -671,3 +671,24 @@ def test_missing_plan_file(tmp_path, monkeypatch, capsys):
 def test_not_utf8(tmp_path):
     (tmp_path / "plan.yaml").write_bytes(b"target: http://127.0.0.1:8080\nname: \xff\n")
     assert validate_file(str(tmp_path / "plan.yaml")) == [f"{tmp_path / 'plan.yaml'}:2: not UTF-8 text (byte 0xff)"]
+
+
+def test_regex_the_engine_cannot_run_is_a_plan_error(tmp_path):
+    """Python accepts these; the engine's POSIX regular expressions do not."""
+    from surge.plan.validate import validate_file
+
+    path = tmp_path / "plan.yaml"
+    path.write_text("""target: http://127.0.0.1:8080
+load: {model: closed, vus: 1, duration: 1s}
+scenarios:
+  - name: s
+    steps:
+      - name: a
+        request: GET /
+        expect: {body_matches: "(?=x)y"}
+        extract: {t: {regex: "a(.*?)b", group: 1}}
+""")
+    problems = validate_file(str(path))
+    assert any("scenarios[0].steps[0].expect.body_matches: regular expression '(?=x)y' uses (?...) groups" in p
+               for p in problems), problems
+    assert any("lazy quantifier" in p and "extract.t.regex" in p for p in problems), problems
