@@ -150,9 +150,9 @@ class Worker:
         from surge.core._engine import Engine  # after fork: nothing compiled is shared
 
         spec = self.spec
-        raise_fd_limit(spec.connections + 64)
         profile = spec.profile
         hosts = max(1, len(spec.hosts))
+        raise_fd_limit(spec.connections * hosts + 64)
         self.engine = Engine(spec.family, spec.sockaddr, spec.request, spec.connections * hosts, spec.pipeline,
                              spec.quota, spec.timeout_ns, spec.head_request, self.on_engine_event)
         if spec.test_plan is not None:
@@ -212,7 +212,7 @@ def worker_main(spec: WorkerSpec, pipe) -> None:
 
     try:
         uvloop.run(_run(spec, pipe))
-    except OSError as exc:
+    except (OSError, ValueError) as exc:        # fd limit, a plan the engine cannot take
         pipe.send(("failed", str(exc)))
         raise SystemExit(1)
 
