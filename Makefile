@@ -35,7 +35,7 @@ test: build
 # into bench/RESULTS.md.
 bench: build
 	$(PY) -m pytest -q bench/micro --benchmark-only --benchmark-columns=min,median,mean,ops
-	$(PY) bench/versus_wrk.py --scenarios default,pipeline,c10k
+	$(PY) bench/versus_wrk.py --scenarios default,pipeline,c10k --rounds 5
 	$(PY) bench/open_model.py
 	$(PY) bench/progress_overhead.py
 	$(PY) bench/compare_pair.py

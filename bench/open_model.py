@@ -81,10 +81,10 @@ def main() -> int:
               f"open --rate {rate} {opened['served'] / duration_s:,.0f}/s {opened['cpu_us']:.2f} µs/req "
               f"(ratio {opened['cpu_us'] / closed['cpu_us']:.2f})", flush=True)
 
-    # ~20,000/s: 20 connections against a target that answers in 1 ms.
+    # ~20,000/s: 24 connections against a target that answers in ~1.2 ms.
     with ServeProcess(delay="1ms", workers=1) as slow_target:
         for k in range(1, args.rounds + 1):
-            same_rate_round("surge serve --delay 1ms, closed -c 20", slow_target, ["-c", "20"], k)
+            same_rate_round("surge serve --delay 1ms, closed -c 24", slow_target, ["-c", "24"], k)
     with Nginx() as nginx:
         for k in range(1, args.rounds + 1):
             same_rate_round("nginx, closed -c 1", nginx, ["-c", "1"], k)
@@ -105,7 +105,7 @@ def write_results(args, rows, accuracy) -> None:
     ratio_20k = statistics.median(o["cpu_us"] / c["cpu_us"] for k, _, c, o in rows if "delay" in k)
     lines = [BEGIN, "", f"### Open model (issue 3), {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
              "", f"Command: `{' '.join(['.venv/bin/python', 'bench/open_model.py'] + sys.argv[1:])}`", "",
-             "Same throughput, same target, one worker each: the closed model sets the rate (20 connections "
+             "Same throughput, same target, one worker each: the closed model sets the rate (24 connections "
              "against `surge serve --delay 1ms`: ~20,000/s; one connection against nginx: its ping-pong rate), "
              "then the open model is run at that rate. CPU = rusage of surge's process tree / the target's count.", "",
              "| round | rate | closed CPU µs/req (user/sys) | open CPU µs/req (user/sys) | open / closed |",

@@ -102,6 +102,9 @@ def _body(value: str | None) -> bytes:
 @click.option("--stages", help="DURATION:TARGET,... each ramps linearly from the previous target "
                                "(requests/s with --rate, connections without); implies the duration.")
 @click.option("--shape", help=f"A named load shape: {SHAPES_HELP}.")
+@click.option("--schedule-grid", callback=_duration,
+              help="Open model: due requests go out in batches on this grid (default: ~32 per batch, at most 2ms; "
+                   "smaller is smoother and costs more CPU).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the result file here.")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Write the HTML report here.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False), help="Write the time series as CSV here.")
@@ -115,7 +118,7 @@ def _body(value: str | None) -> bytes:
 @click.option("--watch-pid", type=int, help="Sample this process's CPU and memory each second (the target).")
 @click.option("-q", "--quiet", is_flag=True, help="No live progress.")
 def run_command(url, connections, duration, requests, workers, method, headers, body, timeout, pipeline,
-                rate, max_connections, stages, shape, json_path, html_path, csv_path, hlog_path,
+                rate, max_connections, stages, shape, schedule_grid, json_path, html_path, csv_path, hlog_path,
                 prometheus_address, baseline_path, max_regression, watch_pid, quiet):
     """Load URL: with CONNECTIONS keep-alive connections as fast as it answers
     (closed model), or at a fixed or staged arrival RATE (open model)."""
@@ -140,6 +143,7 @@ def run_command(url, connections, duration, requests, workers, method, headers, 
             pipeline=pipeline,
             profile=profile,
             max_connections=max_connections,
+            schedule_grid_ns=schedule_grid,
         )
     except PlanError as exc:
         raise SurgeExit(EXIT_USAGE, f"surge run: error: {exc}") from None
@@ -304,6 +308,8 @@ def load_profile(ctx, connections, duration, requests, rate, max_connections, st
             raise click.UsageError("-c/--connections applies to the closed model; with --rate use --max-connections")
     elif max_connections is not None:
         raise click.UsageError("--max-connections applies to the open model: add --rate")
+    if ctx.params.get("schedule_grid") is not None and rate is None:
+        raise click.UsageError("--schedule-grid applies to the open model: add --rate")
     try:
         if shape:
             start, stage_list = parse_shape(shape)

@@ -47,6 +47,7 @@ class RunPlan:
     profile: LoadProfile | None = None             # stages (either model) or a rate (open)
     max_connections: int | None = None             # open model: the most connections opened
     test_plan: object = None                       # surge.plan.plan.Plan: run its flows instead
+    schedule_grid_ns: int | None = None            # open model: due instants rounded to this (None: auto)
     extra: dict = field(default_factory=dict, compare=False)
 
     @property
@@ -105,6 +106,7 @@ class RunPlan:
         if self.model == "open":
             described["rate"] = self.profile.start if not self.profile.stages else None
             described["max_connections"] = self.connection_capacity
+            described["schedule_grid_s"] = self.schedule_grid_ns / 1e9 if self.schedule_grid_ns else "auto"
             described["peak_rate"] = self.profile.peak
         return described
 

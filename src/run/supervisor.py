@@ -108,7 +108,8 @@ class Supervisor:
         seed = int.from_bytes(os.urandom(8), "little")
         specs = [WorkerSpec(i, family, sockaddr, request, conns[i], plan.pipeline, quotas[i],
                             plan.timeout_ns, plan.method == "HEAD", workers, plan.profile,
-                            plan.test_plan, hosts, sum(conns[:i]), (seed + i * 0x9E3779B97F4A7C15) % 2 ** 64 or 1)
+                            plan.test_plan, hosts, sum(conns[:i]), (seed + i * 0x9E3779B97F4A7C15) % 2 ** 64 or 1,
+                            plan.schedule_grid_ns)
                  for i in range(workers)]
         record = RunRecord(plan, [WorkerRecord(i) for i in range(workers)])
 

@@ -141,6 +141,8 @@ def test_post_body_from_file(surge_server, tmp_path):
     (["--shape", "spike:1:2"], ["expected spike:BASE:PEAK:BEFORE:HOLD:AFTER"]),
     (["--shape", "zigzag:1"], ["unknown shape 'zigzag'", "ramp:TARGET:DURATION"]),
     (["--rate", "0", "--stages", "5s:0"], ["every target is 0"]),
+    (["--schedule-grid", "1ms"], ["--schedule-grid applies to the open model"]),
+    (["--rate", "100", "--schedule-grid", "soon"], ["--schedule-grid"]),
 ])
 def test_open_model_bad_input(args, fragments):
     assert_one_line_error(run_surge("run", "http://127.0.0.1:1/", *args, json_result=False), 2, *fragments)
