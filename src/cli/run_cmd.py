@@ -125,7 +125,7 @@ def run_command(url, connections, duration, requests, workers, method, headers, 
 
     ctx = click.get_current_context()
     if looks_like_plan(url):
-        plan = plan_from_file(ctx, url, workers, timeout)
+        plan = plan_from_file(ctx, url, workers, timeout, schedule_grid)
         return finish_run(plan, quiet, json_path, html_path, csv_path, hlog_path, prometheus_address,
                           baseline_path, max_regression, watch_pid)
     profile = load_profile(ctx, connections, duration, requests, rate, max_connections, stages, shape, pipeline)
@@ -162,7 +162,7 @@ def looks_like_plan(argument: str) -> bool:
     return "://" not in argument and (argument.endswith(PLAN_SUFFIXES) or os.path.isfile(argument))
 
 
-def plan_from_file(ctx, path: str, workers, timeout) -> RunPlan:
+def plan_from_file(ctx, path: str, workers, timeout, schedule_grid_ns=None) -> RunPlan:
     """Load and validate a test plan (every problem at once, exit 2) into a RunPlan."""
     from surge.plan.validate import PlanValidationError, load_plan
 
@@ -176,7 +176,7 @@ def plan_from_file(ctx, path: str, workers, timeout) -> RunPlan:
         raise SurgeExit(EXIT_USAGE, "\n".join(exc.problems)) from None
     return RunPlan(target=test_plan.target, workers=workers or os.cpu_count() or 1, duration_ns=None,
                    timeout_ns=timeout, profile=test_plan.load, test_plan=test_plan,
-                   max_connections=test_plan.max_vus)
+                   max_connections=test_plan.max_vus, schedule_grid_ns=schedule_grid_ns)
 
 
 def finish_run(plan: RunPlan, quiet, json_path, html_path, csv_path, hlog_path, prometheus_address,
