@@ -385,18 +385,13 @@ def render_scenario(title: str, rounds: list[Round], tools: list[Tool], summary:
 
 
 def machine_description() -> dict[str, str | int]:
-    cpu_model = platform.processor() or "unknown cpu"
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    cpu_model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {"cpu": cpu_model, "cores": os.cpu_count() or 0,
+    """The machine as surge's result files describe it, plus the usable cores."""
+    from surge.run.merge import machine_info
+
+    info = machine_info()
+    return {"cpu": info["cpu_model"], "cores": info["cpus"] or 0,
             "usable_cores": len(os.sched_getaffinity(0)),
-            "kernel": f"{platform.system()} {platform.release()}"}
+            "kernel": f"{platform.system()} {info['kernel']}"}
 
 
 def tool_versions(args: argparse.Namespace, kinds: set[str], nginx_version: str) -> dict[str, str]:

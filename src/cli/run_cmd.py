@@ -18,22 +18,20 @@ from surge.plan.units import UnitError, parse_count, parse_duration_ns
 MAX_PIPELINE = 1024
 
 
-def _duration(ctx, param, value):
-    if value is None:
-        return None
-    try:
-        return parse_duration_ns(value)
-    except UnitError as exc:
-        raise click.BadParameter(str(exc), ctx, param) from None
+def _parsed(parse):
+    """A click callback that runs a unit parser and names the option on error."""
+    def callback(ctx, param, value):
+        if value is None:
+            return None
+        try:
+            return parse(value)
+        except UnitError as exc:
+            raise click.BadParameter(str(exc), ctx, param) from None
+    return callback
 
 
-def _count(ctx, param, value):
-    if value is None:
-        return None
-    try:
-        return parse_count(value)
-    except UnitError as exc:
-        raise click.BadParameter(str(exc), ctx, param) from None
+_duration = _parsed(parse_duration_ns)
+_count = _parsed(parse_count)
 
 
 def _rate(ctx, param, value):

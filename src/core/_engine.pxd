@@ -152,7 +152,6 @@ cdef struct VU:
     int32_t* var_lengths
     int64_t wake_ns         # thinking until
     int64_t intended_ns     # open model: when this iteration was due (0: not the first step)
-    int heap_slot           # position in the think heap, -1 if not there
     bint aborted            # a transport error ended this iteration early
 
 

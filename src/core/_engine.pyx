@@ -809,7 +809,6 @@ cdef class Engine:
             self.vus[i].rows = <int64_t*>calloc(max(self.n_feeders, 1), sizeof(int64_t))
             self.vus[i].var_values = <char**>calloc(max(n_vars, 1), sizeof(char*))
             self.vus[i].var_lengths = <int32_t*>calloc(max(n_vars, 1), sizeof(int32_t))
-            self.vus[i].heap_slot = -1
         for i in range(self.conn_count):
             self.conns[i].framer.head_request = False
         self.heap_wake = <int64_t*>calloc(self.n_vus, sizeof(int64_t))
