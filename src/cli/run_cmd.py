@@ -93,6 +93,9 @@ def _body(value: str | None) -> bytes:
               help="A request (or connect) older than this fails with a timeout error.")
 @click.option("--pipeline", default=1, show_default=True, callback=_positive(MAX_PIPELINE),
               help="Requests in flight per connection (HTTP/1.1 pipelining).")
+@click.option("--pipeline-timing", type=click.Choice(["batch", "each"]), default="batch", show_default=True,
+              help="With --pipeline: wake once per batch of responses, timing them all on its arrival "
+                   "(fewer wake-ups), or time each response as it arrives.")
 @click.option("--rate", callback=_rate,
               help="Open model: requests/s in total (20000, 20k); with --stages/--shape, the start rate.")
 @click.option("--max-connections", type=int, callback=_positive(1_000_000),
@@ -116,7 +119,7 @@ def _body(value: str | None) -> bytes:
 @click.option("--watch-pid", type=int, help="Sample this process's CPU and memory each second (the target).")
 @click.option("-q", "--quiet", is_flag=True, help="No live progress.")
 def run_command(url, connections, duration, requests, workers, method, headers, body, timeout, pipeline,
-                rate, max_connections, stages, shape, schedule_grid, json_path, html_path, csv_path, hlog_path,
+                pipeline_timing, rate, max_connections, stages, shape, schedule_grid, json_path, html_path, csv_path, hlog_path,
                 prometheus_address, baseline_path, max_regression, watch_pid, quiet):
     """Load URL: with CONNECTIONS keep-alive connections as fast as it answers
     (closed model), or at a fixed or staged arrival RATE (open model)."""
@@ -139,6 +142,7 @@ def run_command(url, connections, duration, requests, workers, method, headers, 
             requests=requests,
             timeout_ns=timeout,
             pipeline=pipeline,
+            pipeline_timing=pipeline_timing,
             profile=profile,
             max_connections=max_connections,
             schedule_grid_ns=schedule_grid,
@@ -151,7 +155,7 @@ def run_command(url, connections, duration, requests, workers, method, headers, 
 
 
 PLAN_SUFFIXES = (".yaml", ".yml", ".toml")
-PLAN_FIXED_OPTIONS = ("connections", "duration", "requests", "method", "headers", "body", "pipeline", "rate",
+PLAN_FIXED_OPTIONS = ("connections", "duration", "requests", "method", "headers", "body", "pipeline", "pipeline_timing", "rate",
                       "max_connections", "stages", "shape")
 
 

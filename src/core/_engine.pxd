@@ -75,6 +75,8 @@ cdef struct Conn:
     int32_t write_pos           # offset of the next byte within one request
     bint want_write             # EPOLLOUT registered
     int64_t state_since_ns      # when connecting started / retry is due
+    int64_t response_bytes      # bytes of the response being framed, so far
+    int32_t lowat               # the socket's SO_RCVLOWAT (1: the kernel default)
     Framer framer
 
 
@@ -178,6 +180,9 @@ cdef class Engine:
     cdef int64_t timeout_ns
     cdef int64_t retry_backoff_ns
     cdef object on_event            # Python callable for rare events ("settled", "done")
+    cdef bint lowat_reads           # closed plain runs: wake only when a whole response (batch) can be there
+    cdef bint batch_timing          # pipelining: wait for the whole batch (else each response)
+    cdef int64_t min_response_bytes # smallest complete response seen (0: none yet)
     cdef bint settled_signalled
     cdef bint done_signalled
     # Counters (cumulative; the parent takes deltas).
@@ -256,6 +261,8 @@ cdef class Engine:
     cdef void _on_readable(self, Conn* c) noexcept
     cdef void _on_response(self, Conn* c, int64_t now) noexcept
     cdef void _refill(self, Conn* c, int64_t now) noexcept
+    cdef void _set_lowat(self, Conn* c) noexcept
+    cdef void _unstall(self, Conn* c) noexcept
     cdef void _flush(self, Conn* c) noexcept
     cdef void _fail(self, Conn* c, int kind, int64_t now) noexcept
     cdef void _close(self, Conn* c, bint requeue) noexcept

@@ -22,6 +22,9 @@ include "schedule.pxi"
 include "flows.pxi"
 
 DEF READ_BUF_BYTES = 65536
+# sweep() checks a connection waiting on SO_RCVLOWAT for bytes stuck below
+# the mark once its oldest request is this old.
+DEF LOWAT_STALL_NS = 50_000_000
 DEF MAX_EVENTS = 512
 DEF TIMER_TOKEN = 0xFFFFFFFF      # epoll data of the schedule's timerfd
 
@@ -91,6 +94,7 @@ cdef class Engine:
         self.quota_left = quota if quota >= 0 else 0
         self.timeout_ns = timeout_ns
         self.retry_backoff_ns = 50_000_000
+        self.batch_timing = True
         self.on_event = on_event
         self.latency_us = Histogram()
         self.latency_uncorrected_us = Histogram()
@@ -170,12 +174,23 @@ cdef class Engine:
             self._connect(&self.conns[i], now)
         self._check_progress()
 
+    def set_pipeline_timing(self, str mode):
+        """'batch' (default): with pipelining, wake once a whole batch of
+        responses can have arrived, and time them all then.  'each': wake for
+        every response, and time each as it arrives (more wake-ups)."""
+        if mode not in ("batch", "each"):
+            raise ValueError(f"pipeline timing must be 'batch' or 'each', got {mode!r}")
+        self.batch_timing = mode == "batch"
+
     def start(self, int64_t start_ns=0):
         """Begin sending; the open-model schedule counts from start_ns (the
         common start instant of all workers), default now."""
         if self.stopped:
             return
         cdef int64_t now = monotonic_ns()
+        # Flows and the open model read on every arrival (their latencies
+        # start at different instants); closed plain runs use _set_lowat.
+        self.lowat_reads = not self.open_model and not self.flows
         self.start_ns = start_ns if start_ns > 0 else now
         self.sending = True
         cdef uint32_t i
@@ -264,6 +279,8 @@ cdef class Engine:
             if c.state == C_OPEN and c.in_flight > 0:
                 if now - c.sent_ns[c.ring_head] > self.timeout_ns:
                     self._fail(c, ERR_TIMEOUT, now)
+                elif c.lowat > 1 and now - c.sent_ns[c.ring_head] > LOWAT_STALL_NS:
+                    self._unstall(c)
             elif c.state == C_CONNECTING:
                 if now - c.state_since_ns > self.timeout_ns:
                     self._fail(c, ERR_CONNECT, now)
@@ -357,6 +374,8 @@ cdef class Engine:
         c.unsent_bytes = 0
         c.write_pos = 0
         c.want_write = False
+        c.response_bytes = 0
+        c.lowat = 1
         cdef int host = c.index % self.n_hosts if self.flows else 0
         c.fd = socket(self.host_families[host] if self.flows else self.family,
                       SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)
@@ -484,7 +503,11 @@ cdef class Engine:
                 self._fail(c, ERR_PARSE, now)
                 return
             pos += r
+            c.response_bytes += r
             if c.framer.complete:
+                if c.response_bytes < self.min_response_bytes or self.min_response_bytes == 0:
+                    self.min_response_bytes = c.response_bytes
+                c.response_bytes = 0
                 if self.flows:
                     self._flow_complete(c, now)
                     return
@@ -501,6 +524,43 @@ cdef class Engine:
                 self._on_idle(c, now)
         else:
             self._refill(c, now)
+            if self.lowat_reads and c.state == C_OPEN:
+                self._set_lowat(c)
+
+    cdef void _set_lowat(self, Conn* c) noexcept:
+        """Ask the kernel not to wake us for this connection until the bytes
+        still expected can all be there (SO_RCVLOWAT): the rest of the current
+        response, plus with batch timing every other response in flight, each
+        counted at the smallest response size seen so far.  nginx writes each
+        pipelined response separately, so waking per arrival cost ~15 recv()
+        and wake-ups per batch of 16, on both sides of the loopback.  A
+        response smaller than any seen before can leave us short of the mark:
+        sweep() notices and lowers it (_unstall).  One setsockopt() only when
+        the mark changes, so a steady run makes none."""
+        if c.in_flight == 0 or self.min_response_bytes == 0:
+            return
+        cdef int64_t want
+        if c.framer.state == F_BODY_LENGTH and c.framer.remaining > 0:
+            want = c.framer.remaining                    # exact
+        else:
+            want = self.min_response_bytes - c.response_bytes
+            if want < 1:
+                want = 1
+        if self.batch_timing:
+            want += (c.in_flight - 1) * self.min_response_bytes
+        if want > READ_BUF_BYTES:
+            want = READ_BUF_BYTES           # one wake-up still fills one read
+        if want != c.lowat:
+            c.lowat = <int32_t>want
+            setsockopt(c.fd, SOL_SOCKET, SO_RCVLOWAT, &c.lowat, sizeof(c.lowat))
+
+    cdef void _unstall(self, Conn* c) noexcept:
+        """Bytes are waiting but fewer than the low-water mark (responses got
+        smaller): drop the mark so that epoll reports them now."""
+        cdef int pending = 0
+        if ioctl(c.fd, FIONREAD, &pending) == 0 and pending > 0:
+            c.lowat = 1
+            setsockopt(c.fd, SOL_SOCKET, SO_RCVLOWAT, &c.lowat, sizeof(c.lowat))
 
     cdef void _on_response(self, Conn* c, int64_t now) noexcept:
         cdef int status = c.framer.status

@@ -44,6 +44,7 @@ class RunPlan:
     requests: int | None = None                   # -n: exact number of requests
     timeout_ns: int = 5_000_000_000
     pipeline: int = 1                              # requests in flight per connection
+    pipeline_timing: str = "batch"                 # "batch" | "each": see Engine.set_pipeline_timing
     profile: LoadProfile | None = None             # stages (either model) or a rate (open)
     max_connections: int | None = None             # open model: the most connections opened
     test_plan: object = None                       # surge.plan.plan.Plan: run its flows instead
@@ -92,6 +93,7 @@ class RunPlan:
             "requests": self.requests,
             "timeout_s": self.timeout_ns / 1e9,
             "pipeline": self.pipeline,
+            **({"pipeline_timing": self.pipeline_timing} if self.pipeline > 1 else {}),
             "model": self.model,
             **self._describe_profile(),
             **({"plan": self.test_plan.name, "plan_file": self.test_plan.source,

@@ -79,6 +79,8 @@ def render_summary(result: dict) -> str:
         staged = f" (stages, peak {max(s['target'] for s in cfg['stages']):g})" if cfg.get("stages") else ""
         unit = "virtual users" if cfg.get("plan") else "connections"
         pipeline = f", pipeline {cfg['pipeline']}" if "pipeline" in cfg else ""
+        if cfg.get("pipeline_timing") == "batch":
+            pipeline += " (timed per batch)"
         lines.append(f"  {bound}, {cfg['connections']} {unit}{staged}, {cfg['workers']} workers"
                      f"{pipeline}, timeout {cfg['timeout_s']:g}s")
     if result.get("interrupted"):

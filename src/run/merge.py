@@ -72,7 +72,7 @@ def _pct_key(p: float) -> str:
 
 
 def machine_info() -> dict:
-    cpu_model = platform.processor() or "unknown"
+    cpu_model = None
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
@@ -81,6 +81,8 @@ def machine_info() -> dict:
                     break
     except OSError:
         pass
+    if cpu_model is None:       # platform.processor() runs `uname -p`: only when /proc says nothing
+        cpu_model = platform.processor() or "unknown"
     return {"cpu_model": cpu_model, "cpus": os.cpu_count(), "kernel": platform.release(),
             "python": platform.python_version(), "platform": sys.platform}
 

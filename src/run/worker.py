@@ -40,6 +40,7 @@ class WorkerSpec:
     user_base: int = 0          # test plan: the global number of this worker's first VU
     seed: int = 0
     schedule_grid_ns: int | None = None   # open model: --schedule-grid (None: batch_grid_ns)
+    pipeline_timing: str = "batch"        # closed model with --pipeline: "batch" or "each"
 
 
 def share(total: int, workers: int, index: int) -> int:
@@ -158,6 +159,7 @@ class Worker:
         raise_fd_limit(spec.connections * hosts + 64)
         self.engine = Engine(spec.family, spec.sockaddr, spec.request, spec.connections * hosts, spec.pipeline,
                              spec.quota, spec.timeout_ns, spec.head_request, self.on_engine_event)
+        self.engine.set_pipeline_timing(spec.pipeline_timing)
         if spec.test_plan is not None:
             from surge.run.flows import FlowTables
             tables = FlowTables(spec.test_plan)

@@ -111,3 +111,23 @@ def test_exact_count_against_a_closing_server():
     assert run.code == 0, run.stderr
     assert run.result["totals"]["requests"] == 200
     assert seen >= 200       # pipelined requests behind a close are read but not answered, then re-sent
+
+
+@pytest.mark.parametrize("timing", ["batch", "each"])
+def test_responses_smaller_than_any_seen_do_not_stall(timing):
+    # With pipelining the engine asks the kernel to wake it only once the
+    # bytes of the whole batch can be there, counted at the smallest response
+    # seen. Here the second batch on each connection is smaller than that:
+    # the sweep must notice the bytes stuck below the mark long before the
+    # 1 s timeout, so nothing fails and the count stays exact.
+    with FaultyServer("shrinking", large_responses=16) as server:
+        run = run_surge("run", server.url, "-n", "640", "-c", "2", "-w", "1", "--pipeline", "16",
+                        "--pipeline-timing", timing, "--timeout", "1s", "-q")
+        assert server.wait_for_requests(640)
+        seen = server.requests_seen
+    assert run.code == 0, run.stderr
+    totals = run.result["totals"]
+    assert totals["requests"] == 640
+    assert sum(totals["errors"].values()) == 0, totals["errors"]
+    assert seen == 640
+    assert run.result["config"]["pipeline_timing"] == timing

@@ -36,6 +36,9 @@ Kinds (the `kind` argument; `KINDS` lists them):
                    body, so Expect: 100-continue clients work), then a 200
   no_body_status   keep-alive 204 and 304 alternately (per connection, 204
                    first), neither with a body or a Content-Length
+  shrinking        keep-alive 200s: the first `large_responses` (default 16)
+                   on each connection carry a 1000-byte body, the rest an
+                   empty one (responses smaller than any seen before)
 
 Closing servers (truncate, close_each, close_delimited) close politely: FIN
 after the response, then they read and discard what the client still sends
@@ -57,7 +60,7 @@ __all__ = ["FaultyServer", "KINDS", "CHUNKED_BODY", "GARBAGE", "POLL_S", "LINGER
 
 KINDS = (
     "reset", "truncate", "garbage", "close_each", "close_delimited", "chunked",
-    "trickle", "huge", "silent", "continue", "no_body_status",
+    "trickle", "huge", "silent", "continue", "no_body_status", "shrinking",
 )
 POLL_S = 0.05              # longest any loop blocks before looking at the stop flag
 LINGER_S = 1.0             # polite close: how long to drain the client's leftovers
@@ -268,6 +271,15 @@ def _serve_no_body_status(conn: _Connection) -> None:
         answered += 1
 
 
+def _serve_shrinking(conn: _Connection) -> None:
+    large, small = _ok_response(b"x" * 1000), _ok_response(b"")
+    answered = 0
+    while conn.read_request() is not None:
+        if not conn.send(large if answered < conn.server.large_responses else small):
+            return
+        answered += 1
+
+
 _BEHAVIOURS = {
     "reset": _serve_reset,
     "truncate": _serve_truncate,
@@ -280,6 +292,7 @@ _BEHAVIOURS = {
     "silent": _serve_silent,
     "continue": _serve_continue,
     "no_body_status": _serve_no_body_status,
+    "shrinking": _serve_shrinking,
 }
 assert set(_BEHAVIOURS) == set(KINDS)
 
@@ -290,13 +303,14 @@ class FaultyServer:
     `wait_for_requests()` are valid once entered."""
 
     def __init__(self, kind: str, *, body: bytes = b"hello", byte_delay_s: float = 0.002,
-                 body_bytes: int = 8 * 1024 * 1024):
+                 body_bytes: int = 8 * 1024 * 1024, large_responses: int = 16):
         if kind not in _BEHAVIOURS:
             raise ValueError(f"kind: must be one of {', '.join(KINDS)}; got {kind!r}")
         self.kind = kind
         self.body = body
         self.byte_delay_s = byte_delay_s
         self.body_bytes = body_bytes
+        self.large_responses = large_responses
         self._huge_response = _ok_response(b"x" * body_bytes) if kind == "huge" else b""
         self.port: int | None = None
         self._lock = threading.Lock()

@@ -66,6 +66,7 @@ cdef extern from "<sys/socket.h>" nogil:
     int SOCK_CLOEXEC
     int SOL_SOCKET
     int SO_ERROR
+    int SO_RCVLOWAT
     int SO_LINGER
     int MSG_NOSIGNAL
     struct linger:
@@ -102,3 +103,8 @@ cdef extern from "<sys/timerfd.h>" nogil:
     int TFD_NONBLOCK
     int TFD_CLOEXEC
     int TFD_TIMER_ABSTIME
+
+
+cdef extern from "<sys/ioctl.h>" nogil:
+    int ioctl(int fd, unsigned long request, ...)
+    unsigned long FIONREAD
