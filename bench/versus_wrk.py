@@ -110,6 +110,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                              " wrk,wrk checks the harness and shows the noise)")
     parser.add_argument("--surge-cmd", default=None,
                         help="how to invoke surge (default: this python -m surge)")
+    parser.add_argument("--surge-args", default="",
+                        help="extra arguments for every surge run, e.g. '--pipeline-timing each'")
     parser.add_argument("--wrk", default="wrk", help="wrk binary (default: wrk on PATH)")
     parser.add_argument("--results", default=str(BENCH_DIR / "RESULTS.md"),
                         help="markdown file whose generated section is replaced (default bench/RESULTS.md)")
@@ -158,7 +160,7 @@ def tool_command(tool: Tool, scenario: str, url: str, args: argparse.Namespace, 
             return [args.wrk, "-t1", f"-c{args.connections}", f"-d{args.duration}",
                     "-s", str(PIPELINE_SCRIPT), url, "--", str(args.pipeline_depth)]
         return [args.wrk, f"-t{args.c10k_workers}", f"-c{args.c10k_connections}", f"-d{args.duration}", url]
-    run = args.surge_command + ["run", url]
+    run = args.surge_command + ["run", url] + shlex.split(args.surge_args)
     if scenario == "default":
         return run + ["-c", str(args.connections), "-d", args.duration, "-w", "1", "--quiet", "--json", json_path]
     if scenario == "pipeline":
