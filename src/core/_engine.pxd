@@ -183,6 +183,7 @@ cdef class Engine:
     cdef bint lowat_reads           # closed plain runs: wake only when a whole response (batch) can be there
     cdef bint batch_timing          # pipelining: wait for the whole batch (else each response)
     cdef int64_t min_response_bytes # smallest complete response seen (0: none yet)
+    cdef int64_t previous_max_us    # the slowest response of the last snapshot interval
     cdef bint settled_signalled
     cdef bint done_signalled
     # Counters (cumulative; the parent takes deltas).
