@@ -119,8 +119,8 @@ def _body(value: str | None) -> bytes:
 @click.option("--watch-pid", type=int, help="Sample this process's CPU and memory each second (the target).")
 @click.option("-q", "--quiet", is_flag=True, help="No live progress.")
 def run_command(url, connections, duration, requests, workers, method, headers, body, timeout, pipeline,
-                pipeline_timing, rate, max_connections, stages, shape, schedule_grid, json_path, html_path, csv_path, hlog_path,
-                prometheus_address, baseline_path, max_regression, watch_pid, quiet):
+                pipeline_timing, rate, max_connections, stages, shape, schedule_grid, json_path, html_path,
+                csv_path, hlog_path, prometheus_address, baseline_path, max_regression, watch_pid, quiet):
     """Load URL: with CONNECTIONS keep-alive connections as fast as it answers
     (closed model), or at a fixed or staged arrival RATE (open model)."""
 
@@ -155,8 +155,8 @@ def run_command(url, connections, duration, requests, workers, method, headers, 
 
 
 PLAN_SUFFIXES = (".yaml", ".yml", ".toml")
-PLAN_FIXED_OPTIONS = ("connections", "duration", "requests", "method", "headers", "body", "pipeline", "pipeline_timing", "rate",
-                      "max_connections", "stages", "shape")
+PLAN_FIXED_OPTIONS = ("connections", "duration", "requests", "method", "headers", "body", "pipeline",
+                      "pipeline_timing", "rate", "max_connections", "stages", "shape")
 
 
 def looks_like_plan(argument: str) -> bool:

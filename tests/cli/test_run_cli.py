@@ -25,6 +25,7 @@ from tests.helpers import assert_one_line_error, run_surge
     (["run", "http://127.0.0.1/", "-c", "0"], ["--connections", "got 0"]),
     (["run", "http://127.0.0.1/", "-w", "0"], ["--workers", "got 0"]),
     (["run", "http://127.0.0.1/", "--pipeline", "0"], ["--pipeline", "1..1024"]),
+    (["run", "http://127.0.0.1/", "--pipeline", "4", "--pipeline-timing", "fast"], ["--pipeline-timing", "batch", "each"]),
     (["run", "http://127.0.0.1/", "-H", "NoColon"], ["--header", "'Name: value'"]),
     (["run", "http://127.0.0.1/", "-H", "Bad Name: x"], ["--header"]),
     (["run", "http://127.0.0.1/", "-m", "GE T"], ["--method"]),
