@@ -155,8 +155,10 @@ def run_command(url, connections, duration, requests, workers, method, headers, 
 
 
 PLAN_SUFFIXES = (".yaml", ".yml", ".toml")
-PLAN_FIXED_OPTIONS = ("connections", "duration", "requests", "method", "headers", "body", "pipeline",
-                      "pipeline_timing", "rate", "max_connections", "stages", "shape")
+# URL-run options a plan file says itself, and ones that have no meaning for it.
+PLAN_FIXED_OPTIONS = ("connections", "duration", "requests", "method", "headers", "body", "rate",
+                      "max_connections", "stages", "shape")
+PLAN_INAPPLICABLE_OPTIONS = ("pipeline", "pipeline_timing")
 
 
 def looks_like_plan(argument: str) -> bool:
@@ -168,9 +170,12 @@ def plan_from_file(ctx, path: str, workers, timeout, schedule_grid_ns=None) -> R
     """Load and validate a test plan (every problem at once, exit 2) into a RunPlan."""
     from surge.plan.validate import PlanValidationError, load_plan
 
-    for name in PLAN_FIXED_OPTIONS:
+    for name in PLAN_FIXED_OPTIONS + PLAN_INAPPLICABLE_OPTIONS:
         if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE:
             flag = next(o for o in ctx.command.params if o.name == name).opts[-1]
+            if name in PLAN_INAPPLICABLE_OPTIONS:
+                raise click.UsageError(f"{flag} does not apply to a test plan ({path!r}): each virtual user "
+                                       f"sends one request at a time")
             raise click.UsageError(f"{flag} is set by the plan {path!r}: change it there")
     try:
         test_plan = load_plan(path)

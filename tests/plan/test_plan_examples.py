@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from surge.cli import main as cli_main
+from tests.helpers import assert_one_line_error, run_surge
 from surge.plan.load import LoadProfile, Stage
 from surge.plan.model import Target
 from surge.plan.plan import Expect, Extract, Think
@@ -215,3 +216,15 @@ def test_validate_command_ok_line_through_python_m_surge():
     proc = subprocess.run([sys.executable, "-m", "surge", "validate", "examples/shop.yaml"],
                           cwd=EXAMPLES.parent, capture_output=True, text=True, env=env, timeout=60)
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "examples/shop.yaml: ok (3 scenarios, 6 steps)\n", "")
+
+
+@pytest.mark.parametrize("options, fragments", [
+    (["-c", "5"], ["--connections is set by the plan", "smoke.yaml"]),
+    (["--rate", "10"], ["--rate is set by the plan"]),
+    (["-H", "X-A: 1"], ["--header is set by the plan"]),
+    (["--pipeline", "4"], ["--pipeline does not apply to a test plan"]),
+    (["--pipeline-timing", "each"], ["--pipeline-timing does not apply to a test plan"]),
+])
+def test_url_options_a_plan_sets_itself_are_refused(options, fragments):
+    run = run_surge("run", str(EXAMPLES / "smoke.yaml"), *options, "-q")
+    assert_one_line_error(run, 2, *fragments)
