@@ -14,11 +14,13 @@ HDR bucket is at most 0.1% wide).
 from __future__ import annotations
 
 import errno
+import socket
 import threading
+from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
-from prometheus_client.exposition import start_http_server
 
 from surge.core._histogram import Histogram, HistogramDecodeError
 
@@ -68,7 +70,7 @@ class _State:
         self.active_connections: int | None = None
         self.bucket_counts = [0] * (len(DURATION_BUCKETS_S) + 1)     # the last is +Inf only
         self.duration_sum_s = 0.0
-        self.scrapes = 0
+        self.scrapes = 0                # /metrics responses written out in full
         self.scraped = threading.Condition(self.lock)
 
 
@@ -82,8 +84,6 @@ class _Collector:
             statuses, errors = dict(s.statuses), dict(s.errors)
             dropped, target, active = s.dropped, s.target_rate, s.active_connections
             counts, total_s = list(s.bucket_counts), s.duration_sum_s
-            s.scrapes += 1
-            s.scraped.notify_all()
         requests = CounterMetricFamily("surge_requests", "Completed responses, by HTTP status.",
                                        labels=["status", "scenario", "step"])
         for status, n in sorted(statuses.items()):
@@ -114,6 +114,45 @@ def _bound_label(bound: float) -> str:
     return repr(float(bound))
 
 
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format, *args):       # no access log on the user's terminal
+        pass
+
+
+class _Delivered:
+    """A WSGI response body whose close() (called by the server after the last
+    byte is written) counts a delivered scrape: stop() waits for one, and must
+    not shut down while that response is still on its way."""
+
+    def __init__(self, body, state: _State):
+        self.body, self.state = body, state
+
+    def __iter__(self):
+        return iter(self.body)
+
+    def close(self):
+        with self.state.lock:
+            self.state.scrapes += 1
+            self.state.scraped.notify_all()
+
+
+def _metrics_server(host: str, port: int, registry: CollectorRegistry, state: _State):
+    """A threaded WSGI server for /metrics that counts delivered scrapes."""
+    metrics_app = make_wsgi_app(registry)
+
+    def app(environ, start_response):
+        body = metrics_app(environ, start_response)
+        return body if environ.get("PATH_INFO") == "/favicon.ico" else _Delivered(body, state)
+
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    server_class = type("MetricsServer", (ThreadingMixIn, WSGIServer),
+                        {"daemon_threads": True, "address_family": family})
+    server = make_server(host, port, app, server_class, handler_class=_QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, name="surge-metrics", daemon=True)
+    thread.start()
+    return server, thread
+
+
 class PrometheusExporter:
     """Serves /metrics on `address` (loopback by default) from its own registry."""
 
@@ -137,7 +176,7 @@ class PrometheusExporter:
     def start(self) -> "PrometheusExporter":
         """Bind and serve; ExporterError (before any load is sent) when the address is unusable."""
         try:
-            self._server, self._thread = start_http_server(self.port, addr=self.host, registry=self.registry)
+            self._server, self._thread = _metrics_server(self.host, self.port, self.registry, self.state)
         except OSError as exc:
             reason = "address already in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
             raise ExporterError(f"--prometheus {self.address}: cannot serve /metrics: {reason}") from None
@@ -190,7 +229,7 @@ class PrometheusExporter:
 
     def stop(self, wait_for_scrape_s: float = 0.0) -> None:
         """Stop serving; with `wait_for_scrape_s`, first wait (that long at most) for
-        one more scrape, so that Prometheus sees the final numbers."""
+        one more scrape to be delivered, so that Prometheus sees the final numbers."""
         if self._server is not None and wait_for_scrape_s > 0:
             with self.state.lock:
                 seen = self.state.scrapes
