@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from surge.cli import main as cli_main
-from tests.helpers import assert_one_line_error, run_surge
 from surge.plan.load import LoadProfile, Stage
 from surge.plan.model import Target
 from surge.plan.plan import Expect, Extract, Think
 from surge.plan.template import DATA, JSON, RANDOM_INT, RANDOM_WORD, URL, VAR
 from surge.plan.validate import load_plan, validate_file
+from tests.helpers import assert_one_line_error, run_surge
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 PLANS = sorted(p for p in EXAMPLES.iterdir() if p.suffix in (".yaml", ".yml", ".toml"))
@@ -225,6 +225,6 @@ def test_validate_command_ok_line_through_python_m_surge():
     (["--pipeline", "4"], ["--pipeline does not apply to a test plan"]),
     (["--pipeline-timing", "each"], ["--pipeline-timing does not apply to a test plan"]),
 ])
-def test_url_options_a_plan_sets_itself_are_refused(options, fragments):
+def test_url_run_options_are_refused_with_a_plan(options, fragments):
     run = run_surge("run", str(EXAMPLES / "smoke.yaml"), *options, "-q")
     assert_one_line_error(run, 2, *fragments)

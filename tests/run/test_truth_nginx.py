@@ -5,12 +5,15 @@ from hdrh.histogram import HdrHistogram
 from tests.helpers import run_surge
 
 
-@pytest.mark.parametrize("workers, connections, pipeline", [(1, 1, 1), (2, 20, 1), (2, 8, 16)])
-def test_exact_request_count(nginx, workers, connections, pipeline):
+@pytest.mark.parametrize("workers, connections, pipeline, timing",
+                         [(1, 1, 1, "batch"), (2, 20, 1, "batch"), (2, 8, 16, "batch"), (2, 8, 16, "each")])
+def test_exact_request_count(nginx, workers, connections, pipeline, timing):
     before = nginx.requests()
     run = run_surge("run", nginx.url, "-n", "3001", "-c", str(connections), "-w", str(workers),
-                    "--pipeline", str(pipeline), "-q")
+                    "--pipeline", str(pipeline), "--pipeline-timing", timing, "-q")
     assert run.code == 0, run.stderr
+    # The summary says when a pipelined batch's responses are all timed at its end.
+    assert ("(timed per batch)" in run.stdout) == (pipeline > 1 and timing == "batch"), run.stdout
     assert nginx.requests() - before == 3001
     totals = run.result["totals"]
     assert totals["requests"] == 3001
