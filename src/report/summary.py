@@ -72,8 +72,11 @@ def render_summary(result: dict) -> str:
     else:
         lines.append(f"surge {result['surge_version']}  {cfg['method']} {cfg['url']}")
     if cfg.get("model") == "open":
-        shape = f"{cfg['rate']:g} req/s" if cfg.get("rate") else f"stages peaking at {cfg['peak_rate']:g} req/s"
-        lines.append(f"  open model: {shape} for {bound}, up to {cfg['max_connections']} connections, "
+        # A plan's open model starts scenario iterations, each of one or more requests.
+        rate_unit, users = ("iterations/s", "virtual users") if cfg.get("plan") else ("req/s", "connections")
+        shape = (f"{cfg['rate']:g} {rate_unit}" if cfg.get("rate")
+                 else f"stages peaking at {cfg['peak_rate']:g} {rate_unit}")
+        lines.append(f"  open model: {shape} for {bound}, up to {cfg['max_connections']} {users}, "
                      f"{cfg['workers']} workers, timeout {cfg['timeout_s']:g}s")
     else:
         staged = f" (stages, peak {max(s['target'] for s in cfg['stages']):g})" if cfg.get("stages") else ""

@@ -146,6 +146,8 @@ def test_examples_run_green(surge_server, tmp_path, name):
     run = run_surge("run", path, "-q", timeout_s=120)
     assert run.code == 0, run.stdout + run.stderr
     assert all(o["passed"] for o in run.result["objectives"]), run.result["objectives"]
+    if run.result["config"]["model"] == "open":      # a plan's open model starts iterations, not requests
+        assert "iterations/s" in run.stdout and "virtual users" in run.stdout, run.stdout
 
 
 def test_abort_on_fail_stops_the_run_after_its_grace(surge_server, tmp_path):
