@@ -9,7 +9,6 @@ model `-c 8 -w 1`. Writes its table into bench/RESULTS.md between markers.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import subprocess
 import sys
@@ -23,7 +22,7 @@ sys.path.insert(0, str(REPO))
 from surge.serve.server import ServeProcess  # noqa: E402
 
 sys.path.insert(0, str(BENCH_DIR))
-from results_file import replace_section  # noqa: E402
+from results_file import replace_section, section_head  # noqa: E402
 
 BEGIN, END = "<!-- compare -->", "<!-- /compare -->"
 
@@ -55,8 +54,7 @@ def main() -> int:
             verdict = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr.strip()
             rows.append((name, done.returncode, verdict, done.stdout))
             print(done.stdout, flush=True)
-    lines = [BEGIN, "", f"### compare, one real pair (issue 5), {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
-             "", f"Command: `.venv/bin/python bench/compare_pair.py {' '.join(sys.argv[1:])}`".replace(" `", "`"), "",
+    lines = section_head(BEGIN, "compare, one real pair (issue 5)") + [
              f"`surge serve --delay 2ms` twice and `--delay 2200us` once, `surge run -c 8 -w 1 -d {args.duration}`, "
              "then `surge compare baseline.json X.json`.", "",
              "| pair | exit | verdict |", "|---|---|---|"]

@@ -11,7 +11,6 @@ the target (its status path); CPU is the rusage of surge's process tree.
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
 import shutil
 import statistics
@@ -28,7 +27,7 @@ sys.path.insert(0, str(REPO))
 from surge.serve.server import ServeProcess  # noqa: E402
 
 sys.path.insert(0, str(BENCH_DIR))
-from results_file import replace_section  # noqa: E402
+from results_file import replace_section, section_head  # noqa: E402
 
 BEGIN, END = "<!-- flow-cost -->", "<!-- /flow-cost -->"
 PLAN = """
@@ -85,8 +84,7 @@ def main() -> int:
                   f"4-step flow {flow[-1][0]:,.0f} req/CPU-s ({flow[-1][1]:,}) | "
                   f"ratio {flow[-1][0] / single[-1][0]:.2f}", flush=True)
     ratio = statistics.median(f[0] / s[0] for s, f in zip(single, flow))
-    lines = [BEGIN, "", f"### Flow cost (issue 4), {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC", "",
-             f"Command: `.venv/bin/python bench/flow_cost.py {' '.join(sys.argv[1:])}`".replace(" `", "`"), "",
+    lines = section_head(BEGIN, "Flow cost (issue 4)") + [
              "Target `surge serve --app demo -w 1`; single URL `GET /items/5 -c 50` vs a 4-step flow (login with a "
              "CSV user and a JSON extraction of the token, dashboard and logout with the bearer token, an item) with "
              "50 VUs; `-w 1` each; requests counted by the target, CPU from rusage of surge's process tree.", "",

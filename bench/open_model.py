@@ -15,7 +15,6 @@ Writes its table into bench/RESULTS.md between the open-model markers.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import statistics
@@ -28,7 +27,7 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
-from results_file import replace_section  # noqa: E402
+from results_file import replace_section, section_head  # noqa: E402
 from nginx import Nginx, nginx_available  # noqa: E402
 
 sys.path.insert(0, str(BENCH_DIR.parent))
@@ -103,8 +102,7 @@ def main() -> int:
 def write_results(args, rows, accuracy) -> None:
     ratio = statistics.median(o["cpu_us"] / c["cpu_us"] for _, _, c, o in rows)
     ratio_20k = statistics.median(o["cpu_us"] / c["cpu_us"] for k, _, c, o in rows if "delay" in k)
-    lines = [BEGIN, "", f"### Open model (issue 3), {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
-             "", f"Command: `{' '.join(['.venv/bin/python', 'bench/open_model.py'] + sys.argv[1:])}`", "",
+    lines = section_head(BEGIN, "Open model (issue 3)") + [
              "Same throughput, same target, one worker each: the closed model sets the rate (24 connections "
              "against `surge serve --delay 1ms`: ~20,000/s; one connection against nginx: its ping-pong rate), "
              "then the open model is run at that rate. CPU = rusage of surge's process tree / the target's count.", "",

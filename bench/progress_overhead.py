@@ -14,7 +14,6 @@ Writes its table into bench/RESULTS.md between the progress markers.
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
 import shlex
 import shutil
@@ -27,7 +26,7 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
-from results_file import replace_section  # noqa: E402
+from results_file import replace_section, section_head  # noqa: E402
 from nginx import Nginx, nginx_available  # noqa: E402
 
 BEGIN, END = "<!-- progress -->", "<!-- /progress -->"
@@ -67,8 +66,7 @@ def main() -> int:
                 samples[variant].append(measure(nginx, variant, args.duration))
                 print(f"round {k + 1} {variant:6} {samples[variant][-1]:.2f} µs/req", flush=True)
     quiet = statistics.median(samples["quiet"])
-    lines = [BEGIN, "", f"### Live progress overhead (issue 5), {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
-             "", f"Command: `.venv/bin/python bench/progress_overhead.py {' '.join(sys.argv[1:])}`".replace(" `", "`"), "",
+    lines = section_head(BEGIN, "Live progress overhead (issue 5)") + [
              "nginx, `-c 50 -w 1`, alternating rounds; CPU = rusage of surge's process tree / nginx's count.", "",
              "| variant | CPU µs/req (median) | rounds | vs quiet |", "|---|---|---|---|"]
     for variant in variants:

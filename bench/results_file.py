@@ -1,7 +1,9 @@
 """bench/RESULTS.md sections: each benchmark replaces only its own, between markers."""
 from __future__ import annotations
 
+import datetime
 import re
+import sys
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -18,3 +20,11 @@ def replace_section(begin: str, end: str, lines: list[str]) -> Path:
         text = text.rstrip() + "\n\n" + block + "\n"
     RESULTS.write_text(text)
     return RESULTS
+
+
+def section_head(begin: str, title: str) -> list[str]:
+    """The first lines of a section: its marker, a dated heading, and the
+    command line that produced it (this script with its arguments)."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    command = " ".join([".venv/bin/python", f"bench/{Path(sys.argv[0]).name}", *sys.argv[1:]])
+    return [begin, "", f"### {title}, {now:%Y-%m-%d %H:%M} UTC", "", f"Command: `{command}`", ""]

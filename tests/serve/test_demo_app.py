@@ -16,7 +16,7 @@ import urllib.request
 import pytest
 
 from surge.serve.demo import BODY_LIMIT_BYTES, ROUTES, DemoApp
-from tests.serve.test_serve import Client, get, head
+from tests.support.http_client import Client, get, head
 
 # loopback only: never through a proxy the environment may name
 DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -39,19 +39,6 @@ def bearer(token: str) -> str:
 @pytest.fixture
 def demo(surge_server):
     return surge_server(app="demo")
-
-
-@pytest.fixture
-def client_factory():
-    clients = []
-
-    def connect(port: int) -> Client:
-        clients.append(Client(port))
-        return clients[-1]
-
-    yield connect
-    for client in clients:
-        client.close()
 
 
 def ask(client: Client, request: bytes, head_request: bool = False) -> tuple[int, dict, bytes]:
