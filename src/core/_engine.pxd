@@ -150,8 +150,9 @@ cdef struct VU:
     int pos                 # position in the scenario's steps
     int64_t iteration
     int64_t* rows           # current row of each feeder
-    char** var_values
-    int32_t* var_lengths
+    char** var_values       # one buffer per extracted variable, reused (grown, never shrunk)
+    int32_t* var_lengths    # the current value's length (0: not extracted)
+    int32_t* var_caps       # each buffer's capacity
     int64_t wake_ns         # thinking until
     int64_t intended_ns     # open model: when this iteration was due (0: not the first step)
     bint aborted            # a transport error ended this iteration early

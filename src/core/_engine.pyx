@@ -882,6 +882,7 @@ cdef class Engine:
             self.vus[i].rows = <int64_t*>calloc(max(self.n_feeders, 1), sizeof(int64_t))
             self.vus[i].var_values = <char**>calloc(max(n_vars, 1), sizeof(char*))
             self.vus[i].var_lengths = <int32_t*>calloc(max(n_vars, 1), sizeof(int32_t))
+            self.vus[i].var_caps = <int32_t*>calloc(max(n_vars, 1), sizeof(int32_t))
         for i in range(self.conn_count):
             self.conns[i].framer.head_request = False
         self.heap_wake = <int64_t*>calloc(self.n_vus, sizeof(int64_t))
@@ -1212,6 +1213,7 @@ cdef class Engine:
         cdef Extract* ex
         cdef regmatch_t groups[MAX_REGEX_GROUPS]
         cdef bint found
+        cdef char* grown
         record_value(<Histogram>self.step_latency[sid], latency_us)
         counts[SC_RESPONSES] += 1
         self.step_statuses[sid * 600 + (status if 100 <= status <= 599 else 0)] += 1
@@ -1242,16 +1244,19 @@ cdef class Engine:
             elif ex.kind == EXTRACT_HEADER and f.cap_buf != NULL:
                 found = header_value(f.cap_buf, f.cap_head_len, ex.name, ex.name_len, &start, &length)
             checks += 1
-            free(vu.var_values[ex.var])
-            vu.var_values[ex.var] = NULL
             vu.var_lengths[ex.var] = 0
             if not found:
                 failures += 1
                 continue
-            vu.var_values[ex.var] = <char*>malloc(length + 1)
-            if vu.var_values[ex.var] != NULL:
+            if length > vu.var_caps[ex.var]:        # grows a few times per VU, then never
+                grown = <char*>realloc(vu.var_values[ex.var], length)
+                if grown == NULL:
+                    continue
+                vu.var_values[ex.var] = grown
+                vu.var_caps[ex.var] = <int32_t>length
+            if length > 0:
                 memcpy(vu.var_values[ex.var], f.cap_buf + start, length)
-                vu.var_lengths[ex.var] = <int32_t>length
+            vu.var_lengths[ex.var] = <int32_t>length
         counts[SC_CHECKS] += checks
         counts[SC_CHECK_FAILURES] += failures
         f.cap_len = 0
@@ -1420,6 +1425,7 @@ cdef class Engine:
                     free(self.vus[v].var_values[j])
                 free(self.vus[v].var_values)
                 free(self.vus[v].var_lengths)
+                free(self.vus[v].var_caps)
                 free(self.vus[v].rows)
         free(self.steps); free(self.scenarios); free(self.feeders); free(self.vus)
         free(self.heap_wake); free(self.heap_vu); free(self.scratch)
