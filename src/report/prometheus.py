@@ -185,13 +185,7 @@ class PrometheusExporter:
 
     def update(self, point: dict, totals: dict) -> None:
         """One second's merged point and the cumulative totals (called by the supervisor)."""
-        hdr = point.get("hdr") if point else None
-        added = None
-        if isinstance(hdr, str):
-            try:
-                added = _bucketed(Histogram.decode(hdr))
-            except (HistogramDecodeError, ValueError):
-                added = None
+        added = _bucketed_hdr(point.get("hdr") if point else None)
         s = self.state
         with s.lock:
             s.statuses = {str(k): int(v) for k, v in (totals.get("responses_by_status") or {}).items()}
@@ -214,13 +208,7 @@ class PrometheusExporter:
     def finish(self, result: dict) -> None:
         """Set every metric to the result's final numbers (the last, partial second
         included), the histogram from the whole run's `latency.hdr`."""
-        hdr = (result.get("latency") or {}).get("hdr")
-        whole = None
-        if isinstance(hdr, str):
-            try:
-                whole = _bucketed(Histogram.decode(hdr))
-            except (HistogramDecodeError, ValueError):
-                whole = None
+        whole = _bucketed_hdr((result.get("latency") or {}).get("hdr"))
         last_point = (result.get("timeseries") or [{}])[-1]
         self.update({k: v for k, v in last_point.items() if k != "hdr"}, result.get("totals") or {})
         if whole is not None:
@@ -245,6 +233,16 @@ class PrometheusExporter:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def _bucketed_hdr(hdr) -> tuple[list[int], float] | None:
+    """_bucketed() of an encoded HDR histogram; None when absent or undecodable."""
+    if not isinstance(hdr, str):
+        return None
+    try:
+        return _bucketed(Histogram.decode(hdr))
+    except (HistogramDecodeError, ValueError):
+        return None
 
 
 def _bucketed(hist: Histogram) -> tuple[list[int], float]:
