@@ -97,6 +97,23 @@ cdef inline double next_unit(uint64_t* state) noexcept nogil:
     return <double>((x * 0x2545F4914F6CDD1DULL) >> 11) * (1.0 / 9007199254740992.0)
 
 
+cdef int append_bytes(char** buf, Py_ssize_t* length, Py_ssize_t* cap, const char* data, Py_ssize_t size,
+                      Py_ssize_t min_cap) except -1:
+    """Append to a malloc'd buffer, doubling it (at least to min_cap) when full."""
+    cdef Py_ssize_t new_cap
+    cdef char* grown
+    if length[0] + size > cap[0]:
+        new_cap = max(cap[0] * 2, length[0] + size, min_cap)
+        grown = <char*>realloc(buf[0], new_cap)
+        if grown == NULL:
+            raise MemoryError()
+        buf[0] = grown
+        cap[0] = new_cap
+    memcpy(buf[0] + length[0], data, size)
+    length[0] += size
+    return 0
+
+
 cdef inline bint held_before(HeldBatch* a, HeldBatch* b) noexcept nogil:
     return a.due_ns < b.due_ns or (a.due_ns == b.due_ns and a.seq < b.seq)
 
@@ -905,22 +922,12 @@ cdef class ServeProtocol:
 
     cdef int keep_body(self, const char* data, Py_ssize_t size) except -1:
         """Keep part of a request body for the demo app, up to its limit."""
-        cdef Py_ssize_t new_cap
-        cdef char* grown
         if self.body_too_large or size == 0:
             return 0
         if self.body_len + size > self.config.body_limit_bytes:
             self.body_too_large = True  # the rest is skipped; the app answers 413
             return 0
-        if self.body_len + size > self.body_cap:
-            new_cap = max(self.body_cap * 2, self.body_len + size, 1024)
-            grown = <char*>realloc(self.body, new_cap)
-            if grown == NULL:
-                raise MemoryError()
-            self.body = grown
-            self.body_cap = new_cap
-        memcpy(self.body + self.body_len, data, size)
-        self.body_len += size
+        append_bytes(&self.body, &self.body_len, &self.body_cap, data, size, 1024)
         return 0
 
     cdef bytes demo_response(self):
@@ -939,15 +946,5 @@ cdef class ServeProtocol:
         return response
 
     cdef int keep_pending(self, const char* data, Py_ssize_t size) except -1:
-        cdef Py_ssize_t new_cap
-        cdef char* grown
-        if self.pending_len + size > self.pending_cap:
-            new_cap = max(self.pending_cap * 2, self.pending_len + size, 4096)
-            grown = <char*>realloc(self.pending, new_cap)
-            if grown == NULL:
-                raise MemoryError()
-            self.pending = grown
-            self.pending_cap = new_cap
-        memcpy(self.pending + self.pending_len, data, size)
-        self.pending_len += size
+        append_bytes(&self.pending, &self.pending_len, &self.pending_cap, data, size, 4096)
         return 0
