@@ -30,7 +30,8 @@ def test_timed_run_count_matches_server_minus_in_flight(nginx):
     assert totals["requests"] > 1000
     # Requests in flight at the stop were served (or not) after surge stopped counting.
     assert 0 <= served - totals["requests"] <= totals["in_flight_at_stop"]
-    assert totals["duration_s"] == pytest.approx(2.0, abs=0.1)
+    # Never (much) short of the deadline; a busy machine may wake the workers late.
+    assert 1.99 <= totals["duration_s"] <= 2.5, totals["duration_s"]
 
 
 def test_result_file_contract(nginx):
