@@ -3,6 +3,17 @@ import pytest
 
 from surge.serve.server import ServeProcess
 
+# A test that uses one of these fixtures needs that outside program: mark it so
+# `pytest -m "not nginx"` (or "not chromium", "not prometheus") deselects it.
+MARK_BY_FIXTURE = {"nginx": "nginx", "prometheus_server": "prometheus", "chromium_page": "chromium"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        for fixture, marker in MARK_BY_FIXTURE.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(getattr(pytest.mark, marker))
+
 
 # ---- surge serve: the embedded target server --------------------------------------
 # surge_server(**options) starts `python -m surge serve --port 0` with options as
