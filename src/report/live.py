@@ -6,9 +6,10 @@ is redrawn only when a second's point arrives (no refresh thread).
 """
 from __future__ import annotations
 
+import math
 import sys
 
-from surge.report.numbers import errors_total, format_rate, format_us
+from surge.report.numbers import errors_total, failed_count, format_rate, format_us, plural
 
 
 def _isatty(stream) -> bool:
@@ -19,8 +20,27 @@ def _isatty(stream) -> bool:
 
 
 def _workers_cpu(point: dict) -> list[tuple[int, float]]:
-    return [(w.get("index", i), w["cpu_percent"]) for i, w in enumerate(point.get("workers") or ())
+    # A worker is one thread: a sample above one core is tick-edge jitter, shown as 100%.
+    return [(w.get("index", i), min(w["cpu_percent"], 100.0)) for i, w in enumerate(point.get("workers") or ())
             if w.get("cpu_percent") is not None]
+
+
+def banner(config: dict) -> str | None:
+    """One line saying what runs (the summary's first lines, joined); None when
+    the config is too sparse to say it."""
+    from surge import __version__
+    from surge.report.summary import _head_lines
+    try:
+        head = _head_lines({"config": config, "surge_version": __version__})
+    except (KeyError, TypeError, ValueError):
+        return None
+    return head[0] + "  (" + "; ".join(line.strip() for line in head[1:]) + ")"
+
+
+def _failed_text(point: dict) -> str:
+    failed = failed_count(point)
+    attempts = point.get("requests", 0) + errors_total(point.get("errors"))
+    return f"failed {failed} ({failed / attempts * 100:.1f}%)" if failed and attempts else f"failed {failed}"
 
 
 class LiveProgress:
@@ -33,12 +53,19 @@ class LiveProgress:
         self.duration_s = self.config.get("duration_s")
         self.request_quota = self.config.get("requests")
         self.requests_done = 0
+        self.dropped_total = 0
         self.previous_t = 0.0
         self._live = None
+        line = banner(self.config) if self.mode != "off" else None
+        if self.mode == "plain" and line:
+            self.stream.write(line + "\n")
+            self.stream.flush()
         if self.mode == "rich":
             from rich.console import Console
             from rich.live import Live
             self._console = Console(file=self.stream, highlight=False)
+            if line:
+                self._console.print(line, markup=False)
             self._live = Live(self._render(0, None, None), console=self._console, auto_refresh=False,
                               redirect_stdout=False, redirect_stderr=False)
             self._live.start()
@@ -50,8 +77,13 @@ class LiveProgress:
         self.previous_t = t
         return point.get("requests", 0) / length if length > 0 else None
 
+    @property
+    def _target_unit(self) -> str:
+        """A plan's open model schedules iterations (of one or more requests), a URL run requests."""
+        return "iterations/s" if self.config.get("plan") else "req/s"
+
     def _target(self, point: dict) -> float | None:
-        """Open model: the requests/s due (a closed model's target counts connections)."""
+        """Open model: the requests/s (plans: iterations/s) due; a closed model's target counts connections."""
         if self.config.get("model") != "open":
             return None
         if point.get("target") is not None:
@@ -66,11 +98,22 @@ class LiveProgress:
         if point:
             rate = self._rate(point)
             self.requests_done += point.get("requests", 0)
+            self.dropped_total += point.get("dropped", 0) or 0
         if self.mode == "plain":
             self.stream.write(self.plain_line(second, point, rate) + "\n")
             self.stream.flush()
         else:
             self._live.update(self._render(second, point, rate), refresh=True)
+
+    def finish(self, result: dict) -> None:
+        """Show the seconds that came only with the workers' final reports (the
+        last one, often partial: a run's end is a final report, not a tick)."""
+        if self.mode == "off":
+            return
+        for point in result.get("timeseries") or []:
+            t = float(point.get("t", 0))
+            if t > self.previous_t + 1e-6:
+                self.update(max(1, math.ceil(t - 1e-6)), point)
 
     def close(self) -> None:
         if self._live is not None:
@@ -91,21 +134,28 @@ class LiveProgress:
             return f" {self.requests_done / self.request_quota * 100:3.0f}%"
         return ""
 
+    def _dropped_text(self, point: dict) -> str:
+        # The point's count is this second's; the summary's is the run's: say which is which.
+        return f"dropped {point['dropped']} this second, {self.dropped_total} in all"
+
     def plain_line(self, second: int, point: dict | None, rate: float | None = None) -> str:
-        head = f"  {second:>4}s{self._remaining(second)}"
+        t = float(point["t"]) if point and "t" in point else float(second)
+        when = f"{second:>4}s" if t == int(t) else f"{t:.3f}s"       # a partial last second: its end
+        head = f"  {when}{self._remaining(second)}"
         if not point:
             return head
-        parts = [f"{format_rate(rate):>11} req/s"]
+        parts = [f"{format_rate(rate):>9} req/s"]
         target = self._target(point)
         if target is not None:
-            parts.append(f"target {format_rate(target)}")
+            parts.append(f"target {format_rate(target)} {self._target_unit}")
         parts.append(f"p50 {format_us(point.get('p50')):>8}")
         parts.append(f"p99 {format_us(point.get('p99')):>8}")
         if point.get("p99_uncorrected") is not None:
             parts.append(f"(uncorrected p99 {format_us(point['p99_uncorrected'])})")
+        parts.append(_failed_text(point))
         parts.append(f"errors {errors_total(point.get('errors'))}")
         if "dropped" in point:
-            parts.append(f"dropped {point['dropped']}")
+            parts.append(self._dropped_text(point))
         cpu = _workers_cpu(point)
         if cpu:
             parts.append("cpu " + " ".join(f"w{i}:{c:.0f}%" for i, c in cpu))
@@ -124,7 +174,7 @@ class LiveProgress:
             where = f"{second}s / {self.duration_s:g}s, {left:g}s left"
         elif self.request_quota:
             total, done = float(self.request_quota), float(min(self.requests_done, self.request_quota))
-            where = f"{self.requests_done:,} / {self.request_quota:,} requests, {second}s"
+            where = f"{self.requests_done:,} / {plural(self.request_quota, 'request')}, {second}s"
         else:
             total, done, where = None, 0.0, f"{second}s"
         bar = Table.grid(padding=(0, 2))
@@ -135,14 +185,15 @@ class LiveProgress:
             stats.append(f"{format_rate(rate)} req/s", style="bold")
             target = self._target(point)
             if target is not None:
-                stats.append(f" (target {format_rate(target)})")
+                stats.append(f" (target {format_rate(target)} {self._target_unit})")
             stats.append(f"   p50 {format_us(point.get('p50'))}   p99 {format_us(point.get('p99'))}")
             if point.get("p99_uncorrected") is not None:
                 stats.append(f" (uncorrected {format_us(point['p99_uncorrected'])})")
+            stats.append(f"   {_failed_text(point)}", style="bold red" if failed_count(point) else None)
             errors = errors_total(point.get("errors"))
             stats.append(f"   errors {errors}", style="bold red" if errors else None)
             if "dropped" in point:
-                stats.append(f"   dropped {point['dropped']}", style="bold red" if point["dropped"] else None)
+                stats.append(f"   {self._dropped_text(point)}", style="bold red" if point["dropped"] else None)
             lines.append(stats)
             cpu = _workers_cpu(point)
             if cpu:

@@ -21,8 +21,16 @@ def format_us(value_us: float | None) -> str:
 
 
 def format_rate(per_s: float | None) -> str:
-    """Requests per second with thousands separators."""
-    return "-" if per_s is None else f"{per_s:,.1f}"
+    """A rate with thousands separators: whole numbers from 100/s up ('68,737'),
+    one decimal below, where the fraction still says something ('40.5')."""
+    if per_s is None:
+        return "-"
+    return f"{per_s:,.0f}" if abs(per_s) >= 100 else f"{per_s:,.1f}"
+
+
+def plural(n: int, one: str, many: str | None = None) -> str:
+    """'1 worker', '2 workers', '1,234 requests'."""
+    return f"{n:,} {one if n == 1 else (many or one + 's')}"
 
 
 def format_percent(fraction: float | None, digits: int = 2) -> str:
@@ -36,11 +44,47 @@ def errors_total(errors) -> int:
     return int(errors or 0)
 
 
-def error_rate(requests: int, errors) -> float:
-    """Failed attempts over all attempts (completed responses of any status + errors)."""
-    failed = errors_total(errors)
-    attempts = requests + failed
-    return failed / attempts if attempts else 0.0
+def failed_count(part) -> int:
+    """Failed requests of a totals / step / scenario dict or a time-series point:
+    its "failed" (transport errors and failed statuses, see surge.run.merge), or,
+    in result files older than that rule, its transport errors only."""
+    if not isinstance(part, dict):
+        return 0
+    failed = part.get("failed")
+    if isinstance(failed, dict):
+        return int(failed.get("count", 0))
+    if isinstance(failed, (int, float)) and not isinstance(failed, bool):
+        return int(failed)
+    return errors_total(part.get("errors"))
+
+
+def failed_reasons(part) -> dict[str, int]:
+    """{"status 500": 98, "timeout": 2}, the most frequent first ({} when unknown)."""
+    failed = part.get("failed") if isinstance(part, dict) else None
+    if isinstance(failed, dict) and isinstance(failed.get("by_reason"), dict):
+        reasons = failed["by_reason"]
+    elif isinstance(part, dict) and isinstance(part.get("errors"), dict):
+        reasons = part["errors"]
+    else:
+        return {}
+    return dict(sorted(((str(k), int(v)) for k, v in reasons.items() if v), key=lambda kv: (-kv[1], kv[0])))
+
+
+def attempts(part) -> int:
+    """Requests attempted: responses of any status + transport errors."""
+    return int(part.get("requests", 0) or 0) + errors_total(part.get("errors"))
+
+
+def error_rate(part, errors=None) -> float:
+    """Failed requests over attempts, of a totals / step / scenario dict or a point.
+
+    (The old form error_rate(requests, errors) still answers transport errors
+    over attempts, for callers not yet moved to the dict form.)"""
+    if not isinstance(part, dict):
+        failed, tried = errors_total(errors), int(part or 0) + errors_total(errors)
+    else:
+        failed, tried = failed_count(part), attempts(part)
+    return failed / tried if tried else 0.0
 
 
 def is_open_model(result: dict) -> bool:
@@ -80,21 +124,29 @@ def percentile_key(percentile: float) -> str:
 SATURATED_CPU_FRACTION = 0.9
 
 
+# A steady second is a whole one (the last, partial interval is left out) that
+# is not the first (start-up: connecting, warming caches, forking).
+_WHOLE_SECOND_SLACK_S = 0.02
+
+
+def steady_points(timeseries: list[dict]) -> list[dict]:
+    """The points of whole, non-first seconds."""
+    return [point for i, (point, length) in enumerate(zip(timeseries, interval_lengths_s(timeseries)))
+            if i > 0 and abs(length - 1.0) <= _WHOLE_SECOND_SLACK_S]
+
+
 def client_cpu_by_worker(result: dict) -> dict[int, float]:
-    """Each worker's CPU as a fraction of one core: the median of its per-second
-    samples when the time series has them, else its whole-run average."""
+    """Each worker's CPU as a fraction of one core (at most 1.0): the median of
+    its per-second samples in steady seconds. Empty when the run had no such
+    second: a whole-run average of a short run is mostly start-up CPU divided
+    by a few milliseconds (it read 1282% for `-n 1`), so it says nothing."""
     samples: dict[int, list[float]] = {}
-    for point in result.get("timeseries", []):
+    for point in steady_points(result.get("timeseries") or []):
         for worker in point.get("workers") or ():
-            if worker.get("cpu_percent") is not None:
+            if isinstance(worker, dict) and isinstance(worker.get("cpu_percent"), (int, float)):
                 samples.setdefault(worker.get("index", 0), []).append(worker["cpu_percent"] / 100)
-    if samples:
-        return {index: sorted(values)[len(values) // 2] for index, values in sorted(samples.items())}
-    duration = result.get("totals", {}).get("duration_s") or 0
-    if duration <= 0:
-        return {}
-    return {w.get("index", i): (w.get("user_s", 0) + w.get("sys_s", 0)) / duration
-            for i, w in enumerate((result.get("resources") or {}).get("workers") or [])}
+    # One worker is one thread: above one core is sampling jitter (tick edges), not work.
+    return {index: min(sorted(values)[len(values) // 2], 1.0) for index, values in sorted(samples.items())}
 
 
 def saturated_workers(result: dict, threshold: float = SATURATED_CPU_FRACTION) -> list[tuple[int, float]]:

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from surge.plan.units import format_bytes
-from surge.report.numbers import saturated_workers
+from surge.report.numbers import (error_rate, failed_count, failed_reasons, format_rate, plural,
+                                  saturated_workers)
 
 
 def _us(value: float) -> str:
@@ -15,6 +16,8 @@ def _us(value: float) -> str:
 
 
 def _latency_block(title: str, lat: dict) -> list[str]:
+    if not lat.get("count"):            # every request failed before a response: no zeros as numbers
+        return [f"  {title}", "    no responses", ""]
     lines = [f"  {title}",
              "               min       mean      stdev       max",
              f"           {_us(lat['min']):>9} {_us(lat['mean']):>9} {_us(lat['stdev']):>9} {_us(lat['max']):>9}",
@@ -23,26 +26,39 @@ def _latency_block(title: str, lat: dict) -> list[str]:
     return lines
 
 
+def _pcts(lat: dict) -> tuple[str, str]:
+    """p50 and p99 of a step or scenario ('-' when it had no response)."""
+    if not lat.get("count", 1):
+        return "-", "-"
+    return _us(lat["percentiles"]["50"]), _us(lat["percentiles"]["99"])
+
+
+def _failed_cell(part: dict) -> str:
+    return f"{failed_count(part)} {error_rate(part) * 100:5.1f}%"
+
+
 def _flow_lines(result: dict) -> list[str]:
     """Per scenario and per step (test plans), then each objective."""
     lines = []
     scenarios = [s for s in result.get("scenarios") or [] if "share" in s and "latency" in s]
     if scenarios:
-        lines += ["", "  Scenarios     share  iterations  aborted  requests  errors  checks failed       p50       p99"]
+        lines += ["", "  Scenarios     share  iterations  aborted  requests        failed  errors  checks failed"
+                      "       p50       p99"]
         for s in scenarios:
-            pct = s["latency"]["percentiles"]
+            p50, p99 = _pcts(s["latency"])
             lines.append(f"  {s['name'][:12]:<12} {s['share'] * 100:5.1f}%  {s['iterations']:>10}  {s['aborted']:>7}  "
-                         f"{s['requests']:>8}  {s['errors']:>6}  {s['check_failures']:>13}  {_us(pct['50']):>8}  "
-                         f"{_us(pct['99']):>8}")
+                         f"{s['requests']:>8}  {_failed_cell(s):>12}  {s['errors']:>6}  {s['check_failures']:>13}  "
+                         f"{p50:>8}  {p99:>8}")
     steps = [st for st in result.get("steps") or [] if "check_failures" in st and "latency" in st]
     if steps:
-        lines += ["", "  Steps                           requests  errors  checks failed       p50       p99  statuses"]
+        lines += ["", "  Steps                           requests        failed  errors  checks failed       p50"
+                      "       p99  statuses"]
         for st in steps:
-            pct = st["latency"]["percentiles"]
+            p50, p99 = _pcts(st["latency"])
             statuses = ",".join(f"{k}:{v}" for k, v in st["responses_by_status"].items())
             name = f"{st['scenario']}/{st['step']}"
-            lines.append(f"  {name[:30]:<30} {st['requests']:>9}  {sum(st['errors'].values()):>6}  "
-                         f"{st['check_failures']:>13}  {_us(pct['50']):>8}  {_us(pct['99']):>8}  {statuses}")
+            lines.append(f"  {name[:30]:<30} {st['requests']:>9}  {_failed_cell(st):>12}  "
+                         f"{sum(st['errors'].values()):>6}  {st['check_failures']:>13}  {p50:>8}  {p99:>8}  {statuses}")
     if result.get("objectives"):
         lines += ["", "  Objectives"]
         for o in result["objectives"]:
@@ -54,38 +70,69 @@ def _flow_lines(result: dict) -> list[str]:
             elif o["unit"] == "fraction":
                 shown = f"{value * 100:.2f}%"
             elif o["unit"] == "req/s":
-                shown = f"{value:,.1f}/s"
+                shown = f"{format_rate(value)}/s"
             else:
                 shown = f"{value:g}"
             lines.append(f"    {'PASS' if o['passed'] else 'FAIL'}  {o['name']:<36} measured {shown}")
     return lines
 
 
-def render_summary(result: dict) -> str:
-    """The human summary of a result dict."""
-    cfg, totals, lat = result["config"], result["totals"], result["latency"]
+def _head_lines(result: dict) -> list[str]:
+    """What ran: the command, the target's address, the load."""
+    cfg = result["config"]
     lines = []
-    bound = f"{cfg['requests']} requests" if cfg.get("requests") else f"{cfg['duration_s']:g}s"
-
+    bound = plural(cfg["requests"], "request") if cfg.get("requests") else f"{cfg['duration_s']:g}s"
     if cfg.get("plan"):
         lines.append(f"surge {result['surge_version']}  plan {cfg['plan']} ({cfg.get('plan_file', '')}) -> {cfg['url']}")
     else:
         lines.append(f"surge {result['surge_version']}  {cfg['method']} {cfg['url']}")
+    if cfg.get("address"):              # the address the name resolved to and was reached at
+        lines.append(f"  Target: {cfg['url']} ({cfg['address']})")
+    workers = plural(cfg["workers"], "worker")
     if cfg.get("model") == "open":
         # A plan's open model starts scenario iterations, each of one or more requests.
-        rate_unit, users = ("iterations/s", "virtual users") if cfg.get("plan") else ("req/s", "connections")
+        rate_unit, users = ("iterations/s", "virtual user") if cfg.get("plan") else ("req/s", "connection")
         shape = (f"{cfg['rate']:g} {rate_unit}" if cfg.get("rate")
                  else f"stages peaking at {cfg['peak_rate']:g} {rate_unit}")
-        lines.append(f"  open model: {shape} for {bound}, up to {cfg['max_connections']} {users}, "
-                     f"{cfg['workers']} workers, timeout {cfg['timeout_s']:g}s")
+        lines.append(f"  open model: {shape} for {bound}, up to {plural(cfg['max_connections'], users)}, "
+                     f"{workers}, timeout {cfg['timeout_s']:g}s")
     else:
         staged = f" (stages, peak {max(s['target'] for s in cfg['stages']):g})" if cfg.get("stages") else ""
-        unit = "virtual users" if cfg.get("plan") else "connections"
+        unit = "virtual user" if cfg.get("plan") else "connection"
         pipeline = f", pipeline {cfg['pipeline']}" if "pipeline" in cfg else ""
         if cfg.get("pipeline_timing") == "batch":
             pipeline += " (timed per batch)"
-        lines.append(f"  {bound}, {cfg['connections']} {unit}{staged}, {cfg['workers']} workers"
+        lines.append(f"  {bound}, {plural(cfg['connections'], unit)}{staged}, {workers}"
                      f"{pipeline}, timeout {cfg['timeout_s']:g}s")
+    return lines
+
+
+def _failed_line(totals: dict) -> str:
+    """`Failed: 100 (100.00%) — status 500: 98, timeout: 2` (the rule: README, "Failed requests")."""
+    count = failed_count(totals)
+    if not count:
+        return "  Failed: none"
+    reasons = ", ".join(f"{reason}: {n}" for reason, n in failed_reasons(totals).items())
+    return f"  Failed: {count} ({error_rate(totals) * 100:.2f}%) — {reasons}"
+
+
+def _open_model_lines(totals: dict) -> list[str]:
+    lines = [f"  Intended (due): {totals['due']}   dropped after waiting --timeout: {totals['dropped']}"
+             f"   queued at the stop: {totals.get('queued_at_stop', 0)}"]
+    if totals["dropped"]:
+        lines.append(f"  WARNING: {plural(totals['dropped'], 'request was', 'requests were')} DROPPED: no connection "
+                     f"was free within the timeout (raise --max-connections, or the target is saturated)")
+    queued = totals.get("queued_at_stop", 0)
+    if queued:
+        lines.append(f"  WARNING: {plural(queued, 'request was', 'requests were')} due but still QUEUED at the stop "
+                     f"(never sent): the target or the client could not keep up with the rate asked")
+    return lines
+
+
+def render_summary(result: dict) -> str:
+    """The human summary of a result dict."""
+    cfg, totals, lat = result["config"], result["totals"], result["latency"]
+    lines = _head_lines(result)
     if result.get("interrupted"):
         lines.append("  INTERRUPTED: partial results below")
     lines.append("")
@@ -97,31 +144,28 @@ def render_summary(result: dict) -> str:
     else:
         lines += _latency_block("Latency", lat)
     duration = totals["duration_s"]
-    lines.append(f"  {totals['requests']} requests in {duration:.2f}s, {format_bytes(totals['bytes_in'])} read, "
-                 f"{format_bytes(totals['bytes_out'])} written")
+    lines.append(f"  {plural(totals['requests'], 'request')} in {duration:.2f}s, {format_bytes(totals['bytes_in'])} "
+                 f"read, {format_bytes(totals['bytes_out'])} written")
     lines.append(f"  Requests/sec: {totals['rps']:>12,.2f}")
     rate_in = totals["bytes_in"] / duration if duration else 0
     lines.append(f"  Transfer/sec: {format_bytes(rate_in):>12}")
     statuses = ", ".join(f"{code}: {n}" for code, n in totals["responses_by_status"].items()) or "none"
     lines.append(f"  Responses by status: {statuses}")
+    lines.append(_failed_line(totals))
     errors = {k: v for k, v in totals["errors"].items() if v}
     if errors:
         lines.append("  Errors: " + ", ".join(f"{k} {v}" for k, v in errors.items()))
     else:
         lines.append("  Errors: none")
     if "due" in totals:
-        lines.append(f"  Intended (due): {totals['due']}   dropped after waiting --timeout: {totals['dropped']}"
-                     f"   queued at the stop: {totals.get('queued_at_stop', 0)}")
-        if totals["dropped"]:
-            lines.append(f"  WARNING: {totals['dropped']} requests were DROPPED: no connection was free within "
-                         f"the timeout (raise --max-connections, or the target is saturated)")
+        lines += _open_model_lines(totals)
     if totals.get("in_flight_at_stop"):
         lines.append(f"  In flight at the stop (not counted): {totals['in_flight_at_stop']}")
     saturated = saturated_workers(result)
     if saturated:
         busy = ", ".join(f"worker {index} at {cpu * 100:.0f}%" for index, cpu in saturated)
-        lines.append(f"  WARNING: the load generator was the bottleneck ({busy} of a core): "
-                     f"add workers (-w) or machines before trusting these numbers as the target's")
+        lines.append(f"  WARNING: the load generator was the bottleneck ({busy} of a core, median of the "
+                     f"steady seconds): add workers (-w) or machines before trusting these numbers as the target's")
     watched = [p["watched"] for p in result.get("timeseries", []) if p.get("watched")]
     cpu = sorted(w["cpu_percent"] for w in watched if w.get("cpu_percent") is not None)
     if cpu:

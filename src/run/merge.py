@@ -52,6 +52,52 @@ def _errors_total(snapshot: dict | None) -> int:
     return sum(snapshot["errors"].values()) if snapshot else 0
 
 
+# ---- the failed-request rule (k6's http_req_failed) -----------------------------------------
+def is_failed_status(status: int, allowed: tuple[int, ...] = ()) -> bool:
+    """A response failed when its status is >= 400, unless the step lists the
+    statuses it expects (`expect.status`): then only those are fine."""
+    return int(status) not in allowed if allowed else int(status) >= 400
+
+
+def failed_requests(statuses: dict, errors: dict, allowed: tuple[int, ...] = ()) -> dict:
+    """{"count", "by_reason"}: transport errors by kind, failed statuses as
+    "status NNN"; only non-zero reasons, the most frequent first."""
+    reasons = {kind: int(n) for kind, n in errors.items() if n}
+    for status, n in statuses.items():
+        if n and is_failed_status(status, allowed):
+            reasons[f"status {int(status)}"] = reasons.get(f"status {int(status)}", 0) + int(n)
+    ordered = dict(sorted(reasons.items(), key=lambda item: (-item[1], item[0])))
+    return {"count": sum(ordered.values()), "by_reason": ordered}
+
+
+def add_failed(into: dict, other: dict) -> dict:
+    """The sum of two {"count", "by_reason"} (a scenario's steps, a plan's totals)."""
+    reasons = dict(into["by_reason"])
+    for reason, n in other["by_reason"].items():
+        reasons[reason] = reasons.get(reason, 0) + n
+    ordered = dict(sorted(reasons.items(), key=lambda item: (-item[1], item[0])))
+    return {"count": into["count"] + other["count"], "by_reason": ordered}
+
+
+def failed_fraction(failed: dict, responses: int, errors: dict) -> float:
+    """failed / attempts, attempts = responses of any status + transport errors."""
+    attempts = responses + sum(errors.values())
+    return round(failed["count"] / attempts, 9) if attempts else 0.0
+
+
+NO_FAILED = {"count": 0, "by_reason": {}}
+
+
+def _step_failed_counts(flows: dict | None, allowed: list[tuple[int, ...]]) -> int:
+    """Failed requests so far in one worker's cumulative flow counters (all steps)."""
+    if not flows:
+        return 0
+    total = 0
+    for (_, _, _, errors, statuses, _), ok in zip(flows["steps"], allowed):
+        total += sum(errors) + sum(n for status, n in statuses.items() if is_failed_status(status, ok))
+    return total
+
+
 def latency_summary(hist: Histogram) -> dict:
     """min/mean/stdev/max, the percentile table and the encoded histogram (µs)."""
     values = hist.values_at_percentiles(PERCENTILES)
@@ -144,6 +190,12 @@ class RunRecord:
             extra = {"due": sum(snap["due"] for snap in latest),
                      "dropped": sum(snap["dropped"] for snap in latest),
                      "queued_at_stop": sum(w.final.get("queued_at_stop", 0) for w in self.workers if w.final)}
+        if self.plan.test_plan is not None:         # each step's own rule (expect.status)
+            failed = NO_FAILED
+            for step in self.step_counters()[0]:
+                failed = add_failed(failed, step["failed"])
+        else:
+            failed = failed_requests(statuses, errors)
         return {
             "requests": requests,
             "duration_s": round(duration, 6),
@@ -152,6 +204,8 @@ class RunRecord:
             "bytes_out": bytes_out,
             "responses_by_status": {str(s): statuses[s] for s in sorted(statuses)},
             "errors": errors,
+            "failed": failed,
+            "error_rate": failed_fraction(failed, requests, errors),
             "in_flight_at_stop": sum(w.abandoned for w in self.workers),
             **extra,
         }
@@ -181,10 +235,11 @@ class RunRecord:
     def _point(self, k: int, t_end: float, snaps: list[tuple[dict, dict | None]]) -> dict:
         """Second k from each worker's snapshot ending in it (and the one before, for deltas)."""
         hist = Histogram()
-        errors = 0
+        errors = failed = 0
         statuses: dict[str, int] = {}
         workers = []
         interval_s = max(t_end - (k - 1), 1e-9)
+        allowed = self.step_allowed
         for snap, previous in snaps:
             hist.add_sparse(*snap["latency"])
             errors += _errors_total(snap) - _errors_total(previous)
@@ -192,6 +247,13 @@ class RunRecord:
                 delta = n - (previous["statuses"].get(status, 0) if previous else 0)
                 if delta:
                     statuses[str(status)] = statuses.get(str(status), 0) + delta
+                    if not snap.get("flows") and is_failed_status(status):
+                        failed += delta
+            if snap.get("flows"):       # a plan: each step's rule, from its cumulative counters
+                failed += (_step_failed_counts(snap["flows"], allowed)
+                           - _step_failed_counts((previous or {}).get("flows"), allowed))
+            else:
+                failed += _errors_total(snap) - _errors_total(previous)
             usage, before = snap.get("usage"), (previous or {}).get("usage")
             if usage:
                 cpu_s = usage["user_s"] + usage["sys_s"] - (before["user_s"] + before["sys_s"] if before else 0)
@@ -199,7 +261,7 @@ class RunRecord:
                                 "cpu_percent": round(cpu_s / interval_s * 100, 1) if before else None,
                                 "rss_kb": usage.get("rss_kb")})
         p50, p99 = hist.values_at_percentiles((50, 99))
-        point = {"t": t_end, "requests": hist.total_count, "errors": errors, "p50": p50, "p99": p99,
+        point = {"t": t_end, "requests": hist.total_count, "errors": errors, "failed": failed, "p50": p50, "p99": p99,
                  "max": hist.max, "hdr": hist.encode(), "statuses": statuses,
                  "active_connections": sum(snap["open_connections"] for snap, _ in snaps), "workers": workers}
         profile = self.plan.profile
@@ -228,26 +290,29 @@ class RunRecord:
         return {"workers": workers,
                 "supervisor": {"user_s": own.ru_utime, "sys_s": own.ru_stime, "max_rss_kb": own.ru_maxrss}}
 
-    def flow_results(self) -> dict:
-        """Per step and per scenario (test plans): counters from each worker's
-        last report, latency from every interval, merged exactly."""
+    @property
+    def step_allowed(self) -> list[tuple[int, ...]]:
+        """Each plan step's `expect.status` (() = the >= 400 rule), in flow order."""
         test_plan = self.plan.test_plan
         if test_plan is None:
-            return {}
+            return []
+        return [step.expect.status for scenario in test_plan.scenarios for step in scenario.steps]
+
+    def step_counters(self) -> tuple[list[dict], list[list[int]]]:
+        """Per step, from each worker's last report: requests, statuses, errors,
+        checks, failed; per scenario: [started, completed, aborted]."""
+        test_plan = self.plan.test_plan
+        if test_plan is None:
+            return [], []
         names = [(scenario.name, step.name) for scenario in test_plan.scenarios for step in scenario.steps]
         steps = [{"scenario": scn, "step": name, "requests": 0, "responses_by_status": {},
                   "errors": {kind: 0 for kind in ERROR_KINDS}, "checks": 0, "check_failures": 0}
                  for scn, name in names]
-        latencies = [Histogram() for _ in names]
         iterations = [[0, 0, 0] for _ in test_plan.scenarios]
         for w in self.workers:
-            snaps = [s for s in w.snapshots() if s.get("flows")]
-            for snap in snaps:
-                for i, step in enumerate(snap["flows"]["steps"]):
-                    latencies[i].add_sparse(*step[5])
-            if not snaps:
+            last = next((s["flows"] for s in reversed(w.snapshots()) if s.get("flows")), None)
+            if last is None:
                 continue
-            last = snaps[-1]["flows"]
             for i, (responses, checks, failures, errors, statuses, _) in enumerate(last["steps"]):
                 out = steps[i]
                 out["requests"] += responses
@@ -260,21 +325,41 @@ class RunRecord:
             for i, counts in enumerate(last["scenarios"]):
                 for k in range(3):
                     iterations[i][k] += counts[k]
+        for out, allowed in zip(steps, self.step_allowed):
+            out["responses_by_status"] = dict(sorted(out["responses_by_status"].items(), key=lambda kv: int(kv[0])))
+            out["failed"] = failed_requests(out["responses_by_status"], out["errors"], allowed)
+        return steps, iterations
+
+    def flow_results(self) -> dict:
+        """Per step and per scenario (test plans): counters from each worker's
+        last report, latency from every interval, merged exactly."""
+        test_plan = self.plan.test_plan
+        if test_plan is None:
+            return {}
+        steps, iterations = self.step_counters()
+        latencies = [Histogram() for _ in steps]
+        for w in self.workers:
+            for snap in w.snapshots():
+                if snap.get("flows"):
+                    for i, step in enumerate(snap["flows"]["steps"]):
+                        latencies[i].add_sparse(*step[5])
         for out, hist in zip(steps, latencies):
-            out["responses_by_status"] = dict(sorted(out["responses_by_status"].items()))
             out["latency"] = latency_summary(hist)
         scenarios = []
         shares = test_plan.shares
         for i, scenario in enumerate(test_plan.scenarios):
             merged = Histogram()
-            members = [k for k, (scn, _) in enumerate(names) if scn == scenario.name]
+            members = [k for k, step in enumerate(steps) if step["scenario"] == scenario.name]
+            failed = NO_FAILED
             for k in members:
                 merged.add(latencies[k])
+                failed = add_failed(failed, steps[k]["failed"])
             started, completed, aborted = iterations[i]
             scenarios.append({"name": scenario.name, "weight": scenario.weight, "share": round(shares[scenario.name], 6),
                               "iterations": started, "completed": completed, "aborted": aborted,
                               "requests": sum(steps[k]["requests"] for k in members),
                               "errors": sum(sum(steps[k]["errors"].values()) for k in members),
+                              "failed": failed,
                               "checks": sum(steps[k]["checks"] for k in members),
                               "check_failures": sum(steps[k]["check_failures"] for k in members),
                               "latency": latency_summary(merged)})

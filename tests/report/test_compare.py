@@ -128,7 +128,8 @@ def test_rendering_shows_both_runs_and_the_change():
     for name in ("requests/s", "p50", "p90", "p99", "p99.9", "error rate", "step warm", "step peak"):
         assert name in text
     assert "REGRESSION beyond 5%" in text
-    assert f"{baseline['totals']['rps']:,.1f}" in text
+    from surge.report.numbers import format_rate
+    assert format_rate(baseline['totals']['rps']) in text
 
 
 def test_configuration_differences_are_noted():

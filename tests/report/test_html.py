@@ -157,9 +157,10 @@ def test_banners_interrupted_dead_worker_and_saturated_client():
     assert "Worker 0 used 98% of a CPU core" in page and "Worker 1 used" not in page
 
 
-def test_saturation_from_whole_run_usage_when_no_samples():
+def test_no_saturation_claim_without_per_second_samples():
+    """A whole-run average is mostly start-up CPU on a short run (issue 9 item 7): no claim from it."""
     from surge.report.numbers import saturated_workers
     result = make_result(10, seed=2, per_point_workers=False)
     result["resources"]["workers"] = [{"index": 0, "user_s": 2.0, "sys_s": 7.5, "max_rss_kb": 1},
                                       {"index": 1, "user_s": 1.0, "sys_s": 1.0, "max_rss_kb": 1}]
-    assert saturated_workers(result) == [(0, pytest.approx(0.95))]
+    assert saturated_workers(result) == []

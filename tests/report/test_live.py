@@ -24,11 +24,12 @@ def test_plain_lines_when_not_a_terminal():
     for k, point in enumerate(result["timeseries"], 1):
         progress.update(k, point)
     progress.close()
-    lines = out.getvalue().splitlines()
+    banner, *lines = out.getvalue().splitlines()
+    assert banner.startswith("surge ") and "http://127.0.0.1:8080/api?q=1" in banner and "2 workers" in banner
     assert len(lines) == 3
     first, point = lines[0], result["timeseries"][0]
     assert first.strip().startswith("1s/3s")
-    assert f"{point['requests']:,.1f} req/s" in first and "target 2,000.0" in first
+    assert f"{point['requests']:,} req/s" in first and "target 2,000 req/s" in first
     assert "p50" in first and "p99" in first and "uncorrected p99" in first
     assert f"errors {point['errors']}" in first and f"dropped {point['dropped']}" in first
     assert "cpu w0:" in first and "w1:" in first
@@ -40,7 +41,7 @@ def test_closed_model_today_point_shape():
     progress.update(1, {"t": 1.0, "requests": 84450, "errors": 0, "p50": 233, "p99": 393, "max": 1846})
     progress.update(2, None)                         # nothing reported for that second yet
     lines = out.getvalue().splitlines()
-    assert "84,450.0 req/s" in lines[0] and "target" not in lines[0] and "cpu" not in lines[0]
+    assert "84,450 req/s" in lines[0] and "target" not in lines[0] and "cpu" not in lines[0]
     assert lines[1].strip() == "2s/10s"
 
 
@@ -75,6 +76,6 @@ def test_rich_on_a_terminal():
         stream.close()
         os.close(master)
     assert "\x1b[" in text                          # drawn in place with terminal escapes
-    assert "3s / 3s, 0s left" in text and "req/s" in text and "(target 2,000.0)" in text
+    assert "3s / 3s, 0s left" in text and "req/s" in text and "(target 2,000 req/s)" in text
     assert "p99" in text and "uncorrected" in text and "client CPU" in text and "w1" in text
     assert "━" in text                              # the progress bar
