@@ -12,7 +12,7 @@ from surge.cli.main import EXIT_GATE, EXIT_INTERRUPTED, EXIT_OK, EXIT_RUNTIME, E
 from surge.cli.report_cmd import write_reports
 from surge.plan.load import SHAPES_HELP, LoadError, LoadProfile, parse_shape, parse_stages
 from surge.plan.model import RunPlan
-from surge.plan.request import PlanError, parse_header, parse_method, parse_target
+from surge.plan.request import PlanError, parse_auth, parse_header, parse_method, parse_target
 from surge.plan.units import UnitError, parse_count, parse_duration_ns
 
 MAX_PIPELINE = 1024
@@ -89,6 +89,8 @@ def _body(value: str | None) -> bytes:
 @click.option("-m", "--method", default="GET", show_default=True)
 @click.option("-H", "--header", "headers", multiple=True, help="'Name: value', repeatable.")
 @click.option("--body", help="Request body: TEXT, or @FILE to read it from a file.")
+@click.option("--auth", metavar="USER:PASSWORD",
+              help="HTTP Basic auth (as credentials in the URL do); conflicts with -H Authorization.")
 @click.option("--timeout", default="5s", show_default=True, callback=_duration,
               help="A request (or connect) older than this fails with a timeout error.")
 @click.option("--pipeline", default=1, show_default=True, callback=_positive(MAX_PIPELINE),
@@ -118,7 +120,7 @@ def _body(value: str | None) -> bytes:
               help="With --baseline: the worst change allowed.")
 @click.option("--watch-pid", type=int, help="Sample this process's CPU and memory each second (the target).")
 @click.option("-q", "--quiet", is_flag=True, help="No live progress.")
-def run_command(url, connections, duration, requests, workers, method, headers, body, timeout, pipeline,
+def run_command(url, connections, duration, requests, workers, method, headers, body, auth, timeout, pipeline,
                 pipeline_timing, rate, max_connections, stages, shape, schedule_grid, json_path, html_path,
                 csv_path, hlog_path, prometheus_address, baseline_path, max_regression, watch_pid, quiet):
     """Load URL: with CONNECTIONS keep-alive connections as fast as it answers
@@ -132,10 +134,11 @@ def run_command(url, connections, duration, requests, workers, method, headers, 
     profile = load_profile(ctx, connections, duration, requests, rate, max_connections, stages, shape, pipeline)
     try:
         plan = RunPlan(
-            target=parse_target(url),
+            target=parse_target(url, allow_credentials=True),
             method=parse_method(method),
             headers=tuple(parse_header(h) for h in headers),
             body=_body(body),
+            auth=parse_auth(auth),
             connections=connections,
             workers=workers or os.cpu_count() or 1,
             duration_ns=None if requests else (duration or 10_000_000_000),
@@ -156,7 +159,7 @@ def run_command(url, connections, duration, requests, workers, method, headers, 
 
 PLAN_SUFFIXES = (".yaml", ".yml", ".toml")
 # URL-run options a plan file says itself, and ones that have no meaning for it.
-PLAN_FIXED_OPTIONS = ("connections", "duration", "requests", "method", "headers", "body", "rate",
+PLAN_FIXED_OPTIONS = ("connections", "duration", "requests", "method", "headers", "body", "auth", "rate",
                       "max_connections", "stages", "shape")
 PLAN_INAPPLICABLE_OPTIONS = ("pipeline", "pipeline_timing")
 
@@ -268,7 +271,7 @@ class RunOutputs:
         point = live_point(record, k)
         self.progress.update(k, point)
         if self.exporter:
-            self.exporter.update(point, record.totals())
+            self.exporter.update(point, record.totals(), record.step_counters()[0])
         watched = [o for o in self.abort_objectives if k * 1_000_000_000 >= o.grace_ns]
         if watched:
             from surge.run.objectives import evaluate
@@ -278,6 +281,7 @@ class RunOutputs:
         return None
 
     def finish(self, result: dict) -> None:
+        self.progress.finish(result)            # the seconds only the final reports carried
         if self.exporter:
             self.exporter.finish(result)
 
@@ -317,12 +321,19 @@ def load_profile(ctx, connections, duration, requests, rate, max_connections, st
         raise click.UsageError("--max-connections applies to the open model: add --rate")
     if ctx.params.get("schedule_grid") is not None and rate is None:
         raise click.UsageError("--schedule-grid applies to the open model: add --rate")
+    # A ramp (--stages, --shape ramp) starts from --rate, or in the closed model from an explicit -c.
+    ramp_start = rate if rate is not None else (connections if explicit("connections") else 0)
     try:
         if shape:
-            start, stage_list = parse_shape(shape)
+            start, stage_list = parse_shape(shape, ramp_start)
+            given = rate if rate is not None else (connections if explicit("connections") else None)
+            if given not in (None, 0, start):       # spike/step name their own start
+                fix = f"give --rate 0 or --rate {start:g}" if rate is not None else f"drop -c or give -c {start:g}"
+                raise LoadError(f"--shape {shape.partition(':')[0]} starts at {start:g} (its own first value), "
+                                f"not at {given:g}: {fix}")
         elif stages:
             stage_list = parse_stages(stages)
-            start = rate if rate is not None else (connections if explicit("connections") else 0)
+            start = ramp_start
         else:
             stage_list, start = (), rate
     except LoadError as exc:

@@ -121,8 +121,11 @@ def parse_stages(text: str) -> tuple[Stage, ...]:
     return tuple(stages)
 
 
-def parse_shape(text: str) -> tuple[float, tuple[Stage, ...]]:
-    """A named shape -> (start value, stages).  See SHAPES_HELP."""
+def parse_shape(text: str, start: float = 0.0) -> tuple[float, tuple[Stage, ...]]:
+    """A named shape -> (start value, stages).  See SHAPES_HELP.
+
+    `start` is where a ramp begins (--rate, or -c in the closed model);
+    spike and step name their own start (BASE, START)."""
     name, _, rest = str(text).partition(":")
     parts = rest.split(":") if rest else []
     expected = {"ramp": ["TARGET", "DURATION"], "spike": ["BASE", "PEAK", "BEFORE", "HOLD", "AFTER"],
@@ -135,7 +138,7 @@ def parse_shape(text: str) -> tuple[float, tuple[Stage, ...]]:
     what = f"--shape {name}"
     if name == "ramp":
         target = _number(parts[0], f"{what} TARGET")
-        return 0.0, (Stage(_duration(parts[1], f"{what} DURATION"), target),)
+        return float(start), (Stage(_duration(parts[1], f"{what} DURATION"), target),)
     if name == "spike":
         base, peak = _number(parts[0], f"{what} BASE"), _number(parts[1], f"{what} PEAK", allow_zero=False)
         before, hold, after = (_duration(p, f"{what} {label}") for p, label in zip(parts[2:], ("BEFORE", "HOLD", "AFTER")))

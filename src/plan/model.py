@@ -4,7 +4,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from surge.plan.errors import PlanError
 from surge.plan.load import LoadProfile
+from surge.plan.redact import MASK, redact_header
+
+
+def host_port(host: str, port: int) -> str:
+    """'127.0.0.1:8080', '[::1]:8080': how an address is printed everywhere."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 @dataclass(frozen=True)
@@ -14,6 +21,9 @@ class Target:
     host: str            # as written in the URL (name or address)
     port: int
     path: str            # path plus query, always starting with "/"
+    # Credentials from the URL's userinfo (percent-decoded), sent as Basic auth; never shown.
+    username: str | None = field(default=None, repr=False)
+    password: str | None = field(default=None, repr=False)
 
     @property
     def authority(self) -> str:
@@ -49,7 +59,28 @@ class RunPlan:
     max_connections: int | None = None             # open model: the most connections opened
     test_plan: object = None                       # surge.plan.plan.Plan: run its flows instead
     schedule_grid_ns: int | None = None            # open model: due instants rounded to this (None: auto)
+    auth: tuple[str, str] | None = field(default=None, repr=False)   # --auth USER:PASSWORD (Basic)
+    # Filled by the supervisor once it has chosen addresses: shown in the result's config.
+    addresses: dict = field(default_factory=dict, compare=False)
     extra: dict = field(default_factory=dict, compare=False)
+
+    def __post_init__(self):
+        # One source of Authorization only: two would mean one is dropped silently.
+        from_url = self.target.username is not None
+        if self.auth is not None and from_url:
+            raise PlanError("--auth and credentials in the URL (user:password@) both set Basic auth: give one")
+        if (self.auth is not None or from_url) and any(n.lower() == "authorization" for n, _ in self.headers):
+            source = "--auth" if self.auth is not None else "credentials in the URL"
+            raise PlanError(f"-H Authorization and {source} both set the Authorization header: give one")
+
+    @property
+    def credentials(self) -> tuple[str, str] | None:
+        """(user, password) for Basic auth, from --auth or the URL; None without."""
+        if self.auth is not None:
+            return self.auth
+        if self.target.username is not None:
+            return self.target.username, self.target.password or ""
+        return None
 
     @property
     def model(self) -> str:
@@ -64,6 +95,8 @@ class RunPlan:
             return self.max_connections or default_max_connections(self.profile.peak)
         if self.profile is not None and (self.profile.stages or self.test_plan is not None):
             return max(1, math.ceil(self.profile.peak))
+        if self.requests is not None:       # -n: a connection per request at most
+            return max(1, min(self.connections, self.requests))
         return self.connections
 
     @property
@@ -85,7 +118,9 @@ class RunPlan:
         return {
             "url": self.target.url,
             "method": self.method,
-            "headers": [f"{k}: {v}" for k, v in self.headers],
+            "headers": [f"{k}: {redact_header(k, v)}" for k, v in self.headers],
+            **({"auth": f"{self.credentials[0]}:{MASK}"} if self.credentials is not None else {}),
+            **self.addresses,
             "body_bytes": len(self.body),
             "connections": self.connection_capacity,
             "workers": self.workers,

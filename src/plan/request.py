@@ -1,41 +1,97 @@
 """Turning command-line arguments into a Target and pre-rendered request bytes."""
 from __future__ import annotations
 
+import base64
+import ipaddress
 import re
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
+import surge
+from surge.plan.errors import PlanError
 from surge.plan.model import RunPlan, Target
+from surge.plan.redact import redact_url
 
 SUPPORTED_SCHEMES = ("http",)
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _METHOD = _TOKEN
+# An authority after any userinfo: "[v6addr]" or a name/IPv4, then an optional ":port".
+_BRACKETED = re.compile(r"^\[([^\[\]]*)\](?::(.*))?$")
+_PLAIN = re.compile(r"^([^:\[\]]*)(?::(.*))?$")
+# A host name: letters (any script, IDNA), digits, '-', '.', '_'; no spaces, controls or delimiters.
+_NAME_CHAR = re.compile(r"^[\w.\-]+$")
+USER_AGENT = f"surge/{surge.__version__}"
+
+__all__ = ["PlanError", "parse_target", "parse_header", "parse_method", "parse_auth", "render_request",
+           "USER_AGENT"]
 
 
-class PlanError(ValueError):
-    """A plan or argument that cannot run; the message names the culprit (exit 2)."""
+def parse_target(url: str, allow_credentials: bool = False) -> Target:
+    """'http://host:port/path?q' -> Target.  Raises PlanError naming what is wrong.
 
-
-def parse_target(url: str) -> Target:
-    """'http://host:port/path?q' -> Target.  Raises PlanError naming what is wrong."""
+    Credentials in the URL (user:password@) are kept on the Target for Basic
+    auth only where the caller can send them (`allow_credentials`); elsewhere
+    they are refused, never dropped silently.  Messages show the URL with its
+    password as ***."""
+    shown = repr(redact_url(url))
     if "://" not in url:
-        raise PlanError(f"URL: got {url!r}, expected an absolute URL like http://127.0.0.1:8080/")
-    parts = urlsplit(url)
+        raise PlanError(f"URL: got {shown}, expected an absolute URL like http://127.0.0.1:8080/")
+    if any(ch.isspace() for ch in url):
+        raise PlanError(f"URL: {shown} contains whitespace")
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
+        raise PlanError(f"URL: {shown} contains a control character")
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:          # e.g. "Invalid IPv6 URL" for an unclosed '['
+        raise PlanError(f"URL: cannot parse {shown}: {exc}") from None
     scheme = parts.scheme.lower()
     if scheme not in SUPPORTED_SCHEMES:
         allowed = ", ".join(SUPPORTED_SCHEMES)
         raise PlanError(f"URL: scheme {parts.scheme!r} is not supported, allowed: {allowed}")
-    try:
-        port = parts.port
-    except ValueError:
-        raise PlanError(f"URL: invalid port in {url!r}, expected 1..65535") from None
-    if not parts.hostname:
-        raise PlanError(f"URL: no host in {url!r}")
-    if any(ch.isspace() for ch in url):
-        raise PlanError(f"URL: {url!r} contains whitespace")
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    host, port = _host_and_port(hostport, shown)
+    username = password = None
+    if at:
+        if not allow_credentials:
+            raise PlanError(f"URL: credentials (user:password@) in {shown} are not sent here; "
+                            f"set an Authorization header instead")
+        user, _, secret = userinfo.partition(":")
+        username, password = unquote(user), unquote(secret)
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
-    return Target(scheme=scheme, host=parts.hostname, port=port or 80, path=path)
+    return Target(scheme=scheme, host=host, port=port, path=path, username=username, password=password)
+
+
+def _host_and_port(hostport: str, shown: str) -> tuple[str, int]:
+    """The host (IPv6 without brackets, zone decoded) and port (default 80) of an authority."""
+    if not hostport.startswith("[") and hostport.count(":") > 1:
+        raise PlanError(f"URL: an IPv6 address goes in brackets, like http://[::1]:8080/, got {shown}")
+    match = _BRACKETED.match(hostport) if hostport.startswith("[") else _PLAIN.match(hostport)
+    if match is None:
+        raise PlanError(f"URL: cannot parse the host and port in {shown}, expected host, host:port "
+                        f"or [IPv6]:port")
+    host, port_text = match.group(1), match.group(2)
+    if not host:
+        raise PlanError(f"URL: no host in {shown}")
+    if hostport.startswith("["):
+        host = unquote(host)           # a zone id is written %25: [fe80::1%25eth0]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise PlanError(f"URL: {host!r} in {shown} is not an IPv6 address") from None
+    elif not _NAME_CHAR.match(host) or host.startswith((".", "-")) or ".." in host:
+        raise PlanError(f"URL: host {host!r} in {shown} is not a host name or address")
+    else:
+        try:
+            host.encode("idna")
+        except UnicodeError as exc:     # e.g. a label over 63 characters
+            reason = str(exc.__cause__ or exc).removeprefix("encoding with 'idna' codec failed ")
+            raise PlanError(f"URL: host {host!r} in {shown} is not a valid host name: {reason}") from None
+    if port_text is None or port_text == "":
+        return host, 80
+    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise PlanError(f"URL: invalid port in {shown}, expected 1..65535")
+    return host, int(port_text)
 
 
 def parse_header(text: str) -> tuple[str, str]:
@@ -55,12 +111,39 @@ def parse_method(text: str) -> str:
     return text.upper()
 
 
+def parse_auth(text: str | None) -> tuple[str, str] | None:
+    """--auth USER:PASSWORD -> (user, password) for Basic auth (the password may be empty)."""
+    if text is None:
+        return None
+    user, sep, password = text.partition(":")
+    if not sep or not user:
+        shown = repr(text) if not sep else "':***'"
+        raise PlanError(f"--auth: got {shown}, expected USER:PASSWORD")
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text):
+        raise PlanError("--auth: USER:PASSWORD contains a control character")
+    return user, password
+
+
+def basic_authorization(user: str, password: str) -> str:
+    """The Authorization header value for HTTP Basic auth (RFC 7617, UTF-8)."""
+    token = base64.b64encode(f"{user}:{password}".encode("utf-8")).decode("ascii")
+    return f"Basic {token}"
+
+
 def render_request(plan: RunPlan) -> bytes:
-    """The exact bytes sent for every request of the plan, rendered once."""
+    """The exact bytes sent for every request of the plan, rendered once.
+
+    Adds Host, User-Agent (surge/VERSION) and Authorization (Basic, from
+    --auth or the URL's credentials) unless the user's headers name them."""
     names = {name.lower() for name, _ in plan.headers}
     lines = [f"{plan.method} {plan.target.path} HTTP/1.1"]
     if "host" not in names:
         lines.append(f"Host: {plan.target.authority}")
+    if "user-agent" not in names:
+        lines.append(f"User-Agent: {USER_AGENT}")
+    credentials = plan.credentials
+    if credentials is not None and "authorization" not in names:
+        lines.append(f"Authorization: {basic_authorization(*credentials)}")
     lines.extend(f"{name}: {value}" for name, value in plan.headers)
     if (plan.body or plan.method in ("POST", "PUT", "PATCH")) and "content-length" not in names:
         lines.append(f"Content-Length: {len(plan.body)}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from surge.plan import template as tpl
 from surge.plan.plan import Plan, Step
 from surge.plan.regex import posix_regex
+from surge.plan.request import USER_AGENT
 
 # Must match the DEF constants in src/core/flows.pxi.
 PART = {tpl.DATA: 1, tpl.VAR: 2, tpl.RANDOM_INT: 3, tpl.RANDOM_WORD: 4, tpl.UUID: 5, tpl.ITERATION: 6, tpl.USER: 7}
@@ -79,6 +80,8 @@ class FlowTables:
         head = [f"{step.method} ".encode()] + self._parts(step.path) + [b" HTTP/1.1\r\n"]
         if "host" not in header_names:
             head.append(f"Host: {host.authority}\r\n".encode())
+        if "user-agent" not in header_names:       # the default, unless the step sets its own
+            head.append(f"User-Agent: {USER_AGENT}\r\n".encode())
         for name, value in step.headers:
             head.append(f"{name}: ".encode())
             head.extend(self._parts(value, header=True))

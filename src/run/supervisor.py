@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import dataclasses
 import signal
-import socket
 import time
 from multiprocessing.connection import wait as wait_for_pipes
 
-from surge.plan.model import RunPlan
+from surge.plan.model import RunPlan, host_port
 from surge.plan.request import render_request
+from surge.run.addresses import AddressError, Choice, choose, lookup
 from surge.run.merge import RunRecord, WorkerRecord
 from surge.run.worker import NS_PER_S, WorkerSpec, worker_main
 
@@ -32,47 +33,37 @@ class Interrupted(Exception):
         self.record = record
 
 
-def resolve(plan: RunPlan) -> tuple[int, bytes, str]:
-    """(family, packed sockaddr, printable address) of the target; DNS errors -> RunError."""
-    return resolve_target(plan.target)
+def probe_timeout_s(plan: RunPlan) -> float:
+    """How long the address probe waits for a connect (the run's timeout, at most 5 s)."""
+    return min(plan.timeout_ns / NS_PER_S, 5.0)
 
 
-def resolve_target(target) -> tuple[int, bytes, str]:
-    host, port = target.host, target.port
+def choose_address(target, timeout_s: float) -> Choice:
+    """The address of `target` that accepts a connection, trying each one the
+    name resolves to (see surge.run.addresses); DNS errors and refusals -> RunError."""
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise RunError(f"cannot resolve host {host!r}: {exc.strerror}") from None
-    family, _, _, _, sockaddr = infos[0]
-    return family, pack_sockaddr(family, sockaddr), f"{sockaddr[0]}:{sockaddr[1]}"
-
-
-def pack_sockaddr(family: int, sockaddr: tuple) -> bytes:
-    """The C struct sockaddr_in / sockaddr_in6 for the engine's connect()."""
-    import struct
-    ip, port = sockaddr[0], sockaddr[1]
-    if family == socket.AF_INET:
-        return struct.pack("=H", family) + struct.pack("!H", port) + socket.inet_pton(family, ip) + bytes(8)
-    flowinfo, scope_id = sockaddr[2], sockaddr[3]
-    return (struct.pack("=H", family) + struct.pack("!HI", port, flowinfo)
-            + socket.inet_pton(family, ip) + struct.pack("=I", scope_id))
-
-
-def probe(plan: RunPlan, family: int, printable: str, target=None) -> None:
-    """One blocking connect before any worker starts: refused -> RunError."""
-    target = target or plan.target
-    s = socket.socket(family, socket.SOCK_STREAM)
-    s.settimeout(min(plan.timeout_ns / NS_PER_S, 5.0))
+        addresses = lookup(target.host, target.port)
+    except AddressError as exc:
+        raise RunError(str(exc)) from None
     try:
-        s.connect((target.host, target.port))
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        where = f"{target.host}:{target.port}"
-        if printable != where:
-            where += f" ({printable})"
-        raise RunError(f"cannot connect to {where}: {reason}") from None
-    finally:
-        s.close()
+        return choose(addresses, timeout_s)
+    except AddressError as exc:
+        where = host_port(target.host, target.port)
+        if len(addresses) == 1 and addresses[0].printable == where:
+            reason = str(exc).removeprefix(where + " ")
+            reason = "connection refused" if reason == "refused" else reason
+            raise RunError(f"cannot connect to {where}: {reason}") from None
+        raise RunError(f"cannot connect to {where}: {exc}") from None
+
+
+def describe_addresses(target_choice: Choice, host_choices: list[tuple[object, Choice]]) -> dict:
+    """The config keys saying which addresses were used: "address" (and
+    "address_note" when one was skipped) for the target; with a test plan,
+    "host_addresses" for each host its steps use."""
+    described = target_choice.describe()
+    if host_choices:
+        described["host_addresses"] = [{"host": host.authority, **choice.describe()} for host, choice in host_choices]
+    return described
 
 
 def split(total: int, parts: int) -> list[int]:
@@ -93,16 +84,17 @@ class Supervisor:
 
     def run(self) -> RunRecord:
         plan = self.plan
-        family, sockaddr, printable = resolve(plan)
-        probe(plan, family, printable)
-        hosts = ()
+        timeout_s = probe_timeout_s(plan)
+        chosen = choose_address(plan.target, timeout_s)
+        family, sockaddr = chosen.address.family, chosen.address.packed()
+        host_choices = []
         if plan.test_plan is not None:
-            resolved = []
             for target in plan.test_plan.hosts:       # the engine's host order (FlowTables.hosts)
-                host_family, host_sockaddr, host_printable = resolve_target(target)
-                probe(plan, host_family, host_printable, target)
-                resolved.append((host_family, host_sockaddr))
-            hosts = tuple(resolved)
+                same = (target.host, target.port) == (plan.target.host, plan.target.port)
+                host_choices.append((target, chosen if same else choose_address(target, timeout_s)))
+        hosts = tuple((c.address.family, c.address.packed()) for _, c in host_choices)
+        # The result's config says which address each host got.
+        plan = self.plan = dataclasses.replace(plan, addresses=describe_addresses(chosen, host_choices))
         request = render_request(plan)
         capacity = plan.connection_capacity
         workers = max(1, min(plan.workers, capacity))

@@ -1,0 +1,56 @@
+"""Keeping secrets out of results, reports and messages.
+
+What surge writes or prints (the result's "config", the HTML page, the live
+line, error messages) shows a secret header's value or a URL's password as
+`***`; the bytes sent keep the real value.  One place decides what a secret is,
+so every writer redacts the same way.
+"""
+from __future__ import annotations
+
+MASK = "***"
+# Header names whose values are credentials (compared lower-case).
+SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
+
+
+def is_secret_header(name: str) -> bool:
+    return name.strip().lower() in SECRET_HEADERS
+
+
+def redact_header(name: str, value: str) -> str:
+    """The value to show for header `name`: `***` for a secret header."""
+    return MASK if is_secret_header(name) else value
+
+
+def redact_header_line(line: str) -> str:
+    """'Name: value' as it may be shown ('Authorization: ***')."""
+    name, sep, value = line.partition(":")
+    if not sep or not is_secret_header(name):
+        return line
+    return f"{name}: {MASK}"
+
+
+def redact_userinfo(userinfo: str) -> str:
+    """'user:password' -> 'user:***' (a bare user name is not a secret)."""
+    user, sep, _ = userinfo.partition(":")
+    return f"{user}:{MASK}" if sep else user
+
+
+def redact_url(url: str) -> str:
+    """A URL as it may be shown: a password in its userinfo becomes `***`.
+
+    Works on malformed URLs too (error messages show what the user typed):
+    the authority is whatever follows '://' up to the next '/', '?' or '#'."""
+    scheme_end = url.find("://")
+    if scheme_end < 0:
+        return url
+    start = scheme_end + 3
+    end = len(url)
+    for stop in "/?#":
+        found = url.find(stop, start)
+        if found >= 0:
+            end = min(end, found)
+    authority = url[start:end]
+    at = authority.rfind("@")
+    if at < 0:
+        return url
+    return url[:start] + redact_userinfo(authority[:at]) + authority[at:] + url[end:]
