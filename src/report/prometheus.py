@@ -65,6 +65,11 @@ class _State:
         self.lock = threading.Lock()
         self.statuses: dict[str, int] = {}
         self.errors: dict[str, int] = {}
+        self.failed: dict[str, int] = {}            # run totals' failed requests by reason
+        # Plan runs: (scenario, step, statuses, failed by reason) per step; the
+        # request and failed counters are then per step (never also run-wide:
+        # a sum over the family would count every request twice).
+        self.steps: list[tuple[str, str, dict[str, int], dict[str, int]]] = []
         self.dropped = 0
         self.target_rate: float | None = None
         self.active_connections: int | None = None
@@ -81,15 +86,27 @@ class _Collector:
     def collect(self):
         s = self.state
         with s.lock:
-            statuses, errors = dict(s.statuses), dict(s.errors)
+            statuses, errors, failed = dict(s.statuses), dict(s.errors), dict(s.failed)
+            steps = list(s.steps)
             dropped, target, active = s.dropped, s.target_rate, s.active_connections
             counts, total_s = list(s.bucket_counts), s.duration_sum_s
-        requests = CounterMetricFamily("surge_requests", "Completed responses, by HTTP status.",
+        per_step = steps or [("", "", statuses, failed)]
+        requests = CounterMetricFamily("surge_requests", "Completed responses, by HTTP status (plans: per step).",
                                        labels=["status", "scenario", "step"])
-        for status, n in sorted(statuses.items()):
-            requests.add_metric([status, "", ""], n)
+        for scenario, step, step_statuses, _ in per_step:
+            for status, n in sorted(step_statuses.items()):
+                requests.add_metric([status, scenario, step], n)
         yield requests
-        errors_family = CounterMetricFamily("surge_errors", "Failed requests, by kind.", labels=["kind"])
+        failed_family = CounterMetricFamily(
+            "surge_failed_requests", "Failed requests (a transport error, or a status >= 400 unless the plan "
+            "step's expect.status allows it), by reason: a transport error kind or 'status NNN'.",
+            labels=["reason", "scenario", "step"])
+        for scenario, step, _, step_failed in per_step:
+            for reason, n in sorted(step_failed.items()):
+                failed_family.add_metric([reason, scenario, step], n)
+        yield failed_family
+        errors_family = CounterMetricFamily("surge_errors", "Transport errors (no response), by kind.",
+                                            labels=["kind"])
         for kind, n in sorted(errors.items()):
             errors_family.add_metric([kind], n)
         yield errors_family
@@ -183,8 +200,10 @@ class PrometheusExporter:
         self.port = self._server.server_address[1]          # the real one when 0 was asked
         return self
 
-    def update(self, point: dict, totals: dict) -> None:
-        """One second's merged point and the cumulative totals (called by the supervisor)."""
+    def update(self, point: dict, totals: dict, steps: list[dict] | None = None) -> None:
+        """One second's merged point and the cumulative totals (called by the
+        supervisor), and in plan runs each step's cumulative counters (the
+        result file's `steps` shape: scenario, step, responses_by_status, failed)."""
         added = _bucketed_hdr(point.get("hdr") if point else None)
         s = self.state
         with s.lock:
@@ -192,6 +211,11 @@ class PrometheusExporter:
             errors = totals.get("errors")
             if isinstance(errors, dict):
                 s.errors = {str(k): int(v) for k, v in errors.items()}
+            s.failed = _reasons(totals)
+            if steps:
+                s.steps = [(str(st.get("scenario", "")), str(st.get("step", "")),
+                            {str(k): int(v) for k, v in (st.get("responses_by_status") or {}).items()},
+                            _reasons(st)) for st in steps]
             s.dropped = int(totals.get("dropped", 0) or 0)
             # Only the open model's target is a rate (a closed model's counts connections).
             if point and point.get("target") is not None and self.config.get("model") == "open":
@@ -210,7 +234,8 @@ class PrometheusExporter:
         included), the histogram from the whole run's `latency.hdr`."""
         whole = _bucketed_hdr((result.get("latency") or {}).get("hdr"))
         last_point = (result.get("timeseries") or [{}])[-1]
-        self.update({k: v for k, v in last_point.items() if k != "hdr"}, result.get("totals") or {})
+        self.update({k: v for k, v in last_point.items() if k != "hdr"}, result.get("totals") or {},
+                    result.get("steps") or None)
         if whole is not None:
             with self.state.lock:
                 self.state.bucket_counts, self.state.duration_sum_s = whole
@@ -233,6 +258,13 @@ class PrometheusExporter:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def _reasons(part: dict) -> dict[str, int]:
+    """Failed requests by reason; result files without `failed`: transport errors by kind."""
+    failed = part.get("failed")
+    reasons = failed.get("by_reason") if isinstance(failed, dict) else part.get("errors")
+    return {str(k): int(v) for k, v in (reasons or {}).items() if v} if isinstance(reasons, dict) else {}
 
 
 def _bucketed_hdr(hdr) -> tuple[list[int], float] | None:
