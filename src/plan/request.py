@@ -19,6 +19,7 @@ _BRACKETED = re.compile(r"^\[([^\[\]]*)\](?::(.*))?$")
 _PLAIN = re.compile(r"^([^:\[\]]*)(?::(.*))?$")
 # A host name: letters (any script, IDNA), digits, '-', '.', '_'; no spaces, controls or delimiters.
 _NAME_CHAR = re.compile(r"^[\w.\-]+$")
+_V6ISH = re.compile(r"^[0-9A-Fa-f:.]+$")          # an unbracketed IPv6 address (and maybe a port)
 USER_AGENT = f"surge/{surge.__version__}"
 
 __all__ = ["PlanError", "parse_target", "parse_header", "parse_method", "parse_auth", "render_request",
@@ -64,7 +65,7 @@ def parse_target(url: str, allow_credentials: bool = False) -> Target:
 
 def _host_and_port(hostport: str, shown: str) -> tuple[str, int]:
     """The host (IPv6 without brackets, zone decoded) and port (default 80) of an authority."""
-    if not hostport.startswith("[") and hostport.count(":") > 1:
+    if not hostport.startswith("[") and hostport.count(":") > 1 and _V6ISH.match(hostport):
         raise PlanError(f"URL: an IPv6 address goes in brackets, like http://[::1]:8080/, got {shown}")
     match = _BRACKETED.match(hostport) if hostport.startswith("[") else _PLAIN.match(hostport)
     if match is None:
