@@ -2,22 +2,34 @@
 next to it (`<stem>.steps.csv`) when the result has steps or its plan stages.
 
 Nested values become columns: statuses {"200": n} -> status_200, errors by kind
--> errors_<kind>, per-worker samples -> worker<i>_cpu_percent, worker<i>_rss_kb.
-Interval histograms (`hdr`) are left out: the HdrHistogram log carries them.
+-> errors_<kind>, per-worker samples -> worker<i>_cpu_percent, worker<i>_rss_kb,
+a step's failed requests -> failed, failed_<reason> ("status 404" -> failed_status_404)
+and error_rate (failed over attempts). Latencies carry their unit: p99_us,
+latency_p99_us. Interval histograms (`hdr`) are left out: the HdrHistogram log
+carries them.
 """
 from __future__ import annotations
 
 import csv
 import os
 
-from surge.report.numbers import interval_lengths_s
+from surge.report.numbers import error_rate, failed_count, interval_lengths_s
 from surge.report.steps import steps_of
 
 # Columns first in this order when present; any other key follows in first-seen order.
-LEADING = ("t", "interval_s", "requests", "requests_per_s", "target", "due", "errors", "dropped",
-           "p50", "p90", "p99", "max", "p50_uncorrected", "p99_uncorrected")
+LEADING = ("t", "interval_s", "requests", "requests_per_s", "target", "due", "failed", "errors", "dropped",
+           "p50_us", "p90_us", "p99_us", "max_us", "p50_uncorrected_us", "p99_uncorrected_us")
 SKIPPED = {"hdr", "hdr_uncorrected"}
 _PREFIX = {"statuses": "status", "errors": "errors"}
+# Point keys that are latencies in µs (named with their unit in the CSV).
+_LATENCY_KEYS = {"p50", "p75", "p90", "p95", "p99", "p99.9", "max", "min", "mean", "stdev",
+                 "p50_uncorrected", "p99_uncorrected"}
+_LATENCY_FIELDS = {"min", "max", "mean", "stdev"}        # of a step's latency summary (count is a count)
+
+
+def _column(name: str) -> str:
+    """A column name without spaces: 'status 404' -> 'status_404'."""
+    return name.replace(" ", "_")
 
 
 def timeseries_rows(timeseries: list[dict]) -> list[dict]:
@@ -43,7 +55,7 @@ def timeseries_rows(timeseries: list[dict]) -> list[dict]:
                 if key == "errors":
                     row["errors"] = sum(v for v in value.values() if isinstance(v, (int, float)))
             elif not isinstance(value, list):
-                row[key] = value
+                row[f"{key}_us" if key in _LATENCY_KEYS else key] = value
         rows.append(row)
     return rows
 
@@ -56,13 +68,21 @@ def step_rows(steps: list[dict]) -> list[dict]:
         for key, value in step.items():
             if key in SKIPPED:
                 continue
-            if isinstance(value, dict):
+            if key == "failed" and isinstance(value, dict):
+                row["failed"] = failed_count(step)
+                row["error_rate"] = round(error_rate(step), 9)
+                for reason, n in (value.get("by_reason") or {}).items():
+                    row[f"failed_{_column(str(reason))}"] = n
+            elif isinstance(value, dict):
+                unit = "_us" if key.startswith("latency") else ""
                 for sub, v in value.items():
                     if sub == "percentiles" and isinstance(v, dict):
                         for pct, pv in v.items():
-                            row[f"{key}_p{pct}"] = pv
-                    elif sub not in SKIPPED and not isinstance(v, (dict, list)):
-                        row[f"{key}_{sub}"] = v
+                            row[f"{key}_p{pct}{unit}"] = pv
+                    elif sub == "unit" or sub in SKIPPED or isinstance(v, (dict, list)):
+                        continue            # the unit is in the column names
+                    else:
+                        row[f"{key}_{sub}{unit if sub in _LATENCY_FIELDS else ''}"] = v
             elif not isinstance(value, list):
                 row[key] = value
         rows.append(row)

@@ -20,8 +20,8 @@ def test_timeseries_rows_match_points(tmp_path):
     assert columns[:4] == ["t", "interval_s", "requests", "requests_per_s"]
     for row, point in zip(rows, result["timeseries"]):
         assert int(row["requests"]) == point["requests"]
-        assert int(row["p99"]) == point["p99"]
-        assert int(row["p99_uncorrected"]) == point["p99_uncorrected"]
+        assert int(row["p99_us"]) == point["p99"]
+        assert int(row["p99_uncorrected_us"]) == point["p99_uncorrected"]
         assert int(row["status_200"]) + int(row["status_404"]) == point["requests"]
         assert float(row["worker1_cpu_percent"]) == point["workers"][1]["cpu_percent"]
         assert float(row["target"]) == point["target"] and int(row["dropped"]) == point["dropped"]
@@ -36,7 +36,7 @@ def test_steps_file(tmp_path):
     steps = read(tmp_path / "run.steps.csv")
     assert [s["name"] for s in steps] == ["warm", "peak"]
     assert int(steps[0]["requests"]) == result["steps"][0]["requests"]
-    assert int(steps[1]["latency_p99"]) == result["steps"][1]["latency"]["percentiles"]["99"]
+    assert int(steps[1]["latency_p99_us"]) == result["steps"][1]["latency"]["percentiles"]["99"]
 
 
 def test_no_steps_one_file(tmp_path):
@@ -52,7 +52,8 @@ def test_partial_last_interval_and_real_shape(tmp_path):
     result["timeseries"][-1]["t"] = 2.5
     write_csv(result, tmp_path / "r.csv")
     rows = read(tmp_path / "r.csv")
-    assert list(rows[0]) == ["t", "interval_s", "requests", "requests_per_s", "errors", "p50", "p90", "p99", "max"]
+    assert list(rows[0]) == ["t", "interval_s", "requests", "requests_per_s", "errors", "p50_us", "p90_us", "p99_us",
+                            "max_us"]
     assert float(rows[-1]["interval_s"]) == 0.5
     assert float(rows[-1]["requests_per_s"]) == result["timeseries"][-1]["requests"] / 0.5
 
