@@ -203,3 +203,24 @@ def test_localhost_where_it_resolves_to_ipv6_first(surge_server, capsys):
     run = run_surge("run", f"http://localhost:{server.port}/", "-n", "10", "-q")
     assert run.code == 0, run.stderr
     assert run.result["config"]["address"] == f"127.0.0.1:{server.port}"
+
+
+@needs_ipv6
+def test_the_microservices_example_runs_when_its_auth_host_resolves_to_ipv6_first(tmp_path, surge_server):
+    """examples/microservices.yaml as shipped, its auth host under a name that resolves ::1 first."""
+    import os
+    from pathlib import Path
+    server = surge_server(app="demo", workers=2)
+    example = Path(__file__).resolve().parents[2] / "examples" / "microservices.yaml"
+    env = {**os.environ, "GATEWAY_URL": f"http://127.0.0.1:{server.port}",
+           "AUTH_URL": f"http://{DUAL_NAME}:{server.port}"}
+    launcher = tmp_path / "surge_dual.py"
+    launcher.write_text(LAUNCHER)
+    result_path = tmp_path / "result.json"
+    proc = subprocess.run([sys.executable, str(launcher), "run", str(example), "-q", "--json", str(result_path)],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = json.loads(result_path.read_text())
+    assert all(o["passed"] for o in result["objectives"]), result["objectives"]
+    auth = next(h for h in result["config"]["host_addresses"] if h["host"].startswith(DUAL_NAME))
+    assert auth["address_note"] == f"[::1]:{server.port} refused"
