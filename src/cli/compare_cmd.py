@@ -1,5 +1,12 @@
-"""`surge compare BASELINE CURRENT`: the regression gate (exit 3 on a significant
-regression beyond the bound)."""
+"""`surge compare BASELINE CURRENT`: the regression gate.
+
+Exit 3 on a significant regression beyond the bound. Exit 4 when the
+comparison is inconclusive: no metric's samples could have shown a significant
+change at all (runs too short for Holm over this many metrics). A gate that
+cannot fire must not read as a pass in CI, where only the exit code is seen;
+it is a code of its own so that a script can tell "slower, proven" (3) from
+"not measured well enough" (4), and `--allow-inconclusive` makes it 0 for
+smoke runs where only the table is wanted."""
 from __future__ import annotations
 
 import re
@@ -7,6 +14,8 @@ import re
 import click
 
 from surge.cli.main import EXIT_GATE, EXIT_OK, EXIT_USAGE, SurgeExit
+
+EXIT_INCONCLUSIVE = 4           # the samples cannot show significance (see the module docstring)
 
 _PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%?\s*$")
 
@@ -34,7 +43,9 @@ def _max_regression(ctx, param, value):
 @click.argument("current_path", metavar="CURRENT.json")
 @click.option("--max-regression", default="5%", show_default=True, callback=_max_regression,
               help="A significant change worse than this fails (exit 3).")
-def compare_command(baseline_path, current_path, max_regression):
+@click.option("--allow-inconclusive", is_flag=True,
+              help="Exit 0, not 4, when the runs are too short for any change to be significant.")
+def compare_command(baseline_path, current_path, max_regression, allow_inconclusive):
     """Compare CURRENT.json against BASELINE.json, metric by metric."""
     from surge.report.load import ResultFileError, load_result
 
@@ -43,16 +54,24 @@ def compare_command(baseline_path, current_path, max_regression):
         current = load_result(current_path)
     except ResultFileError as exc:
         raise SurgeExit(EXIT_USAGE, f"surge compare: error: {exc}") from None
-    code, text = gate(baseline, current, max_regression, baseline_path, current_path)
+    code, text = gate(baseline, current, max_regression, baseline_path, current_path,
+                      allow_inconclusive=allow_inconclusive)
     click.echo(text)
     return code
 
 
 def gate(baseline: dict, current: dict, max_regression: float, baseline_name="baseline",
-         current_name="current") -> tuple[int, str]:
-    """(exit code, text) of a comparison: EXIT_GATE on a significant regression beyond the bound."""
+         current_name="current", allow_inconclusive: bool = False) -> tuple[int, str]:
+    """(exit code, text) of a comparison: EXIT_GATE on a significant regression beyond
+    the bound, EXIT_INCONCLUSIVE when nothing could be significant (unless allowed)."""
     from surge.report.compare import compare
 
     comparison = compare(baseline, current, max_regression, baseline_name=baseline_name,
                          current_name=current_name)
-    return (EXIT_GATE if comparison.regressions else EXIT_OK), comparison.render()
+    if comparison.regressions:
+        code = EXIT_GATE
+    elif comparison.inconclusive and not allow_inconclusive:
+        code = EXIT_INCONCLUSIVE
+    else:
+        code = EXIT_OK
+    return code, comparison.render()

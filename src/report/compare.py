@@ -1,14 +1,25 @@
 """Baseline comparison: is the current run worse than the baseline, beyond noise?
 
 Each metric is compared twice. Its headline value (the whole-run number a
-reader sees) gives the change; its per-second samples (requests/s, p50, p99
-... of each interval) give the significance, with a two-sided Mann–Whitney U
+reader sees) gives the change; its per-interval samples (requests/s, p50, p99
+... of each second) give the significance, with a two-sided Mann–Whitney U
 test, so a few noisy seconds cannot fail a build. A regression is a change
 that is significant AND beyond `max_regression` in the bad direction.
+
+Steps are matched by name (`scenario/step` in plans, the stage's name in staged
+URL runs), never by position; a step in only one run is listed as such. A plan
+step's samples are its own seconds (the result's `step_timeseries`).
 
 Many metrics are tested at once (six per run, six per step), so the p-values
 are adjusted with Holm's step-down method: the chance that any metric of two
 equivalent runs shows as significant stays at `alpha`, however many steps.
+That has a price on short runs: n samples a side cannot give a p below a
+floor whatever the change (0.012 for 5 and 5 distinct values: `smallest_p_of`),
+and Holm asks the first of m metrics for p < alpha/m. A metric that cannot get
+there even at best says "cannot test"; when none can, the comparison is
+*inconclusive* (never "no significant change") and says how long a run would
+do. A metric whose floor is not even below alpha (no errors on either side:
+every sample 0) stays out of Holm's family, so it costs the others nothing.
 
 Per-second samples of one run are not independent (a slow minute is slow for
 many seconds), which makes the test over-eager; the bound is what keeps that
@@ -19,7 +30,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
-import numpy as np
 from surge.core._histogram import Histogram, HistogramDecodeError
 from surge.report.numbers import (
     MIN_INTERVAL_S,
@@ -28,54 +38,36 @@ from surge.report.numbers import (
     format_rate,
     format_us,
     interval_lengths_s,
-    merged_histogram,
 )
+from surge.report.significance import holm_adjust, mann_whitney_u, samples_needed, smallest_p, smallest_p_of
 from surge.report.steps import steps_of
 
+__all__ = ["compare", "Comparison", "MetricChange", "mann_whitney_u", "holm_adjust", "smallest_p"]
+
 ALPHA = 0.05                    # family-wise: the chance of any false alarm across all metrics
-MIN_SAMPLES = 5                 # per side; fewer cannot show significance
 LATENCY_PERCENTILES = ("50", "90", "99", "99.9")
-
-
-# ---- the test -------------------------------------------------------------------------------
-def mann_whitney_u(x, y) -> tuple[float, float]:
-    """(U of x, two-sided p) by the normal approximation with tie and continuity corrections."""
-    x = np.asarray(x, dtype=float)
-    y = np.asarray(y, dtype=float)
-    n1, n2 = len(x), len(y)
-    if n1 == 0 or n2 == 0:
-        return float("nan"), 1.0
-    combined = np.concatenate([x, y])
-    n = n1 + n2
-    # Average ranks: equal values share the mean of the ranks they span.
-    values, inverse, counts = np.unique(combined, return_inverse=True, return_counts=True)
-    upper = np.cumsum(counts)
-    mean_rank = upper - (counts - 1) / 2.0
-    ranks = mean_rank[inverse]
-    u1 = ranks[:n1].sum() - n1 * (n1 + 1) / 2.0
-    mean_u = n1 * n2 / 2.0
-    tie_term = float((counts.astype(float) ** 3 - counts).sum()) / (n * (n - 1)) if n > 1 else 0.0
-    variance = n1 * n2 / 12.0 * ((n + 1) - tie_term)
-    if variance <= 0:                       # every value equal: no evidence of a difference
-        return float(u1), 1.0
-    z = (abs(u1 - mean_u) - 0.5) / math.sqrt(variance)
-    z = max(z, 0.0)
-    return float(u1), math.erfc(z / math.sqrt(2.0))
+KIND = {"requests/s": ("rate", True), "error rate": ("fraction", False)}
 
 
 # ---- what is compared -----------------------------------------------------------------------
 @dataclass(frozen=True)
 class MetricChange:
     """One metric of one scope (the whole run, or a step)."""
-    scope: str                      # "run" or the step's name
+    scope: str                      # "run" or the step's name ("browse/search", "1: 0->2 over 1s")
     name: str                       # "requests/s", "p99", "error rate"
     kind: str                       # "rate", "latency", "fraction": how to print it
     higher_is_better: bool
     baseline: float | None
     current: float | None
     change: float | None            # (current - baseline) / baseline; inf when from 0 to more
-    p_value: float | None           # Holm-adjusted; None: not enough per-second samples to test
+    p_value: float | None           # Holm-adjusted; None when not tested
     samples: tuple[int, int] = (0, 0)
+    interval_s: float = 1.0         # what one sample spans
+    raw_p: float | None = None      # before Holm
+    lowest_p: float | None = None   # the smallest raw p these pooled samples could give (smallest_p_of)
+    floor_p: float | None = None    # the same, Holm-adjusted: the best this metric can do
+    untested: str | None = None     # why no significance can be shown, in words
+    constant: bool = False          # every sample of both runs the same value: nothing changed to test
     significant: bool = False
     regression: bool = False
     improvement: bool = False
@@ -89,6 +81,10 @@ class MetricChange:
             return format_percent(value, 3)
         return format_rate(value)
 
+    @property
+    def label(self) -> str:
+        return self.name if self.scope == "run" else f"{self.name} ({self.scope})"
+
 
 @dataclass(frozen=True)
 class Comparison:
@@ -98,6 +94,9 @@ class Comparison:
     baseline_name: str = "baseline"
     current_name: str = "current"
     notes: list[str] = field(default_factory=list)
+    only_in_baseline: list[str] = field(default_factory=list)     # "step checkout/pay", "scenario checkout"
+    only_in_current: list[str] = field(default_factory=list)
+    tested: int = 0                 # metrics in Holm's family
 
     @property
     def regressions(self) -> list[MetricChange]:
@@ -108,73 +107,124 @@ class Comparison:
         return [m for m in self.metrics if m.improvement]
 
     @property
+    def within_bound(self) -> list[MetricChange]:
+        """Significant changes that are neither a regression nor an improvement."""
+        return [m for m in self.metrics if m.significant and not (m.regression or m.improvement)]
+
+    @property
+    def untested(self) -> list[MetricChange]:
+        return [m for m in self.metrics if m.untested]
+
+    @property
+    def testable(self) -> list[MetricChange]:
+        """Metrics whose samples could have shown a significant change."""
+        return [m for m in self.metrics if not m.untested and not m.constant]
+
+    @property
+    def inconclusive(self) -> bool:
+        """No metric could have shown a significant change, whatever the data."""
+        return bool(self.metrics) and not self.testable
+
+    @property
     def verdict(self) -> str:
         if self.regressions:
             return "regression"
+        if self.inconclusive:
+            return "inconclusive"
         if self.improvements:
             return "improvement"
+        if self.within_bound:
+            return "change within bound"
         return "no significant change"
 
     def render(self) -> str:
         return render_comparison(self)
 
 
-def _samples_rate(points: list[dict]) -> list[float]:
-    return [p.get("requests", 0) / n for p, n in zip(points, interval_lengths_s(points)) if n >= MIN_INTERVAL_S]
+# ---- per-interval samples -------------------------------------------------------------------
+@dataclass(frozen=True)
+class Series:
+    """A scope's per-interval points, shaped like timeseries points (t, requests,
+    errors, failed, and pNN or an encoded `hdr`); None when the file has none."""
+    points: list[dict] | None
+    interval_s: float = 1.0
+    missing: str = ""               # why points is None
 
 
-def _samples_error_rate(points: list[dict]) -> list[float]:
-    return [error_rate(p.get("requests", 0), p.get("errors")) for p, n in zip(points, interval_lengths_s(points))
-            if n >= MIN_INTERVAL_S]
+def _point_percentiles(point: dict) -> dict[str, float] | None:
+    """The point's own pNN keys where it has them all, else from its histogram."""
+    keys = [f"p{pct}" for pct in LATENCY_PERCENTILES]
+    if all(point.get(k) is not None for k in keys):
+        return {k: float(point[k]) for k in keys}
+    if isinstance(point.get("hdr"), str):
+        try:
+            hist = Histogram.decode(point["hdr"])
+        except (HistogramDecodeError, ValueError):
+            return None
+        values = hist.values_at_percentiles([float(p) for p in LATENCY_PERCENTILES])
+        return {k: float(v) for k, v in zip(keys, values)}
+    return None
 
 
-def _samples_percentile(points: list[dict], pct: str) -> list[float]:
-    """Per-second values of a percentile: the point's own key, or its histogram."""
-    key = f"p{pct}"
-    values = []
-    for point in points:
-        if not point.get("requests"):
-            continue                            # no responses, no latency
-        if point.get(key) is not None:
-            values.append(float(point[key]))
-        elif isinstance(point.get("hdr"), str):
-            try:
-                values.append(float(Histogram.decode(point["hdr"]).value_at_percentile(float(pct))))
-            except (HistogramDecodeError, ValueError):
-                pass
-    return values
+def _samples(series: Series) -> dict[str, list[float]] | None:
+    """metric -> one value per interval (None without points). Rates and error
+    rates skip a last interval too short to stand for a rate; latency skips
+    intervals without responses; error rates skip intervals with no attempt."""
+    if series.points is None:
+        return None
+    points = series.points
+    whole = [(p, n) for p, n in zip(points, interval_lengths_s(points))
+             if n >= MIN_INTERVAL_S * series.interval_s]
+    out = {"requests/s": [p.get("requests", 0) / n for p, n in whole],
+           "error rate": [error_rate(p) for p, _ in whole
+                          if p.get("requests", 0) or p.get("errors") or p.get("failed")]}
+    latency = [v for v in (_point_percentiles(p) for p in points if p.get("requests")) if v is not None]
+    for pct in LATENCY_PERCENTILES:
+        out[f"p{pct}"] = [v[f"p{pct}"] for v in latency]
+    return out
 
 
 def _points_between(points: list[dict], start_s, end_s) -> list[dict]:
-    if start_s is None or end_s is None:
-        return []
-    return [p for p in points if start_s < float(p["t"]) <= end_s + 1e-9]
+    return [p for p in points if float(start_s) < float(p["t"]) <= float(end_s) + 1e-9]
 
 
-def _scope_numbers(scope: dict, points: list[dict]) -> dict:
-    """Headline numbers and per-second samples of a run or of a step."""
-    latency = scope.get("latency") or {}
-    percentiles = latency.get("percentiles") or {}
-    totals = scope.get("totals") or scope         # a step carries its numbers at the top
-    requests = totals.get("requests")
-    rps = totals.get("rps")
-    if rps is None and points:
-        seconds = sum(interval_lengths_s(points))
-        rps = sum(p.get("requests", 0) for p in points) / seconds if seconds > 0 else None
-    known_errors = requests is not None and "errors" in totals
-    numbers = {"requests/s": (rps, _samples_rate(points)),
-               "error rate": (error_rate(requests, totals["errors"]) if known_errors else None,
-                              _samples_error_rate(points))}
-    merged = None
+def _run_series(result: dict) -> Series:
+    points = result.get("timeseries")
+    if not isinstance(points, list) or not points:
+        return Series(None, missing="no per-second samples (timeseries)")
+    return Series(points, 1.0)
+
+
+def _step_series(result: dict, step: dict) -> Series:
+    """A plan step's own seconds (`step_timeseries`), or a stage's window of the run's."""
+    if step.get("scenario") is not None and step.get("step") is not None:
+        for entry in result.get("step_timeseries") or ():
+            if isinstance(entry, dict) and (entry.get("scenario"), entry.get("step")) == (step["scenario"], step["step"]):
+                return Series(entry.get("points") or [], 1.0)
+        return Series(None, missing="no per-step per-second samples (the file has no step_timeseries: "
+                                    "written by a surge before per-step samples)")
+    if step.get("start_s") is not None and step.get("end_s") is not None and result.get("timeseries"):
+        return Series(_points_between(result["timeseries"], step["start_s"], step["end_s"]), 1.0)
+    return Series(None, missing="no per-second samples for this step (no time range, no step_timeseries)")
+
+
+# ---- headline numbers -----------------------------------------------------------------------
+def _headline(part: dict, latency: dict | None, duration_s: float | None, series: Series) -> dict:
+    """metric -> the whole-scope value a reader sees (None when unknown)."""
+    requests = part.get("requests")
+    rps = part.get("rps")
+    if rps is None and series.points:
+        seconds = sum(interval_lengths_s(series.points))
+        rps = sum(p.get("requests", 0) for p in series.points) / seconds if seconds > 0 else None
+    if rps is None and isinstance(requests, (int, float)) and duration_s:
+        rps = requests / duration_s             # a plan step runs for the whole run
+    numbers = {"requests/s": rps,
+               "error rate": (error_rate(part) if requests is not None and ("errors" in part or "failed" in part)
+                              else None)}
+    percentiles = (latency or {}).get("percentiles") or {}
     for pct in LATENCY_PERCENTILES:
-        value = percentiles.get(pct)
-        if value is None and points:
-            merged = merged or merged_histogram(points)
-            value = merged.value_at_percentile(float(pct)) if merged and merged.total_count else None
-        numbers[f"p{pct}"] = (value, _samples_percentile(points, pct))
+        numbers[f"p{pct}"] = percentiles.get(pct)
     return numbers
-
-KIND = {"requests/s": ("rate", True), "error rate": ("fraction", False)}
 
 
 def _change(baseline, current) -> float | None:
@@ -185,43 +235,83 @@ def _change(baseline, current) -> float | None:
     return (current - baseline) / baseline
 
 
-def _metric(scope: str, name: str, base: tuple, cur: tuple) -> MetricChange:
+def _metric(scope: str, name: str, values: tuple, samples: tuple, series: tuple[Series, Series]) -> MetricChange:
     """The change and the raw p-value; significance is decided over all metrics (_judge)."""
     kind, higher_is_better = KIND.get(name, ("latency", False))
-    (base_value, base_samples), (cur_value, cur_samples) = base, cur
+    base_value, cur_value = values
     change = _change(base_value, cur_value)
-    p_value = None
-    # Without both headline numbers there is no change to judge, whatever the samples say.
-    if change is not None and len(base_samples) >= MIN_SAMPLES and len(cur_samples) >= MIN_SAMPLES:
-        p_value = mann_whitney_u(base_samples, cur_samples)[1]
-    return MetricChange(scope, name, kind, higher_is_better, base_value, cur_value, change, p_value,
-                        (len(base_samples), len(cur_samples)))
+    base_samples = samples[0].get(name, []) if samples[0] is not None else None
+    cur_samples = samples[1].get(name, []) if samples[1] is not None else None
+    counts = (len(base_samples or ()), len(cur_samples or ()))
+    untested = raw_p = lowest_p = None
+    constant = False
+    if change is None:
+        untested = f"not tested: no value in the {'baseline' if base_value is None else 'current run'}"
+    elif base_samples is None or cur_samples is None:
+        untested = "not tested: " + (series[0] if base_samples is None else series[1]).missing + \
+                   f" in the {'baseline' if base_samples is None else 'current run'}"
+    elif not base_samples or not cur_samples:
+        untested = f"not tested: no samples in the {'baseline' if not base_samples else 'current run'}"
+    else:
+        raw_p = mann_whitney_u(base_samples, cur_samples)[1]
+        lowest_p = smallest_p_of(base_samples, cur_samples)
+        constant = len(set(base_samples) | set(cur_samples)) == 1
+    interval = series[0].interval_s if series[0].points is not None else series[1].interval_s
+    return MetricChange(scope, name, kind, higher_is_better, base_value, cur_value, change, None, counts,
+                        interval, raw_p, lowest_p, untested=untested, constant=constant)
 
 
-def holm_adjust(p_values: list[float]) -> list[float]:
-    """Holm's step-down adjusted p-values, in the order given."""
-    m = len(p_values)
-    order = sorted(range(m), key=lambda i: p_values[i])
-    adjusted = [1.0] * m
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * p_values[i]))
-        adjusted[i] = running
-    return adjusted
-
-
-def _judge(metrics: list[MetricChange], max_regression: float, alpha: float) -> list[MetricChange]:
-    tested = [i for i, m in enumerate(metrics) if m.p_value is not None]
-    adjusted = dict(zip(tested, holm_adjust([metrics[i].p_value for i in tested])))
+def _judge(metrics: list[MetricChange], max_regression: float, alpha: float) -> tuple[list[MetricChange], int]:
+    """Holm over the metrics that can be tested; each also gets the best adjusted p
+    its samples allow (every p at its floor: Holm is monotone, so no split does better)."""
+    candidates = [i for i, m in enumerate(metrics) if m.raw_p is not None]
+    floors = {i: metrics[i].lowest_p for i in candidates}
+    # A metric whose floor is not below alpha can never be rejected: leaving it out
+    # of the family spends none of the others' alpha on it.
+    family = [i for i in candidates if floors[i] < alpha]
+    best = dict(zip(family, holm_adjust([floors[i] for i in family])))
+    adjusted = dict(zip(family, holm_adjust([metrics[i].raw_p for i in family])))
     judged = []
     for i, m in enumerate(metrics):
-        p_value = adjusted.get(i)
-        significant = p_value is not None and p_value < alpha
+        untested, p_value = m.untested, adjusted.get(i)
+        n1, n2 = m.samples
+        if m.constant:
+            pass                                # nothing varied: "no change", not "cannot test"
+        elif i in candidates and i not in family:
+            untested = f"cannot test: {n1} and {n2} samples reach p >= {floors[i]:.2g} at best"
+        elif i in family and best[i] >= alpha:
+            untested = f"cannot test: p >= {best[i]:.2g} at best"
+        significant = untested is None and p_value is not None and p_value < alpha
         worse = m.change is not None and (-m.change if m.higher_is_better else m.change) > max_regression
         better = m.change is not None and (m.change if m.higher_is_better else -m.change) > max_regression
-        judged.append(replace(m, p_value=p_value, significant=significant, regression=significant and worse,
+        judged.append(replace(m, p_value=p_value, floor_p=best.get(i, floors.get(i)), untested=untested,
+                              significant=significant, regression=significant and worse,
                               improvement=significant and better))
-    return judged
+    return judged, len(family)
+
+
+# ---- matching steps and scenarios by name ---------------------------------------------------
+def _step_key(step: dict, index: int) -> str:
+    if step.get("scenario") is not None and step.get("step") is not None:
+        return f"{step['scenario']}/{step['step']}"
+    if step.get("name") is not None:
+        return str(step["name"])
+    return f"#{index + 1}"
+
+
+def _named_steps(result: dict) -> dict[str, dict]:
+    """Steps by name, in the file's order (a repeated name gets ' #2', ' #3')."""
+    named: dict[str, dict] = {}
+    for i, step in enumerate(steps_of(result)):
+        key, k = _step_key(step, i), 2
+        while key in named:
+            key, k = f"{_step_key(step, i)} #{k}", k + 1
+        named[key] = step
+    return named
+
+
+def _scenario_names(result: dict) -> list[str]:
+    return [str(s["name"]) for s in result.get("scenarios") or () if isinstance(s, dict) and "name" in s]
 
 
 def _config_notes(baseline: dict, current: dict) -> list[str]:
@@ -239,35 +329,43 @@ def _config_notes(baseline: dict, current: dict) -> list[str]:
     return notes
 
 
+def _scope_metrics(scope: str, parts: tuple[tuple, tuple], skip_unknown: bool) -> list[MetricChange]:
+    """parts: ((part, latency, duration_s, series) of the baseline, ... of the current)."""
+    series = (parts[0][3], parts[1][3])
+    headlines = [_headline(*p) for p in parts]
+    samples = [_samples(s) for s in series]
+    metrics = []
+    for name in headlines[0]:
+        values = (headlines[0][name], headlines[1][name])
+        if skip_unknown and values == (None, None):
+            continue                            # neither step has this number
+        metrics.append(_metric(scope, name, values, (samples[0], samples[1]), series))
+    return metrics
+
+
 def compare(baseline: dict, current: dict, max_regression: float = 0.05, alpha: float = ALPHA,
             baseline_name: str = "baseline", current_name: str = "current") -> Comparison:
     """Compare two result dicts; `max_regression` is a fraction (0.05 = 5%)."""
-    base_points, cur_points = baseline.get("timeseries") or [], current.get("timeseries") or []
-    metrics = []
-    base_numbers = _scope_numbers(baseline, base_points)
-    cur_numbers = _scope_numbers(current, cur_points)
-    for name in base_numbers:
-        metrics.append(_metric("run", name, base_numbers[name], cur_numbers[name]))
-    notes = _config_notes(baseline, current)
-    base_steps = {s.get("name", str(i)): s for i, s in enumerate(steps_of(baseline))}
-    for i, step in enumerate(steps_of(current)):
-        name = step.get("name", str(i))
+    def run_part(result):
+        totals = result.get("totals") or {}
+        return totals, result.get("latency"), totals.get("duration_s"), _run_series(result)
+
+    metrics = _scope_metrics("run", (run_part(baseline), run_part(current)), skip_unknown=False)
+    base_steps, cur_steps = _named_steps(baseline), _named_steps(current)
+    for name, step in cur_steps.items():
         if name not in base_steps:
-            notes.append(f"step {name!r} is not in the baseline")
             continue
-        base_step = base_steps[name]
-        base_numbers = _scope_numbers(base_step, _points_between(base_points, base_step.get("start_s"),
-                                                                 base_step.get("end_s")))
-        cur_numbers = _scope_numbers(step, _points_between(cur_points, step.get("start_s"), step.get("end_s")))
-        for metric in base_numbers:
-            if base_numbers[metric][0] is None and cur_numbers[metric][0] is None:
-                continue                    # neither step has this number
-            metrics.append(_metric(name, metric, base_numbers[metric], cur_numbers[metric]))
-    if any(m.p_value is None and m.baseline is not None for m in metrics):
-        notes.append(f"'-' under p: fewer than {MIN_SAMPLES} per-second samples on a side, so no significance "
-                     "(and no regression) can be shown for that metric")
-    return Comparison(_judge(metrics, max_regression, alpha), max_regression, alpha, baseline_name, current_name,
-                      notes)
+        parts = tuple((s, s.get("latency"), (r.get("totals") or {}).get("duration_s"), _step_series(r, s))
+                      for r, s in ((baseline, base_steps[name]), (current, step)))
+        metrics += _scope_metrics(name, parts, skip_unknown=True)
+    only_base = [f"step {n}" for n in base_steps if n not in cur_steps]
+    only_cur = [f"step {n}" for n in cur_steps if n not in base_steps]
+    base_scn, cur_scn = _scenario_names(baseline), _scenario_names(current)
+    only_base += [f"scenario {n}" for n in base_scn if n not in cur_scn]
+    only_cur += [f"scenario {n}" for n in cur_scn if n not in base_scn]
+    judged, tested = _judge(metrics, max_regression, alpha)
+    return Comparison(judged, max_regression, alpha, baseline_name, current_name,
+                      _config_notes(baseline, current), only_base, only_cur, tested)
 
 
 # ---- text -----------------------------------------------------------------------------------
@@ -285,12 +383,75 @@ def _format_p(p: float | None) -> str:
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
+def _interval_words(interval_s: float) -> str:
+    return "one-second" if interval_s == 1.0 else f"{interval_s * 1000:g} ms"
+
+
+def _row_verdict(m: MetricChange) -> str:
+    if m.regression:
+        return "REGRESSION"
+    if m.improvement:
+        return "improvement"
+    if m.significant:
+        return "significant, within bound"
+    if m.untested:
+        return m.untested
+    if m.constant:
+        return "no change (every sample equal)"
+    return "no significant change"
+
+
+def inconclusive_reason(c: Comparison) -> str:
+    """Why no metric could show significance, with the run length that could."""
+    sized = [m for m in c.metrics if m.lowest_p is not None]
+    if not sized:
+        return c.metrics[0].untested if c.metrics else "nothing to compare"
+    best = min(sized, key=lambda m: (m.lowest_p, -sum(m.samples)))
+    n1, n2 = best.samples
+    family = c.tested or len(sized)
+    raw_floor = best.lowest_p
+    needed = samples_needed(family, c.alpha)
+    longer = (f"; runs of >= {math.ceil(needed * best.interval_s):g} s each could (a clear change; "
+              "a small one needs longer)" if needed else "")
+    return (f"cannot test: {n1} and {n2} {_interval_words(best.interval_s)} samples can reach p >= {raw_floor:.2g}, "
+            f"{family} metric{'s' if family != 1 else ''} need p < {c.alpha / family:.2g}{longer}")
+
+
+def _listed(metrics: list[MetricChange], at_most: int = 4) -> str:
+    shown = ", ".join(f"{m.label} {_format_change(m)}" for m in metrics[:at_most])
+    return shown + (f" and {len(metrics) - at_most} more" if len(metrics) > at_most else "")
+
+
+def final_line(c: Comparison) -> str:
+    """The one-line verdict; it never says more or less than the rows do."""
+    bound = f"{c.max_regression * 100:g}%"
+    if c.regressions:
+        return f"REGRESSION beyond {bound}: " + _listed(c.regressions, len(c.regressions))
+    if c.inconclusive:
+        return "INCONCLUSIVE: " + inconclusive_reason(c)
+    parts = []
+    if c.improvements:
+        parts.append(f"improvement beyond {bound}: " + _listed(c.improvements))
+    if c.within_bound:
+        parts.append(f"significant within the {bound} bound: " + _listed(c.within_bound))
+    if parts:
+        parts.insert(0, f"no regression beyond {bound}")
+    else:
+        parts.append("no significant change" if not c.untested
+                     else f"no significant change in the {len(c.testable)} metrics that could be tested")
+    if c.untested:
+        parts.append(f"{len(c.untested)} of {len(c.metrics)} metrics could not be tested (see rows)")
+    return "; ".join(parts)
+
+
 def render_comparison(c: Comparison) -> str:
     """Both runs side by side, the change, and whether it is significant."""
-    header = f"  {'':<16}{'baseline':>14}{'current':>14}{'change':>10}{'p':>8}  verdict"
+    header = f"  {'':<16}{'baseline':>14}{'current':>14}{'change':>10}{'n':>11}{'p':>8}  verdict"
+    intervals = sorted({m.interval_s for m in c.metrics if m.samples != (0, 0)}) or [1.0]
     lines = [f"surge compare: {c.baseline_name} (baseline) vs {c.current_name} (current)",
              f"  bound {c.max_regression * 100:g}% in the bad direction, significant at p < {c.alpha:g} "
-             "(Mann-Whitney U on per-second samples, Holm-adjusted over all metrics)"]
+             f"(Mann-Whitney U on {' / '.join(_interval_words(i) for i in intervals)} samples, "
+             f"Holm-adjusted over {c.tested} metric{'s' if c.tested != 1 else ''})"]
     scope = None
     for m in c.metrics:
         if m.scope != scope:
@@ -298,28 +459,15 @@ def render_comparison(c: Comparison) -> str:
             lines.append("")
             lines.append("  whole run" if scope == "run" else f"  step {scope}")
             lines.append(header)
-        if m.regression:
-            verdict = "REGRESSION"
-        elif m.improvement:
-            verdict = "improvement"
-        elif m.significant:
-            verdict = "significant, within bound"
-        elif m.p_value is None:
-            verdict = "not tested"
-        else:
-            verdict = "no significant change"
+        n = f"{m.samples[0]}/{m.samples[1]}"
         lines.append(f"  {m.name:<16}{m.formatted(m.baseline):>14}{m.formatted(m.current):>14}"
-                     f"{_format_change(m):>10}{_format_p(m.p_value):>8}  {verdict}")
+                     f"{_format_change(m):>10}{n:>11}{_format_p(m.p_value):>8}  {_row_verdict(m)}")
     lines.append("")
+    if c.only_in_baseline:
+        lines.append(f"  only in the baseline (not compared): {', '.join(c.only_in_baseline)}")
+    if c.only_in_current:
+        lines.append(f"  only in the current run (not compared): {', '.join(c.only_in_current)}")
     for note in c.notes:
         lines.append(f"  note: {note}")
-    if c.regressions:
-        worst = ", ".join(f"{m.name}{'' if m.scope == 'run' else ' (' + m.scope + ')'} {_format_change(m)}"
-                          for m in c.regressions)
-        lines.append(f"  REGRESSION beyond {c.max_regression * 100:g}%: {worst}")
-    elif c.improvements:
-        lines.append("  improvement, no regression")
-    else:
-        lines.append("  no significant change")
+    lines.append(f"  {final_line(c)}")
     return "\n".join(lines)
-

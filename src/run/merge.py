@@ -389,6 +389,7 @@ class RunRecord:
             "workers_failed": [{"index": w.index, "cause": w.failure} for w in self.workers if w.failure],
             "resources": self.resources(),
             **self.flow_results(),
+            **({"step_timeseries": step_timeseries(self)} if self.plan.test_plan is not None else {}),
         }
 
 
@@ -396,3 +397,47 @@ def live_point(record: RunRecord, k: int) -> dict:
     """Second k from whatever workers have reported so far (live progress, Prometheus)."""
     snaps = [(w.ticks[k], w.ticks.get(k - 1)) for w in record.workers if k in w.ticks]
     return record._point(k, float(k), snaps)
+
+
+def step_timeseries(record: RunRecord) -> list[dict]:
+    """Per plan step (in `steps` order), one point per second with the same `t`
+    as `timeseries`: responses, transport errors, failed requests (the step's
+    own rule) and that second's latency histogram, so each step has per-second
+    samples of its own (surge compare tests a step's change on them).
+
+    The slots are chosen as in `RunRecord.timeseries`: tick k in slot k, a
+    worker's final snapshot in the slot its end falls in; counters are
+    cumulative per worker (deltas), step latencies are per interval."""
+    test_plan = record.plan.test_plan
+    if test_plan is None or record.start_ns is None:
+        return []
+    names = [(scenario.name, step.name) for scenario in test_plan.scenarios for step in scenario.steps]
+    allowed = record.step_allowed
+    slots: dict[int, list[tuple[dict, dict | None]]] = {}
+    for w in record.workers:
+        ordered = sorted(w.ticks.items())
+        if w.final is not None and w.end_ns is not None:
+            ordered.append((max(1, math.ceil((w.end_ns - record.start_ns) / NS_PER_S - 0.01)), w.final))
+        previous = None
+        for k, snap in ordered:
+            if snap.get("flows"):
+                slots.setdefault(k, []).append((snap["flows"], previous))
+                previous = snap["flows"]
+    duration = record.duration_s()
+    series = [{"scenario": scn, "step": name, "points": []} for scn, name in names]
+    for k in sorted(slots):
+        t_end = float(k) if k <= duration else round(duration, 3)
+        for i, out in enumerate(series):
+            hist = Histogram()
+            responses = errors = failed = 0
+            for flows, previous in slots[k]:
+                now, before = flows["steps"][i], (previous["steps"][i] if previous else None)
+                hist.add_sparse(*now[5])
+                responses += now[0] - (before[0] if before else 0)
+                new_errors = sum(now[3]) - (sum(before[3]) if before else 0)
+                errors += new_errors
+                failed += new_errors + sum(n - (before[4].get(status, 0) if before else 0)
+                                           for status, n in now[4].items() if is_failed_status(status, allowed[i]))
+            out["points"].append({"t": t_end, "requests": responses, "errors": errors, "failed": failed,
+                                  "hdr": hist.encode()})
+    return series

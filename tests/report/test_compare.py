@@ -70,9 +70,11 @@ def seeded_run(seed, slowdown=1.0):
                        median_us=2000 * rng.normal(1, 0.01), slowdown=slowdown, objectives=False)
 
 
-def test_same_configuration_is_no_significant_change_in_19_of_20():
+def test_same_configuration_passes_the_gate_in_19_of_20():
+    # Each seeded run has its own ~1% level, so a change within the 5% bound may
+    # well be significant (and is said so); it must not be beyond the bound.
     verdicts = [compare(seeded_run(2 * s), seeded_run(2 * s + 1)).verdict for s in range(20)]
-    assert verdicts.count("no significant change") >= 19, verdicts
+    assert sum(v in ("no significant change", "change within bound") for v in verdicts) >= 19, verdicts
 
 
 def test_ten_percent_slower_target_is_caught_in_19_of_20():
@@ -106,11 +108,13 @@ def test_errors_appearing_are_a_regression():
     assert error_rate.baseline == 0 and math.isinf(error_rate.change) and error_rate.regression
 
 
-def test_too_few_seconds_cannot_fail():
+def test_too_few_seconds_cannot_fail_and_say_so():
     comparison = compare(make_result(3, seed=1, model="closed"), make_result(3, seed=2, model="closed", slowdown=2))
-    assert all(m.p_value is None for m in comparison.metrics if m.scope == "run")
-    assert comparison.verdict == "no significant change"
-    assert "fewer than 5 per-second samples" in comparison.render()
+    assert not any(m.significant for m in comparison.metrics)
+    assert comparison.verdict == "inconclusive"
+    text = comparison.render()
+    assert "INCONCLUSIVE: cannot test: 3 and 3 one-second samples" in text
+    assert "no significant change" not in text
 
 
 def test_steps_are_compared_by_name():
