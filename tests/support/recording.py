@@ -7,6 +7,7 @@
     server.request_connections  # connections that carried at least one request
 
 Answers every request with `200 OK`, an empty body and Content-Length: 0.
+Request bodies are not read: use it for requests without one (GET, HEAD).
 Threads are daemons with short socket timeouts, so leaving the block stops it.
 """
 from __future__ import annotations
