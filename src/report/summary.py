@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from surge.plan.units import format_bytes
-from surge.report.numbers import (error_rate, failed_count, failed_reasons, format_rate, plural,
+from surge.report.numbers import (error_rate, errors_total, failed_count, failed_reasons, format_rate, plural,
                                   saturated_workers)
 
 
@@ -47,7 +47,7 @@ def _flow_lines(result: dict) -> list[str]:
         for s in scenarios:
             p50, p99 = _pcts(s["latency"])
             lines.append(f"  {s['name'][:12]:<12} {s['share'] * 100:5.1f}%  {s['iterations']:>10}  {s['aborted']:>7}  "
-                         f"{s['requests']:>8}  {_failed_cell(s):>12}  {s['errors']:>6}  {s['check_failures']:>13}  "
+                         f"{s['requests']:>8}  {_failed_cell(s):>12}  {errors_total(s['errors']):>6}  {s['check_failures']:>13}  "
                          f"{p50:>8}  {p99:>8}")
     steps = [st for st in result.get("steps") or [] if "check_failures" in st and "latency" in st]
     if steps:
@@ -58,7 +58,7 @@ def _flow_lines(result: dict) -> list[str]:
             statuses = ",".join(f"{k}:{v}" for k, v in st["responses_by_status"].items())
             name = f"{st['scenario']}/{st['step']}"
             lines.append(f"  {name[:30]:<30} {st['requests']:>9}  {_failed_cell(st):>12}  "
-                         f"{sum(st['errors'].values()):>6}  {st['check_failures']:>13}  {p50:>8}  {p99:>8}  {statuses}")
+                         f"{errors_total(st['errors']):>6}  {st['check_failures']:>13}  {p50:>8}  {p99:>8}  {statuses}")
     if result.get("objectives"):
         lines += ["", "  Objectives"]
         for o in result["objectives"]:
