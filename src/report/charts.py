@@ -9,7 +9,7 @@ from __future__ import annotations
 import statistics
 
 from surge.core._histogram import Histogram, HistogramDecodeError
-from surge.report.numbers import errors_total, interval_lengths_s, is_open_model
+from surge.report.numbers import error_rate, errors_total, failed_count, interval_lengths_s, is_open_model
 from surge.report.resample import is_latency_key
 
 # Ticks per halving of the distance to 100%, as HdrHistogram's percentile output walks.
@@ -67,6 +67,12 @@ def figure(fig_id: str, title: str, data: list[dict], layout: dict, note: str = 
     return {"id": fig_id, "title": title, "note": note, "data": data, "layout": layout}
 
 
+def _second_axis(layout: dict, title: str) -> None:
+    layout["yaxis2"] = {"title": {"text": title}, "overlaying": "y", "side": "right",
+                        "rangemode": "tozero", "showgrid": False, "tickmode": "auto"}
+    layout["margin"]["r"] = 70
+
+
 # ---- requests per second -------------------------------------------------------------------
 def throughput_figure(result: dict, points: list[dict], note: str) -> dict:
     xs = [p["t"] for p in points]
@@ -76,7 +82,15 @@ def throughput_figure(result: dict, points: list[dict], note: str) -> dict:
     rate = result.get("config", {}).get("rate")
     has_target = any(p.get("target") is not None for p in points)
     layout = _layout("requests / s")
-    if is_open_model(result):
+    if is_open_model(result) and result.get("config", {}).get("plan"):
+        # A plan's open model schedules scenario iterations (each one or more requests):
+        # its target is iterations/s, on its own axis, never read as requests.
+        targets = [p.get("target") for p in points] if has_target else ([rate] * len(xs) if rate else None)
+        if targets:
+            data.append(_line("target iterations/s", xs, targets, color="#444444", dash="dash", axis="y2",
+                              unit=" iterations/s"))
+            _second_axis(layout, "iterations / s (target)")
+    elif is_open_model(result):
         # Open model: a point's target is the schedule's rate over that interval.
         if has_target:
             data.append(_line("target/s", xs, [p.get("target") for p in points], color="#444444", dash="dash",
@@ -87,9 +101,7 @@ def throughput_figure(result: dict, points: list[dict], note: str) -> dict:
         # Closed model with stages: the target is a number of connections, on its own axis.
         data.append(_line("target connections", xs, [p.get("target") for p in points], color="#444444",
                           dash="dash", axis="y2"))
-        layout["yaxis2"] = {"title": {"text": "connections"}, "overlaying": "y", "side": "right",
-                            "rangemode": "tozero", "showgrid": False, "tickmode": "auto"}
-        layout["margin"]["r"] = 70
+        _second_axis(layout, "connections")
     if any("dropped" in p for p in points):
         data.append(_line("dropped/s", xs, [_rate(p.get("dropped", 0), n) for p, n in zip(points, lengths)],
                           color="#d62728", unit=" /s"))
@@ -210,12 +222,17 @@ def responses_errors_figure(result: dict, points: list[dict], note: str) -> dict
             data.append(_line(f"{kind} errors", xs, ys, color=TRACE_COLORS[(i + 3) % len(TRACE_COLORS)],
                               dash="dot", axis="y2", unit=" /s"))
     else:
-        data.append(_line("errors", xs, [_rate(errors_total(p.get("errors")), n) for p, n in zip(points, lengths)],
+        data.append(_line("transport errors", xs, [_rate(errors_total(p.get("errors")), n) for p, n in zip(points, lengths)],
                           color="#d62728", axis="y2", unit=" /s"))
+    # Failed requests (transport errors and failed statuses, numbers.failed_count) per
+    # second, with their share of that second's attempts in the hover text.
+    failed = _line("failed/s", xs, [_rate(failed_count(p), n) for p, n in zip(points, lengths)],
+                   color="#8a1c15", axis="y2")
+    failed["customdata"] = [round(error_rate(p) * 100, 2) for p in points]
+    failed["hovertemplate"] = "%{y:,.3~f} /s (%{customdata:.2f}% failed)"
+    data.append(failed)
     layout = _layout("responses / s")
-    layout["yaxis2"] = {"title": {"text": "errors / s"}, "overlaying": "y", "side": "right",
-                        "rangemode": "tozero", "showgrid": False, "tickmode": "auto"}
-    layout["margin"]["r"] = 70
+    _second_axis(layout, "failed and errors / s")
     if not statuses:
         note = (note + " " if note else "") + ("Per-second responses by status are not in this result: "
                                                "the totals by status are in the summary above.")

@@ -13,8 +13,9 @@ import os
 import re
 
 from surge.report.charts import build_figures
-from surge.report.numbers import (error_rate, errors_total, format_percent, format_rate, format_us,
-                                  is_open_model, saturated_workers)
+from surge.report.findings import findings, format_measured, has_responses, summary_sentences
+from surge.report.numbers import (error_rate, errors_total, failed_count, failed_reasons, format_percent,
+                                  format_rate, format_us, is_open_model, saturated_workers)
 from surge.report.resample import resample
 from surge.report.steps import steps_of
 
@@ -41,6 +42,11 @@ th{background:#eef0f4}td.l,th.l{text-align:left}
 .chart{background:#fff;border:1px solid #dde;border-radius:6px;min-height:340px}
 .note{color:#555;margin:0 0 6px;font-size:13px}
 .scroll{overflow-x:auto}
+.handon{background:#fff;border:1px solid #dde;border-left:4px solid #1f77b4;border-radius:4px;padding:10px 14px;
+ margin:8px 0;font-size:15px;max-width:960px}
+.findings{margin:4px 0 0;padding-left:20px}.findings li{margin:3px 0}
+details{margin:6px 0}details>summary{cursor:pointer;color:#1f4f8a}
+.empty{color:#8a1c15;font-weight:600}
 """
 
 # Records any script error on the status element, so a headless browser (and the
@@ -105,6 +111,8 @@ def _flatten(row: dict, prefix: str = "") -> dict:
     for key, value in row.items():
         if key in ("hdr", "hdr_uncorrected", "unit"):
             continue
+        if key.startswith("latency") and isinstance(value, dict) and value.get("count") == 0:
+            value = {"count": 0}            # no responses: its zeros are not latencies
         name = f"{prefix} {key}".strip() if prefix else str(key)
         if key == "percentiles" and isinstance(value, dict):
             for pct, v in value.items():
@@ -120,12 +128,23 @@ def _flatten(row: dict, prefix: str = "") -> dict:
     return flat
 
 
+_DURATION_WORD = re.compile(r"p\d+(\.\d+)?|max|min|mean|stdev")
+_FRACTION_COLUMNS = ("share", "error_rate")
+
+
 def _cell(column: str, value) -> str:
-    latency_column = "latency" in column or re.fullmatch(r"p\d+(\.\d+)?|max|min|mean|stdev", column.split()[-1])
-    if latency_column and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return format_us(value)
-    if column.endswith("rps") and isinstance(value, (int, float)):
+    """A flattened column's value in its unit: 'latency p99' a duration, 'latency count'
+    a count, 'rps' a rate, 'share' / 'error_rate' a percentage."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return _number(value)
+    words = column.split()
+    last = words[-1] if words else ""
+    if column.endswith("rps"):
         return format_rate(value)
+    if last in _FRACTION_COLUMNS:
+        return format_percent(value)
+    if last.endswith("_us") or (words[0].startswith("latency") and _DURATION_WORD.fullmatch(last)):
+        return format_us(value)
     return _number(value)
 
 
@@ -174,7 +193,8 @@ def _objectives(result: dict) -> str:
                else f'<div class="banner good">All {len(objectives)} objectives passed</div>')
     extra_keys: list[str] = []
     for o in objectives:
-        extra_keys.extend(k for k in o if k not in ("name", "passed", "value") and k not in extra_keys)
+        # The unit is in the value itself ("2.75ms", "0.00%").
+        extra_keys.extend(k for k in o if k not in ("name", "passed", "value", "unit") and k not in extra_keys)
     head = '<tr><th class="l">objective</th><th>result</th><th>value</th>' + "".join(
         f"<th>{_esc(k)}</th>" for k in extra_keys) + "</tr>"
     rows = []
@@ -182,7 +202,7 @@ def _objectives(result: dict) -> str:
         mark = '<td class="pass">PASS</td>' if o.get("passed") else '<td class="fail">FAIL</td>'
         extra = "".join(f"<td>{_esc(_number(o.get(k)))}</td>" for k in extra_keys)
         rows.append(f'<tr><td class="l">{_esc(o.get("name", "?"))}</td>{mark}'
-                    f"<td>{_esc(_number(o.get('value')))}</td>{extra}</tr>")
+                    f"<td>{_esc(format_measured(o.get('value'), o.get('unit')))}</td>{extra}</tr>")
     return f"<h2>Objectives</h2>{verdict}<table>{head}{''.join(rows)}</table>"
 
 
@@ -197,11 +217,14 @@ def _headline(result: dict) -> str:
              _card("requests / s", format_rate(totals.get("rps")))]
     cfg = result["config"]
     if is_open_model(result) and (cfg.get("rate") or cfg.get("peak_rate")):
-        label, rate = ("target / s", cfg["rate"]) if cfg.get("rate") else ("peak target / s", cfg["peak_rate"])
-        cards.append(_card(label, format_rate(rate)))
-    cards.append(_card("error rate", format_percent(error_rate(totals.get("requests", 0), totals.get("errors")))))
+        label, rate = ("target", cfg["rate"]) if cfg.get("rate") else ("peak target", cfg["peak_rate"])
+        # A plan's schedule starts iterations (one or more requests each), not requests.
+        cards.append(_card(f"{label} {'iterations' if cfg.get('plan') else 'requests'} / s", format_rate(rate)))
+    cards.append(_card("failed", f"{format_percent(error_rate(totals))} ({failed_count(totals):,})"))
     percentiles = latency.get("percentiles", {})
-    for key in HEADLINE_PERCENTILES:
+    if not has_responses(result):
+        cards.append(_card("latency", "no responses"))
+    for key in HEADLINE_PERCENTILES if has_responses(result) else ():
         label = f"p{key} latency" + (" (corrected)" if uncorrected else "")
         cards.append(_card(label, format_us(percentiles.get(key))))
         if uncorrected:
@@ -214,6 +237,8 @@ def _headline(result: dict) -> str:
 
 
 def _latency_table(result: dict) -> str:
+    if not has_responses(result):       # every request failed before a response: zeros are not latencies
+        return '<p class="empty">no responses: every request failed, so there is no latency to show</p>'
     columns = [("latency", "latency" if "latency_uncorrected" not in result else "corrected")]
     if isinstance(result.get("latency_uncorrected"), dict):
         columns.append(("latency_uncorrected", "uncorrected"))
@@ -237,6 +262,11 @@ def _outcomes_table(result: dict) -> str:
     totals = result["totals"]
     rows = [f'<tr><th class="l">HTTP {_esc(status)}</th><td>{n:,}</td></tr>'
             for status, n in (totals.get("responses_by_status") or {}).items()]
+    failed = failed_count(totals)
+    rows.append(f'<tr><th class="l">failed (transport errors, failed statuses)</th>'
+                f'<td>{failed:,} ({_esc(format_percent(error_rate(totals)))})</td></tr>')
+    rows += [f'<tr><th class="l">&nbsp;&nbsp;{_esc(reason)}</th><td>{n:,}</td></tr>'
+             for reason, n in failed_reasons(totals).items()]
     errors = totals.get("errors")
     if isinstance(errors, dict):
         rows += [f'<tr><th class="l">{_esc(kind)} errors</th><td>{n:,}</td></tr>' for kind, n in errors.items()]
@@ -250,13 +280,49 @@ def _outcomes_table(result: dict) -> str:
     return f"<table>{''.join(rows)}</table>"
 
 
+def _evidence_value(key: str, value) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {_evidence_value(key, v)}" for k, v in value.items())
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return _number(value)
+    # Evidence keys carry their unit, as the result file's do.
+    if key.endswith("fraction") or key == "error_rate":
+        return format_percent(value)
+    if key.endswith("_us"):
+        return format_us(value)
+    if key.endswith("_kb"):
+        return f"{value / 1024:.1f} MiB"
+    if key.endswith("_per_s"):
+        return f"{format_rate(value)}/s"
+    if key.endswith("_s"):
+        return f"{value:g} s"
+    if key.endswith("_percent"):
+        return f"{value:.0f}% of a core"
+    return _number(value)
+
+
+def _hand_on(result: dict) -> str:
+    """The paragraph to hand on (findings.summary_sentences), then each finding's evidence."""
+    paragraph = " ".join(summary_sentences(result))
+    found = findings(result)
+    items = []
+    for f in found:
+        rows = "".join(f'<tr><th class="l">{_esc(k)}</th><td>{_esc(_evidence_value(k, v))}</td></tr>'
+                       for k, v in f.evidence.items())
+        items.append(f'<li data-rule="{_esc(f.rule)}">{_esc(f.sentence)}'
+                     f"<details><summary>the numbers</summary><table>{rows}</table></details></li>")
+    listed = f'<ul class="findings">{"".join(items)}</ul>' if items else ""
+    return f'<h2>Summary</h2><p class="handon" id="surge-summary">{_esc(paragraph)}</p>{listed}'
+
+
 def _summary(result: dict) -> str:
     cfg = result["config"]
     title = f"{cfg.get('method', '')} {cfg.get('url', '')}".strip() or "run"
     model = cfg.get("model", "closed")
     sub = (f"{_esc(title)} · {_esc(model)} model · started {_esc(result.get('started_at', '?'))} · "
            f"surge {_esc(result.get('surge_version', '?'))}")
-    return (f"<h1>surge report</h1><p class=\"sub\">{sub}</p>{_banners(result)}{_objectives(result)}"
+    return (f"<h1>surge report</h1><p class=\"sub\">{sub}</p>{_banners(result)}{_hand_on(result)}"
+            f"{_objectives(result)}"
             f"<h2>Headline</h2>{_headline(result)}"
             f'<div class="grid"><div><h3>Latency</h3>{_latency_table(result)}</div>'
             f"<div><h3>Responses and errors</h3>{_outcomes_table(result)}</div>"
@@ -264,11 +330,63 @@ def _summary(result: dict) -> str:
             f"<div><h3>Machine</h3>{_key_values(result.get('machine') or {})}</div></div>")
 
 
+BRIEF_PERCENTILES = ("50", "95", "99")
+
+
+def _row_name(row: dict) -> str:
+    if "scenario" in row and "step" in row:
+        return f"{row['scenario']}/{row['step']}"
+    return str(row.get("name", "?"))
+
+
+def _row_rate(row: dict, duration_s: float) -> float | None:
+    """The row's own rate, else its requests over its time range, else over the run."""
+    if isinstance(row.get("rps"), (int, float)):
+        return row["rps"]
+    span = (row.get("end_s") or 0) - (row.get("start_s") or 0) if "end_s" in row else duration_s
+    return row.get("requests", 0) / span if span and span > 0 else None
+
+
+def _row_statuses(row: dict, steps: list[dict]) -> dict:
+    if isinstance(row.get("responses_by_status"), dict):
+        return row["responses_by_status"]
+    # A scenario: the sum of its steps' statuses.
+    statuses: dict[str, int] = {}
+    for step in steps:
+        if step.get("scenario") == row.get("name") and isinstance(step.get("responses_by_status"), dict):
+            for status, n in step["responses_by_status"].items():
+                statuses[status] = statuses.get(status, 0) + n
+    return dict(sorted(statuses.items()))
+
+
+def _brief_table(rows: list[dict], steps: list[dict], duration_s: float) -> str:
+    """The columns people read: requests, rate, failed %, p50/p95/p99, statuses."""
+    head = ('<tr><th class="l">name</th><th>requests</th><th>req/s</th><th>failed</th>'
+            + "".join(f"<th>p{p}</th>" for p in BRIEF_PERCENTILES) + '<th class="l">statuses</th></tr>')
+    body = []
+    for row in rows:
+        latency = row.get("latency") if isinstance(row.get("latency"), dict) else {}
+        percentiles = latency.get("percentiles") or {}
+        if latency.get("count", 1) == 0 or not latency:
+            latency_cells = f'<td colspan="{len(BRIEF_PERCENTILES)}" class="empty">no responses</td>'
+        else:
+            latency_cells = "".join(f"<td>{_esc(format_us(percentiles.get(p)))}</td>" for p in BRIEF_PERCENTILES)
+        statuses = ", ".join(f"{code}: {n:,}" for code, n in _row_statuses(row, steps).items()) or "-"
+        failed = f"{format_percent(error_rate(row))} ({failed_count(row):,})"
+        body.append(f'<tr><td class="l">{_esc(_row_name(row))}</td><td>{int(row.get("requests", 0)):,}</td>'
+                    f"<td>{_esc(format_rate(_row_rate(row, duration_s)))}</td><td>{_esc(failed)}</td>"
+                    f'{latency_cells}<td class="l">{_esc(statuses)}</td></tr>')
+    return f"<table>{head}{''.join(body)}</table>"
+
+
 def _breakdowns(result: dict) -> str:
     out = []
-    for title, rows in (("Per scenario", result.get("scenarios")), ("Per step", steps_of(result))):
+    steps = steps_of(result)
+    duration_s = float((result.get("totals") or {}).get("duration_s") or 0)
+    for title, rows in (("Per scenario", result.get("scenarios")), ("Per step", steps)):
         if isinstance(rows, list) and rows and all(isinstance(r, dict) for r in rows):
-            out.append(f"<h2>{title}</h2>{_table(rows)}")
+            out.append(f"<h2>{title}</h2>{_brief_table(rows, steps, duration_s)}"
+                       f"<details><summary>every column</summary>{_table(rows)}</details>")
     return "".join(out)
 
 

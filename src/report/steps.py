@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from surge.report.numbers import (
     errors_total,
+    failed_count,
     interval_lengths_s,
     merged_histogram,
     percentile_key,
 )
 
-STEP_PERCENTILES = (50, 90, 99, 99.9)
+STEP_PERCENTILES = (50, 90, 95, 99, 99.9)
 _EDGE_S = 0.01                  # an interval ending this close past a boundary belongs before it
 
 def _stage_name(index: int, previous_target: float, stage: dict) -> str:
@@ -41,13 +42,21 @@ def derived_steps(result: dict) -> list[dict]:
         row = {"name": _stage_name(i, previous_target, stage), "start_s": start_s, "end_s": end_s,
                f"target ({unit})": f"{previous_target:g}->{stage.get('target'):g}",
                "requests": requests, "rps": round(requests / seconds, 3) if seconds > 0 else None,
-               "errors": sum(errors_total(p.get("errors")) for p, _ in inside)}
+               "errors": sum(errors_total(p.get("errors")) for p, _ in inside),
+               "failed": sum(failed_count(p) for p, _ in inside)}
+        statuses: dict[str, int] = {}
+        for p, _ in inside:
+            for status, n in (p.get("statuses") or {}).items():
+                statuses[status] = statuses.get(status, 0) + n
+        if statuses:
+            row["responses_by_status"] = dict(sorted(statuses.items()))
         if any("dropped" in p for p, _ in inside):
             row["dropped"] = sum(p.get("dropped", 0) for p, _ in inside)
         hist = merged_histogram([p for p, _ in inside])
         if hist is not None and hist.total_count:
             values = hist.values_at_percentiles(STEP_PERCENTILES)
-            row["latency"] = {"percentiles": {percentile_key(p): v for p, v in zip(STEP_PERCENTILES, values)},
+            row["latency"] = {"count": hist.total_count,
+                              "percentiles": {percentile_key(p): v for p, v in zip(STEP_PERCENTILES, values)},
                               "max": hist.max}
         rows.append(row)
         start_s, previous_target = end_s, float(stage.get("target") or 0.0)

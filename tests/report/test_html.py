@@ -97,7 +97,7 @@ def test_screenshot_every_chart_area_is_drawn(synthetic_report):
 
 @pytest.mark.parametrize("kind, args, expected_text", [
     ("closed", ["-d", "2s", "-c", "8"], ["Headline"]),
-    ("open", ["-d", "2s", "--rate", "2k"], ["p99 (uncorrected)", "target / s", "dropped"]),
+    ("open", ["-d", "2s", "--rate", "2k"], ["p99 (uncorrected)", "target requests / s", "dropped"]),
     ("stages", ["--stages", "1s:2,1s:6"], ["<h2>Per step</h2>", "target connections", "1: 0-&gt;2 over 1s"]),
 ])
 def test_real_run_report_renders(surge_server, tmp_path, kind, args, expected_text):
