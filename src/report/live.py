@@ -37,6 +37,11 @@ def banner(config: dict) -> str | None:
     return head[0] + "  (" + "; ".join(line.strip() for line in head[1:]) + ")"
 
 
+def _latency(point: dict, key: str) -> str:
+    """A point's percentile; '-' for a second without a response (not '0us')."""
+    return format_us(point.get(key)) if point.get("requests") else "-"
+
+
 def _failed_text(point: dict) -> str:
     failed = failed_count(point)
     attempts = point.get("requests", 0) + errors_total(point.get("errors"))
@@ -148,10 +153,10 @@ class LiveProgress:
         target = self._target(point)
         if target is not None:
             parts.append(f"target {format_rate(target)} {self._target_unit}")
-        parts.append(f"p50 {format_us(point.get('p50')):>8}")
-        parts.append(f"p99 {format_us(point.get('p99')):>8}")
+        parts.append(f"p50 {_latency(point, 'p50'):>8}")
+        parts.append(f"p99 {_latency(point, 'p99'):>8}")
         if point.get("p99_uncorrected") is not None:
-            parts.append(f"(uncorrected p99 {format_us(point['p99_uncorrected'])})")
+            parts.append(f"(uncorrected p99 {_latency(point, 'p99_uncorrected')})")
         parts.append(_failed_text(point))
         parts.append(f"errors {errors_total(point.get('errors'))}")
         if "dropped" in point:
@@ -186,9 +191,9 @@ class LiveProgress:
             target = self._target(point)
             if target is not None:
                 stats.append(f" (target {format_rate(target)} {self._target_unit})")
-            stats.append(f"   p50 {format_us(point.get('p50'))}   p99 {format_us(point.get('p99'))}")
+            stats.append(f"   p50 {_latency(point, 'p50')}   p99 {_latency(point, 'p99')}")
             if point.get("p99_uncorrected") is not None:
-                stats.append(f" (uncorrected {format_us(point['p99_uncorrected'])})")
+                stats.append(f" (uncorrected {_latency(point, 'p99_uncorrected')})")
             stats.append(f"   {_failed_text(point)}", style="bold red" if failed_count(point) else None)
             errors = errors_total(point.get("errors"))
             stats.append(f"   errors {errors}", style="bold red" if errors else None)

@@ -181,3 +181,11 @@ def test_csv_latency_columns_carry_their_unit_and_steps_their_failed(tmp_path):
     assert steps[0]["failed"] == "7" and steps[0]["failed_status_404"] == "5" and steps[0]["failed_timeout"] == "2"
     attempts = result["steps"][0]["requests"] + 2
     assert float(steps[0]["error_rate"]) == pytest.approx(7 / attempts)
+
+
+def test_live_second_without_responses_shows_no_latency():
+    out = io.StringIO()
+    progress = LiveProgress({"model": "closed", "duration_s": 5}, stream=out)
+    progress.update(1, {"t": 1.0, "requests": 0, "errors": 4, "failed": 4, "p50": 0, "p99": 0, "max": 0})
+    line = out.getvalue().splitlines()[-1]
+    assert "0us" not in line and "p50        -" in line and "failed 4 (100.0%)" in line
