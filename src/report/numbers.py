@@ -75,16 +75,10 @@ def attempts(part) -> int:
     return int(part.get("requests", 0) or 0) + errors_total(part.get("errors"))
 
 
-def error_rate(part, errors=None) -> float:
-    """Failed requests over attempts, of a totals / step / scenario dict or a point.
-
-    (The old form error_rate(requests, errors) still answers transport errors
-    over attempts, for callers not yet moved to the dict form.)"""
-    if not isinstance(part, dict):
-        failed, tried = errors_total(errors), int(part or 0) + errors_total(errors)
-    else:
-        failed, tried = failed_count(part), attempts(part)
-    return failed / tried if tried else 0.0
+def error_rate(part) -> float:
+    """Failed requests over attempts, of a totals / step / scenario dict or a point."""
+    tried = attempts(part) if isinstance(part, dict) else 0
+    return failed_count(part) / tried if tried else 0.0
 
 
 def is_open_model(result: dict) -> bool:
