@@ -195,6 +195,30 @@ def _run_series(result: dict) -> Series:
     return Series(points, 1.0)
 
 
+# Metrics the sub-second samples carry (they have latency only: no errors).
+FINE_METRICS = ("requests/s",) + tuple(f"p{p}" for p in LATENCY_PERCENTILES)
+
+
+def _fine_series(result: dict) -> Series | None:
+    """The result's sub-second samples (`samples`: timeseries-shaped points from
+    surge.run.merge.sub_second_samples), their interval the usual point length."""
+    points = result.get("samples")
+    if not isinstance(points, list) or len(points) < 2 or not all(
+            isinstance(p, dict) and isinstance(p.get("t"), (int, float)) for p in points):
+        return None
+    lengths = sorted(interval_lengths_s(points))
+    interval_s = round(lengths[len(lengths) // 2], 6)
+    return Series(points, interval_s) if interval_s > 0 else None
+
+
+def _run_fine(baseline: dict, current: dict) -> tuple[Series, Series] | None:
+    """Both runs' sub-second samples, when both have them at the same interval."""
+    fine = _fine_series(baseline), _fine_series(current)
+    if fine[0] is None or fine[1] is None or fine[0].interval_s != fine[1].interval_s:
+        return None
+    return fine
+
+
 def _step_series(result: dict, step: dict) -> Series:
     """A plan step's own seconds (`step_timeseries`), or a stage's window of the run's."""
     if step.get("scenario") is not None and step.get("step") is not None:
@@ -329,17 +353,23 @@ def _config_notes(baseline: dict, current: dict) -> list[str]:
     return notes
 
 
-def _scope_metrics(scope: str, parts: tuple[tuple, tuple], skip_unknown: bool) -> list[MetricChange]:
-    """parts: ((part, latency, duration_s, series) of the baseline, ... of the current)."""
+def _scope_metrics(scope: str, parts: tuple[tuple, tuple], skip_unknown: bool,
+                   fine: tuple[Series, Series] | None = None) -> list[MetricChange]:
+    """parts: ((part, latency, duration_s, series) of the baseline, ... of the current);
+    `fine`: sub-second samples of both, used for the metrics they carry."""
     series = (parts[0][3], parts[1][3])
     headlines = [_headline(*p) for p in parts]
     samples = [_samples(s) for s in series]
+    fine_samples = [_samples(s) for s in fine] if fine else None
     metrics = []
     for name in headlines[0]:
         values = (headlines[0][name], headlines[1][name])
         if skip_unknown and values == (None, None):
             continue                            # neither step has this number
-        metrics.append(_metric(scope, name, values, (samples[0], samples[1]), series))
+        if fine_samples and name in FINE_METRICS:
+            metrics.append(_metric(scope, name, values, (fine_samples[0], fine_samples[1]), fine))
+        else:
+            metrics.append(_metric(scope, name, values, (samples[0], samples[1]), series))
     return metrics
 
 
@@ -350,7 +380,8 @@ def compare(baseline: dict, current: dict, max_regression: float = 0.05, alpha: 
         totals = result.get("totals") or {}
         return totals, result.get("latency"), totals.get("duration_s"), _run_series(result)
 
-    metrics = _scope_metrics("run", (run_part(baseline), run_part(current)), skip_unknown=False)
+    metrics = _scope_metrics("run", (run_part(baseline), run_part(current)), skip_unknown=False,
+                             fine=_run_fine(baseline, current))
     base_steps, cur_steps = _named_steps(baseline), _named_steps(current)
     for name, step in cur_steps.items():
         if name not in base_steps:
@@ -447,7 +478,7 @@ def final_line(c: Comparison) -> str:
 def render_comparison(c: Comparison) -> str:
     """Both runs side by side, the change, and whether it is significant."""
     header = f"  {'':<16}{'baseline':>14}{'current':>14}{'change':>10}{'n':>11}{'p':>8}  verdict"
-    intervals = sorted({m.interval_s for m in c.metrics if m.samples != (0, 0)}) or [1.0]
+    intervals = sorted({m.interval_s for m in c.metrics if m.samples != (0, 0)}, reverse=True) or [1.0]
     lines = [f"surge compare: {c.baseline_name} (baseline) vs {c.current_name} (current)",
              f"  bound {c.max_regression * 100:g}% in the bad direction, significant at p < {c.alpha:g} "
              f"(Mann-Whitney U on {' / '.join(_interval_words(i) for i in intervals)} samples, "

@@ -4,6 +4,7 @@ Protocol with the supervisor (multiprocessing pipe, pickled tuples):
   worker -> parent  ("ready", info)            every connection connected or failed once
   parent -> worker  ("start", start_ns, deadline_ns | None)
   worker -> parent  ("tick", k, snapshot)      at start_ns + k seconds
+                                               (snapshot["quarters"]: the sub-second samples since the last tick)
   parent -> worker  ("stop",)                  interrupt: finish now
   worker -> parent  ("final", end_ns, snapshot, abandoned, usage)
 A snapshot holds cumulative counters and the latency histogram of the
@@ -19,6 +20,11 @@ import time
 from dataclasses import dataclass
 
 NS_PER_S = 1_000_000_000
+# Sub-second samples for `surge compare` (4 a second): at each instant start + q/4 s
+# between ticks the worker reads, without resetting, the latency histogram of the
+# second so far, so the per-second snapshots stay exactly as they are and the
+# supervisor's merge takes differences (surge.run.merge.sub_second_samples).
+SAMPLES_PER_S = 4
 
 
 @dataclass(frozen=True)
@@ -101,6 +107,7 @@ class Worker:
         self.finished = self.loop.create_future()      # done, deadline, or stop
         self.messages: asyncio.Queue = asyncio.Queue()
         self.engine = None
+        self.quarters: list[tuple[int, tuple]] = []     # (q, latency of the second so far), since the last tick
 
     def on_engine_event(self, name: str) -> None:
         if name == "settled" and not self.settled.done():
@@ -147,8 +154,17 @@ class Worker:
         snap = self.engine.snapshot()
         snap["usage"] = usage()
         snap["worker"] = self.spec.index
+        snap["quarters"], self.quarters = self.quarters, []
         self.pipe.send(("tick", k, snap))
         self.call_at_ns(start_ns + (k + 1) * NS_PER_S, self.tick, k + 1, start_ns, deadline_ns)
+
+    def quarter(self, q: int, start_ns: int, deadline_ns: int | None) -> None:
+        """Sample q (at start + q/4 s): the second's latency so far; whole seconds are the ticks'."""
+        if self.finished.done() or (deadline_ns is not None and time.monotonic_ns() >= deadline_ns - 5_000_000):
+            return
+        if q % SAMPLES_PER_S:
+            self.quarters.append((q, self.engine.latency_us.to_sparse()))
+        self.call_at_ns(start_ns + (q + 1) * NS_PER_S // SAMPLES_PER_S, self.quarter, q + 1, start_ns, deadline_ns)
 
     async def run(self) -> None:
         from surge.core._engine import Engine  # after fork: nothing compiled is shared
@@ -197,6 +213,7 @@ class Worker:
                 if profile is not None and profile.model == "closed" and profile.stages:
                     self.loop.call_later(0.1, self.ramp, start_ns)
                 self.call_at_ns(start_ns + NS_PER_S, self.tick, 1, start_ns, deadline_ns)
+                self.call_at_ns(start_ns + NS_PER_S // SAMPLES_PER_S, self.quarter, 1, start_ns, deadline_ns)
                 if deadline_ns is not None:
                     self.call_at_ns(deadline_ns, self.finish, "deadline")
                 await self.finished
@@ -206,6 +223,7 @@ class Worker:
         snap["usage"] = usage()
         snap["worker"] = self.spec.index
         snap["queued_at_stop"] = queued
+        snap["quarters"], self.quarters = self.quarters, []
         self.pipe.send(("final", end_ns, snap, abandoned, self.finished.result() if self.finished.done() else "stopped"))
 
 

@@ -148,8 +148,9 @@ def test_real_plans_in_another_order_compare_by_name(surge_server, tmp_path):
         files[tag] = tmp_path / f"{tag}.json"
         files[tag].write_text(json.dumps(run.result))
         assert [s["step"] for s in run.result["step_timeseries"]] == [s["step"] for s in run.result["steps"]]
-    compared = run_surge("compare", str(files["a"]), str(files["b"]), "--allow-inconclusive", json_result=False)
-    assert compared.code == 0, compared.stdout + compared.stderr
+    compared = run_surge("compare", str(files["a"]), str(files["b"]), json_result=False)
+    # The whole runs differ (a's third scenario only gets 404s): the gate may well say so (3).
+    assert compared.code in (0, 3, 4) and not compared.stderr, compared.stdout + compared.stderr
     text = compared.stdout
     for name in ("step browse/search", "step browse/item", "step admin/report"):
         assert name in text

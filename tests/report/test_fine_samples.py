@@ -1,0 +1,49 @@
+"""Quarter-second samples (`samples` in the result): exact against the
+per-second time series, and what lets a 5-second run's regression be shown."""
+import copy
+import json
+
+from surge.core._histogram import Histogram
+from surge.report.compare import compare
+from tests.helpers import run_surge
+
+
+def test_five_second_runs_a_third_slower_are_a_regression(surge_server, tmp_path):
+    fast, slow = surge_server(delay="2ms", workers=1), surge_server(delay="3ms", workers=1)
+    results = {}
+    for name, server in (("fast", fast), ("slow", slow)):
+        run = run_surge("run", server.url, "-c", "10", "-w", "2", "-d", "5s", "-q")
+        assert run.code == 0 and run.result is not None, run.stderr
+        results[name] = run.result
+        (tmp_path / f"{name}.json").write_text(json.dumps(run.result))
+
+    # Every second is exactly the sum of its quarters; nothing else in the time series changed.
+    for result in results.values():
+        samples, points = result["samples"], result["timeseries"]
+        assert [s["t"] for s in samples[:4]] == [0.25, 0.5, 0.75, 1.0]
+        assert sum(s["requests"] for s in samples) == result["totals"]["requests"]
+        total = Histogram()
+        for sample in samples:
+            total.add(Histogram.decode(sample["hdr"]))
+        assert total.encode() == result["latency"]["hdr"]
+        # (the last second or two hold a worker's final snapshot, placed by its end instant)
+        for k, point in enumerate(points[:-2]):
+            second = Histogram()
+            for sample in samples[4 * k:4 * k + 4]:
+                second.add(Histogram.decode(sample["hdr"]))
+            assert second.encode() == point["hdr"], k
+
+    compared = run_surge("compare", str(tmp_path / "fast.json"), str(tmp_path / "slow.json"), json_result=False)
+    assert compared.code == 3, compared.stdout + compared.stderr
+    last = compared.stdout.splitlines()[-1]
+    assert last.startswith("  REGRESSION beyond 5%") and "requests/s -" in last, compared.stdout
+    assert "250 ms samples" in compared.stdout
+
+    rps = next(m for m in compare(results["fast"], results["slow"]).metrics if m.name == "requests/s")
+    assert rps.interval_s == 0.25 and min(rps.samples) >= 18
+
+    # Only one side with quarter samples: both are compared on one-second samples.
+    older = copy.deepcopy(results["slow"])
+    del older["samples"]
+    rps = next(m for m in compare(results["fast"], older).metrics if m.name == "requests/s")
+    assert rps.interval_s == 1.0 and max(rps.samples) <= 6
