@@ -1,18 +1,18 @@
 """Reading a result file back, with one-line reasons when it is not one we can read.
 
 Every report can be remade from the file, so the file is checked here once:
-missing, truncated, another tool's JSON, or written by a newer surge.
+missing, truncated, another tool's JSON, written by a newer surge, or a value
+a report reads of the wrong type or missing (result_schema.py names its JSON
+path: `result.json: totals.requests: expected an integer, got "many"`).
 """
 from __future__ import annotations
 
 import json
 import os
 
+from surge.report.result_schema import SchemaProblem, check_schema
 from surge.run.merge import RESULT_FORMAT
 
-# What every report reads; anything else is optional and checked where it is used.
-REQUIRED = {"config": dict, "totals": dict, "latency": dict, "timeseries": list}
-REQUIRED_TOTALS = ("requests", "duration_s", "rps")
 
 
 class ResultFileError(ValueError):
@@ -67,16 +67,8 @@ def check_result(data, where: str = "result") -> dict:
         raise ResultFileError(f"{where}: written by surge {data['surge_version']} in result format "
                               f"{result_format}; this surge {__version__} reads format {RESULT_FORMAT} "
                               "and older: upgrade surge to read it")
-    for key, kind in REQUIRED.items():
-        if key not in data:
-            raise ResultFileError(f"{where}: incomplete surge result: no {key!r}")
-        if not isinstance(data[key], kind):
-            raise ResultFileError(f"{where}: {key!r} must be a JSON {'object' if kind is dict else 'array'}, "
-                                  f"got {type(data[key]).__name__}")
-    for key in REQUIRED_TOTALS:
-        if key not in data["totals"]:
-            raise ResultFileError(f"{where}: incomplete surge result: no 'totals.{key}'")
-    for i, point in enumerate(data["timeseries"]):
-        if not isinstance(point, dict) or "t" not in point:
-            raise ResultFileError(f"{where}: timeseries[{i}] must be an object with 't', got {point!r:.60}")
+    try:
+        check_schema(data)
+    except SchemaProblem as problem:
+        raise ResultFileError(f"{where}: {problem}") from None
     return data

@@ -102,8 +102,9 @@ def make_result(seconds: int = 60, *, seed: int = 1, model: str = "open", rate: 
     if objectives:
         p99 = result["latency"]["percentiles"]["99"]
         result["objectives"] = [
-            {"name": "p99 < 10ms", "passed": p99 < 10_000, "value": p99},
-            {"name": "error rate < 0.01%", "passed": False, "value": errors_total / requests_total},
+            {"name": "p99 < 10ms", "passed": p99 < 10_000, "value": p99, "unit": "us"},
+            {"name": "error rate < 0.01%", "passed": False, "value": errors_total / requests_total,
+             "unit": "fraction"},
         ]
     if steps:
         half = seconds // 2

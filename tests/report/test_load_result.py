@@ -82,10 +82,10 @@ def test_newer_surge(tmp_path):
 
 
 @pytest.mark.parametrize("mutate, fragment", [
-    (lambda r: r.pop("totals"), "no 'totals'"),
-    (lambda r: r.__setitem__("timeseries", {}), "'timeseries' must be a JSON array"),
-    (lambda r: r["totals"].pop("rps"), "no 'totals.rps'"),
-    (lambda r: r["timeseries"].append({"requests": 1}), "timeseries[3]"),
+    (lambda r: r.pop("totals"), "r.json: totals: missing"),
+    (lambda r: r.__setitem__("timeseries", {}), "r.json: timeseries: expected an array, got an object"),
+    (lambda r: r["totals"].pop("rps"), "r.json: totals.rps: missing"),
+    (lambda r: r["timeseries"].append({"requests": 1}), "r.json: timeseries[3].t: missing"),
     (lambda r: r.__setitem__("result_format", "1"), "'result_format' must be a whole number"),
 ])
 def test_incomplete_results(mutate, fragment):
