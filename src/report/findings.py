@@ -28,8 +28,8 @@ from surge.report.numbers import (
     steady_points,
 )
 
-# Latency rule: throughput "flat" means within this share of its best second...
-PLATEAU_FRACTION = 0.9
+# Latency rule: throughput "flat" means every second within this share of the median...
+PLATEAU_BAND = 0.15
 # ...and latency "rose" means its median over LATENCY_WINDOW seconds grew by
 # this factor and by at least this much (below it, a local target's jitter).
 LATENCY_RISE_FACTOR = 2.0
@@ -199,7 +199,7 @@ def target_resources(result: dict) -> Finding | None:
             parts.append(f"its memory grew from {_mib(rss[0])} to {_mib(rss[-1])}")
         else:
             parts.append(f"memory up to {_mib(max(rss))}")
-    return Finding("target-resources", f"The target (pid {pid}) used {' and '.join(parts)}.", evidence, limit=False)
+    return Finding("target-resources", f"The watched target process (pid {pid}, --watch-pid) used {' and '.join(parts)}.", evidence, limit=False)
 
 
 def _window_median(values: list, start: int) -> float:
@@ -211,42 +211,51 @@ def _span(rates: list[float]) -> str:
     return low if low == high else f"{low}-{high}"
 
 
+def _flat_from(rates: list[float]) -> int | None:
+    """The start of the longest run of seconds up to the end whose throughput
+    stays within PLATEAU_BAND of its own median (None when it is too short)."""
+    for i in range(len(rates) - 2 * LATENCY_WINDOW + 1):
+        middle = statistics.median(rates[i:])
+        if all(abs(r - middle) <= PLATEAU_BAND * middle for r in rates[i:]):
+            return i
+    return None
+
+
 def latency_rise(result: dict) -> Finding | None:
-    """Throughput stopped rising (within 90% of its best second) while median
-    latency kept rising (x2 and +100us, medians of 3 seconds): requests queued."""
+    """Throughput flat (each steady second within 15% of the median, to the end)
+    while median latency rose (x2 and +100us, medians of 3 seconds): requests queued."""
     points = [p for p in steady_points(result.get("timeseries") or [])
               if p.get("requests") and isinstance(p.get("p50"), (int, float))]
     if len(points) < MIN_TREND_SECONDS:
         return None
     rates = [float(p["requests"]) for p in points]      # steady seconds are whole: count = rate
-    best = max(rates)
-    flat_from = next(i for i, r in enumerate(rates) if r >= PLATEAU_FRACTION * best)
-    if len(points) - flat_from < 2 * LATENCY_WINDOW:
+    flat_from = _flat_from(rates)
+    if flat_from is None:
         return None
     p50 = [p["p50"] for p in points]
-    # "Before": the seconds up to the one where throughput reached its plateau.
-    reached = max(flat_from - LATENCY_WINDOW + 1, 0)
-    before, after = _window_median(p50, reached), statistics.median(p50[-LATENCY_WINDOW:])
+    # From the plateau's first seconds to its last ones.
+    before, after = _window_median(p50, flat_from), statistics.median(p50[-LATENCY_WINDOW:])
     if after < LATENCY_RISE_FACTOR * before or after - before < LATENCY_RISE_MIN_US:
         return None
     rising_from = next((i for i in range(flat_from, len(points))
                         if _window_median(p50, i) >= LATENCY_RISING_FACTOR * before), len(points) - 1)
     plateau = rates[flat_from:]
+    served = statistics.median(plateau)
     evidence = {"flat_from_s": points[flat_from]["t"], "rising_from_s": points[rising_from]["t"],
-                "best_rate_per_s": best, "plateau_min_per_s": min(plateau), "plateau_max_per_s": max(plateau),
-                "p50_before_us": before, "p50_after_us": after}
+                "plateau_median_per_s": served, "plateau_min_per_s": min(plateau),
+                "plateau_max_per_s": max(plateau), "p50_before_us": before, "p50_after_us": after}
     p99 = [p.get("p99") for p in points]
     if all(isinstance(v, (int, float)) for v in p99):
-        evidence.update({"p99_before_us": _window_median(p99, reached),
+        evidence.update({"p99_before_us": _window_median(p99, flat_from),
                          "p99_after_us": statistics.median(p99[-LATENCY_WINDOW:])})
         tail = f", p99 {format_us(evidence['p99_before_us'])} to {format_us(evidence['p99_after_us'])}"
     else:
         tail = ""
     return Finding("latency-rise",
-                   f"Throughput stopped rising at about {format_rate(best)} req/s from {_at(evidence['flat_from_s'])} "
-                   f"({_span(plateau)} req/s from then on) while latency "
-                   f"rose from {_at(evidence['rising_from_s'])}: p50 {format_us(before)} to {format_us(after)}{tail}. "
-                   f"Requests were queueing: about {format_rate(best)} req/s is what this setup served.",
+                   f"Throughput stayed flat at about {format_rate(served)} req/s ({_span(plateau)}) from "
+                   f"{_at(evidence['flat_from_s'])} to the end while latency rose from {_at(evidence['rising_from_s'])}: "
+                   f"p50 {format_us(before)} to {format_us(after)}{tail}. Requests were queueing: about "
+                   f"{format_rate(served)} req/s is what this setup served.",
                    evidence)
 
 

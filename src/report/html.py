@@ -309,9 +309,10 @@ def _hand_on(result: dict) -> str:
     for f in found:
         rows = "".join(f'<tr><th class="l">{_esc(k)}</th><td>{_esc(_evidence_value(k, v))}</td></tr>'
                        for k, v in f.evidence.items())
-        items.append(f'<li data-rule="{_esc(f.rule)}">{_esc(f.sentence)}'
-                     f"<details><summary>the numbers</summary><table>{rows}</table></details></li>")
-    listed = f'<ul class="findings">{"".join(items)}</ul>' if items else ""
+        items.append(f'<li data-rule="{_esc(f.rule)}">{_esc(f.sentence)}<table>{rows}</table></li>')
+    # The sentences are in the paragraph already: the list, folded, is for the numbers.
+    listed = (f'<details class="evidence"><summary>the numbers behind each finding</summary>'
+              f'<ul class="findings">{"".join(items)}</ul></details>' if items else "")
     return f'<h2>Summary</h2><p class="handon" id="surge-summary">{_esc(paragraph)}</p>{listed}'
 
 

@@ -115,7 +115,7 @@ def test_target_resources_from_watched_samples():
         point["watched"] = {"pid": 4242, "cpu_percent": 95.0 + k % 3, "rss_kb": 40 * 1024 + 8 * 1024 * k}
     found = F.target_resources(result)
     assert found.limit is False and found.evidence["pid"] == 4242
-    assert found.sentence == ("The target (pid 4242) used a median 96% of a CPU core (peak 97%) and its memory "
+    assert found.sentence == ("The watched target process (pid 4242, --watch-pid) used a median 96% of a CPU core (peak 97%) and its memory "
                               "grew from 48.0 MiB to 120.0 MiB.")
     assert F.target_resources(closed(10)) is None
 
@@ -124,11 +124,18 @@ def test_latency_rise_while_throughput_flat_names_the_seconds():
     found = F.latency_rise(knee(closed(24)))
     assert found is not None
     ev = found.evidence
-    assert ev["flat_from_s"] == 8.0                       # 8 * 1000/8 >= 90% of 1000 first at second 8
-    assert ev["best_rate_per_s"] == 1000 and ev["plateau_min_per_s"] == 1000
+    assert ev["flat_from_s"] == 7.0                       # 875/s is within 15% of the plateau's 1000/s; 750 is not
+    assert ev["plateau_median_per_s"] == 1000 and ev["plateau_min_per_s"] == 875
     assert ev["p50_before_us"] == 2000 and ev["p50_after_us"] > 2 * 2000
-    assert 8.0 < ev["rising_from_s"] < 23.0
-    assert "from 8 s" in found.sentence and "1,000 req/s" in found.sentence
+    assert ev["rising_from_s"] == 10.0                    # the first 3 s whose median p50 is 1.5x: 10, 11, 12
+    assert "at about 1,000 req/s (875-1,000) from 7 s to the end while latency rose from 10 s" in found.sentence
+
+
+def test_latency_rise_on_a_plateau_after_a_one_second_spike():
+    """A busy neighbour lets one second run fast: the plateau is the seconds after it."""
+    result = knee(closed(24))
+    result["timeseries"][7]["requests"] = 2500
+    assert F.latency_rise(result).evidence["flat_from_s"] == 9.0
 
 
 def test_no_latency_rise_when_throughput_keeps_rising_or_latency_is_steady():

@@ -216,7 +216,7 @@ def test_summary_paragraph_first_with_verdict_headline_and_findings():
     assert summary.startswith("Plan shop against http://127.0.0.1:8080/api?q=1: open model")
     assert "Objectives FAIL: 1 of 4 failed: p99 < 1ms (measured 2.75ms)." in summary
     assert f"{result['totals']['requests']:,} responses at" in summary
-    assert "The target (pid 999) used a median 88% of a CPU core" in summary
+    assert "The watched target process (pid 999, --watch-pid) used a median 88% of a CPU core" in summary
     rules = [rule for rule, _ in page.findings]
     assert rules == ["failures", "target-resources"]
     failures = dict(page.findings)["failures"]
