@@ -62,9 +62,9 @@ class LiveProgress:
         self.previous_t = 0.0
         self._live = None
         line = banner(self.config) if self.mode != "off" else None
-        if self.mode == "plain" and line:
-            self.stream.write(line + "\n")
-            self.stream.flush()
+        # Plain: written with the first second, so that a run refused before its
+        # start still ends in its one-line error alone.
+        self._pending_banner = line if self.mode == "plain" else None
         if self.mode == "rich":
             from rich.console import Console
             from rich.live import Live
@@ -105,6 +105,9 @@ class LiveProgress:
             self.requests_done += point.get("requests", 0)
             self.dropped_total += point.get("dropped", 0) or 0
         if self.mode == "plain":
+            if self._pending_banner:
+                self.stream.write(self._pending_banner + "\n")
+                self._pending_banner = None
             self.stream.write(self.plain_line(second, point, rate) + "\n")
             self.stream.flush()
         else:

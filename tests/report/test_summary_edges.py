@@ -189,3 +189,13 @@ def test_live_second_without_responses_shows_no_latency():
     progress.update(1, {"t": 1.0, "requests": 0, "errors": 4, "failed": 4, "p50": 0, "p99": 0, "max": 0})
     line = out.getvalue().splitlines()[-1]
     assert "0us" not in line and "p50        -" in line and "failed 4 (100.0%)" in line
+
+
+def test_plain_banner_waits_for_the_first_second(surge_server):
+    """A run refused before its start ends in its one-line error alone (no banner before it)."""
+    from tests.helpers import assert_one_line_error
+    server = surge_server()
+    port = server.port
+    server.stop()
+    run = run_surge("run", f"http://127.0.0.1:{port}/", "-d", "1s", json_result=False)
+    assert_one_line_error(run, 1, "connection refused")
