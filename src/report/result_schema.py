@@ -316,8 +316,10 @@ RESULT = Obj(
               "workers_failed": ListOf(Obj(required={"index": COUNT, "cause": TEXT})),
               "resources": Obj(optional={"workers": ListOf(USAGE), "supervisor": USAGE}),
               "objectives": ListOf(OBJECTIVE), "steps": ListOf(STEP), "scenarios": ListOf(SCENARIO),
-              # finer-grained points than the per-second time series, when a run keeps them
-              "samples": ListOf(POINT)},
+              # quarter-second points (surge.run.merge.sub_second_samples): what compare tests on
+              "samples": ListOf(POINT),
+              # a plan step's own seconds (surge.run.merge.step_timeseries)
+              "step_timeseries": ListOf(Obj(required={"scenario": TEXT, "step": TEXT, "points": ListOf(POINT)}))},
 )
 
 

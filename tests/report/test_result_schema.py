@@ -36,6 +36,11 @@ def _plan_result() -> dict:
     for point in result["timeseries"]:
         point["failed"] = 1
         point["watched"] = {"pid": 42, "cpu_percent": 12.5, "rss_kb": 1000}
+    result["step_timeseries"] = [{"scenario": "browse", "step": step["step"],
+                                  "points": [{"t": p["t"], "requests": 10, "errors": 0, "failed": 1, "hdr": p["hdr"]}
+                                             for p in result["timeseries"]]} for step in result["steps"]]
+    result["samples"] = [{"t": q / 4, "requests": 100 + q % 3, "hdr": result["timeseries"][(q - 1) // 4]["hdr"]}
+                         for q in range(1, 17)]
     return result
 
 
