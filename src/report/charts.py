@@ -222,7 +222,8 @@ def responses_errors_figure(result: dict, points: list[dict], note: str) -> dict
             data.append(_line(f"{kind} errors", xs, ys, color=TRACE_COLORS[(i + 3) % len(TRACE_COLORS)],
                               dash="dot", axis="y2", unit=" /s"))
     else:
-        data.append(_line("transport errors", xs, [_rate(errors_total(p.get("errors")), n) for p, n in zip(points, lengths)],
+        data.append(_line("transport errors", xs,
+                          [_rate(errors_total(p.get("errors")), n) for p, n in zip(points, lengths)],
                           color="#d62728", axis="y2", unit=" /s"))
     # Failed requests (transport errors and failed statuses, numbers.failed_count) per
     # second, with their share of that second's attempts in the hover text.

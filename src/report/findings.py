@@ -199,7 +199,8 @@ def target_resources(result: dict) -> Finding | None:
             parts.append(f"its memory grew from {_mib(rss[0])} to {_mib(rss[-1])}")
         else:
             parts.append(f"memory up to {_mib(max(rss))}")
-    return Finding("target-resources", f"The watched target process (pid {pid}, --watch-pid) used {' and '.join(parts)}.", evidence, limit=False)
+    return Finding("target-resources", f"The watched target process (pid {pid}, --watch-pid) used {' and '.join(parts)}.",
+                   evidence, limit=False)
 
 
 def _window_median(values: list, start: int) -> float:
@@ -253,7 +254,8 @@ def latency_rise(result: dict) -> Finding | None:
         tail = ""
     return Finding("latency-rise",
                    f"Throughput stayed flat at about {format_rate(served)} req/s ({_span(plateau)}) from "
-                   f"{_at(evidence['flat_from_s'])} to the end while latency rose from {_at(evidence['rising_from_s'])}: "
+                   f"{_at(evidence['flat_from_s'])} to the end while latency rose from "
+                   f"{_at(evidence['rising_from_s'])}: "
                    f"p50 {format_us(before)} to {format_us(after)}{tail}. Requests were queueing: about "
                    f"{format_rate(served)} req/s is what this setup served.",
                    evidence)
@@ -306,7 +308,8 @@ def schedule_shortfall(result: dict) -> Finding | None:
             t, sent, target = behind[0]
             evidence.update({"seconds_behind": len(behind), "first_behind_s": t})
             parts.append(f"{plural(len(behind), 'steady second')} sent under {SCHEDULE_MET_FRACTION * 100:.0f}% "
-                         f"of the target rate, the first ending at {_at(t)} ({sent:,} sent, target {format_rate(target)}/s)")
+                         f"of the target rate, the first ending at {_at(t)} "
+                         f"({sent:,} sent, target {format_rate(target)}/s)")
     if not parts:
         return None
     return Finding("schedule", "The schedule was not kept: " + "; ".join(parts) + ".", evidence)

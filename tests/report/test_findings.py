@@ -115,7 +115,8 @@ def test_target_resources_from_watched_samples():
         point["watched"] = {"pid": 4242, "cpu_percent": 95.0 + k % 3, "rss_kb": 40 * 1024 + 8 * 1024 * k}
     found = F.target_resources(result)
     assert found.limit is False and found.evidence["pid"] == 4242
-    assert found.sentence == ("The watched target process (pid 4242, --watch-pid) used a median 96% of a CPU core (peak 97%) and its memory "
+    assert found.sentence == ("The watched target process (pid 4242, --watch-pid) used a median 96% of a CPU core "
+                              "(peak 97%) and its memory "
                               "grew from 48.0 MiB to 120.0 MiB.")
     assert F.target_resources(closed(10)) is None
 

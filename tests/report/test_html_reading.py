@@ -10,8 +10,6 @@ import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
-import pytest
-
 from surge.report.charts import build_figures
 from surge.report.html import MAX_REPORT_BYTES, render_html, write_html
 from tests.report import browser
