@@ -1,15 +1,14 @@
 """`surge run URL`: a closed-model max-throughput test of one request."""
 from __future__ import annotations
 
-import json
 import os
 import sys
 
 import click
 
 from surge.cli.compare_cmd import _max_regression, gate
-from surge.cli.main import EXIT_GATE, EXIT_INTERRUPTED, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, SurgeExit
-from surge.cli.report_cmd import write_reports
+from surge.cli.main import (EXIT_GATE, EXIT_INTERRUPTED, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, SurgeExit,
+                            worst_exit)
 from surge.plan.load import SHAPES_HELP, LoadError, LoadProfile, parse_shape, parse_stages
 from surge.plan.model import RunPlan
 from surge.plan.request import PlanError, parse_auth, parse_header, parse_method, parse_target
@@ -108,10 +107,10 @@ def _body(value: str | None) -> bytes:
 @click.option("--schedule-grid", callback=_duration,
               help="Open model: due requests go out in batches on this grid (default: ~32 per batch, at most 2ms; "
                    "smaller is smoother and costs more CPU).")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the result file here.")
-@click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Write the HTML report here.")
-@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), help="Write the time series as CSV here.")
-@click.option("--hlog", "hlog_path", type=click.Path(dir_okay=False), help="Write an HdrHistogram interval log here.")
+@click.option("--json", "json_path", metavar="FILE", help="Write the result file here (- for standard output; the summary then goes to stderr).")
+@click.option("--html", "html_path", metavar="FILE", help="Write the HTML report here.")
+@click.option("--csv", "csv_path", metavar="FILE", help="Write the time series as CSV here (and <stem>.steps.csv when the run has steps or stages).")
+@click.option("--hlog", "hlog_path", metavar="FILE", help="Write an HdrHistogram interval log here.")
 @click.option("--prometheus", "prometheus_address", metavar="[HOST:]PORT",
               help="Serve /metrics during the run (loopback unless HOST is given), e.g. 9464.")
 @click.option("--baseline", "baseline_path", type=click.Path(dir_okay=False),
@@ -158,9 +157,22 @@ def run_command(url, connections, duration, requests, workers, method, headers, 
 
 
 PLAN_SUFFIXES = (".yaml", ".yml", ".toml")
-# URL-run options a plan file says itself, and ones that have no meaning for it.
-PLAN_FIXED_OPTIONS = ("connections", "duration", "requests", "method", "headers", "body", "auth", "rate",
-                      "max_connections", "stages", "shape")
+# URL-run options a plan says in its own way (what it has instead), and ones
+# that have no meaning for it.
+PLAN_INSTEAD = {
+    "connections": "it sets its virtual users in load: vus (closed model) or load: max_vus (open model)",
+    "duration": "its length is load: duration, or the sum of its load: stages",
+    "requests": "it runs for a time (load: duration or load: stages), not a number of requests",
+    "method": "each step names its method (request: METHOD /path)",
+    "headers": "it sets headers per step (a step's headers:), not for the whole run",
+    "body": "each step sends its own body (a step's body: or json:)",
+    "auth": "set Authorization in the headers: of the steps that need it",
+    "rate": "its open model sets iterations started per second in load: rate (or load: stages)",
+    "max_connections": "its open model sets the most virtual users in load: max_vus",
+    "stages": "it sets them in load: stages",
+    "shape": "it has no named shapes: write the shape as load: stages",
+}
+PLAN_FIXED_OPTIONS = tuple(PLAN_INSTEAD)
 PLAN_INAPPLICABLE_OPTIONS = ("pipeline", "pipeline_timing")
 
 
@@ -175,11 +187,9 @@ def plan_from_file(ctx, path: str, workers, timeout, schedule_grid_ns=None) -> R
 
     for name in PLAN_FIXED_OPTIONS + PLAN_INAPPLICABLE_OPTIONS:
         if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE:
-            flag = next(o for o in ctx.command.params if o.name == name).opts[-1]
-            if name in PLAN_INAPPLICABLE_OPTIONS:
-                raise click.UsageError(f"{flag} does not apply to a test plan ({path!r}): each virtual user "
-                                       f"sends one request at a time")
-            raise click.UsageError(f"{flag} is set by the plan {path!r}: change it there")
+            flag = "/".join(next(o for o in ctx.command.params if o.name == name).opts)
+            instead = PLAN_INSTEAD.get(name, "each virtual user sends one request at a time")
+            raise click.UsageError(f"{flag} does not apply to a test plan ({path}): {instead}")
     try:
         test_plan = load_plan(path)
     except PlanValidationError as exc:
@@ -191,44 +201,64 @@ def plan_from_file(ctx, path: str, workers, timeout, schedule_grid_ns=None) -> R
 
 def finish_run(plan: RunPlan, quiet, json_path, html_path, csv_path, hlog_path, prometheus_address,
                baseline_path, max_regression, watch_pid) -> int:
-    """Run, then summary, result file, reports, objectives and the baseline gate."""
-    from surge.report.summary import render_summary
+    """Check every output path, run, then the summary, every report that can be
+    written, objectives and the baseline gate.
 
+    The exit code is worst_exit() of all that happened (EXIT_PRECEDENCE in
+    surge.cli.main): 130 interrupted, then 1 (a worker died, a report not
+    written), then 3 (objectives failed, stopped by abort_on_fail, a
+    regression), then 4 (the gate could not test), else 0."""
+    from surge.report.outputs import OutputPathError, check_paths, requested, write_all
+
+    files = requested(json_path, html_path, csv_path, hlog_path)
+    try:
+        check_paths(files)                  # before any load is sent
+    except OutputPathError as exc:
+        raise SurgeExit(EXIT_USAGE, f"surge run: error: {exc}") from None
+    # `--json -`: stdout carries the result file alone; what else went there goes to stderr.
+    to_stderr = any(f.to_stdout for f in files)
     outputs = RunOutputs(plan, quiet, baseline_path, prometheus_address, watch_pid)
     try:
-        result, code = execute(plan, outputs)
+        result, run_code = execute(plan, outputs)
     finally:
         outputs.close()
+    codes = [run_code]
     if plan.test_plan is not None and plan.test_plan.objectives:
         from surge.run.objectives import evaluate
         result["objectives"] = evaluate(plan.test_plan.objectives, result)
-    click.echo(render_summary(result))
-    if result["workers_failed"] and code == EXIT_OK:
+    codes.append(_print_summary(result, to_stderr))
+    if result["workers_failed"]:
         failed = ", ".join(f"worker {w['index']} ({w['cause']})" for w in result["workers_failed"])
         click.echo(f"surge run: error: {failed} died during the run; the others' results are kept", err=True)
-        code = EXIT_RUNTIME
-    if json_path:
-        try:
-            with open(json_path, "w") as f:
-                json.dump(result, f, indent=1)
-                f.write("\n")
-        except OSError as exc:
-            raise SurgeExit(EXIT_RUNTIME, f"surge run: cannot write --json {json_path!r}: {exc.strerror}") from None
-    write_reports(result, html_path=html_path, csv_path=csv_path, hlog_path=hlog_path)
-    failed = [o["name"] for o in result.get("objectives", []) if not o["passed"]]
+        codes.append(EXIT_RUNTIME)
+    for failure in write_all(result, files, say=lambda text: click.echo(text, err=True)):
+        click.echo(failure.line("surge run"), err=True)
+        codes.append(failure.code)
     if result.get("aborted_by"):
         click.echo(f"surge run: stopped early: {result['aborted_by']}", err=True)
-        if code == EXIT_OK:
-            code = EXIT_GATE
-    if failed and code == EXIT_OK:
+        codes.append(EXIT_GATE)
+    failed = [o["name"] for o in result.get("objectives", []) if not o["passed"]]
+    if failed:
         click.echo(f"surge run: objectives failed: {'; '.join(failed)}", err=True)
-        code = EXIT_GATE
+        codes.append(EXIT_GATE)
     if outputs.baseline is not None:
         gate_code, text = gate(outputs.baseline, result, max_regression, baseline_path, "this run")
-        click.echo(text)
-        if code == EXIT_OK:
-            code = gate_code
-    return code
+        click.echo(text, err=to_stderr)
+        codes.append(gate_code)
+    return worst_exit(*codes)
+
+
+def _print_summary(result: dict, to_stderr: bool) -> int:
+    """The terminal summary; a bug in it is reported in one line and must not
+    keep the reports from being written (EXIT_RUNTIME then)."""
+    from surge.report.summary import render_summary
+    try:
+        click.echo(render_summary(result), err=to_stderr)
+    except Exception as exc:  # noqa: BLE001 - the reports after it still have to be written
+        click.echo(f"surge run: error: the summary failed: internal error: {type(exc).__name__}: {exc} "
+                   "(please report it; the reports are still written)", err=True)
+        return EXIT_RUNTIME
+    return EXIT_OK
 
 
 class RunOutputs:
@@ -256,9 +286,9 @@ class RunOutputs:
             try:
                 self.exporter = PrometheusExporter(prometheus_address, config=plan.describe()).start()
             except AddressError as exc:
-                raise SurgeExit(EXIT_USAGE, f"surge run: error: --prometheus: {exc}") from None
+                raise SurgeExit(EXIT_USAGE, f"surge run: error: {exc}") from None
             except ExporterError as exc:
-                raise SurgeExit(EXIT_RUNTIME, f"surge run: error: --prometheus: {exc}") from None
+                raise SurgeExit(EXIT_RUNTIME, f"surge run: error: {exc}") from None
         self.progress = LiveProgress(plan.describe(), quiet, sys.stderr)
         self.abort_objectives = [o for o in (plan.test_plan.objectives if plan.test_plan is not None else ())
                                  if o.abort_on_fail]

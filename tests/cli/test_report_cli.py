@@ -69,9 +69,10 @@ def test_report_bad_file_is_one_line_exit_2(tmp_path, content, fragment):
     assert_one_line_error(surge("report", path), 2, "surge report", str(path), fragment)
 
 
-def test_report_unwritable_output_exit_1(runs, tmp_path):
+def test_report_unwritable_output_is_refused_before_writing_exit_2(runs, tmp_path):
     target = tmp_path / "missing-dir" / "r.html"
-    assert_one_line_error(surge("report", runs["base"], "--html", target), 1, "--html", "r.html")
+    assert_one_line_error(surge("report", runs["base"], "--html", target), 2, "--html", "r.html",
+                          "missing-dir does not exist")
 
 
 def test_compare_same_configuration_exit_0(runs):
