@@ -228,8 +228,7 @@ def finish_run(plan: RunPlan, quiet, json_path, html_path, csv_path, hlog_path, 
         result["objectives"] = evaluate(plan.test_plan.objectives, result)
     codes.append(_print_summary(result, to_stderr))
     if result["workers_failed"]:
-        failed = ", ".join(f"worker {w['index']} ({w['cause']})" for w in result["workers_failed"])
-        click.echo(f"surge run: error: {failed} died during the run; the others' results are kept", err=True)
+        click.echo(f"surge run: error: {_died(result['workers_failed'], result['config']['workers'])}", err=True)
         codes.append(EXIT_RUNTIME)
     for failure in write_all(result, files, say=lambda text: click.echo(text, err=True)):
         click.echo(failure.line("surge run"), err=True)
@@ -239,13 +238,24 @@ def finish_run(plan: RunPlan, quiet, json_path, html_path, csv_path, hlog_path, 
         codes.append(EXIT_GATE)
     failed = [o["name"] for o in result.get("objectives", []) if not o["passed"]]
     if failed:
-        click.echo(f"surge run: objectives failed: {'; '.join(failed)}", err=True)
+        click.echo(f"surge run: {'objective' if len(failed) == 1 else 'objectives'} failed: {'; '.join(failed)}",
+                   err=True)
         codes.append(EXIT_GATE)
     if outputs.baseline is not None:
         gate_code, text = gate(outputs.baseline, result, max_regression, baseline_path, "this run")
         click.echo(text, err=to_stderr)
         codes.append(gate_code)
     return worst_exit(*codes)
+
+
+def _died(failed: list[dict], workers: int) -> str:
+    """'worker 1 (killed by SIGKILL) died during the run; the others' results are kept'."""
+    names = ", ".join(f"worker {w['index']} ({w['cause']})" for w in failed)
+    if len(failed) < workers:
+        kept = "the other's results are kept" if workers - len(failed) == 1 else "the others' results are kept"
+    else:
+        kept = "what it reported before is kept" if len(failed) == 1 else "what they reported before is kept"
+    return f"{names} died during the run; {kept}"
 
 
 def _print_summary(result: dict, to_stderr: bool) -> int:

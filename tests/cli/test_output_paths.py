@@ -160,3 +160,15 @@ def test_every_fixed_option_has_its_own_message():
     from surge.cli.run_cmd import PLAN_FIXED_OPTIONS, PLAN_INSTEAD, run_command
     names = {p.name for p in run_command.params}
     assert set(PLAN_FIXED_OPTIONS) <= names and set(PLAN_INSTEAD) == set(PLAN_FIXED_OPTIONS)
+
+
+@pytest.mark.parametrize("failed, workers, says", [
+    ([1], 2, "worker 1 (killed by SIGKILL) died during the run; the other's results are kept"),
+    ([1], 3, "worker 1 (killed by SIGKILL) died during the run; the others' results are kept"),
+    ([0], 1, "worker 0 (killed by SIGKILL) died during the run; what it reported before is kept"),
+    ([0, 1], 2, "worker 0 (killed by SIGKILL), worker 1 (killed by SIGKILL) died during the run; "
+                "what they reported before is kept"),
+])
+def test_a_dead_worker_message_counts_in_words(failed, workers, says):
+    from surge.cli.run_cmd import _died
+    assert _died([{"index": i, "cause": "killed by SIGKILL"} for i in failed], workers) == says
