@@ -107,9 +107,11 @@ def _body(value: str | None) -> bytes:
 @click.option("--schedule-grid", callback=_duration,
               help="Open model: due requests go out in batches on this grid (default: ~32 per batch, at most 2ms; "
                    "smaller is smoother and costs more CPU).")
-@click.option("--json", "json_path", metavar="FILE", help="Write the result file here (- for standard output; the summary then goes to stderr).")
+@click.option("--json", "json_path", metavar="FILE",
+              help="Write the result file here (- for standard output; the summary then goes to stderr).")
 @click.option("--html", "html_path", metavar="FILE", help="Write the HTML report here.")
-@click.option("--csv", "csv_path", metavar="FILE", help="Write the time series as CSV here (and <stem>.steps.csv when the run has steps or stages).")
+@click.option("--csv", "csv_path", metavar="FILE",
+              help="Write the time series as CSV here (and <stem>.steps.csv when the run has steps or stages).")
 @click.option("--hlog", "hlog_path", metavar="FILE", help="Write an HdrHistogram interval log here.")
 @click.option("--prometheus", "prometheus_address", metavar="[HOST:]PORT",
               help="Serve /metrics during the run (loopback unless HOST is given), e.g. 9464.")

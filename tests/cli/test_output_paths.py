@@ -22,10 +22,10 @@ def _surge(*args) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True)
 
 
-def _wait_for_load(server, proc, timeout_s=30.0):
-    """Until the target has answered something (the run has started)."""
+def _wait_for_load(server, proc, before=0, timeout_s=30.0):
+    """Until the target has answered more than `before` requests (the run has started)."""
     deadline = time.monotonic() + timeout_s
-    while server.served() == 0:
+    while server.served() <= before:
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline, "the run never started"
         time.sleep(0.05)
@@ -172,3 +172,27 @@ def test_every_fixed_option_has_its_own_message():
 def test_a_dead_worker_message_counts_in_words(failed, workers, says):
     from surge.cli.run_cmd import _died
     assert _died([{"index": i, "cause": "killed by SIGKILL"} for i in failed], workers) == says
+
+
+def test_a_report_not_written_outranks_a_failed_objective(surge_server, tmp_path):
+    """Exit 1 (the outputs are incomplete) rather than 3, and both are said."""
+    server = surge_server()
+    plan = tmp_path / "gate.yaml"
+    plan.write_text(f"name: gate\ntarget: {server.url.rstrip('/')}\nobjectives: ['requests > 1000000000']\n"
+                    "load: {model: closed, vus: 1, duration: 3s}\n"
+                    "scenarios:\n  - name: s\n    steps:\n      - {name: home, request: GET /}\n")
+    alone = run_surge("run", str(plan), "-q", "-w", "1", json_result=False)
+    assert alone.code == 3, alone.stderr
+    assert "surge run: objective failed: requests > 1000000000" in alone.stderr.splitlines()
+    doomed = tmp_path / "doomed"
+    doomed.mkdir()
+    before = server.served()
+    proc = _surge("run", str(plan), "-q", "-w", "1", "--json", str(doomed / "r.json"),
+                  "--html", str(tmp_path / "r.html"))
+    _wait_for_load(server, proc, before)
+    shutil.rmtree(doomed)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err
+    assert "surge run: objective failed: requests > 1000000000" in err.splitlines()
+    assert f"surge run: error: cannot write --json {doomed / 'r.json'}: No such file or directory" in err.splitlines()
+    assert (tmp_path / "r.html").stat().st_size > 0

@@ -27,7 +27,8 @@ def _plan_result() -> dict:
         hist.record(value_us)
     failed = {"count": 2, "by_reason": {"status 500": 1, "timeout": 1}}
     result["totals"]["failed"], result["totals"]["error_rate"] = failed, 0.001
-    result["steps"] = [{"scenario": "browse", "step": name, "requests": 40, "responses_by_status": {"200": 39, "500": 1},
+    result["steps"] = [{"scenario": "browse", "step": name, "requests": 40,
+                        "responses_by_status": {"200": 39, "500": 1},
                         "errors": {"timeout": 1}, "checks": 40, "check_failures": 1, "failed": failed,
                         "latency": latency_summary(hist)} for name in ("home", "item")]
     result["scenarios"] = [{"name": "browse", "weight": 3, "share": 0.75, "iterations": 40, "completed": 39,
@@ -73,7 +74,8 @@ def test_a_count_given_as_text_names_the_path():
     (lambda r: r["timeseries"][2].__setitem__("requests", -4), "timeseries[2].requests: must be >= 0, got -4"),
     (lambda r: r["timeseries"][0].__setitem__("hdr", "not base64!"),
      "timeseries[0].hdr: expected an HdrHistogram (V2 compressed, base64), got a string that does not decode"),
-    (lambda r: r["totals"]["errors"].__setitem__("timeout", True), "totals.errors.timeout: expected an integer, got true"),
+    (lambda r: r["totals"]["errors"].__setitem__("timeout", True),
+     "totals.errors.timeout: expected an integer, got true"),
     (lambda r: r["config"].__setitem__("model", "flows"), 'config.model: expected "closed" or "open", got "flows"'),
     (lambda r: r["config"].pop("peak_rate"), "config.peak_rate: missing (with 'model' \"open\")"),
     (lambda r: r["totals"].__setitem__("rps", math.nan), "totals.rps: must be a finite number, got nan"),
