@@ -323,12 +323,24 @@ RESULT = Obj(
 )
 
 
+def _has_non_finite(value) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_has_non_finite(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_has_non_finite(item) for item in value)
+    return False
+
+
 def _first_non_finite(value, path: str = "") -> str | None:
     """The path of a NaN or Infinity anywhere (JSON has neither; Python's json
     reads and writes them), also under keys the schema does not type."""
+    if not _has_non_finite(value):          # the common case, without building paths
+        return None
     if isinstance(value, float):
-        return None if math.isfinite(value) else path
-    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        return path
+    items = value.items() if isinstance(value, dict) else enumerate(value)
     for key, item in items:
         found = _first_non_finite(item, _join(path, key))
         if found is not None:
