@@ -1,12 +1,14 @@
 """`surge compare BASELINE CURRENT`: the regression gate.
 
-Exit 3 on a significant regression beyond the bound. Exit 4 when the
+Exit 3 on a significant regression beyond the bound, and exit 3 too when the
 comparison is inconclusive: no metric's samples could have shown a significant
 change at all (runs too short for Holm over this many metrics). A gate that
-cannot fire must not read as a pass in CI, where only the exit code is seen;
-it is a code of its own so that a script can tell "slower, proven" (3) from
-"not measured well enough" (4), and `--allow-inconclusive` makes it 0 for
-smoke runs where only the table is wanted."""
+cannot fire must not read as a pass in CI, where only the exit code is seen, so
+"could not show the current run is no worse" fails the gate like a regression;
+the last line says which (REGRESSION or INCONCLUSIVE), and the project keeps one
+code for "a gate failed" (0/1/2/3/130 are its whole contract).
+`--allow-inconclusive` makes an inconclusive gate exit 0 for smoke runs where
+only the table is wanted."""
 from __future__ import annotations
 
 import re
@@ -14,8 +16,6 @@ import re
 import click
 
 from surge.cli.main import EXIT_GATE, EXIT_OK, EXIT_USAGE, SurgeExit
-
-EXIT_INCONCLUSIVE = 4           # the samples cannot show significance (see the module docstring)
 
 _PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%?\s*$")
 
@@ -44,7 +44,7 @@ def _max_regression(ctx, param, value):
 @click.option("--max-regression", default="5%", show_default=True, callback=_max_regression,
               help="A significant change worse than this fails (exit 3).")
 @click.option("--allow-inconclusive", is_flag=True,
-              help="Exit 0, not 4, when the runs are too short for any change to be significant.")
+              help="Exit 0, not 3, when the runs are too short for any change to be significant.")
 def compare_command(baseline_path, current_path, max_regression, allow_inconclusive):
     """Compare CURRENT.json against BASELINE.json, metric by metric."""
     from surge.report.load import ResultFileError, load_result
@@ -63,7 +63,7 @@ def compare_command(baseline_path, current_path, max_regression, allow_inconclus
 def gate(baseline: dict, current: dict, max_regression: float, baseline_name="baseline",
          current_name="current", allow_inconclusive: bool = False) -> tuple[int, str]:
     """(exit code, text) of a comparison: EXIT_GATE on a significant regression beyond
-    the bound, EXIT_INCONCLUSIVE when nothing could be significant (unless allowed)."""
+    the bound, and EXIT_GATE too when nothing could be significant (unless allowed)."""
     from surge.report.compare import compare
 
     comparison = compare(baseline, current, max_regression, baseline_name=baseline_name,
@@ -71,7 +71,7 @@ def gate(baseline: dict, current: dict, max_regression: float, baseline_name="ba
     if comparison.regressions:
         code = EXIT_GATE
     elif comparison.inconclusive and not allow_inconclusive:
-        code = EXIT_INCONCLUSIVE
+        code = EXIT_GATE
     else:
         code = EXIT_OK
     return code, comparison.render()

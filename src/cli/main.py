@@ -16,7 +16,6 @@ _NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", None) or getat
     click.exceptions, "NoArgsIsHelp", click.exceptions.Exit)
 
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_GATE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-EXIT_INCONCLUSIVE = 4           # the regression gate could not test (surge.cli.compare_cmd)
 
 # When a run ends in several ways at once, its exit code is the first of these
 # that happened. An interrupted run is partial, so its verdicts are not the
@@ -24,8 +23,8 @@ EXIT_INCONCLUSIVE = 4           # the regression gate could not test (surge.cli.
 # the numbers or the files are incomplete, which a CI job must see as broken
 # rather than as "regressed"; then a usage error found at the end (a result
 # without histograms for --hlog); then the gates: failed (objectives,
-# abort_on_fail, a regression) before inconclusive.
-EXIT_PRECEDENCE = (EXIT_INTERRUPTED, EXIT_RUNTIME, EXIT_USAGE, EXIT_GATE, EXIT_INCONCLUSIVE, EXIT_OK)
+# abort_on_fail, a regression, an inconclusive regression gate).
+EXIT_PRECEDENCE = (EXIT_INTERRUPTED, EXIT_RUNTIME, EXIT_USAGE, EXIT_GATE, EXIT_OK)
 
 
 def worst_exit(*codes: int) -> int:

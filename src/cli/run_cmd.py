@@ -119,11 +119,14 @@ def _body(value: str | None) -> bytes:
               help="Compare with this result at the end; a significant regression exits 3.")
 @click.option("--max-regression", default="5%", show_default=True, callback=_max_regression,
               help="With --baseline: the worst change allowed.")
+@click.option("--allow-inconclusive", is_flag=True,
+              help="With --baseline: exit 0, not 3, when the runs are too short for any change to be significant.")
 @click.option("--watch-pid", type=int, help="Sample this process's CPU and memory each second (the target).")
 @click.option("-q", "--quiet", is_flag=True, help="No live progress.")
 def run_command(url, connections, duration, requests, workers, method, headers, body, auth, timeout, pipeline,
                 pipeline_timing, rate, max_connections, stages, shape, schedule_grid, json_path, html_path,
-                csv_path, hlog_path, prometheus_address, baseline_path, max_regression, watch_pid, quiet):
+                csv_path, hlog_path, prometheus_address, baseline_path, max_regression, allow_inconclusive, watch_pid,
+                quiet):
     """Load URL: with CONNECTIONS keep-alive connections as fast as it answers
     (closed model), or at a fixed or staged arrival RATE (open model)."""
 
@@ -131,7 +134,7 @@ def run_command(url, connections, duration, requests, workers, method, headers, 
     if looks_like_plan(url):
         plan = plan_from_file(ctx, url, workers, timeout, schedule_grid)
         return finish_run(plan, quiet, json_path, html_path, csv_path, hlog_path, prometheus_address,
-                          baseline_path, max_regression, watch_pid)
+                          baseline_path, (max_regression, allow_inconclusive), watch_pid)
     profile = load_profile(ctx, connections, duration, requests, rate, max_connections, stages, shape, pipeline)
     try:
         plan = RunPlan(
@@ -155,7 +158,7 @@ def run_command(url, connections, duration, requests, workers, method, headers, 
         raise SurgeExit(EXIT_USAGE, f"surge run: error: {exc}") from None
 
     return finish_run(plan, quiet, json_path, html_path, csv_path, hlog_path, prometheus_address,
-                      baseline_path, max_regression, watch_pid)
+                      baseline_path, (max_regression, allow_inconclusive), watch_pid)
 
 
 PLAN_SUFFIXES = (".yaml", ".yml", ".toml")
@@ -202,14 +205,15 @@ def plan_from_file(ctx, path: str, workers, timeout, schedule_grid_ns=None) -> R
 
 
 def finish_run(plan: RunPlan, quiet, json_path, html_path, csv_path, hlog_path, prometheus_address,
-               baseline_path, max_regression, watch_pid) -> int:
+               baseline_path, gate_rule, watch_pid) -> int:
     """Check every output path, run, then the summary, every report that can be
     written, objectives and the baseline gate.
 
     The exit code is worst_exit() of all that happened (EXIT_PRECEDENCE in
     surge.cli.main): 130 interrupted, then 1 (a worker died, a report not
     written), then 3 (objectives failed, stopped by abort_on_fail, a
-    regression), then 4 (the gate could not test), else 0."""
+    regression, a gate too short to test unless allowed), else 0.  `gate_rule` is
+    (max_regression, allow_inconclusive) for --baseline."""
     from surge.report.outputs import OutputPathError, check_paths, requested, write_all
 
     files = requested(json_path, html_path, csv_path, hlog_path)
@@ -228,6 +232,15 @@ def finish_run(plan: RunPlan, quiet, json_path, html_path, csv_path, hlog_path, 
     if plan.test_plan is not None and plan.test_plan.objectives:
         from surge.run.objectives import evaluate
         result["objectives"] = evaluate(plan.test_plan.objectives, result)
+    gate_text = None
+    if outputs.baseline is not None:        # before the reports, so they can show its verdict
+        max_regression, allow_inconclusive = gate_rule
+        gate_code, gate_text = gate(outputs.baseline, result, max_regression, baseline_path, "this run",
+                                    allow_inconclusive=allow_inconclusive)
+        verdict = gate_text.strip().splitlines()[-1].strip()
+        result["gate"] = {"verdict": verdict, "baseline": os.path.basename(baseline_path),
+                          "passed": gate_code == EXIT_OK}
+        codes.append(gate_code)
     codes.append(_print_summary(result, to_stderr))
     if result["workers_failed"]:
         click.echo(f"surge run: error: {_died(result['workers_failed'], result['config']['workers'])}", err=True)
@@ -243,10 +256,8 @@ def finish_run(plan: RunPlan, quiet, json_path, html_path, csv_path, hlog_path, 
         click.echo(f"surge run: {'objective' if len(failed) == 1 else 'objectives'} failed: {'; '.join(failed)}",
                    err=True)
         codes.append(EXIT_GATE)
-    if outputs.baseline is not None:
-        gate_code, text = gate(outputs.baseline, result, max_regression, baseline_path, "this run")
-        click.echo(text, err=to_stderr)
-        codes.append(gate_code)
+    if gate_text is not None:
+        click.echo(gate_text, err=to_stderr)
     return worst_exit(*codes)
 
 

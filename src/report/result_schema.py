@@ -316,6 +316,8 @@ RESULT = Obj(
               "workers_failed": ListOf(Obj(required={"index": COUNT, "cause": TEXT})),
               "resources": Obj(optional={"workers": ListOf(USAGE), "supervisor": USAGE}),
               "objectives": ListOf(OBJECTIVE), "steps": ListOf(STEP), "scenarios": ListOf(SCENARIO),
+              # `surge run --baseline`: the gate's last line, the baseline's file name, pass or not
+              "gate": Obj(required={"verdict": TEXT}, optional={"baseline": TEXT, "passed": FLAG}),
               # quarter-second points (surge.run.merge.sub_second_samples): what compare tests on
               "samples": ListOf(POINT),
               # a plan step's own seconds (surge.run.merge.step_timeseries)

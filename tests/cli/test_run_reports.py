@@ -31,6 +31,26 @@ def test_baseline_gate(surge_server, tmp_path):
     assert gated.code == 3, gated.stdout + gated.stderr
     assert "regression" in gated.stdout.lower()
     assert gated.result is not None                # the result is still written
+    assert gated.result["gate"]["passed"] is False and gated.result["gate"]["baseline"] == "baseline.json"
+    assert "REGRESSION" in gated.result["gate"]["verdict"]
+
+
+def test_an_inconclusive_baseline_gate_fails_unless_allowed_and_the_report_says_so(surge_server, tmp_path):
+    # -n 200 over two connections lasts well under a second: no change can be significant.
+    server = surge_server()
+    baseline = run_surge("run", server.url, "-n", "200", "-c", "2", "-w", "1", "-q")
+    path = tmp_path / "baseline.json"
+    path.write_text(json.dumps(baseline.result))
+    page = tmp_path / "report.html"
+    gated = run_surge("run", server.url, "-n", "200", "-c", "2", "-w", "1", "-q", "--baseline", str(path),
+                      "--html", str(page))
+    assert gated.code == 3, gated.stdout + gated.stderr
+    assert "INCONCLUSIVE" in gated.result["gate"]["verdict"] and gated.result["gate"]["passed"] is False
+    assert "Baseline gate against baseline.json: INCONCLUSIVE" in page.read_text()
+    allowed = run_surge("run", server.url, "-n", "200", "-c", "2", "-w", "1", "-q", "--baseline", str(path),
+                        "--allow-inconclusive")
+    assert allowed.code == 0, allowed.stdout + allowed.stderr
+    assert "INCONCLUSIVE" in allowed.result["gate"]["verdict"] and allowed.result["gate"]["passed"] is True
 
 
 def test_bad_baseline_exits_2_before_load(surge_server, tmp_path):

@@ -82,11 +82,11 @@ def write(path, result):
     return str(path)
 
 
-def test_inconclusive_exits_4_and_can_be_allowed(tmp_path):
+def test_inconclusive_fails_the_gate_and_can_be_allowed(tmp_path):
     baseline, current = short_pair()
     a, b = write(tmp_path / "a.json", baseline), write(tmp_path / "b.json", current)
     run = run_surge("compare", a, b, json_result=False)
-    assert run.code == 4, run.stdout + run.stderr
+    assert run.code == 3, run.stdout + run.stderr
     assert "INCONCLUSIVE" in run.stdout.splitlines()[-1]
     allowed = run_surge("compare", a, b, "--allow-inconclusive", json_result=False)
     assert allowed.code == 0 and "INCONCLUSIVE" in allowed.stdout
