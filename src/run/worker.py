@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import resource
 import signal
 import time
@@ -96,6 +97,18 @@ def raise_fd_limit(needed: int) -> None:
     if target < needed:
         raise OSError(f"{needed} file descriptors needed per worker, the hard limit is {hard} "
                       f"(raise it with `ulimit -n`, or use more workers)")
+
+
+def watch_pipe(loop, pipe, on_readable) -> None:
+    """Call on_readable when the supervisor's pipe has a message, keeping the pipe
+    blocking.  uvloop (libuv's uv_poll_init) makes a watched fd non-blocking, and
+    multiprocessing's send() then raises BlockingIOError half-way through a
+    snapshot larger than the socket buffer (many steps, sub-second samples) while
+    the supervisor is busy: the stream is cut and the next recv() cannot unpickle
+    it.  Blocking is safe here: reads happen only when the pipe is readable, and a
+    send waits at most for the supervisor's next read."""
+    loop.add_reader(pipe.fileno(), on_readable)
+    os.set_blocking(pipe.fileno(), True)
 
 
 class Worker:
@@ -191,7 +204,7 @@ class Worker:
             self.engine.set_active_connections(self.closed_target(0.0))
         self.sweep_interval_s = min(0.1, spec.timeout_ns / NS_PER_S / 4)
         self.loop.add_reader(self.engine.epoll_fd, self.engine.on_ready)
-        self.loop.add_reader(self.pipe.fileno(), self.on_pipe_readable)
+        watch_pipe(self.loop, self.pipe, self.on_pipe_readable)
         self.loop.call_later(self.sweep_interval_s, self.sweep)
         self.engine.connect_all()
         await asyncio.wait([self.settled, self.finished], return_when=asyncio.FIRST_COMPLETED)

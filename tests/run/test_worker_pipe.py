@@ -1,0 +1,43 @@
+"""The worker's pipe stays blocking under the event loop, so a snapshot larger
+than the socket buffer arrives whole however late the supervisor reads it."""
+import asyncio
+import multiprocessing
+import os
+import pickle
+import threading
+
+import uvloop
+
+from surge.run.worker import watch_pipe
+
+
+def test_a_watched_pipe_sends_a_message_larger_than_its_buffer_whole():
+    parent_end, child_end = multiprocessing.get_context("fork").Pipe()
+    big = {"latency": list(range(400_000))}         # ~2.4 MB pickled: far over the socket buffer
+    sent = {}
+
+    async def worker_side():
+        watch_pipe(asyncio.get_running_loop(), child_end, lambda: None)
+        sent["blocking"] = os.get_blocking(child_end.fileno())
+        # The parent is not reading yet: a non-blocking send would fail part-way here.
+        def send():
+            try:
+                child_end.send(("tick", 1, big))
+            except OSError as exc:              # BlockingIOError: cut mid-message
+                sent["error"] = exc
+                child_end.close()               # so the reader below ends instead of waiting
+
+        writer = threading.Thread(target=send)
+        writer.start()
+        try:
+            message = await asyncio.get_running_loop().run_in_executor(None, parent_end.recv)
+        except (EOFError, OSError, pickle.UnpicklingError) as exc:
+            message = exc
+        writer.join()
+        assert "error" not in sent, sent.get("error")
+        return message
+
+    message = uvloop.run(worker_side())
+    assert sent["blocking"] is True
+    assert message == ("tick", 1, big)
+    assert len(pickle.dumps(big)) > 1_000_000
