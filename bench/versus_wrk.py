@@ -54,6 +54,8 @@ sys.path.insert(0, str(BENCH_DIR))
 from nginx import Nginx, NginxError, nginx_available  # noqa: E402
 from proctree import PeakRss, wait_for_exit  # noqa: E402
 
+from surge import __version__ as surge_version  # noqa: E402
+
 PIPELINE_SCRIPT = BENCH_DIR / "pipeline.lua"
 NOTES_MARKER = "<!-- notes -->"
 KNOWN_TOOLS = ("wrk", "surge")
@@ -151,15 +153,21 @@ def scenario_title(name: str, args: argparse.Namespace) -> str:
             f" (wrk: threads), {args.duration}")
 
 
+# surge sends `User-Agent: surge/VERSION` by default; wrk sends the same bytes, so
+# both tools put identical requests on the wire.
+WRK_HEADERS = ("-H", f"User-Agent: surge/{surge_version}")
+
+
 def tool_command(tool: Tool, scenario: str, url: str, args: argparse.Namespace, json_path: str) -> list[str]:
     """The exact command line of one round."""
     if tool.kind == "wrk":
         if scenario == "default":
-            return [args.wrk, "-t1", f"-c{args.connections}", f"-d{args.duration}", url]
+            return [args.wrk, "-t1", f"-c{args.connections}", f"-d{args.duration}", *WRK_HEADERS, url]
         if scenario == "pipeline":
-            return [args.wrk, "-t1", f"-c{args.connections}", f"-d{args.duration}",
+            return [args.wrk, "-t1", f"-c{args.connections}", f"-d{args.duration}", *WRK_HEADERS,
                     "-s", str(PIPELINE_SCRIPT), url, "--", str(args.pipeline_depth)]
-        return [args.wrk, f"-t{args.c10k_workers}", f"-c{args.c10k_connections}", f"-d{args.duration}", url]
+        return [args.wrk, f"-t{args.c10k_workers}", f"-c{args.c10k_connections}", f"-d{args.duration}",
+                *WRK_HEADERS, url]
     run = args.surge_command + ["run", url] + shlex.split(args.surge_args)
     if scenario == "default":
         return run + ["-c", str(args.connections), "-d", args.duration, "-w", "1", "--quiet", "--json", json_path]

@@ -52,5 +52,11 @@ def redact_url(url: str) -> str:
     authority = url[start:end]
     at = authority.rfind("@")
     if at < 0:
-        return url
+        # A malformed URL whose password holds a '/', '?' or '#' ('u:pa/ss@host'):
+        # mask up to the last '@' when a ':' comes before that character.
+        last_at = url.rfind("@", start)
+        colon = url.find(":", start)
+        if last_at < 0 or colon < 0 or colon > end:
+            return url
+        return url[:colon + 1] + MASK + url[last_at:]
     return url[:start] + redact_userinfo(authority[:at]) + authority[at:] + url[end:]

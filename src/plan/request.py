@@ -9,7 +9,7 @@ from urllib.parse import unquote, urlsplit
 import surge
 from surge.plan.errors import PlanError
 from surge.plan.model import RunPlan, Target
-from surge.plan.redact import redact_url
+from surge.plan.redact import is_secret_header, redact_url
 
 SUPPORTED_SCHEMES = ("http",)
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
@@ -100,7 +100,9 @@ def parse_header(text: str) -> tuple[str, str]:
     name, sep, value = text.partition(":")
     name = name.strip()
     if not sep or not name or not _TOKEN.match(name):
-        raise PlanError(f"-H/--header: got {text!r}, expected 'Name: value' with a token name")
+        first_word = text.strip().split(None, 1)[0] if text.strip() else ""
+        shown = f"{first_word!r} followed by a hidden value" if is_secret_header(first_word) else repr(text)
+        raise PlanError(f"-H/--header: got {shown}, expected 'Name: value' with a token name")
     if "\r" in value or "\n" in value:
         raise PlanError(f"-H/--header: value of {name!r} contains a line break")
     return name, value.strip()
@@ -118,8 +120,9 @@ def parse_auth(text: str | None) -> tuple[str, str] | None:
         return None
     user, sep, password = text.partition(":")
     if not sep or not user:
-        shown = repr(text) if not sep else "':***'"
-        raise PlanError(f"--auth: got {shown}, expected USER:PASSWORD")
+        # never echo it: without a ':' the whole value may be the password
+        found = "no ':'" if not sep else "no user name before ':'"
+        raise PlanError(f"--auth: {found}, expected USER:PASSWORD")
     if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text):
         raise PlanError("--auth: USER:PASSWORD contains a control character")
     return user, password

@@ -376,6 +376,14 @@ def _scope_metrics(scope: str, parts: tuple[tuple, tuple], skip_unknown: bool,
 def compare(baseline: dict, current: dict, max_regression: float = 0.05, alpha: float = ALPHA,
             baseline_name: str = "baseline", current_name: str = "current") -> Comparison:
     """Compare two result dicts; `max_regression` is a fraction (0.05 = 5%)."""
+    rule_notes = []
+    if _has_failed(baseline) != _has_failed(current):
+        # One file predates the failed-request rule (status >= 400 fails): counting
+        # HTTP statuses on one side only would show a change no run made.
+        baseline, current = _without_failed(baseline), _without_failed(current)
+        rule_notes.append("one run predates the failed-request rule (status >= 400 counts as failed): "
+                          "error rate compares transport errors only")
+
     def run_part(result):
         totals = result.get("totals") or {}
         return totals, result.get("latency"), totals.get("duration_s"), _run_series(result)
@@ -396,7 +404,23 @@ def compare(baseline: dict, current: dict, max_regression: float = 0.05, alpha: 
     only_cur += [f"scenario {n}" for n in cur_scn if n not in base_scn]
     judged, tested = _judge(metrics, max_regression, alpha)
     return Comparison(judged, max_regression, alpha, baseline_name, current_name,
-                      _config_notes(baseline, current), only_base, only_cur, tested)
+                      rule_notes + _config_notes(baseline, current), only_base, only_cur, tested)
+
+
+def _has_failed(result: dict) -> bool:
+    return isinstance((result.get("totals") or {}).get("failed"), dict)
+
+
+def _without_failed(result: dict) -> dict:
+    """The result with every `failed` count removed, so error rates fall back to
+    transport errors (numbers.error_rate's rule for files without it)."""
+    def strip(value):
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k not in ("failed", "error_rate")}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+    return strip(result)
 
 
 # ---- text -----------------------------------------------------------------------------------

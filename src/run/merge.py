@@ -258,7 +258,7 @@ class RunRecord:
             if usage:
                 cpu_s = usage["user_s"] + usage["sys_s"] - (before["user_s"] + before["sys_s"] if before else 0)
                 workers.append({"index": snap.get("worker", len(workers)),
-                                "cpu_percent": round(cpu_s / interval_s * 100, 1) if before else None,
+                                "cpu_percent": round(min(cpu_s / interval_s * 100, 100.0), 1) if before else None,
                                 "rss_kb": usage.get("rss_kb")})
         p50, p99 = hist.values_at_percentiles((50, 99))
         point = {"t": t_end, "requests": hist.total_count, "errors": errors, "failed": failed, "p50": p50, "p99": p99,

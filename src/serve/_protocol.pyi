@@ -39,6 +39,9 @@ class ServeConfig:
                  token_secret: bytes | None = None) -> None:
         """app "demo" routes requests through demo.DemoApp (token_secret: shared by all
         workers; route_counts: uint64 buffer, demo.ROUTE_SLOTS per worker)."""
+    def draw_delays_ns(self, count: int) -> list[int]:
+        """The next `count` delays this worker would give its requests (same generator)."""
+
     def __call__(self) -> ServeProtocol: ...
     def served(self) -> int: ...
     def route_counts_by_name(self) -> dict[str, int]:

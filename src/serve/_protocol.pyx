@@ -405,6 +405,12 @@ cdef class ServeConfig:
                     return <int64_t>value
         return 0
 
+    def draw_delays_ns(self, Py_ssize_t count):
+        """The next `count` delays this worker would give its requests (the same
+        draws, advancing the same generator): lets tests check the distributions
+        exactly, apart from the timing noise a busy machine adds to a real run."""
+        return [self.draw_delay_ns() for _ in range(count)]
+
     cdef int64_t stall_end_ns(self, int64_t at_ns) noexcept nogil:
         """The end of the stall window holding at_ns, or 0 outside every window.
 

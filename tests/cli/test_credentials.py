@@ -75,6 +75,7 @@ def test_conflicting_or_bad_auth_is_one_line_exit_2(args, fragments):
     (f"http://a:{SECRET}@127.0.0.1:99999/", [], ["invalid port", "a:***@"]),
 ])
 def test_url_credential_errors_never_show_the_password(url, args, fragments):
+    """(A one-line error names the culprit without printing a secret.)"""
     run = run_surge("run", url, "-n", "1", *args, json_result=False)
     assert_one_line_error(run, 2, *fragments)
     assert SECRET not in run.stderr
@@ -125,6 +126,8 @@ def test_redact_header_line(line, shown):
     ("http://u@h/", "http://u@h/"),
     ("http://u:p@[::1/", "http://u:***@[::1/"),
     ("http://h/a@b", "http://h/a@b"),
+    ("http://u:pa/ss@host/", "http://u:***@host/"),           # a malformed password holding a '/'
+    ("http://u:p?s#s@host/", "http://u:***@host/"),
     ("not a url u:p@h", "not a url u:p@h"),
 ])
 def test_redact_url(url, shown):
@@ -141,3 +144,14 @@ def test_describe_redacts_and_the_bytes_keep_the_secret():
 def test_runplan_refuses_two_sources_of_authorization():
     with pytest.raises(PlanError, match="give one"):
         RunPlan(target=parse_target("http://a:b@127.0.0.1:9/", allow_credentials=True), auth=("c", "d"))
+
+
+@pytest.mark.parametrize("args, secret", [
+    (["--auth", "s3cretvalue"], "s3cretvalue"),                       # no ':': the whole value may be the password
+    (["-H", "Authorization Bearer abc.def.ghi"], "abc.def.ghi"),      # no ':': a secret header's value
+    (["-H", "Cookie session=abc123"], "abc123"),
+])
+def test_bad_secret_options_are_refused_without_echoing_them(args, secret):
+    run = run_surge("run", "http://127.0.0.1:9/", "-n", "1", *args, json_result=False)
+    assert_one_line_error(run, 2)
+    assert secret not in run.stderr + run.stdout

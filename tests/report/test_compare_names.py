@@ -104,6 +104,9 @@ def test_failed_statuses_count_in_the_error_rate():
     """Every request answered 500: no transport error, yet every one failed."""
     baseline = make_result(20, seed=1, model="closed", error_every=0, steps=False)
     current = make_result(20, seed=2, model="closed", error_every=0, steps=False)
+    baseline["totals"]["failed"] = {"count": 0, "by_reason": {}}       # both written under the rule
+    for point in baseline["timeseries"]:
+        point["failed"] = 0
     for point in current["timeseries"]:
         point["failed"] = point["requests"]
     failed = sum(p["failed"] for p in current["timeseries"])
@@ -112,6 +115,25 @@ def test_failed_statuses_count_in_the_error_rate():
     comparison = compare(baseline, current)
     rate = next(m for m in comparison.metrics if m.scope == "run" and m.name == "error rate")
     assert rate.current == pytest.approx(1.0) and rate.regression
+
+
+def test_a_file_from_before_the_failed_rule_is_not_a_regression_against_itself():
+    """A run answered 404 throughout, compared with the same run as an older surge
+    wrote it (no `failed`): the error rates must compare the same thing."""
+    current = make_result(20, seed=2, model="closed", error_every=0, steps=False)
+    for point in current["timeseries"]:
+        point["failed"] = point["requests"]
+    failed = sum(p["failed"] for p in current["timeseries"])
+    current["totals"]["failed"] = {"count": failed, "by_reason": {"status 404": failed}}
+    current["totals"]["error_rate"] = 1.0
+    old = json.loads(json.dumps(current))
+    del old["totals"]["failed"], old["totals"]["error_rate"]
+    for point in old["timeseries"]:
+        del point["failed"]
+    comparison = compare(old, current)
+    rate = next(m for m in comparison.metrics if m.scope == "run" and m.name == "error rate")
+    assert not rate.regression and rate.baseline == rate.current
+    assert any("predates the failed-request rule" in note for note in comparison.notes)
 
 
 # ---- end to end: real plans against `surge serve --app demo` -----------------------------------

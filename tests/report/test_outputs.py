@@ -113,8 +113,8 @@ def test_json_to_stdout(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("codes, expected", [
-    ((), 0), ((0,), 0), ((0, 3), 3), ((3, 4), 3), ((0, 4), 4), ((3, 1), 1), ((1, 130, 3), 130), ((2, 3), 2),
-    ((1, 2), 1), ((4, 0, 0), 4),
+    ((), 0), ((0,), 0), ((0, 3), 3), ((3, 3, 0), 3), ((3, 1), 1), ((1, 130, 3), 130), ((2, 3), 2),
+    ((1, 2), 1), ((0, 0, 3), 3),
 ])
 def test_exit_code_precedence(codes, expected):
     assert worst_exit(*codes) == expected
