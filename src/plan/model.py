@@ -27,8 +27,10 @@ class Target:
 
     @property
     def authority(self) -> str:
-        """The Host header value: host[:port], port omitted when default."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
+        """The Host header value: host[:port], port omitted when default; a
+        non-ASCII name in its IDNA (punycode) form, as it goes on the wire."""
+        host = self.host if self.host.isascii() else self.host.encode("idna").decode("ascii")
+        host = f"[{host}]" if ":" in host else host
         return host if self.port == 80 else f"{host}:{self.port}"
 
     @property

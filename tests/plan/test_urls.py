@@ -75,3 +75,10 @@ def test_plan_host_urls_are_checked_the_same_way(tmp_path):
     lines = run.stderr.strip().splitlines()
     assert any(line.startswith(f"{plan}:2 target:") and "cannot parse" in line for line in lines), lines
     assert any(f"{plan}:7 scenarios[0].steps[0].request:" in line and "IPv6 address" in line for line in lines), lines
+
+
+def test_a_non_ascii_host_name_goes_on_the_wire_in_its_idna_form():
+    from surge.plan.model import RunPlan
+    from surge.plan.request import parse_target, render_request
+    plan = RunPlan(target=parse_target("http://bücher.example:8080/"))
+    assert b"Host: xn--bcher-kva.example:8080\r\n" in render_request(plan)
