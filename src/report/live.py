@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import sys
 
-from surge.report.numbers import errors_total, failed_count, format_rate, format_us, plural
+from surge.report.numbers import error_rate, errors_total, failed_count, format_rate, format_us, plural
 
 
 def _isatty(stream) -> bool:
@@ -44,8 +44,7 @@ def _latency(point: dict, key: str) -> str:
 
 def _failed_text(point: dict) -> str:
     failed = failed_count(point)
-    attempts = point.get("requests", 0) + errors_total(point.get("errors"))
-    return f"failed {failed} ({failed / attempts * 100:.1f}%)" if failed and attempts else f"failed {failed}"
+    return f"failed {failed} ({error_rate(point) * 100:.1f}%)" if failed else f"failed {failed}"
 
 
 class LiveProgress:

@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 from surge.core._histogram import Histogram, HistogramDecodeError
+from surge.report.numbers import failed_reasons
 
 DEFAULT_ADDRESS = "127.0.0.1:9464"
 # Seconds: 100 µs to 10 s, about three per decade (wide enough for a LAN, fine enough for SLOs).
@@ -211,11 +212,11 @@ class PrometheusExporter:
             errors = totals.get("errors")
             if isinstance(errors, dict):
                 s.errors = {str(k): int(v) for k, v in errors.items()}
-            s.failed = _reasons(totals)
+            s.failed = failed_reasons(totals)
             if steps:
                 s.steps = [(str(st.get("scenario", "")), str(st.get("step", "")),
                             {str(k): int(v) for k, v in (st.get("responses_by_status") or {}).items()},
-                            _reasons(st)) for st in steps]
+                            failed_reasons(st)) for st in steps]
             s.dropped = int(totals.get("dropped", 0) or 0)
             # Only the open model's target is a rate (a closed model's counts connections).
             if point and point.get("target") is not None and self.config.get("model") == "open":
@@ -258,13 +259,6 @@ class PrometheusExporter:
 
     def __exit__(self, *exc):
         self.stop()
-
-
-def _reasons(part: dict) -> dict[str, int]:
-    """Failed requests by reason; result files without `failed`: transport errors by kind."""
-    failed = part.get("failed")
-    reasons = failed.get("by_reason") if isinstance(failed, dict) else part.get("errors")
-    return {str(k): int(v) for k, v in (reasons or {}).items() if v} if isinstance(reasons, dict) else {}
 
 
 def _bucketed_hdr(hdr) -> tuple[list[int], float] | None:

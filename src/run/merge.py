@@ -85,7 +85,9 @@ def failed_fraction(failed: dict, responses: int, errors: dict) -> float:
     return round(failed["count"] / attempts, 9) if attempts else 0.0
 
 
-NO_FAILED = {"count": 0, "by_reason": {}}
+def no_failed() -> dict:
+    """A fresh "nothing failed" (each result part gets its own dict)."""
+    return {"count": 0, "by_reason": {}}
 
 
 def _step_failed_counts(flows: dict | None, allowed: list[tuple[int, ...]]) -> int:
@@ -191,7 +193,7 @@ class RunRecord:
                      "dropped": sum(snap["dropped"] for snap in latest),
                      "queued_at_stop": sum(w.final.get("queued_at_stop", 0) for w in self.workers if w.final)}
         if self.plan.test_plan is not None:         # each step's own rule (expect.status)
-            failed = NO_FAILED
+            failed = no_failed()
             for step in self.step_counters()[0]:
                 failed = add_failed(failed, step["failed"])
         else:
@@ -350,7 +352,7 @@ class RunRecord:
         for i, scenario in enumerate(test_plan.scenarios):
             merged = Histogram()
             members = [k for k, step in enumerate(steps) if step["scenario"] == scenario.name]
-            failed = NO_FAILED
+            failed = no_failed()
             for k in members:
                 merged.add(latencies[k])
                 failed = add_failed(failed, steps[k]["failed"])
