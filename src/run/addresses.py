@@ -174,8 +174,3 @@ def _start_connect(address: Address) -> tuple[socket.socket | None, int]:
         sock.close()
         return None, code
     return sock, 0
-
-
-def resolve_and_choose(host: str, port: int, timeout_s: float) -> Choice:
-    """lookup() then choose(): the address a run uses for host:port."""
-    return choose(lookup(host, port), timeout_s)
