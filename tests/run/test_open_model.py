@@ -18,7 +18,9 @@ def test_constant_rate_against_nginx(nginx):
     assert run.code == 0, run.stderr
     r = run.result
     totals = r["totals"]
-    assert totals["due"] == 200_000                     # N(10 s) of the absolute schedule
+    # N(10 s) of the absolute schedule, less at most the grid batch whose instant is
+    # the deadline itself (32 requests at 20k/s: those are due as the run ends).
+    assert 200_000 - 32 <= totals["due"] <= 200_000, totals["due"]
     # Everything intended is accounted for: answered, failed, dropped, or still open at the stop.
     assert totals["due"] == (totals["requests"] + sum(totals["errors"].values()) + totals["dropped"]
                              + totals["in_flight_at_stop"] + totals["queued_at_stop"])
@@ -74,7 +76,8 @@ def test_stages_are_followed(nginx):
         want_by += want
         sent_by += point["requests"]
         assert abs(due_by - want_by) <= 0.01 * want_by + batch + 1, (k, due_by, want_by)
-    assert run.result["totals"]["due"] == round(sum(expected))
+    # (less at most the last grid batch, due at the deadline itself)
+    assert 0 <= round(sum(expected)) - run.result["totals"]["due"] <= batch + 1
     assert sent_by >= 0.9 * want_by
 
 
