@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from surge.plan.units import UnitError, parse_duration_ns
+from surge.plan.units import NS_PER_S, UnitError, parse_duration_ns
 
-NS_PER_S = 1_000_000_000
 SHAPES_HELP = ("ramp:TARGET:DURATION, spike:BASE:PEAK:BEFORE:HOLD:AFTER, "
                "step:START:STEP:EVERY:UNTIL")
 

@@ -64,7 +64,6 @@ class RunPlan:
     auth: tuple[str, str] | None = field(default=None, repr=False)   # --auth USER:PASSWORD (Basic)
     # Filled by the supervisor once it has chosen addresses: shown in the result's config.
     addresses: dict = field(default_factory=dict, compare=False)
-    extra: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self):
         # One source of Authorization only: two would mean one is dropped silently.

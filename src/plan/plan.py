@@ -202,21 +202,3 @@ class Plan:
             if source.name == name:
                 return source
         raise KeyError(name)
-
-    def describe(self) -> dict:
-        """The plan as a result file's "config" can show it."""
-        return {
-            "plan": self.name,
-            "url": self.target.url,
-            "model": self.model,
-            "start": self.load.start,
-            "stages": self.load.describe(),
-            "duration_s": self.load.duration_ns / 1e9 if self.load.duration_ns else None,
-            "max_vus": self.max_vus,
-            "scenarios": [{"name": s.name, "weight": s.weight,
-                           "steps": [{"name": step.name, "request": step.request_text} for step in s.steps]}
-                          for s in self.scenarios],
-            "data": [{"name": d.name, "file": d.path, "order": d.order, "on_exhausted": d.on_exhausted,
-                      "rows": d.row_count} for d in self.data],
-            "objectives": [o.text for o in self.objectives],
-        }

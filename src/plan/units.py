@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 
+NS_PER_S = 1_000_000_000
+
 NS_PER_UNIT = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000,
                "m": 60_000_000_000, "h": 3_600_000_000_000}
 COUNT_SUFFIX = {"": 1, "k": 1_000, "m": 1_000_000, "g": 1_000_000_000}
@@ -58,25 +60,6 @@ def parse_size_bytes(text: str) -> int:
     if value != int(value):
         raise UnitError(f"got {text!r}, must be a whole number of bytes")
     return int(value)
-
-
-def format_duration_ns(ns: float) -> str:
-    """Nanoseconds -> a short human string ('412.3us', '1.25ms', '2.00s')."""
-    if ns < 1_000:
-        return f"{ns:.0f}ns"
-    if ns < 1_000_000:
-        return f"{ns / 1_000:.2f}us"
-    if ns < 1_000_000_000:
-        return f"{ns / 1_000_000:.2f}ms"
-    return f"{ns / 1_000_000_000:.2f}s"
-
-
-def format_count(n: float) -> str:
-    """12345678 -> '12.35M'."""
-    for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(n) >= limit:
-            return f"{n / limit:.2f}{suffix}"
-    return f"{n:.2f}" if isinstance(n, float) and n != int(n) else f"{int(n)}"
 
 
 def format_bytes(n: float) -> str:

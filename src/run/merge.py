@@ -16,8 +16,8 @@ import sys
 from surge import __version__
 from surge.core._engine import ERROR_KINDS
 from surge.core._histogram import Histogram
+from surge.plan.units import NS_PER_S
 
-NS_PER_S = 1_000_000_000
 PERCENTILES = (50, 75, 90, 95, 99, 99.9, 99.99)
 RESULT_FORMAT = 1           # bumped when the result file changes incompatibly
 
@@ -33,7 +33,6 @@ class WorkerRecord:
         self.end_ns: int | None = None
         self.abandoned = 0
         self.failure: str | None = None
-        self.finish_reason: str | None = None
 
     def add_tick(self, k: int, snapshot: dict) -> None:
         self.ticks[k] = snapshot

@@ -185,7 +185,6 @@ class Supervisor:
                     w.final = message[2]
                     w.end_ns = message[1]
                     w.abandoned = message[3]
-                    w.finish_reason = message[4]
                     live.discard(pipe)
                 elif kind == "failed":
                     w.failure = message[1]

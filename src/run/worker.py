@@ -6,7 +6,9 @@ Protocol with the supervisor (multiprocessing pipe, pickled tuples):
   worker -> parent  ("tick", k, snapshot)      at start_ns + k seconds
                                                (snapshot["quarters"]: the sub-second samples since the last tick)
   parent -> worker  ("stop",)                  interrupt: finish now
-  worker -> parent  ("final", end_ns, snapshot, abandoned, usage)
+  worker -> parent  ("final", end_ns, snapshot, abandoned)  abandoned: requests in flight at the stop
+  worker -> parent  ("failed", reason)         the worker could not run (fd limit, a plan it refused)
+(snapshot["usage"] carries the worker's CPU and memory.)
 A snapshot holds cumulative counters and the latency histogram of the
 interval since the previous one, so the parent's merge is exact.
 """
@@ -20,7 +22,8 @@ import signal
 import time
 from dataclasses import dataclass
 
-NS_PER_S = 1_000_000_000
+from surge.plan.units import NS_PER_S  # (re-exported for the supervisor)
+
 # Sub-second samples for `surge compare` (4 a second): at each instant start + q/4 s
 # between ticks the worker reads, without resetting, the latency histogram of the
 # second so far, so the per-second snapshots stay exactly as they are and the
@@ -237,7 +240,7 @@ class Worker:
         snap["worker"] = self.spec.index
         snap["queued_at_stop"] = queued
         snap["quarters"], self.quarters = self.quarters, []
-        self.pipe.send(("final", end_ns, snap, abandoned, self.finished.result() if self.finished.done() else "stopped"))
+        self.pipe.send(("final", end_ns, snap, abandoned))
 
 
 def worker_main(spec: WorkerSpec, pipe) -> None:
