@@ -2,9 +2,9 @@
 per-second snapshots, stop them, and merge exactly."""
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
-import dataclasses
 import signal
 import time
 from multiprocessing.connection import wait as wait_for_pipes

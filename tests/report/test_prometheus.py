@@ -196,6 +196,16 @@ def wait_for(predicate, timeout_s: float, what: str):
     raise AssertionError(f"timed out waiting for {what}: last {last!r}")
 
 
+def wait_until_scraping(base: str) -> None:
+    """Prometheus starts scraping a new target some seconds after it is ready
+    (discovery updates are batched): wait until it has tried this one."""
+    def scraping():
+        with urllib.request.urlopen(f"{base}/api/v1/targets", timeout=5) as response:
+            targets = json.load(response)["data"]["activeTargets"]
+        return any(not t["lastScrape"].startswith("0001") for t in targets)
+    wait_for(scraping, 20, "Prometheus to start scraping the exporter's port")
+
+
 @pytest.fixture
 def prometheus_server(tmp_path):
     binary = shutil.which("prometheus")
@@ -314,13 +324,7 @@ def test_surge_run_scraped_by_real_prometheus(prometheus_server, surge_server, t
     base = prometheus_server(port)
     path = tmp_path / "r.json"
 
-    def scraping():
-        # Prometheus starts scraping a new target some seconds after it is ready
-        # (discovery updates are batched): wait until it has tried this one.
-        with urllib.request.urlopen(f"{base}/api/v1/targets", timeout=5) as response:
-            targets = json.load(response)["data"]["activeTargets"]
-        return any(not t["lastScrape"].startswith("0001") for t in targets)
-    wait_for(scraping, 20, "Prometheus to start scraping the exporter's port")
+    wait_until_scraping(base)
     proc = subprocess.Popen([_sys.executable, "-m", "surge", "run", server.url, "--rate", "1500", "-d", "4s",
                              "-w", "2", "-q", "--prometheus", f"127.0.0.1:{port}", "--json", str(path)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -5,7 +5,7 @@ import json
 import subprocess
 import sys
 
-from tests.report.test_prometheus import api, exporter, free_port, prometheus_server, scrape, value, wait_for  # noqa: F401
+from tests.report.test_prometheus import api, exporter, free_port, prometheus_server, scrape, value, wait_for, wait_until_scraping  # noqa: F401
 
 
 def _step(scenario, step, statuses, reasons):
@@ -68,12 +68,7 @@ scenarios:
 """)
     path = tmp_path / "r.json"
 
-    def scraping():
-        import urllib.request
-        with urllib.request.urlopen(f"{base}/api/v1/targets", timeout=5) as response:
-            targets = json.load(response)["data"]["activeTargets"]
-        return any(not t["lastScrape"].startswith("0001") for t in targets)
-    wait_for(scraping, 20, "Prometheus to start scraping the exporter's port")
+    wait_until_scraping(base)
     proc = subprocess.run([sys.executable, "-m", "surge", "run", str(plan), "-q", "--prometheus", f"127.0.0.1:{port}",
                            "--json", str(path)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
