@@ -34,7 +34,8 @@ def parse_duration_ns(text: str) -> int:
         total += float(m.group(1)) * NS_PER_UNIT[m.group(2)]
         pos = m.end()
     if not s or pos != len(s):
-        raise UnitError(f"got {text!r}, expected a duration like 500ms, 10s, 2m, 1h or 1m30s")
+        unit_missing = " (a number needs its unit)" if re.fullmatch(r"\d+(\.\d+)?", s) else ""
+        raise UnitError(f"got {text!r}, expected a duration like 500ms, 10s, 2m, 1h or 1m30s{unit_missing}")
     if total <= 0:
         raise UnitError(f"got {text!r}, must be greater than 0")
     return int(round(total))

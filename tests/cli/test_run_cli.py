@@ -147,3 +147,8 @@ def test_post_body_from_file(surge_server, tmp_path):
 ])
 def test_open_model_bad_input(args, fragments):
     assert_one_line_error(run_surge("run", "http://127.0.0.1:1/", *args, json_result=False), 2, *fragments)
+
+
+def test_a_bare_number_as_a_duration_says_the_unit_is_missing():
+    run = run_surge("run", "http://127.0.0.1:9/", "--timeout", "5", json_result=False)
+    assert_one_line_error(run, 2, "--timeout", "got '5'", "a number needs its unit")
