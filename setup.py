@@ -40,6 +40,7 @@ if not (CYTHON_INCLUDE / "surge").exists():
     (CYTHON_INCLUDE / "surge").symlink_to(CYTHON_INCLUDE.parent.parent / "src")
 
 extensions = [
+    ext("surge.core._limits", "src/core/_limits.pyx"),
     ext("surge.core._histogram", "src/core/_histogram.pyx"),
     ext("surge.core._engine", "src/core/_engine.pyx"),
     ext("surge.serve._protocol", "src/serve/_protocol.pyx"),

@@ -3,6 +3,7 @@
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 
 from surge.core._histogram cimport Histogram
+from surge.core._limits cimport ERR_KINDS, STATUS_SLOTS
 from surge.core.includes.sys cimport epoll_event, sockaddr_storage, socklen_t
 
 # The open-model schedule (schedule.pxi): piecewise-linear rate segments.
@@ -42,16 +43,6 @@ cdef struct Framer:
     char* carry             # partial header block kept across reads (rare)
     int32_t carry_len
     int32_t carry_cap
-
-# Error kinds, in result order.
-cdef enum:
-    ERR_CONNECT = 0
-    ERR_READ
-    ERR_WRITE
-    ERR_TIMEOUT
-    ERR_PARSE
-    ERR_CLOSED
-    ERR_KINDS
 
 cdef enum:
     C_IDLE = 0          # no socket
@@ -192,8 +183,8 @@ cdef class Engine:
     cdef int64_t completed
     cdef int64_t bytes_in
     cdef int64_t bytes_out
-    cdef int64_t errors[6]
-    cdef int64_t status_counts[600]         # index 0: status outside 100..599
+    cdef int64_t errors[ERR_KINDS]
+    cdef int64_t status_counts[STATUS_SLOTS]         # index 0: status outside 100..599
     cdef int64_t connects                   # successful connects, reconnects included
     cdef int64_t open_conns
     cdef int64_t connecting_conns

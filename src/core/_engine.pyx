@@ -15,6 +15,7 @@ from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy, memset
 
 from surge.core._histogram cimport Histogram, record_value
+from surge.core._limits cimport *
 from surge.core.includes.sys cimport *
 
 include "framing.pxi"
@@ -34,7 +35,7 @@ DEF LOWAT_MAX_BYTES = 16384
 DEF MAX_EVENTS = 512
 DEF TIMER_TOKEN = 0xFFFFFFFF      # epoll data of the schedule's timerfd
 
-ERROR_KINDS = ("connect", "read", "write", "timeout", "parse", "closed")
+from surge.core._limits import ERROR_KINDS
 
 
 cdef class Engine:

@@ -14,7 +14,7 @@ import resource
 import sys
 
 from surge import __version__
-from surge.core._engine import ERROR_KINDS
+from surge.core._limits import ERROR_KINDS
 from surge.core._histogram import Histogram
 from surge.plan.units import NS_PER_S
 
