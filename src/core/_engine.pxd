@@ -103,7 +103,8 @@ cdef struct Step:
     int host
     Template head           # request line and headers, without Content-Length and the blank line
     Template body
-    bint send_length        # add Content-Length (a body, or a method that carries one)
+    bint send_length        # Content-Length even for an empty body (a body given, or POST/PUT/PATCH)
+    bint length_given       # the user's headers carry Content-Length: none is added
     bint head_request
     unsigned char* status_ok        # 600 flags, NULL: any status passes
     const char* body_contains
@@ -151,9 +152,6 @@ cdef struct VU:
 
 cdef class Engine:
     cdef int epfd
-    cdef int family
-    cdef sockaddr_storage addr
-    cdef socklen_t addr_len
     cdef char* request_buf          # the request repeated depth+1 times
     cdef int64_t request_len
     cdef int32_t depth              # pipelining depth (requests in flight per connection)
@@ -235,6 +233,7 @@ cdef class Engine:
     cdef char* scratch              # body rendering
     cdef int64_t scratch_cap
     cdef object keepalive           # Python objects the C tables point into
+    cdef bint report_steps          # snapshot() carries per-step counters (plans; not URL runs)
     cdef list step_latency          # Histogram per step (this interval)
     cdef int64_t* step_counts       # per step: FLOW_COUNTERS counters
     cdef int64_t* step_statuses     # per step: 600 status counters
@@ -277,7 +276,19 @@ cdef class Engine:
     cdef int _first_enabled_scenario(self) noexcept
     cdef void _flow_complete(self, Conn* c, int64_t now) noexcept
     cdef void _vu_resume(self, uint32_t v, int64_t now) noexcept
-    cdef void _compile_template(self, Template* t, list parts, list keep) except *
+    cdef void _compile_template(self, Template* t, tuple parts, list keep) except *
+    cdef void _set_hosts(self, list hosts) except *
+    cdef void _alloc_connections(self, uint32_t connections, int32_t depth) except *
+    cdef void _use_static(self) except *
+    cdef void _compile_steps(self, list steps) except *
+    cdef void _compile_step(self, Step* st, object spec) except *
+    cdef void _compile_extracts(self, Step* st, tuple extracts) except *
+    cdef void _use_flows(self, object tables, int64_t user_base, uint64_t seed, tuple worker) except *
+    cdef void _compile_scenarios(self, list scenarios) except *
+    cdef void _compile_feeders(self, list feeders, tuple worker) except *
+    cdef void _alloc_vus(self) except *
+    cdef int64_t _render_into(self, Step* st, VU* vu, uint32_t v, char** buf, int64_t* cap) noexcept
+    cdef dict _static_flow_snapshot(self, tuple latency)
     cdef void* _compile_regex(self, bytes pattern) except NULL
     cdef void _open_timer(self) except *
     cdef void _free_flows(self) noexcept

@@ -54,29 +54,62 @@ cdef class Engine:
     (latency_uncorrected_us).
     """
 
-    def __cinit__(self, int family, bytes sockaddr, bytes request, uint32_t connections,
-                  int32_t depth, int64_t quota, int64_t timeout_ns, bint head_request,
-                  object on_event):
-        if connections < 1 or depth < 1:
-            raise ValueError("connections and depth must be >= 1")
-        if len(sockaddr) > sizeof(sockaddr_storage):
-            raise ValueError("socket address too long")
+    def __cinit__(self, list hosts, object tables, *, uint32_t users, int32_t pipeline, int64_t quota,
+                  int64_t timeout_ns, object on_event, str pipeline_timing="batch", int64_t user_base=0,
+                  uint64_t seed=1, tuple worker=(0, 1)):
+        """hosts: [(family, sockaddr bytes)] in tables.hosts order.  tables: a
+        surge.run.flows.FlowTables.  users: this worker's virtual users (a URL
+        run: its connections); connections = users x hosts.  The engine takes
+        its fast path (the request rendered once, SO_RCVLOWAT reads, batch
+        pipelining) when the tables are one static step; pipeline > 1 needs it."""
+        if users < 1 or pipeline < 1:
+            raise ValueError("users and pipeline must be >= 1")
+        if not hosts or len(hosts) != len(tables.hosts):
+            raise ValueError("one address per host of the tables")
+        cdef bint static = tables.is_static and len(hosts) == 1
+        if pipeline > 1 and not static:
+            raise ValueError("pipelining needs one static step (no slots, checks, extraction or think time)")
         self.epfd = epoll_create1(EPOLL_CLOEXEC)
         if self.epfd < 0:
             raise OSError(errno, "epoll_create1 failed")
-        self.family = family
-        memset(&self.addr, 0, sizeof(sockaddr_storage))
-        memcpy(&self.addr, PyBytes_AS_STRING(sockaddr), len(sockaddr))
-        self.addr_len = <socklen_t>len(sockaddr)
-        self.request_len = PyBytes_GET_SIZE(request)
-        if self.request_len == 0:
-            raise ValueError("empty request")
-        # depth+1 copies: any run of <= depth requests starting at any offset
-        # within the first copy is contiguous, so one send() covers it.
-        self.request_buf = <char*>malloc(self.request_len * (depth + 1))
-        cdef int32_t k
-        for k in range(depth + 1):
-            memcpy(self.request_buf + k * self.request_len, PyBytes_AS_STRING(request), self.request_len)
+        self.timer_fd = -1
+        self.next_due_ns = NEVER_NS
+        self.keepalive = []
+        self.report_steps = tables.report_steps
+        self.set_pipeline_timing(pipeline_timing)
+        self._set_hosts(hosts)
+        self._alloc_connections(users * self.n_hosts, pipeline)
+        self.counted = quota >= 0
+        self.quota_left = quota if quota >= 0 else 0
+        self.timeout_ns = timeout_ns
+        self.retry_backoff_ns = 50_000_000
+        self.on_event = on_event
+        self.latency_us = Histogram()
+        self.latency_uncorrected_us = Histogram()
+        self._compile_steps(tables.steps)
+        if static:
+            self._use_static()
+        else:
+            self._use_flows(tables, user_base, seed, worker)
+
+    cdef void _set_hosts(self, list hosts) except *:
+        cdef int i
+        self.n_hosts = len(hosts)
+        self.host_addrs = <sockaddr_storage*>calloc(self.n_hosts, sizeof(sockaddr_storage))
+        self.host_addr_lens = <socklen_t*>calloc(self.n_hosts, sizeof(socklen_t))
+        self.host_families = <int*>calloc(self.n_hosts, sizeof(int))
+        if not (self.host_addrs and self.host_addr_lens and self.host_families):
+            raise MemoryError()
+        for i, (family, sockaddr) in enumerate(hosts):
+            if len(sockaddr) > sizeof(sockaddr_storage):
+                raise ValueError("socket address too long")
+            memcpy(&self.host_addrs[i], PyBytes_AS_STRING(sockaddr), len(sockaddr))
+            self.host_addr_lens[i] = <socklen_t>len(sockaddr)
+            self.host_families[i] = family
+
+    cdef void _alloc_connections(self, uint32_t connections, int32_t depth) except *:
+        """The connection array, each with a ring of `depth` send instants."""
+        cdef uint32_t i
         self.depth = depth
         self.conn_count = connections
         self.conns = <Conn*>calloc(connections, sizeof(Conn))
@@ -85,30 +118,106 @@ cdef class Engine:
         self.free_stack = <uint32_t*>calloc(connections, sizeof(uint32_t))
         self.read_buf = <char*>malloc(READ_BUF_BYTES)
         self.events = <epoll_event*>calloc(MAX_EVENTS, sizeof(epoll_event))
-        if not (self.request_buf and self.conns and self.sent_ns and self.intended_ns and self.free_stack
-                and self.read_buf and self.events):
+        if not (self.conns and self.sent_ns and self.intended_ns and self.free_stack and self.read_buf
+                and self.events):
             raise MemoryError()
-        cdef uint32_t i
         for i in range(connections):
             self.conns[i].fd = -1
             self.conns[i].index = i
             self.conns[i].sent_ns = self.sent_ns + <size_t>i * depth
             self.conns[i].intended_ns = self.intended_ns + <size_t>i * depth
             framer_reset(&self.conns[i].framer)
-            self.conns[i].framer.head_request = head_request
-        self.head_request = head_request
-        self.counted = quota >= 0
-        self.quota_left = quota if quota >= 0 else 0
-        self.timeout_ns = timeout_ns
-        self.retry_backoff_ns = 50_000_000
-        self.batch_timing = True
-        self.on_event = on_event
-        self.latency_us = Histogram()
-        self.latency_uncorrected_us = Histogram()
         self.active_limit = connections
         self.n_opened = connections
-        self.timer_fd = -1
-        self.next_due_ns = NEVER_NS
+
+    cdef void _use_static(self) except *:
+        """The fast path: the one step's request rendered once (by the same code
+        that renders flow steps) into request_buf, repeated depth+1 times, so any
+        run of <= depth requests starting at any offset within the first copy is
+        contiguous and one send() covers it."""
+        cdef char* rendered = NULL
+        cdef int64_t cap = 0
+        cdef int32_t k
+        self.request_len = self._render_into(&self.steps[0], NULL, 0, &rendered, &cap)
+        if self.request_len <= 0:
+            free(rendered)
+            raise MemoryError()
+        self.request_buf = <char*>malloc(self.request_len * (self.depth + 1))
+        if self.request_buf == NULL:
+            free(rendered)
+            raise MemoryError()
+        for k in range(self.depth + 1):
+            memcpy(self.request_buf + k * self.request_len, rendered, self.request_len)
+        free(rendered)
+        self.head_request = self.steps[0].head_request
+        for k in range(<int32_t>self.conn_count):
+            self.conns[k].framer.head_request = self.head_request
+
+    cdef void _compile_steps(self, list steps) except *:
+        """Each surge.run.flows.EngineStep into a C Step, with its counters."""
+        cdef int i
+        self.n_steps = len(steps)
+        self.steps = <Step*>calloc(self.n_steps, sizeof(Step))
+        self.step_counts = <int64_t*>calloc(self.n_steps * FLOW_COUNTERS, sizeof(int64_t))
+        self.step_statuses = <int64_t*>calloc(self.n_steps * STATUS_SLOTS, sizeof(int64_t))
+        if not (self.steps and self.step_counts and self.step_statuses):
+            raise MemoryError()
+        self.step_latency = [Histogram() for _ in range(self.n_steps)]
+        for i, spec in enumerate(steps):
+            self._compile_step(&self.steps[i], spec)
+
+    cdef void _compile_step(self, Step* st, object spec) except *:
+        keep = self.keepalive
+        st.host = spec.host
+        self._compile_template(&st.head, spec.head, keep)
+        self._compile_template(&st.body, spec.body, keep)
+        st.send_length = spec.send_length
+        st.length_given = spec.length_given
+        st.head_request = spec.head_request
+        if spec.status_ok is not None:
+            flags = bytes(spec.status_ok)
+            keep.append(flags)
+            st.status_ok = <unsigned char*>PyBytes_AS_STRING(flags)
+        if spec.body_contains is not None:
+            keep.append(spec.body_contains)
+            st.body_contains = PyBytes_AS_STRING(spec.body_contains)
+            st.body_contains_len = len(spec.body_contains)
+        if spec.body_matches is not None:
+            st.body_regex = self._compile_regex(spec.body_matches)
+        st.max_latency_us = spec.max_latency_us
+        self._compile_extracts(st, spec.extracts)
+        st.think_kind, st.think_a_ns, st.think_b_ns = spec.think
+        st.capture = bool(st.n_extracts or st.body_contains != NULL or st.body_regex != NULL)
+
+    cdef void _compile_extracts(self, Step* st, tuple extracts) except *:
+        cdef int j, k
+        cdef Extract* ex
+        keep = self.keepalive
+        st.n_extracts = len(extracts)
+        st.extracts = <Extract*>calloc(max(st.n_extracts, 1), sizeof(Extract))
+        for j, (var, kind, expr, group) in enumerate(extracts):
+            ex = &st.extracts[j]
+            ex.var = var
+            ex.kind = kind
+            ex.group = group
+            if kind == EXTRACT_HEADER:
+                name = expr.lower()
+                keep.append(name)
+                ex.name = PyBytes_AS_STRING(name)
+                ex.name_len = len(name)
+            elif kind == EXTRACT_REGEX:
+                ex.regex = self._compile_regex(expr)
+            else:
+                ex.n_segments = len(expr)
+                ex.segments = <JsonSegment*>calloc(max(len(expr), 1), sizeof(JsonSegment))
+                for k, segment in enumerate(expr):
+                    if isinstance(segment, int):
+                        ex.segments[k].index = segment
+                    else:
+                        keep.append(segment)
+                        ex.segments[k].index = -1
+                        ex.segments[k].key = PyBytes_AS_STRING(segment)
+                        ex.segments[k].key_len = len(segment)
 
     def __dealloc__(self):
         cdef uint32_t i
@@ -269,10 +378,6 @@ cdef class Engine:
         self._arm_timer(NEVER_NS)
         return abandoned, queued
 
-    def intended_by(self, double offset_s):
-        """N(offset): requests the global schedule intends from the start to offset_s."""
-        return schedule_count_at(self.segments, self.n_segments, <int64_t>(offset_s * 1e9))
-
     def sweep(self):
         """Time out requests and connects older than the timeout; retry
         failed connects whose back-off has passed.  Call a few times a second."""
@@ -336,34 +441,34 @@ cdef class Engine:
         self._check_progress()
 
     def snapshot(self):
-        """Cumulative counters plus this interval's latency histogram (then reset)."""
-        stats, packed = self.latency_us.to_sparse()
+        """Cumulative counters plus this interval's latency histogram (then reset).
+        "flows": per-step counters (flow_snapshot) when the tables report steps."""
+        latency = self.latency_us.to_sparse()
+        uncorrected = self.latency_uncorrected_us.to_sparse() if self.open_model else None
+        flows = None
+        if self.flows:
+            flows = self.flow_snapshot()
+        elif self.report_steps:
+            flows = self._static_flow_snapshot(uncorrected if self.open_model else latency)
         self.previous_max_us = self.latency_us.max_value
         self.latency_us.reset()
-        uncorrected = None
         if self.open_model:
-            uncorrected = self.latency_uncorrected_us.to_sparse()
             self.latency_uncorrected_us.reset()
-        statuses = {}
-        cdef int s
-        for s in range(600):
-            if self.status_counts[s]:
-                statuses[s] = self.status_counts[s]
         return {
             "completed": self.completed,
             "bytes_in": self.bytes_in,
             "bytes_out": self.bytes_out,
             "errors": {ERROR_KINDS[k]: self.errors[k] for k in range(ERR_KINDS)},
-            "statuses": statuses,
+            "statuses": _nonzero(self.status_counts, STATUS_SLOTS),
             "open_connections": self.open_conns,
             "connects": self.connects,
             "in_flight": self.in_flight_total,
-            "latency": (stats, packed),
+            "latency": latency,
             "latency_uncorrected": uncorrected,
             "due": self.due_total,
             "dropped": self.dropped,
             "queued": self.queued,
-            "flows": self.flow_snapshot() if self.flows else None,
+            "flows": flows,
         }
 
     # ---- connections --------------------------------------------------------
@@ -390,15 +495,11 @@ cdef class Engine:
         c.want_write = False
         c.response_bytes = 0
         c.lowat = 1
-        cdef int host = c.index % self.n_hosts if self.flows else 0
-        c.fd = socket(self.host_families[host] if self.flows else self.family,
-                      SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)
+        cdef int host = c.index % self.n_hosts      # connections are VU-major: v * n_hosts + host
+        c.fd = socket(self.host_families[host], SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)
         if c.fd >= 0:
             setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one))
-            if self.flows:
-                r = connect(c.fd, <sockaddr*>&self.host_addrs[host], self.host_addr_lens[host])
-            else:
-                r = connect(c.fd, <sockaddr*>&self.addr, self.addr_len)
+            r = connect(c.fd, <sockaddr*>&self.host_addrs[host], self.host_addr_lens[host])
         if c.fd < 0 or (r < 0 and errno != EINPROGRESS):
             if c.fd >= 0:
                 close(c.fd)
@@ -773,82 +874,27 @@ cdef class Engine:
             pass
 
     # ---- flows (test plans): set-up -----------------------------------------------
-    def use_flows(self, list hosts, list steps, list scenarios, list feeders, int n_vars,
-                  int64_t user_base, uint64_t seed, tuple worker):
-        """Run test-plan flows instead of one pre-rendered request.
-
-        hosts: [(family, sockaddr bytes)].  steps: [dict] (surge.run.flows.compile_steps).
-        scenarios: [(weight share, [step ids], [feeder ids])].  feeders:
-        [(rows: [[bytes]], order, stop_when_done)].  worker: (index, count), for
-        unique feeders (rows index, index+count, ...).  Connections = VUs x hosts."""
-        cdef int i, j, k, r, col
-        cdef Step* st
-        cdef double upto = 0.0
-        if self.sending or self.flows:
-            raise RuntimeError("use_flows() must be called once, before start()")
-        if self.conn_count % len(hosts) != 0:
-            raise ValueError("connections must be VUs x hosts")
-        keep = []
-        self.keepalive = keep
+    cdef void _use_flows(self, object tables, int64_t user_base, uint64_t seed, tuple worker) except *:
+        """Run the tables' flows: virtual users, each with one connection per host."""
         self.flows = True
-        self.n_hosts = len(hosts)
         self.n_vus = self.conn_count // self.n_hosts
-        self.host_addrs = <sockaddr_storage*>calloc(self.n_hosts, sizeof(sockaddr_storage))
-        self.host_addr_lens = <socklen_t*>calloc(self.n_hosts, sizeof(socklen_t))
-        self.host_families = <int*>calloc(self.n_hosts, sizeof(int))
-        for i, (family, sockaddr) in enumerate(hosts):
-            memcpy(&self.host_addrs[i], PyBytes_AS_STRING(sockaddr), len(sockaddr))
-            self.host_addr_lens[i] = <socklen_t>len(sockaddr)
-            self.host_families[i] = family
-        self.n_vars = n_vars
-        self.n_steps = len(steps)
-        self.steps = <Step*>calloc(self.n_steps, sizeof(Step))
-        for i, spec in enumerate(steps):
-            st = &self.steps[i]
-            st.host = spec["host"]
-            self._compile_template(&st.head, spec["head"], keep)
-            self._compile_template(&st.body, spec["body"], keep)
-            st.send_length = spec["send_length"]
-            st.head_request = spec["head_request"]
-            if spec["status_ok"] is not None:
-                flags = bytes(spec["status_ok"])
-                keep.append(flags)
-                st.status_ok = <unsigned char*>PyBytes_AS_STRING(flags)
-            if spec["body_contains"] is not None:
-                keep.append(spec["body_contains"])
-                st.body_contains = PyBytes_AS_STRING(spec["body_contains"])
-                st.body_contains_len = len(spec["body_contains"])
-            if spec["body_matches"] is not None:
-                st.body_regex = self._compile_regex(spec["body_matches"])
-            st.max_latency_us = spec["max_latency_us"]
-            st.n_extracts = len(spec["extracts"])
-            st.extracts = <Extract*>calloc(max(st.n_extracts, 1), sizeof(Extract))
-            for j, (var, kind, expr, group) in enumerate(spec["extracts"]):
-                st.extracts[j].var = var
-                st.extracts[j].kind = kind
-                st.extracts[j].group = group
-                if kind == EXTRACT_HEADER:
-                    name = expr.lower()
-                    keep.append(name)
-                    st.extracts[j].name = PyBytes_AS_STRING(name)
-                    st.extracts[j].name_len = len(name)
-                elif kind == EXTRACT_REGEX:
-                    st.extracts[j].regex = self._compile_regex(expr)
-                else:
-                    st.extracts[j].n_segments = len(expr)
-                    st.extracts[j].segments = <JsonSegment*>calloc(max(len(expr), 1), sizeof(JsonSegment))
-                    for k, segment in enumerate(expr):
-                        if isinstance(segment, int):
-                            st.extracts[j].segments[k].index = segment
-                        else:
-                            keep.append(segment)
-                            st.extracts[j].segments[k].index = -1
-                            st.extracts[j].segments[k].key = PyBytes_AS_STRING(segment)
-                            st.extracts[j].segments[k].key_len = len(segment)
-            st.think_kind, st.think_a_ns, st.think_b_ns = spec["think"]
-            st.capture = bool(st.n_extracts or st.body_contains != NULL or st.body_regex != NULL)
+        self.n_vars = len(tables.var_names)
+        self._compile_scenarios(tables.scenarios)
+        self._compile_feeders(tables.feeders, worker)
+        self._alloc_vus()
+        self.user_base = user_base
+        self.rng = seed or 0x9E3779B97F4A7C15
+        self.n_opened = 0
+        self.active_limit = self.n_vus
+        if self.timer_fd < 0:
+            self._open_timer()
+
+    cdef void _compile_scenarios(self, list scenarios) except *:
+        cdef int i, j
+        cdef double upto = 0.0
         self.n_scenarios = len(scenarios)
         self.scenarios = <Scenario*>calloc(self.n_scenarios, sizeof(Scenario))
+        self.scenario_counts = <int64_t*>calloc(self.n_scenarios * SCN_COUNTERS, sizeof(int64_t))
         for i, (share, step_ids, feeder_ids) in enumerate(scenarios):
             upto += share
             self.scenarios[i].weight_upto = upto
@@ -861,6 +907,13 @@ cdef class Engine:
             for j, fid in enumerate(feeder_ids):
                 self.scenarios[i].feeders[j] = fid
         self.scenarios[self.n_scenarios - 1].weight_upto = 1.0
+
+    cdef void _compile_feeders(self, list feeders, tuple worker) except *:
+        """Data rows as C string tables.  worker: (index, count), for unique
+        feeders (rows index, index+count, ...)."""
+        cdef int i, r, col
+        cdef Feeder* f
+        keep = self.keepalive
         self.n_feeders = len(feeders)
         self.feeders = <Feeder*>calloc(max(self.n_feeders, 1), sizeof(Feeder))
         for i, (rows, order, stop_when_done) in enumerate(feeders):
@@ -878,29 +931,22 @@ cdef class Engine:
             f.stop_when_done = stop_when_done
             f.next = worker[0] if order == ORDER_UNIQUE else 0
             f.stride = worker[1] if order == ORDER_UNIQUE else 1
+
+    cdef void _alloc_vus(self) except *:
+        cdef uint32_t i
+        cdef int slots_vars = max(self.n_vars, 1)
         self.vus = <VU*>calloc(self.n_vus, sizeof(VU))
         for i in range(self.n_vus):
             self.vus[i].rows = <int64_t*>calloc(max(self.n_feeders, 1), sizeof(int64_t))
-            self.vus[i].var_values = <char**>calloc(max(n_vars, 1), sizeof(char*))
-            self.vus[i].var_lengths = <int32_t*>calloc(max(n_vars, 1), sizeof(int32_t))
-            self.vus[i].var_caps = <int32_t*>calloc(max(n_vars, 1), sizeof(int32_t))
-        for i in range(self.conn_count):
-            self.conns[i].framer.head_request = False
+            self.vus[i].var_values = <char**>calloc(slots_vars, sizeof(char*))
+            self.vus[i].var_lengths = <int32_t*>calloc(slots_vars, sizeof(int32_t))
+            self.vus[i].var_caps = <int32_t*>calloc(slots_vars, sizeof(int32_t))
         self.heap_wake = <int64_t*>calloc(self.n_vus, sizeof(int64_t))
         self.heap_vu = <uint32_t*>calloc(self.n_vus, sizeof(uint32_t))
-        self.free_stack = <uint32_t*>realloc(self.free_stack, max(self.n_vus, self.conn_count) * sizeof(uint32_t))
-        self.user_base = user_base
-        self.rng = seed or 0x9E3779B97F4A7C15
-        self.step_latency = [Histogram() for _ in range(self.n_steps)]
-        self.step_counts = <int64_t*>calloc(self.n_steps * FLOW_COUNTERS, sizeof(int64_t))
-        self.step_statuses = <int64_t*>calloc(self.n_steps * 600, sizeof(int64_t))
-        self.scenario_counts = <int64_t*>calloc(self.n_scenarios * SCN_COUNTERS, sizeof(int64_t))
-        self.n_opened = 0
-        self.active_limit = self.n_vus
-        if self.timer_fd < 0:
-            self._open_timer()
+        if not (self.vus and self.heap_wake and self.heap_vu):
+            raise MemoryError()
 
-    cdef void _compile_template(self, Template* t, list parts, list keep) except *:
+    cdef void _compile_template(self, Template* t, tuple parts, list keep) except *:
         t.n_parts = len(parts)
         t.parts = <TemplatePart*>calloc(max(t.n_parts, 1), sizeof(TemplatePart))
         for i, part in enumerate(parts):
@@ -921,20 +967,39 @@ cdef class Engine:
 
     def flow_snapshot(self):
         """Per step: (responses, checks, check failures, errors by kind, statuses, latency),
-        per scenario: (started, completed, aborted); step latencies then reset."""
-        cdef int i, s, k
+        per scenario: (started, completed, aborted); step latencies then reset.
+        On the fast path the one step's counters are the totals, and its latency
+        is the interval's (reset by snapshot(), not here)."""
+        cdef int i, k
+        if not self.flows:
+            return self._static_flow_snapshot(
+                (self.latency_uncorrected_us if self.open_model else self.latency_us).to_sparse())
         steps = []
         for i in range(self.n_steps):
             base = self.step_counts + i * FLOW_COUNTERS
-            statuses = {s: self.step_statuses[i * 600 + s] for s in range(600) if self.step_statuses[i * 600 + s]}
             hist = self.step_latency[i]
             sparse = hist.to_sparse()
             hist.reset_counts()
             steps.append((base[SC_RESPONSES], base[SC_CHECKS], base[SC_CHECK_FAILURES],
-                          [base[SC_ERRORS + 1 + k] for k in range(ERR_KINDS)], statuses, sparse))
+                          [base[SC_ERRORS + 1 + k] for k in range(ERR_KINDS)],
+                          _nonzero(self.step_statuses + i * STATUS_SLOTS, STATUS_SLOTS), sparse))
         scenarios = [tuple(self.scenario_counts[i * SCN_COUNTERS + k] for k in range(SCN_COUNTERS))
                      for i in range(self.n_scenarios)]
         return {"steps": steps, "scenarios": scenarios, "vus_done": self.vus_done}
+
+    cdef dict _static_flow_snapshot(self, tuple latency):
+        """flow_snapshot() of the fast path: one step, one scenario, from the totals.
+        An iteration is one request: completed = responses, aborted = transport
+        errors (each ends an iteration in flows too), started = both plus the
+        requests in flight."""
+        cdef int64_t errors = 0
+        cdef int k
+        for k in range(ERR_KINDS):
+            errors += self.errors[k]
+        step = (self.completed, 0, 0, [self.errors[k] for k in range(ERR_KINDS)],
+                _nonzero(self.status_counts, STATUS_SLOTS), latency)
+        scenario = (self.completed + errors + self.in_flight_total, self.completed, errors)
+        return {"steps": [step], "scenarios": [scenario], "vus_done": 0}
 
     # ---- flows: the VU state machine ------------------------------------------------
     cdef uint64_t _rand(self) noexcept:
@@ -1037,44 +1102,38 @@ cdef class Engine:
         self._flush(c)
 
     cdef bint _render(self, Conn* c, Step* st, VU* vu, uint32_t v) noexcept:
-        """Request bytes into c.out: head template, Content-Length, body template."""
-        cdef int64_t body_len = self._render_template(&st.body, vu, v, &self.scratch, &self.scratch_cap, 0)
-        cdef int64_t at = self._render_template(&st.head, vu, v, &c.out, &c.out_cap, 0)
-        cdef char digits[24]
-        cdef int nd = 0, k
-        cdef int64_t x = body_len
-        if body_len < 0 or at < 0:
+        """The step's request bytes into c.out, ready to send."""
+        cdef int64_t n = self._render_into(st, vu, v, &c.out, &c.out_cap)
+        if n < 0:
             return False
-        if at + body_len + 64 > c.out_cap:
-            c.out_cap = at + body_len + 64
-            c.out = <char*>realloc(c.out, c.out_cap)
-            if c.out == NULL:
-                c.out_cap = 0
-                return False
-        if st.send_length or body_len:
-            memcpy(c.out + at, b"Content-Length: ", 16)
-            at += 16
-            while True:
-                digits[nd] = <char>(48 + x % 10)
-                nd += 1
-                x //= 10
-                if x == 0:
-                    break
-            for k in range(nd):
-                c.out[at + k] = digits[nd - 1 - k]
-            at += nd
-            c.out[at] = b'\r'
-            c.out[at + 1] = b'\n'
-            at += 2
-        c.out[at] = b'\r'
-        c.out[at + 1] = b'\n'
-        at += 2
-        if body_len:
-            memcpy(c.out + at, self.scratch, body_len)
-            at += body_len
-        c.unsent_bytes = at
+        c.unsent_bytes = n
         c.out_pos = 0
         return True
+
+    cdef int64_t _render_into(self, Step* st, VU* vu, uint32_t v, char** buf, int64_t* cap) noexcept:
+        """Head template, Content-Length, blank line, body template into buf[0];
+        returns the length (-1: out of memory).  Content-Length is added when the
+        body is not empty or the method carries one, unless the user's headers
+        gave it.  vu may be NULL for an all-literal step (the fast path)."""
+        cdef int64_t body_len = self._render_template(&st.body, vu, v, &self.scratch, &self.scratch_cap, 0)
+        cdef int64_t at = self._render_template(&st.head, vu, v, buf, cap, 0)
+        if body_len < 0 or at < 0:
+            return -1
+        if at + body_len + 64 > cap[0]:
+            cap[0] = at + body_len + 64
+            buf[0] = <char*>realloc(buf[0], cap[0])
+            if buf[0] == NULL:
+                cap[0] = 0
+                return -1
+        if not st.length_given and (st.send_length or body_len):
+            at = append_content_length(buf[0], at, body_len)
+        buf[0][at] = b'\r'
+        buf[0][at + 1] = b'\n'
+        at += 2
+        if body_len:
+            memcpy(buf[0] + at, self.scratch, body_len)
+            at += body_len
+        return at
 
     cdef int64_t _render_template(self, Template* t, VU* vu, uint32_t v, char** buf, int64_t* cap,
                                   int64_t at) noexcept:
@@ -1217,7 +1276,7 @@ cdef class Engine:
         cdef char* grown
         record_value(<Histogram>self.step_latency[sid], latency_us)
         counts[SC_RESPONSES] += 1
-        self.step_statuses[sid * 600 + (status if 100 <= status <= 599 else 0)] += 1
+        self.step_statuses[sid * STATUS_SLOTS + (status if STATUS_MIN <= status <= STATUS_MAX else 0)] += 1
         if st.status_ok != NULL:
             checks += 1
             failures += not st.status_ok[status if 100 <= status <= 599 else 0]
@@ -1433,6 +1492,12 @@ cdef class Engine:
         free(self.step_counts); free(self.step_statuses); free(self.scenario_counts)
         free(self.host_addrs); free(self.host_addr_lens); free(self.host_families)
 
+
+
+cdef dict _nonzero(int64_t* counts, int n):
+    """{index: count} of the non-zero counters (status slots)."""
+    cdef int i
+    return {i: counts[i] for i in range(n) if counts[i]}
 
 
 cdef class ResponseFramer:

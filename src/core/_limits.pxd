@@ -18,3 +18,57 @@ cdef enum:
     STATUS_MIN = 100
     STATUS_MAX = 599
     STATUS_SLOTS = 600
+
+# ---- the flow tables (built by surge.run.flows, read by flows.pxi) ----------
+
+# Template part kinds (TemplatePart.kind): literal bytes or a slot filled per request.
+cdef enum:
+    PART_LITERAL = 0
+    PART_DATA           # a = feeder, b = column
+    PART_VAR            # a = variable
+    PART_RANDOM_INT     # a..b inclusive
+    PART_RANDOM_WORD
+    PART_UUID
+    PART_ITERATION
+    PART_USER
+
+# How a slot's value is escaped where it lands (TemplatePart.escape).
+cdef enum:
+    ESCAPE_RAW = 0
+    ESCAPE_URL          # percent-encoded for a path or query (see url_escape.h)
+    ESCAPE_JSON         # inside a JSON string: escape quote, backslash, controls
+    ESCAPE_HEADER       # a header value: CR and LF dropped (no header injection)
+
+# Extraction kinds (Extract.kind).
+cdef enum:
+    EXTRACT_JSON = 0
+    EXTRACT_REGEX
+    EXTRACT_HEADER
+
+# Think time kinds (Step.think_kind): none, constant a, uniform a..b, exponential mean a.
+cdef enum:
+    THINK_NONE = 0
+    THINK_CONSTANT
+    THINK_UNIFORM
+    THINK_EXPONENTIAL
+
+# Data feeder row order.
+cdef enum:
+    ORDER_SEQUENTIAL = 0
+    ORDER_RANDOM
+    ORDER_UNIQUE        # each row once over all workers
+
+# Per-step counters, FLOW_COUNTERS of them in this order (flow_snapshot).
+cdef enum:
+    SC_RESPONSES = 0
+    SC_CHECKS           # checks evaluated (status, body, latency, each extraction)
+    SC_CHECK_FAILURES
+    SC_ERRORS           # transport errors, all kinds; by kind at SC_ERRORS + 1 + kind
+    FLOW_COUNTERS = SC_ERRORS + 1 + ERR_KINDS
+
+# Per-scenario counters.
+cdef enum:
+    SCN_STARTED = 0
+    SCN_COMPLETED
+    SCN_ABORTED
+    SCN_COUNTERS

@@ -8,3 +8,14 @@ assert len(ERROR_KINDS) == ERR_KINDS
 STATUS_MIN_CODE = STATUS_MIN
 STATUS_MAX_CODE = STATUS_MAX
 STATUS_SLOT_COUNT = STATUS_SLOTS     # slot 0: a status outside STATUS_MIN_CODE..STATUS_MAX_CODE
+
+# The flow-table codes (surge.run.flows builds the tables with these).
+PART_KIND = {"data": PART_DATA, "var": PART_VAR, "random_int": PART_RANDOM_INT, "random_word": PART_RANDOM_WORD,
+             "uuid": PART_UUID, "iteration": PART_ITERATION, "user": PART_USER}     # keys: surge.plan.template kinds
+ESCAPE_KIND = {"raw": ESCAPE_RAW, "url": ESCAPE_URL, "json": ESCAPE_JSON, "header": ESCAPE_HEADER}
+EXTRACT_KIND = {"json": EXTRACT_JSON, "regex": EXTRACT_REGEX, "header": EXTRACT_HEADER}
+THINK_KIND = {"none": THINK_NONE, "constant": THINK_CONSTANT, "uniform": THINK_UNIFORM,
+              "exponential": THINK_EXPONENTIAL}
+ORDER_KIND = {"sequential": ORDER_SEQUENTIAL, "random": ORDER_RANDOM, "unique": ORDER_UNIQUE}
+STEP_COUNTER_COUNT = FLOW_COUNTERS
+SCENARIO_COUNTER_COUNT = SCN_COUNTERS

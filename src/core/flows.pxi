@@ -30,51 +30,13 @@ cdef extern from "<regex.h>" nogil:
 DEF MAX_CAPTURE_BYTES = 1048576
 DEF MAX_REGEX_GROUPS = 10
 
-# Template part kinds.
-DEF PART_LITERAL = 0
-DEF PART_DATA = 1           # a = feeder, b = column
-DEF PART_VAR = 2            # a = variable
-DEF PART_RANDOM_INT = 3     # a..b inclusive
-DEF PART_RANDOM_WORD = 4
-DEF PART_UUID = 5
-DEF PART_ITERATION = 6
-DEF PART_USER = 7
-
-DEF ESCAPE_RAW = 0
-DEF ESCAPE_URL = 1          # percent-encode all but unreserved and sub-delimiters
-DEF ESCAPE_JSON = 2         # inside a JSON string: escape quote, backslash, controls
-DEF ESCAPE_HEADER = 3       # a header value: CR and LF dropped
-
-DEF EXTRACT_JSON = 0
-DEF EXTRACT_REGEX = 1
-DEF EXTRACT_HEADER = 2
-
-DEF THINK_NONE = 0
-DEF THINK_CONSTANT = 1      # a
-DEF THINK_UNIFORM = 2       # a..b
-DEF THINK_EXPONENTIAL = 3   # mean a
-
-DEF ORDER_SEQUENTIAL = 0
-DEF ORDER_RANDOM = 1
-DEF ORDER_UNIQUE = 2
+# The table codes (PART_*, ESCAPE_*, EXTRACT_*, THINK_*, ORDER_*, SC_*, SCN_*)
+# are in _limits.pxd, shared with surge.run.flows.
 
 DEF VU_IDLE = 0             # open model: free for the next iteration
 DEF VU_BUSY = 1             # a request is being sent, awaited, or its connection opened
 DEF VU_THINKING = 2
 DEF VU_DONE = 3             # its data ran out (on_exhausted: stop)
-
-# Per-step counters (FLOW_COUNTERS of them, in this order).
-DEF SC_RESPONSES = 0
-DEF SC_CHECKS = 1           # checks evaluated (status, body, latency, each extraction)
-DEF SC_CHECK_FAILURES = 2
-DEF SC_ERRORS = 3           # transport errors, all kinds (by kind: SC_ERRORS + 1 + kind)
-DEF FLOW_COUNTERS = 10
-
-# Per-scenario counters.
-DEF SCN_STARTED = 0
-DEF SCN_COMPLETED = 1
-DEF SCN_ABORTED = 2
-DEF SCN_COUNTERS = 3
 
 cdef const char* WORDS[32]
 WORDS[:] = [b"alpha", b"bravo", b"charlie", b"delta", b"echo", b"foxtrot", b"golf", b"hotel",
@@ -226,3 +188,23 @@ cdef bint header_value(const char* head, int64_t n, const char* lower_name, int3
             return True
         i = line_end + 1
     return False
+
+
+cdef inline int64_t append_content_length(char* out, int64_t at, int64_t body_len) noexcept:
+    """`Content-Length: N\\r\\n` at out + at (the caller made room for 40 bytes)."""
+    cdef char digits[24]
+    cdef int nd = 0, k
+    memcpy(out + at, b"Content-Length: ", 16)
+    at += 16
+    while True:
+        digits[nd] = <char>(48 + body_len % 10)
+        nd += 1
+        body_len //= 10
+        if body_len == 0:
+            break
+    for k in range(nd):
+        out[at + k] = digits[nd - 1 - k]
+    at += nd
+    out[at] = b'\r'
+    out[at + 1] = b'\n'
+    return at + 2

@@ -1,39 +1,70 @@
-"""Compiling a validated test plan into the engine's flow tables.
+"""Compiling a workload into the engine's flow tables.
 
-The Python side does this once per worker before the start; from then on the
-engine renders requests, checks responses and extracts values in C
-(src/core/flows.pxi).  Template parts become literal bytes or
-(kind, a, b, escape) slot tuples; extraction paths, status sets and think
-times become plain numbers.
+Every run hands the engine a FlowTables: a test plan's scenarios and steps,
+or a URL run's one literal step (`url_tables`).  The Python side builds it
+once per worker before the start; from then on the engine renders requests,
+checks responses and extracts values in C (src/core/flows.pxi), and takes its
+fast path (the request pre-rendered once) when the tables are one static step.
+Template parts become literal bytes or (kind, a, b, escape) slot tuples;
+extraction paths, status sets and think times become plain numbers.  The codes
+come from surge.core._limits, where the engine's C code reads them too.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from surge.core._limits import (ESCAPE_KIND, EXTRACT_KIND, ORDER_KIND, PART_KIND, STATUS_SLOT_COUNT,
+                                THINK_KIND)
 from surge.plan import template as tpl
 from surge.plan.plan import Plan, Step
 from surge.plan.regex import posix_regex
-from surge.plan.request import USER_AGENT
+from surge.plan.request import USER_AGENT, basic_authorization
 
-# Must match the DEF constants in src/core/flows.pxi.
-PART = {tpl.DATA: 1, tpl.VAR: 2, tpl.RANDOM_INT: 3, tpl.RANDOM_WORD: 4, tpl.UUID: 5, tpl.ITERATION: 6, tpl.USER: 7}
-ESCAPE = {tpl.RAW: 0, tpl.URL: 1, tpl.JSON: 2}
-ESCAPE_HEADER = 3       # header values: line breaks dropped (no header injection from extracted values)
-EXTRACT = {"json": 0, "regex": 1, "header": 2}
-THINK = {"constant": 1, "uniform": 2, "exponential": 3}
-ORDER = {"sequential": 0, "random": 1, "unique": 2}
-BODY_METHODS = ("POST", "PUT", "PATCH")
+BODY_METHODS = ("POST", "PUT", "PATCH")      # a Content-Length even when the body is empty
+
+
+@dataclass(frozen=True)
+class EngineStep:
+    """One step as the engine reads it (Engine's constructor copies it into a C struct)."""
+    host: int                   # index into FlowTables.hosts
+    head: tuple                 # request line and headers (each line with its CRLF), no blank line:
+                                # literal bytes and (kind, a, b, escape) slots
+    body: tuple                 # the body's parts (empty: no body)
+    send_length: bool           # Content-Length even for an empty body (a body given, or POST/PUT/PATCH)
+    length_given: bool          # the user's headers carry Content-Length: the engine adds none
+    head_request: bool          # HEAD: responses have no body
+    status_ok: bytes | None = None          # STATUS_SLOT_COUNT flags; None: any status passes
+    body_contains: bytes | None = None
+    body_matches: bytes | None = None       # POSIX extended regex
+    max_latency_us: int = 0                 # 0: no latency check
+    extracts: tuple = ()                    # (var, EXTRACT_*, expression, group)
+    think: tuple = (0, 0, 0)                # (THINK_*, a_ns, b_ns)
+
+    @property
+    def is_static(self) -> bool:
+        """Every request of the step is the same bytes and nothing is read from
+        its responses: the engine can pre-render it and pipeline it."""
+        return (all(isinstance(part, bytes) for part in self.head + self.body)
+                and self.status_ok is None and self.body_contains is None and self.body_matches is None
+                and not self.max_latency_us and not self.extracts and self.think[0] == THINK_KIND["none"])
+
 
 class FlowTables:
-    """Everything the engine needs to run the plan's flows, plus the names the
-    result uses (step and scenario order matches the engine's counters)."""
+    """Everything the engine needs to run the workload's flows, plus the names the
+    result uses (step and scenario order matches the engine's counters).
+
+    report_steps: the engine's snapshot carries per-step counters ("flows"); a
+    URL run's result has no steps, so its tables say False."""
 
     def __init__(self, plan: Plan):
         self._sources = {d.name: d for d in plan.data}
         self.hosts = list(plan.hosts)
         self.feeder_names = [d.name for d in plan.data]
         self.var_names: list[str] = []
-        self.steps: list[dict] = []
+        self.steps: list[EngineStep] = []
         self.step_names: list[tuple[str, str]] = []       # (scenario, step)
         self.scenarios: list[tuple[float, list[int], list[int]]] = []
+        self.report_steps = True
         shares = plan.shares
         for scenario in plan.scenarios:
             ids, feeders = [], set()
@@ -45,7 +76,28 @@ class FlowTables:
                                (c for t in step.templates for c in t.data_columns))
             self.scenarios.append((shares[scenario.name], ids, sorted(feeders)))
         self.feeders = [([[value.encode("utf-8") for value in row] for row in d.rows],
-                         ORDER[d.order], d.on_exhausted == "stop") for d in plan.data]
+                         ORDER_KIND[d.order], d.on_exhausted == "stop") for d in plan.data]
+
+    @classmethod
+    def one_step(cls, host, step: EngineStep, names: tuple[str, str] = ("url", "request"),
+                 report_steps: bool = False) -> "FlowTables":
+        """Tables of one scenario with one step and no data (a URL run)."""
+        tables = cls.__new__(cls)
+        tables._sources = {}
+        tables.hosts = [host]
+        tables.feeder_names = []
+        tables.var_names = []
+        tables.steps = [step]
+        tables.step_names = [names]
+        tables.scenarios = [(1.0, [0], [])]
+        tables.feeders = []
+        tables.report_steps = report_steps
+        return tables
+
+    @property
+    def is_static(self) -> bool:
+        """One scenario of one static step, no data: the engine's fast path."""
+        return len(self.steps) == 1 and len(self.scenarios) == 1 and not self.feeders and self.steps[0].is_static
 
     def _var(self, name: str) -> int:
         if name not in self.var_names:
@@ -53,7 +105,7 @@ class FlowTables:
         return self.var_names.index(name)
 
     def _parts(self, template: tpl.Template | None, header: bool = False) -> list:
-        parts = [part if isinstance(part, bytes) or not header else part[:3] + (ESCAPE_HEADER,)
+        parts = [part if isinstance(part, bytes) or not header else part[:3] + (ESCAPE_KIND["header"],)
                  for part in self._slot_parts(template)]
         return parts
 
@@ -64,17 +116,17 @@ class FlowTables:
                 parts.append(part.encode("utf-8"))
             elif part.kind == tpl.DATA:
                 source = self._sources[part.name]
-                parts.append((PART[tpl.DATA], self.feeder_names.index(part.name), source.columns.index(part.column),
-                              ESCAPE[part.escape]))
+                parts.append((PART_KIND[tpl.DATA], self.feeder_names.index(part.name),
+                              source.columns.index(part.column), ESCAPE_KIND[part.escape]))
             elif part.kind == tpl.VAR:
-                parts.append((PART[tpl.VAR], self._var(part.name), 0, ESCAPE[part.escape]))
+                parts.append((PART_KIND[tpl.VAR], self._var(part.name), 0, ESCAPE_KIND[part.escape]))
             elif part.kind == tpl.RANDOM_INT:
-                parts.append((PART[tpl.RANDOM_INT], part.low, part.high, ESCAPE[part.escape]))
+                parts.append((PART_KIND[tpl.RANDOM_INT], part.low, part.high, ESCAPE_KIND[part.escape]))
             else:
-                parts.append((PART[part.kind], 0, 0, ESCAPE[part.escape]))
+                parts.append((PART_KIND[part.kind], 0, 0, ESCAPE_KIND[part.escape]))
         return parts
 
-    def _step(self, step: Step) -> dict:
+    def _step(self, step: Step) -> EngineStep:
         host = step.host
         header_names = {name.lower() for name, _ in step.headers}
         head = [f"{step.method} ".encode()] + self._parts(step.path) + [b" HTTP/1.1\r\n"]
@@ -89,40 +141,82 @@ class FlowTables:
         expect = step.expect
         status_ok = None
         if expect.status:
-            flags = bytearray(600)
+            flags = bytearray(STATUS_SLOT_COUNT)
             for code in expect.status:
                 flags[code] = 1
             status_ok = bytes(flags)
-        think = (0, 0, 0)
+        think = (THINK_KIND["none"], 0, 0)
         if step.think is not None:
             t = step.think
-            think = {"constant": (1, t.min_ns, 0), "uniform": (2, t.min_ns, t.max_ns),
-                     "exponential": (3, t.mean_ns, 0)}[t.kind]
+            think = {"constant": (THINK_KIND["constant"], t.min_ns, 0),
+                     "uniform": (THINK_KIND["uniform"], t.min_ns, t.max_ns),
+                     "exponential": (THINK_KIND["exponential"], t.mean_ns, 0)}[t.kind]
         extracts = []
         for e in step.extract:
             if e.kind == "json":
-                expr = [part if isinstance(part, int) else part.encode("utf-8") for part in e.json_path]
+                expr = tuple(part if isinstance(part, int) else part.encode("utf-8") for part in e.json_path)
             elif e.kind == "regex":
                 expr = posix_regex(e.expression)
             else:
                 expr = e.expression.encode("utf-8")
-            extracts.append((self._var(e.var), EXTRACT[e.kind], expr, e.group))
-        return {
-            "host": self.hosts.index(host),
-            "head": _merge(head),
-            "body": _merge(self._parts(step.body)),
-            "send_length": step.body is not None or step.method in BODY_METHODS,
-            "head_request": step.method == "HEAD",
-            "status_ok": status_ok,
-            "body_contains": expect.body_contains.encode("utf-8") if expect.body_contains is not None else None,
-            "body_matches": posix_regex(expect.body_matches) if expect.body_matches is not None else None,
-            "max_latency_us": expect.max_latency_us or 0,
-            "extracts": extracts,
-            "think": think,
-        }
+            extracts.append((self._var(e.var), EXTRACT_KIND[e.kind], expr, e.group))
+        return EngineStep(
+            host=self.hosts.index(host),
+            head=_merge(head),
+            body=_merge(self._parts(step.body)),
+            send_length=step.body is not None or step.method in BODY_METHODS,
+            length_given="content-length" in header_names,
+            head_request=step.method == "HEAD",
+            status_ok=status_ok,
+            body_contains=expect.body_contains.encode("utf-8") if expect.body_contains is not None else None,
+            body_matches=posix_regex(expect.body_matches) if expect.body_matches is not None else None,
+            max_latency_us=expect.max_latency_us or 0,
+            extracts=tuple(extracts),
+            think=think,
+        )
 
 
-def _merge(parts: list) -> list:
+def url_step(method: str, target, headers: tuple[tuple[str, str], ...], body: bytes,
+             credentials: tuple[str, str] | None = None) -> EngineStep:
+    """A URL run's request as one literal step: the path is sent as given (never
+    parsed as a template); Host, User-Agent and Basic Authorization are added
+    unless the headers name them; the engine adds Content-Length when the body
+    is not empty or the method carries one, unless the headers give it.
+    The bytes equal surge.plan.request.render_request()'s."""
+    names = {name.lower() for name, _ in headers}
+    lines = [f"{method} {target.path} HTTP/1.1"]
+    if "host" not in names:
+        lines.append(f"Host: {target.authority}")
+    if "user-agent" not in names:
+        lines.append(f"User-Agent: {USER_AGENT}")
+    if credentials is not None and "authorization" not in names:
+        lines.append(f"Authorization: {basic_authorization(*credentials)}")
+    lines.extend(f"{name}: {value}" for name, value in headers)
+    head = "".join(line + "\r\n" for line in lines).encode("utf-8")
+    return EngineStep(host=0, head=(head,), body=(body,) if body else (),
+                      send_length=method in BODY_METHODS, length_given="content-length" in names,
+                      head_request=method == "HEAD")
+
+
+def url_tables(run_plan) -> FlowTables:
+    """A URL run (surge.plan.model.RunPlan) as the engine's tables: one step."""
+    step = url_step(run_plan.method, run_plan.target, run_plan.headers, run_plan.body, run_plan.credentials)
+    return FlowTables.one_step(run_plan.target, step)
+
+
+def request_tables(request: bytes) -> FlowTables:
+    """Tables for a request already rendered to bytes (render_request), sent as
+    it is: the head and body split at the blank line, Content-Length already in
+    the head.  (The worker's bridge until its spec carries the workload.)"""
+    head, blank, body = request.partition(b"\r\n\r\n")
+    if not blank:
+        raise ValueError("a rendered request ends its head with a blank line")
+    step = EngineStep(host=0, head=(head + b"\r\n",), body=(body,) if body else (), send_length=False,
+                      length_given=True, head_request=request.startswith(b"HEAD "))
+    return FlowTables.one_step(None, step)
+
+
+def _merge(parts: list) -> tuple:
     """Adjacent literal bytes joined: fewer parts to walk per request."""
     merged = []
     for part in parts:
@@ -130,6 +224,4 @@ def _merge(parts: list) -> list:
             merged[-1] += part
         else:
             merged.append(part)
-    return merged
-
-
+    return tuple(merged)

@@ -189,14 +189,15 @@ class Worker:
         profile = spec.profile
         hosts = max(1, len(spec.hosts))
         raise_fd_limit(spec.connections * hosts + 64)
-        self.engine = Engine(spec.family, spec.sockaddr, spec.request, spec.connections * hosts, spec.pipeline,
-                             spec.quota, spec.timeout_ns, spec.head_request, self.on_engine_event)
-        self.engine.set_pipeline_timing(spec.pipeline_timing)
+        from surge.run.flows import FlowTables, request_tables
         if spec.test_plan is not None:
-            from surge.run.flows import FlowTables
-            tables = FlowTables(spec.test_plan)
-            self.engine.use_flows(list(spec.hosts), tables.steps, tables.scenarios, tables.feeders,
-                                  len(tables.var_names), spec.user_base, spec.seed, (spec.index, spec.workers))
+            tables, addresses = FlowTables(spec.test_plan), list(spec.hosts)
+        else:
+            tables, addresses = request_tables(spec.request), [(spec.family, spec.sockaddr)]
+        self.engine = Engine(addresses, tables, users=spec.connections, pipeline=spec.pipeline, quota=spec.quota,
+                             timeout_ns=spec.timeout_ns, on_event=self.on_engine_event,
+                             pipeline_timing=spec.pipeline_timing, user_base=spec.user_base, seed=spec.seed,
+                             worker=(spec.index, spec.workers))
         if profile is not None and profile.model == "open":
             # Connections open on demand; start with enough for ~2 ms of latency.
             rate_per_worker = profile.value_at(0) / spec.workers

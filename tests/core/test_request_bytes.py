@@ -1,0 +1,197 @@
+"""The bytes the engine sends, read off the wire by a raw server.
+
+A URL run's one step (surge.run.flows.url_tables) must put on the wire
+exactly what surge.plan.request.render_request() renders; plan steps follow
+the same Content-Length rule (a body, or POST/PUT/PATCH, unless the user gave
+Content-Length)."""
+from __future__ import annotations
+
+import select
+import socket
+import threading
+
+import pytest
+
+from surge.core._engine import Engine
+from surge.plan.model import RunPlan
+from surge.plan.request import parse_target, render_request
+from surge.plan.validate import load_plan
+from surge.run.addresses import pack_sockaddr
+from surge.run.flows import FlowTables, url_step, url_tables
+
+RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+
+
+class RawServer:
+    """Accepts connections; on each, reads until `request_bytes(received)` says a
+    whole request is there, records it, answers 200 with an empty body."""
+
+    def __init__(self, requests_expected: int):
+        self.requests: list[bytes] = []
+        self.expected = requests_expected
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.port = self.listener.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        self.listener.settimeout(5)
+        while len(self.requests) < self.expected:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._connection, args=(conn,), daemon=True).start()
+
+    def _connection(self, conn):
+        conn.settimeout(5)
+        buffered = b""
+        with conn:
+            while True:
+                try:
+                    data = conn.recv(65536)
+                except OSError:
+                    return
+                if not data:
+                    return
+                buffered += data
+                while (n := _request_length(buffered)) is not None:
+                    self.requests.append(buffered[:n])
+                    buffered = buffered[n:]
+                    conn.sendall(RESPONSE)
+
+    def address(self):
+        return (socket.AF_INET, pack_sockaddr(socket.AF_INET, ("127.0.0.1", self.port)))
+
+
+def _request_length(data: bytes) -> int | None:
+    """Length of the first whole request in data (Content-Length bodies), or None."""
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    length = 0
+    for line in data[:end].split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value.strip())
+    return end + 4 + length if len(data) >= end + 4 + length else None
+
+
+def run_engine(hosts, tables, requests: int, server: RawServer) -> dict:
+    """Drive an engine until `requests` have been answered (or 5 s); its snapshot.
+    The fast path stops itself at the quota ("done"); flows run until stopped,
+    here once the server has answered `requests` and the engine read them."""
+    done = []
+    engine = Engine(hosts, tables, users=1, pipeline=1, quota=requests, timeout_ns=2_000_000_000,
+                    on_event=done.append)
+    engine.connect_all()
+    started = False
+    answered_rounds = 0
+    for _ in range(500):
+        if "settled" in done and not started:
+            engine.start()
+            started = True
+        if "done" in done or answered_rounds > 20:
+            break
+        if len(server.requests) >= requests:
+            answered_rounds += 1            # a few more rounds to read the last responses
+        readable, _, _ = select.select([engine.epoll_fd], [], [], 0.01)
+        if readable:
+            engine.on_ready()
+        engine.sweep()
+    snapshot = engine.snapshot()
+    engine.stop()
+    assert snapshot["completed"] >= requests, snapshot
+    return snapshot
+
+
+URL_CASES = [
+    dict(method="GET"),
+    dict(method="HEAD"),
+    dict(method="POST"),                                       # empty body: Content-Length: 0
+    dict(method="PUT", body=b'{"a": 1}', headers=(("Content-Type", "application/json"),)),
+    dict(method="GET", body=b"body on a GET"),                  # a body always gets its length
+    dict(method="POST", body=b"12345", headers=(("Content-Length", "5"),)),   # the user's, not twice
+    dict(method="DELETE", headers=(("Host", "example.test"), ("User-Agent", "mine/1"))),
+    dict(method="GET", auth=("user", "pässword")),
+    dict(method="GET", headers=(("X-Name", "naïve"),), path="/a/b%20c?x=1&y=%2F"),
+]
+
+
+@pytest.mark.parametrize("case", URL_CASES, ids=lambda c: c["method"] + "-" + "-".join(sorted(c)))
+def test_a_url_run_sends_exactly_what_render_request_renders(case):
+    server = RawServer(2)
+    target = parse_target(f"http://127.0.0.1:{server.port}{case.get('path', '/')}")
+    plan = RunPlan(target=target, method=case["method"], headers=case.get("headers", ()),
+                   body=case.get("body", b""), auth=case.get("auth"))
+    tables = url_tables(plan)
+    assert tables.is_static                                  # the fast path
+    snapshot = run_engine([server.address()], tables, 2, server)
+    assert snapshot["completed"] == 2
+    assert snapshot["flows"] is None                         # a URL run reports no steps
+    assert server.requests == [render_request(plan)] * 2
+
+
+PLAN = """\
+name: bytes
+target: http://127.0.0.1:{port}
+load: {{model: closed, vus: 1, duration: 1s}}
+scenarios:
+  - name: s
+    steps:
+{steps}
+"""
+
+
+def _plan_tables(tmp_path, port: int, steps: str) -> FlowTables:
+    path = tmp_path / "plan.yaml"
+    path.write_text(PLAN.format(port=port, steps=steps))
+    return FlowTables(load_plan(str(path)))
+
+
+def test_flow_steps_follow_the_content_length_rule():
+    """The same rule when the engine renders per request (two steps: flows)."""
+    server = RawServer(4)
+    target = parse_target(f"http://127.0.0.1:{server.port}/")
+    given = url_step("POST", target, (("Content-Length", "3"),), b"abc")
+    tables = FlowTables.one_step(target, given, report_steps=True)
+    tables.steps.append(url_step("PUT", target, (), b""))
+    tables.step_names.append(("url", "put"))
+    tables.scenarios = [(1.0, [0, 1], [])]
+    assert not tables.is_static
+    snapshot = run_engine([server.address()], tables, 4, server)
+    assert server.requests[0].lower().count(b"content-length:") == 1
+    assert server.requests[0].endswith(b"\r\n\r\nabc")
+    assert server.requests[1].endswith(b"\r\nContent-Length: 0\r\n\r\n")
+    assert all(step[0] >= 2 for step in snapshot["flows"]["steps"])
+
+
+def test_a_one_step_plan_takes_the_fast_path_and_reports_its_step(tmp_path):
+    """Plans report their steps on the fast path too: the one step's counters are the totals."""
+    server = RawServer(3)
+    tables = _plan_tables(tmp_path, server.port, "      - {name: one, request: POST /one, body: abc}\n")
+    assert tables.is_static
+    snapshot = run_engine([server.address()], tables, 3, server)
+    assert all(r.endswith(b"\r\nContent-Length: 3\r\n\r\nabc") for r in server.requests), server.requests
+    responses, checks, failures, errors, statuses, latency = snapshot["flows"]["steps"][0]
+    assert responses == snapshot["completed"] == 3
+    assert statuses == {200: 3} and checks == failures == 0 and errors == [0] * 6
+    assert latency[0][0] == 3                                # the interval's histogram: 3 values
+    assert snapshot["flows"]["scenarios"] == [(3, 3, 0)]
+
+
+def test_a_plan_step_with_an_empty_post_body_sends_content_length_zero(tmp_path):
+    server = RawServer(2)
+    tables = _plan_tables(tmp_path, server.port, "      - {name: empty, request: POST /e}\n")
+    run_engine([server.address()], tables, 2, server)
+    assert all(b"\r\nContent-Length: 0\r\n\r\n" in r for r in server.requests), server.requests
+
+
+def test_pipelining_needs_the_fast_path(tmp_path):
+    server = RawServer(0)
+    tables = _plan_tables(tmp_path, server.port, "      - {name: a, request: GET /a}\n"
+                                                 "      - {name: b, request: GET /b}\n")
+    with pytest.raises(ValueError, match="pipelining"):
+        Engine([server.address()], tables, users=1, pipeline=4, quota=1, timeout_ns=10**9, on_event=print)
