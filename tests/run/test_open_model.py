@@ -54,14 +54,22 @@ def _expected_counts(start, stages, seconds):
     return [sum(rate(k + (i + 0.5) / steps) for i in range(steps)) / steps for k in range(seconds)]
 
 
+# How late a per-second tick may run on a loaded 2-core machine (see test_stages_are_followed).
+TICK_LATE_S = 0.1
+
+
 def test_stages_are_followed(nginx):
     """Bar: the requests made due follow the stage function: by the end of each
     second, the cumulative number due is its integral within 1% (+ one batch).
 
     Cumulative counts are compared because a timer woken late on a busy machine
     moves a batch across a second boundary (the per-second count wobbles) but
-    never changes how many were due by then; what was sent gets a 10% margin
-    for the same reason as the constant-rate test."""
+    never changes how many were due by the end; what was sent gets a 10% margin
+    for the same reason as the constant-rate test.  Second k's count is read
+    when the worker's tick runs, and on a loaded 2-core machine that tick can be
+    late (65 requests at 4,700/s, 14 ms, was seen): each cumulative count may
+    run ahead by up to TICK_LATE_S of the current rate.  A schedule bug is
+    off by whole stages, far outside that."""
     stages = [(3, 2000), (3, 6000), (3, 6000), (2, 1000)]
     spec = ",".join(f"{d}s:{t}" for d, t in stages)
     run = run_surge("run", nginx.url, "--rate", "2000", "--stages", spec, "-w", "1", "-q", timeout_s=60)
@@ -75,7 +83,8 @@ def test_stages_are_followed(nginx):
         due_by += point["due"]
         want_by += want
         sent_by += point["requests"]
-        assert abs(due_by - want_by) <= 0.01 * want_by + batch + 1, (k, due_by, want_by)
+        late = TICK_LATE_S * max(want, expected[k + 1] if k + 1 < len(expected) else 0)
+        assert abs(due_by - want_by) <= 0.01 * want_by + batch + late + 1, (k, due_by, want_by)
     # (less at most the last grid batch, due at the deadline itself)
     assert 0 <= round(sum(expected)) - run.result["totals"]["due"] <= batch + 1
     assert sent_by >= 0.9 * want_by
