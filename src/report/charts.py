@@ -9,8 +9,9 @@ from __future__ import annotations
 import statistics
 
 from surge.core._histogram import Histogram, HistogramDecodeError
-from surge.report.numbers import error_rate, errors_total, failed_count, interval_lengths_s, is_open_model
+from surge.report.numbers import interval_lengths_s, is_open_model
 from surge.report.resample import is_latency_key
+from surge.result.failed import error_rate, errors_total, failed_count
 
 # Ticks per halving of the distance to 100%, as HdrHistogram's percentile output walks.
 SPECTRUM_TICKS_PER_HALF = 5

@@ -31,16 +31,10 @@ import math
 from dataclasses import dataclass, field, replace
 
 from surge.core._histogram import Histogram, HistogramDecodeError
-from surge.report.numbers import (
-    MIN_INTERVAL_S,
-    error_rate,
-    format_percent,
-    format_rate,
-    format_us,
-    interval_lengths_s,
-)
+from surge.report.numbers import MIN_INTERVAL_S, format_percent, format_rate, format_us, interval_lengths_s
 from surge.report.significance import holm_adjust, mann_whitney_u, samples_needed, smallest_p, smallest_p_of
 from surge.report.steps import steps_of
+from surge.result.failed import error_rate
 
 __all__ = ["compare", "Comparison", "MetricChange", "mann_whitney_u", "holm_adjust", "smallest_p"]
 

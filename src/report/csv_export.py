@@ -13,8 +13,9 @@ from __future__ import annotations
 import csv
 import os
 
-from surge.report.numbers import error_rate, failed_count, interval_lengths_s
+from surge.report.numbers import interval_lengths_s
 from surge.report.steps import steps_of
+from surge.result.failed import error_rate, failed_count
 
 # Columns first in this order when present; any other key follows in first-seen order.
 LEADING = ("t", "interval_s", "requests", "requests_per_s", "target", "due", "failed", "errors", "dropped",

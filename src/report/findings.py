@@ -15,11 +15,7 @@ from dataclasses import dataclass, field
 
 from surge.report.numbers import (
     SATURATED_CPU_FRACTION,
-    attempts,
     client_cpu_by_worker,
-    error_rate,
-    failed_count,
-    failed_reasons,
     format_percent,
     format_rate,
     format_us,
@@ -27,6 +23,7 @@ from surge.report.numbers import (
     saturated_workers,
     steady_points,
 )
+from surge.result.failed import attempts, error_rate, failed_count, failed_reasons
 
 # Latency rule: throughput "flat" means every second within this share of the median...
 PLATEAU_BAND = 0.15

@@ -14,10 +14,10 @@ import re
 
 from surge.report.charts import build_figures
 from surge.report.findings import findings, format_measured, has_responses, summary_sentences
-from surge.report.numbers import (error_rate, errors_total, failed_count, failed_reasons, format_percent,
-                                  format_rate, format_us, is_open_model, saturated_workers)
+from surge.report.numbers import format_percent, format_rate, format_us, is_open_model, saturated_workers
 from surge.report.resample import resample
 from surge.report.steps import steps_of
+from surge.result.failed import error_rate, errors_total, failed_count, failed_reasons
 
 MAX_REPORT_BYTES = 5_000_000
 RESOURCE_FIGURES = ("client-cpu", "client-memory")

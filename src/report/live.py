@@ -9,7 +9,8 @@ from __future__ import annotations
 import math
 import sys
 
-from surge.report.numbers import error_rate, errors_total, failed_count, format_rate, format_us, plural
+from surge.report.numbers import format_rate, format_us, plural
+from surge.result.failed import error_rate, errors_total, failed_count
 
 
 def _isatty(stream) -> bool:

@@ -37,50 +37,6 @@ def format_percent(fraction: float | None, digits: int = 2) -> str:
     return "-" if fraction is None else f"{fraction * 100:.{digits}f}%"
 
 
-def errors_total(errors) -> int:
-    """Errors are a dict by kind in totals, a plain count in time-series points."""
-    if isinstance(errors, dict):
-        return sum(int(v) for v in errors.values())
-    return int(errors or 0)
-
-
-def failed_count(part) -> int:
-    """Failed requests of a totals / step / scenario dict or a time-series point:
-    its "failed" (transport errors and failed statuses, see surge.run.merge), or,
-    in result files older than that rule, its transport errors only."""
-    if not isinstance(part, dict):
-        return 0
-    failed = part.get("failed")
-    if isinstance(failed, dict):
-        return int(failed.get("count", 0))
-    if isinstance(failed, (int, float)) and not isinstance(failed, bool):
-        return int(failed)
-    return errors_total(part.get("errors"))
-
-
-def failed_reasons(part) -> dict[str, int]:
-    """{"status 500": 98, "timeout": 2}, the most frequent first ({} when unknown)."""
-    failed = part.get("failed") if isinstance(part, dict) else None
-    if isinstance(failed, dict) and isinstance(failed.get("by_reason"), dict):
-        reasons = failed["by_reason"]
-    elif isinstance(part, dict) and isinstance(part.get("errors"), dict):
-        reasons = part["errors"]
-    else:
-        return {}
-    return dict(sorted(((str(k), int(v)) for k, v in reasons.items() if v), key=lambda kv: (-kv[1], kv[0])))
-
-
-def attempts(part) -> int:
-    """Requests attempted: responses of any status + transport errors."""
-    return int(part.get("requests", 0) or 0) + errors_total(part.get("errors"))
-
-
-def error_rate(part) -> float:
-    """Failed requests over attempts, of a totals / step / scenario dict or a point."""
-    tried = attempts(part) if isinstance(part, dict) else 0
-    return failed_count(part) / tried if tried else 0.0
-
-
 def is_open_model(result: dict) -> bool:
     return result.get("config", {}).get("model") == "open"
 

@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 from surge.core._histogram import Histogram, HistogramDecodeError
-from surge.report.numbers import failed_reasons
+from surge.result.failed import failed_reasons
 
 DEFAULT_ADDRESS = "127.0.0.1:9464"
 # Seconds: 100 µs to 10 s, about three per decade (wide enough for a LAN, fine enough for SLOs).

@@ -7,13 +7,8 @@ which every result from surge's open-model merge on does.
 """
 from __future__ import annotations
 
-from surge.report.numbers import (
-    errors_total,
-    failed_count,
-    interval_lengths_s,
-    merged_histogram,
-    percentile_key,
-)
+from surge.report.numbers import interval_lengths_s, merged_histogram, percentile_key
+from surge.result.failed import errors_total, failed_count
 
 STEP_PERCENTILES = (50, 90, 95, 99, 99.9)
 _EDGE_S = 0.01                  # an interval ending this close past a boundary belongs before it

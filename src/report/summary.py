@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from surge.plan.units import format_bytes
-from surge.report.numbers import (error_rate, errors_total, failed_count, failed_reasons, format_rate, plural,
-                                  saturated_workers)
+from surge.report.numbers import format_rate, plural, saturated_workers
+from surge.result.failed import error_rate, errors_total, failed_count, failed_reasons
 
 
 def _us(value: float) -> str:

@@ -2,17 +2,18 @@
 
 Every report can be remade from the file, so the file is checked here once:
 missing, truncated, another tool's JSON, written by a newer surge, or a value
-a report reads of the wrong type or missing (result_schema.py names its JSON
+a report reads of the wrong type or missing (schema.py names its JSON
 path: `result.json: totals.requests: expected an integer, got "many"`).
+Nothing here loads the engine or the run layer: re-reporting a file needs
+neither (tests/result/test_no_engine.py).
 """
 from __future__ import annotations
 
 import json
 import os
 
-from surge.report.result_schema import SchemaProblem, check_schema
-from surge.run.merge import RESULT_FORMAT
-
+from surge.result.format import RESULT_FORMAT
+from surge.result.schema import SchemaProblem, check_schema
 
 
 class ResultFileError(ValueError):

@@ -1,39 +1,39 @@
-"""Objectives (thresholds) evaluated on a result: pass/fail with the measured value."""
+"""Objectives (thresholds) evaluated on a result dict: pass/fail with the measured value.
+
+A pure function of the result's shape, so it lives with the result: the run
+layer calls it live on `RunRecord.live_result()` (abort_on_fail), the CLI on
+the finished result (exit 3). Failed requests and the error rate are read by
+surge.result.failed, the same rule every report uses.
+"""
 from __future__ import annotations
 
 from surge.core._histogram import Histogram, HistogramDecodeError
-
-
-def _failed(part: dict) -> int:
-    """Failed requests (transport errors and failed statuses, surge.run.merge's
-    rule); transport errors only in result files older than that rule."""
-    failed = part.get("failed")
-    if isinstance(failed, dict):
-        return failed["count"]
-    errors = part.get("errors", 0)
-    return sum(errors.values()) if isinstance(errors, dict) else errors
+from surge.result.failed import error_rate
 
 
 def _scope(objective, result: dict) -> dict | None:
-    """The totals, or the step/scenario the objective filters on, in one shape:
-    {"latency", "requests", "errors", "failed", "checks", "check_failures"}."""
+    """What the objective reads, in one shape: {"latency", "requests", "part",
+    "checks", "check_failures"}, where "part" is the totals, or the step or
+    scenario the objective filters on (its requests, errors and failed).
+    A result file's `steps` may also hold stage rows (name, start_s, end_s),
+    which have no step name and no checks."""
     if objective.step is not None:
         for step in result.get("steps", []):
-            if step["step"] == objective.step and objective.scenario in (None, step["scenario"]):
-                return {"latency": step["latency"], "requests": step["requests"],
-                        "errors": sum(step["errors"].values()), "failed": _failed(step), "checks": step["checks"],
-                        "check_failures": step["check_failures"]}
+            if step.get("step") == objective.step and objective.scenario in (None, step.get("scenario")):
+                return {"latency": step["latency"], "requests": step["requests"], "part": step,
+                        "checks": step["checks"], "check_failures": step["check_failures"]}
         return None
     if objective.scenario is not None:
         for scenario in result.get("scenarios", []):
             if scenario["name"] == objective.scenario:
-                return {**scenario, "failed": _failed(scenario)}
+                return {"latency": scenario["latency"], "requests": scenario["requests"], "part": scenario,
+                        "checks": scenario.get("checks", 0), "check_failures": scenario.get("check_failures", 0)}
         return None
     totals = result["totals"]
     steps = result.get("steps", [])
-    return {"latency": result["latency"], "requests": totals["requests"],
-            "errors": sum(totals["errors"].values()), "failed": _failed(totals),
-            "checks": sum(s["checks"] for s in steps), "check_failures": sum(s["check_failures"] for s in steps)}
+    return {"latency": result["latency"], "requests": totals["requests"], "part": totals,
+            "checks": sum(s.get("checks", 0) for s in steps),
+            "check_failures": sum(s.get("check_failures", 0) for s in steps)}
 
 
 def measure(objective, result: dict) -> float | None:
@@ -51,8 +51,7 @@ def measure(objective, result: dict) -> float | None:
     if metric in ("max", "min", "mean"):
         return float(latency[metric])
     if metric == "error_rate":       # failed requests over attempts (responses + transport errors)
-        attempts = scope["requests"] + scope["errors"]
-        return scope["failed"] / attempts if attempts else 0.0
+        return error_rate(scope["part"])
     if metric == "check_rate":
         return 1.0 - scope["check_failures"] / scope["checks"] if scope["checks"] else 1.0
     if metric == "throughput":
@@ -66,7 +65,7 @@ def measure(objective, result: dict) -> float | None:
 
 
 def evaluate(objectives, result: dict) -> list[dict]:
-    """[{"name", "passed", "value", "unit"}] in the plan's order."""
+    """[{"name", "passed", "value", "unit", "abort_on_fail"}] in the plan's order."""
     out = []
     for objective in objectives:
         value = measure(objective, result)

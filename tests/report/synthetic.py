@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from surge.core._engine import ERROR_KINDS
 from surge.core._histogram import Histogram
-from surge.run.merge import PERCENTILES, RESULT_FORMAT, latency_summary
+from surge.result import ERROR_KINDS, RESULT_FORMAT
+from surge.run.merge import PERCENTILES, latency_summary
 
 
 def _pct(hist: Histogram, p: float) -> int:

@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from surge.report.load import ResultFileError, check_result, load_result
-from surge.run.merge import RESULT_FORMAT
+from surge.result import RESULT_FORMAT
+from surge.result.load import ResultFileError, check_result, load_result
 from tests.report.synthetic import make_result
 
 

@@ -1,4 +1,4 @@
-"""The result file's schema (surge.report.result_schema via load.check_result):
+"""The result file's schema (surge.result.schema via surge.result.load.check_result):
 a value of the wrong type is one line naming the file and the JSON path, and no
 corruption that passes the check makes a report or compare raise."""
 import copy
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 
-from surge.report.load import ResultFileError, check_result, load_result
+from surge.result.load import ResultFileError, check_result, load_result
 from surge.run.merge import latency_summary
 from tests.report.synthetic import make_result
 

@@ -1,0 +1,92 @@
+"""Reading or re-reporting a result file never loads the engine or the run layer
+(issue 10: `run` produces results, `report` consumes them).
+
+Each check runs in a fresh interpreter (this one has long imported everything)
+and reads that interpreter's sys.modules after the work is done."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.report.synthetic import make_result
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Prints, as the last line of stdout, the surge modules the snippet left loaded.
+HARNESS = """
+import json, sys
+{body}
+print()
+print(json.dumps(sorted(m for m in sys.modules if m.startswith("surge"))))
+"""
+
+
+def modules_after(body: str) -> set[str]:
+    proc = subprocess.run([sys.executable, "-c", HARNESS.format(body=body)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return set(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def forbidden(loaded: set[str]) -> list[str]:
+    return sorted(m for m in loaded if m == "surge.core._engine" or m == "surge.run" or m.startswith("surge.run."))
+
+
+@pytest.fixture(scope="module")
+def result_file(tmp_path_factory):
+    """An open-model plan result with every optional part (steps, scenarios, objectives, samples)."""
+    path = tmp_path_factory.mktemp("result") / "result.json"
+    path.write_text(json.dumps(make_result(5, seed=4)))
+    return path
+
+
+def test_the_check_sees_what_a_snippet_loads():
+    """The detector itself: importing the run layer shows up (else the tests below prove nothing)."""
+    loaded = modules_after("import surge.run.merge")
+    assert "surge.run.merge" in loaded and forbidden(loaded) == ["surge.run", "surge.run.merge"]
+
+
+def test_loading_a_result_file_does_not_load_the_engine(result_file):
+    loaded = modules_after(f"""
+import surge.result
+from surge.result.objectives import evaluate
+from surge.plan.objective import parse_objective
+result = surge.result.load_result({str(result_file)!r})
+assert result["result_format"] == surge.result.RESULT_FORMAT
+assert evaluate([parse_objective("p99 < 10s"), parse_objective("error_rate < 0.5")], result)[0]["value"] > 0
+""")
+    assert "surge.result.load" in loaded and "surge.result.schema" in loaded
+    assert forbidden(loaded) == []
+
+
+@pytest.mark.parametrize("args", [[], ["--html", "{out}/r.html", "--csv", "{out}/r.csv", "--hlog", "{out}/r.hlog"]],
+                         ids=["summary", "html-csv-hlog"])
+def test_surge_report_does_not_load_the_engine(result_file, tmp_path, args):
+    argv = ["report", str(result_file), *(a.format(out=tmp_path) for a in args)]
+    loaded = modules_after(f"""
+from surge.cli.main import main
+try:
+    main({argv!r})
+except SystemExit as exc:
+    assert exc.code == 0, exc.code
+""")
+    assert "surge.report.summary" in loaded if not args else "surge.report.html" in loaded
+    assert forbidden(loaded) == []
+    if args:
+        assert (tmp_path / "r.html").stat().st_size > 0 and (tmp_path / "r.hlog").stat().st_size > 0
+
+
+def test_surge_compare_does_not_load_the_engine(result_file, tmp_path):
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(make_result(5, seed=5)))
+    loaded = modules_after(f"""
+from surge.cli.main import main
+try:
+    main(["compare", {str(result_file)!r}, {str(other)!r}])
+except SystemExit as exc:
+    assert exc.code in (0, 3), exc.code
+""")
+    assert "surge.report.compare" in loaded
+    assert forbidden(loaded) == []
