@@ -47,7 +47,7 @@ def _max_regression(ctx, param, value):
               help="Exit 0, not 3, when the runs are too short for any change to be significant.")
 def compare_command(baseline_path, current_path, max_regression, allow_inconclusive):
     """Compare CURRENT.json against BASELINE.json, metric by metric."""
-    from surge.report.load import ResultFileError, load_result
+    from surge.result.load import ResultFileError, load_result
 
     try:
         baseline = load_result(baseline_path)

@@ -14,7 +14,7 @@ from surge.cli.main import EXIT_OK, EXIT_USAGE, SurgeExit, worst_exit
 @click.option("--hlog", "hlog_path", metavar="FILE", help="Write an HdrHistogram interval log here.")
 def report_command(result_path, html_path, csv_path, hlog_path):
     """Print the summary of RESULT.json, or write the reports asked for."""
-    from surge.report.load import ResultFileError, load_result
+    from surge.result.load import ResultFileError, load_result
     from surge.report.outputs import OutputPathError, check_paths, requested, write_all
 
     files = requested(html_path=html_path, csv_path=csv_path, hlog_path=hlog_path)

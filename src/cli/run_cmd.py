@@ -230,7 +230,7 @@ def finish_run(plan: RunPlan, quiet, json_path, html_path, csv_path, hlog_path, 
         outputs.close()
     codes = [run_code]
     if plan.test_plan is not None and plan.test_plan.objectives:
-        from surge.run.objectives import evaluate
+        from surge.result.objectives import evaluate
         result["objectives"] = evaluate(plan.test_plan.objectives, result)
     gate_text = None
     if outputs.baseline is not None:        # before the reports, so they can show its verdict
@@ -293,7 +293,7 @@ class RunOutputs:
 
         self.baseline = self.exporter = self.watch = None
         if baseline_path:
-            from surge.report.load import ResultFileError, load_result
+            from surge.result.load import ResultFileError, load_result
             try:
                 self.baseline = load_result(baseline_path)
             except ResultFileError as exc:
@@ -327,7 +327,7 @@ class RunOutputs:
             self.exporter.update(point, record.totals(), record.step_counters()[0])
         watched = [o for o in self.abort_objectives if k * 1_000_000_000 >= o.grace_ns]
         if watched:
-            from surge.run.objectives import evaluate
+            from surge.result.objectives import evaluate
             for outcome in evaluate(watched, record.live_result()):
                 if not outcome["passed"]:
                     return f"objective failed at {k}s: {outcome['name']}"

@@ -17,9 +17,9 @@ from surge import __version__
 from surge.core._limits import ERROR_KINDS
 from surge.core._histogram import Histogram
 from surge.plan.units import NS_PER_S
+from surge.result.format import RESULT_FORMAT
 
 PERCENTILES = (50, 75, 90, 95, 99, 99.9, 99.99)
-RESULT_FORMAT = 1           # bumped when the result file changes incompatibly
 
 
 class WorkerRecord:

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from surge.run.merge import RESULT_FORMAT
+from surge.result import RESULT_FORMAT
 from tests.helpers import SurgeRun, assert_one_line_error
 from tests.report.synthetic import make_result
 

@@ -35,7 +35,7 @@ def test_failed_requests_by_reason():
 
 
 def test_numbers_read_failed_and_fall_back_to_errors_for_old_results():
-    from surge.report.numbers import error_rate, failed_count
+    from surge.result.failed import error_rate, failed_count
     new = {"requests": 90, "errors": {"timeout": 10}, "failed": {"count": 40, "by_reason": {}}}
     old = {"requests": 90, "errors": {"timeout": 10}}
     scenario = {"requests": 90, "errors": 10, "failed": {"count": 40, "by_reason": {}}}
