@@ -35,3 +35,5 @@ def test_every_example_plan_passes_against_the_demo_app(surge_server, tmp_path):
         objectives = result["objectives"]
         assert objectives and all(o["passed"] for o in objectives), (plan.name, objectives)
         assert result["totals"]["requests"] > 0
+        if result["config"]["model"] == "open":      # a plan's open model starts iterations, not requests
+            assert "iterations/s" in stdout and "virtual users" in stdout, (plan.name, stdout)

@@ -139,17 +139,6 @@ def test_impossible_objective_exits_3_and_names_it(surge_server, tmp_path):
     assert [o["name"] for o in failed] == ["p95 < 1us"]
 
 
-@pytest.mark.parametrize("name", ["smoke.yaml", "microservices.yaml"])
-def test_examples_run_green(surge_server, tmp_path, name):
-    server = surge_server(app="demo", workers=2)
-    path = copy_example(tmp_path, name, server.url)
-    run = run_surge("run", path, "-q", timeout_s=120)
-    assert run.code == 0, run.stdout + run.stderr
-    assert all(o["passed"] for o in run.result["objectives"]), run.result["objectives"]
-    if run.result["config"]["model"] == "open":      # a plan's open model starts iterations, not requests
-        assert "iterations/s" in run.stdout and "virtual users" in run.stdout, run.stdout
-
-
 def test_abort_on_fail_stops_the_run_after_its_grace(surge_server, tmp_path):
     server = surge_server(app="demo", delay="5ms")
     plan = write_plan(tmp_path, f"""
