@@ -22,12 +22,14 @@ def test_run_writes_html_csv_and_hlog(surge_server, tmp_path):
 
 
 def test_baseline_gate(surge_server, tmp_path):
+    # 3 s runs: the gate compares quarter-second samples (12 a side), and a 50%
+    # slower target is far outside their spread.
     fast = surge_server(delay="2ms")
-    baseline = run_surge("run", fast.url, "-d", "7s", "-c", "4", "-w", "1", "-q")
+    baseline = run_surge("run", fast.url, "-d", "3s", "-c", "4", "-w", "1", "-q")
     path = tmp_path / "baseline.json"
     path.write_text(json.dumps(baseline.result))
     slow = surge_server(delay="3ms")
-    gated = run_surge("run", slow.url, "-d", "7s", "-c", "4", "-w", "1", "-q", "--baseline", str(path))
+    gated = run_surge("run", slow.url, "-d", "3s", "-c", "4", "-w", "1", "-q", "--baseline", str(path))
     assert gated.code == 3, gated.stdout + gated.stderr
     assert "regression" in gated.stdout.lower()
     assert gated.result is not None                # the result is still written
