@@ -226,7 +226,7 @@ def responses_errors_figure(result: dict, points: list[dict], note: str) -> dict
         data.append(_line("transport errors", xs,
                           [_rate(errors_total(p.get("errors")), n) for p, n in zip(points, lengths)],
                           color="#d62728", axis="y2", unit=" /s"))
-    # Failed requests (transport errors and failed statuses, numbers.failed_count) per
+    # Failed requests (transport errors and failed statuses, surge.result.failed.failed_count) per
     # second, with their share of that second's attempts in the hover text.
     failed = _line("failed/s", xs, [_rate(failed_count(p), n) for p, n in zip(points, lengths)],
                    color="#8a1c15", axis="y2")

@@ -407,7 +407,7 @@ def _has_failed(result: dict) -> bool:
 
 def _without_failed(result: dict) -> dict:
     """The result with every `failed` count removed, so error rates fall back to
-    transport errors (numbers.error_rate's rule for files without it)."""
+    transport errors (surge.result.failed.error_rate's rule for files without it)."""
     def strip(value):
         if isinstance(value, dict):
             return {k: strip(v) for k, v in value.items() if k not in ("failed", "error_rate")}

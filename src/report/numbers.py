@@ -9,11 +9,18 @@ from surge.core._histogram import Histogram, HistogramDecodeError
 MIN_INTERVAL_S = 0.5
 
 
-def format_us(value_us: float | None) -> str:
-    """Microseconds -> '412us' / '1.25ms' / '2.10s' ('-' when unknown)."""
+def format_us(value_us: float | None, us_digits: int | None = None) -> str:
+    """Microseconds -> '412us' / '1.25ms' / '2.10s' ('-' when unknown): the one
+    duration formatter of every report.
+
+    Below a millisecond: whole or one decimal ('412us', '412.5us'), or, with
+    `us_digits`, that many decimals always (the terminal summary's fixed
+    columns, as wrk prints them: '412.00us')."""
     if value_us is None:
         return "-"
     if value_us < 1000:
+        if us_digits is not None:
+            return f"{value_us:.{us_digits}f}us"
         return f"{value_us:.0f}us" if value_us == int(value_us) else f"{value_us:.1f}us"
     if value_us < 1_000_000:
         return f"{value_us / 1000:.2f}ms"

@@ -2,17 +2,13 @@
 from __future__ import annotations
 
 from surge.plan.units import format_bytes
-from surge.report.numbers import format_rate, plural, saturated_workers
+from surge.report.numbers import format_percent, format_rate, format_us, plural, saturated_workers
 from surge.result.failed import error_rate, errors_total, failed_count, failed_reasons
 
 
 def _us(value: float) -> str:
-    """Microseconds -> '412.00us' / '1.25ms' / '2.10s'."""
-    if value < 1000:
-        return f"{value:.2f}us"
-    if value < 1_000_000:
-        return f"{value / 1000:.2f}ms"
-    return f"{value / 1_000_000:.2f}s"
+    """Microseconds in the summary's fixed columns: '412.00us' / '1.25ms' / '2.10s'."""
+    return format_us(value, us_digits=2)
 
 
 def _latency_block(title: str, lat: dict) -> list[str]:
@@ -68,7 +64,7 @@ def _flow_lines(result: dict) -> list[str]:
             elif o["unit"] == "us":
                 shown = _us(value)
             elif o["unit"] == "fraction":
-                shown = f"{value * 100:.2f}%"
+                shown = format_percent(value)
             elif o["unit"] == "req/s":
                 shown = f"{format_rate(value)}/s"
             else:

@@ -199,3 +199,21 @@ def test_plain_banner_waits_for_the_first_second(surge_server):
     server.stop()
     run = run_surge("run", f"http://127.0.0.1:{port}/", "-d", "1s", json_result=False)
     assert_one_line_error(run, 1, "connection refused")
+
+
+# ---- one duration formatter (issue 10 item 8): the summary's fixed style and the others' ------
+@pytest.mark.parametrize("value_us, fixed, short", [
+    (0, "0.00us", "0us"), (412, "412.00us", "412us"), (412.5, "412.50us", "412.5us"),
+    (999.99, "999.99us", "1000.0us"), (1000, "1.00ms", "1.00ms"), (1250, "1.25ms", "1.25ms"),
+    (999_999, "1000.00ms", "1000.00ms"), (2_100_000, "2.10s", "2.10s"), (None, "-", "-"),
+])
+def test_duration_formats(value_us, fixed, short):
+    from surge.report.numbers import format_us
+    assert format_us(value_us, us_digits=2) == fixed and format_us(value_us) == short
+
+
+def test_summary_latencies_keep_wrks_fixed_columns():
+    result = make_result(2, model="closed")
+    result["latency"].update({"min": 412, "mean": 412.5, "stdev": 12, "max": 2_100_000})
+    line = next(line for line in render_summary(result).splitlines() if "412.00us" in line)
+    assert line.split() == ["412.00us", "412.50us", "12.00us", "2.10s"]
