@@ -6,16 +6,9 @@ import numpy as np
 import pytest
 
 from surge.report.html import MAX_REPORT_BYTES, render_html, write_html
-from tests.report import browser
 from tests.report.synthetic import make_result
 
 EXPECTED_CHARTS = ["throughput", "latency-over-time", "spectrum", "responses-errors", "client-cpu", "client-memory"]
-
-
-def needs_chromium():
-    if browser.find_chromium() is None:
-        print("SKIP reason: chromium not installed (apt-get install chromium)")
-        pytest.skip("chromium not installed (apt-get install chromium)")
 
 
 def assert_self_contained(text: str):
@@ -30,25 +23,29 @@ def assert_self_contained(text: str):
 
 @pytest.fixture(scope="module")
 def synthetic_report(tmp_path_factory):
-    """A 60-second open-model result with every optional part, its report, and the page as loaded."""
+    """A 60-second open-model result with every optional part, its report, and a scratch folder."""
     tmp = tmp_path_factory.mktemp("html")
     result = make_result(60, seed=7)
     path = tmp / "report.html"
     size = write_html(result, path)
-    page = None
-    if browser.find_chromium():
-        page = browser.load(path, tmp / "profile")
-    return result, path, size, page, tmp
+    return result, path, size, tmp
+
+
+@pytest.fixture(scope="module")
+def synthetic_page(synthetic_report, chromium_page):
+    """The synthetic report as headless Chromium loaded it (the tests using it are marked chromium)."""
+    _, path, _, tmp = synthetic_report
+    return chromium_page.load(path, tmp / "profile")
 
 
 def test_size_and_self_contained(synthetic_report):
-    _, path, size, _, _ = synthetic_report
+    _, path, size, _ = synthetic_report
     assert size == path.stat().st_size <= MAX_REPORT_BYTES
     assert_self_contained(path.read_text())
 
 
 def test_summary_comes_first_with_the_headline_numbers(synthetic_report):
-    result, path, _, _, _ = synthetic_report
+    result, path, _, _ = synthetic_report
     text = path.read_text()
     summary_at = text.index("<h2>Headline</h2>")
     assert text.index("<h2>Objectives</h2>") < summary_at < text.index('id="throughput"')
@@ -59,9 +56,8 @@ def test_summary_comes_first_with_the_headline_numbers(synthetic_report):
     assert "<h2>Per scenario</h2>" in text and "<h2>Per step</h2>" in text and "checkout" in text
 
 
-def test_opens_in_chromium_with_no_console_output_and_every_chart_rendered(synthetic_report):
-    needs_chromium()
-    _, _, _, page, _ = synthetic_report
+def test_opens_in_chromium_with_no_console_output_and_every_chart_rendered(synthetic_page):
+    page = synthetic_page
     assert page.console == [], page.console
     assert page.status.get("errors") == "", page.status
     assert page.status["rendered"] == page.status["charts"] == str(len(EXPECTED_CHARTS))
@@ -75,16 +71,16 @@ def coloured_pixels(image: np.ndarray) -> int:
     return int(((rgb.max(axis=-1) - rgb.min(axis=-1)) > 80).sum())
 
 
-def test_screenshot_every_chart_area_is_drawn(synthetic_report):
-    needs_chromium()
+def test_screenshot_every_chart_area_is_drawn(synthetic_report, synthetic_page, chromium_page):
     Image = pytest.importorskip("PIL.Image", reason="Pillow is in the test extras")
-    _, path, _, page, tmp = synthetic_report
+    _, path, _, tmp = synthetic_report
+    page = synthetic_page
     height = int(float(page.status["page-height"])) + 20
     png = tmp / "shot.png"
-    console = browser.screenshot(path, png, tmp / "profile-shot", height)
+    console = chromium_page.screenshot(path, png, tmp / "profile-shot", height)
     assert console == [], console
     image = np.asarray(Image.open(png).convert("RGB"))
-    assert image.shape[1] == browser.WIDTH_PX and image.shape[0] >= height - 1
+    assert image.shape[1] == chromium_page.WIDTH_PX and image.shape[0] >= height - 1
     for box in page.status["layout"]:
         x0, y0 = int(box["x"]), int(box["y"])
         area = image[y0:y0 + int(box["height"]), x0:x0 + int(box["width"])]
@@ -100,9 +96,8 @@ def test_screenshot_every_chart_area_is_drawn(synthetic_report):
     ("open", ["-d", "2s", "--rate", "2k"], ["p99 (uncorrected)", "target requests / s", "dropped"]),
     ("stages", ["--stages", "1s:2,1s:6"], ["<h2>Per step</h2>", "target connections", "1: 0-&gt;2 over 1s"]),
 ])
-def test_real_run_report_renders(surge_server, tmp_path, kind, args, expected_text):
+def test_real_run_report_renders(surge_server, chromium_page, tmp_path, kind, args, expected_text):
     """Real runs' reports (today's result shapes) in the browser."""
-    needs_chromium()
     from tests.helpers import run_surge
     server = surge_server()
     run = run_surge("run", server.url, *args, "-w", "2", "-q")
@@ -113,7 +108,7 @@ def test_real_run_report_renders(surge_server, tmp_path, kind, args, expected_te
     assert_self_contained(text)
     for fragment in expected_text:
         assert fragment in text, fragment
-    page = browser.load(path, tmp_path / "profile")
+    page = chromium_page.load(path, tmp_path / "profile")
     assert page.console == [] and page.status.get("errors") == "", (page.console, page.status)
     ids = [box["id"] for box in page.status["layout"]]
     assert ids == EXPECTED_CHARTS                    # CPU and memory from resources.workers

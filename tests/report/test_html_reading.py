@@ -12,9 +12,8 @@ from html.parser import HTMLParser
 
 from surge.report.charts import build_figures
 from surge.report.html import MAX_REPORT_BYTES, render_html, write_html
-from tests.report import browser
 from tests.report.synthetic import make_result
-from tests.report.test_html import assert_self_contained, needs_chromium
+from tests.report.test_html import assert_self_contained
 
 BRIEF_COLUMNS = ["name", "requests", "req/s", "failed", "p50", "p95", "p99", "statuses"]
 
@@ -275,16 +274,15 @@ def test_headers_are_printed_as_the_result_has_them_and_nowhere_else():
 
 
 # ---- real runs, in the browser --------------------------------------------------------------
-def load_in_browser(path, tmp_path):
-    page = browser.load(path, tmp_path / "profile")
+def load_in_browser(chromium_page, path, tmp_path):
+    page = chromium_page.load(path, tmp_path / "profile")
     assert page.console == [] and page.status.get("errors") == "", (page.console, page.status)
     assert page.status["rendered"] == page.status["charts"]
     return page
 
 
-def test_real_plan_run_page(surge_server, tmp_path):
+def test_real_plan_run_page(surge_server, chromium_page, tmp_path):
     """examples/shop.yaml, shortened, against surge serve --app demo."""
-    needs_chromium()
     import os
     from pathlib import Path
 
@@ -313,13 +311,12 @@ def test_real_plan_run_page(surge_server, tmp_path):
     assert brief.rows[0] == BRIEF_COLUMNS and len(brief.rows) == 1 + len(run.result["steps"])
     values = column(tables_under(page, "Objectives")[0], "value")
     assert all(re.fullmatch(r"[\d.,]+(us|ms|s|%| req/s)", v) for v in values), values
-    load_in_browser(path, tmp_path)
+    load_in_browser(chromium_page, path, tmp_path)
 
 
-def test_real_all_failed_and_secret_run_page(surge_server, tmp_path):
+def test_real_all_failed_and_secret_run_page(surge_server, chromium_page, tmp_path):
     """Every response a 500, with a secret header and URL password: the page says
     what failed, and neither secret appears anywhere in it."""
-    needs_chromium()
     from tests.helpers import run_surge
     server = surge_server(status=500)
     url = server.url.replace("http://", "http://alice:pw-s3cr3t@")
@@ -334,5 +331,5 @@ def test_real_all_failed_and_secret_run_page(surge_server, tmp_path):
     page = parse(text)
     assert "Every request failed (" in page.summary and "status 500: " in page.summary
     assert "100.00%" in text
-    load_in_browser(path, tmp_path)
+    load_in_browser(chromium_page, path, tmp_path)
     assert json.dumps(run.result).count("s3cr3t") == 0        # the result itself (H1's redaction)

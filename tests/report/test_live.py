@@ -1,4 +1,5 @@
 """Live progress: rich on a terminal (a real pty), plain lines elsewhere, nothing when quiet."""
+import errno
 import io
 import os
 import select
@@ -8,9 +9,20 @@ from tests.report.synthetic import make_result
 
 
 def read_all(fd: int) -> str:
+    """Everything written to the pty, read from its master once the writer closed
+    the other end: Linux answers EIO after the last byte. This waits for that
+    event, not for a quiet spell (it used to stop at the first 0.2 s without data,
+    which a loaded machine can give early: the kernel hands pty output over from
+    a work queue). The 30 s bound is only against a hang, never reached."""
     chunks = []
-    while select.select([fd], [], [], 0.2)[0]:
-        data = os.read(fd, 65536)
+    while True:
+        assert select.select([fd], [], [], 30)[0], "pty: no data and no end of file in 30 s"
+        try:
+            data = os.read(fd, 65536)
+        except OSError as exc:
+            if exc.errno != errno.EIO:
+                raise
+            break
         if not data:
             break
         chunks.append(data)
@@ -70,7 +82,7 @@ def test_rich_on_a_terminal():
         for k, point in enumerate(result["timeseries"], 1):
             progress.update(k, point)
         progress.close()
-        stream.flush()
+        stream.close()                              # the end of output: read_all reads up to it
         text = read_all(master)
     finally:
         stream.close()

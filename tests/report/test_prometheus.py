@@ -183,6 +183,10 @@ def api(base: str, query: str) -> list:
 
 
 def wait_for(predicate, timeout_s: float, what: str):
+    """Poll `predicate` until it is true. A poll, not a sleep as synchronisation:
+    Prometheus's HTTP API has nothing to wait on (no push when a scrape lands);
+    the deadline is only against a hang, and generous for a loaded 2-core machine
+    (scrapes come every 1 s)."""
     deadline = time.monotonic() + timeout_s
     last = None
     while time.monotonic() < deadline:
@@ -331,12 +335,16 @@ def test_surge_run_scraped_by_real_prometheus(prometheus_server, surge_server, t
     # While the run goes on, Prometheus already sees requests.  (Queries use
     # max_over_time: once surge exits, its series are marked stale.)
     seen_during_run = False
-    while proc.poll() is None:
+    while True:
         try:
             seen_during_run = seen_during_run or bool(api(base, "sum(surge_requests_total) > 0"))
         except OSError:
             pass
-        time.sleep(0.25)
+        try:                # between queries, wait for surge's exit itself (it ends the loop at once)
+            proc.wait(timeout=0.25)
+            break
+        except subprocess.TimeoutExpired:
+            pass
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert seen_during_run
