@@ -20,9 +20,12 @@ def _refused(tmp_path, **paths) -> str:
 
 def test_good_paths_pass(tmp_path):
     (tmp_path / "old.json").write_text("{}")          # replacing a file is fine
-    check_paths(requested(json_path=tmp_path / "old.json", html_path=tmp_path / "r.html",
-                          csv_path=tmp_path / "r.csv", hlog_path="relative.hlog"))
-    check_paths(requested(json_path="-"))
+    files = requested(json_path=tmp_path / "old.json", html_path=tmp_path / "r.html",
+                      csv_path=tmp_path / "r.csv", hlog_path="relative.hlog")
+    assert len(files) == 4
+    assert check_paths(files) is None                 # OutputPathError when one is refused
+    assert check_paths(requested(json_path="-")) is None
+    assert (tmp_path / "old.json").read_text() == "{}" and not (tmp_path / "r.html").exists()   # checked, not written
 
 
 @pytest.mark.parametrize("option", ["json_path", "html_path", "csv_path", "hlog_path"])

@@ -147,8 +147,11 @@ def test_stop_frees_the_port(exporter):
     e = PrometheusExporter("127.0.0.1:0").start()
     port = e.port
     e.stop()
-    again = PrometheusExporter(f"127.0.0.1:{port}").start()
-    again.stop()
+    again = PrometheusExporter(f"127.0.0.1:{port}").start()     # ExporterError if the port were still held
+    try:
+        assert again.port == port
+    finally:
+        again.stop()
 
 
 @pytest.mark.parametrize("text, expected", [

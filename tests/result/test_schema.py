@@ -59,7 +59,8 @@ def _problem(result) -> str:
 
 def test_the_bases_are_valid():
     for result in BASES.values():
-        check_result(copy.deepcopy(result), "result.json")
+        data = copy.deepcopy(result)
+        assert check_result(data, "result.json") is data         # ResultFileError when refused
 
 
 def test_a_count_given_as_text_names_the_path():
@@ -100,7 +101,7 @@ def test_optional_keys_are_allowed_absent_and_unknown_keys_pass():
     result["totals"].pop("in_flight_at_stop")
     result["something_new"] = {"any": ["shape"]}
     result["totals"]["failed"] = {"count": 0, "by_reason": {}}
-    check_result(result, "result.json")
+    assert check_result(result, "result.json") is result
 
 
 def test_a_plan_step_needs_what_the_summary_reads():
