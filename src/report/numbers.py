@@ -27,6 +27,14 @@ def format_us(value_us: float | None, us_digits: int | None = None) -> str:
     return f"{value_us / 1_000_000:.2f}s"
 
 
+def format_bytes(n: float) -> str:
+    """12345678 -> '11.77MiB' (binary units, as wrk prints transfer)."""
+    for limit, suffix in ((1024 ** 3, "GiB"), (1024 ** 2, "MiB"), (1024, "KiB")):
+        if abs(n) >= limit:
+            return f"{n / limit:.2f}{suffix}"
+    return f"{n:.0f}B"
+
+
 def format_rate(per_s: float | None) -> str:
     """A rate with thousands separators: whole numbers from 100/s up ('68,737'),
     one decimal below, where the fraction still says something ('40.5')."""

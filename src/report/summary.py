@@ -1,8 +1,7 @@
 """The terminal summary: wrk's layout, fuller."""
 from __future__ import annotations
 
-from surge.plan.units import format_bytes
-from surge.report.numbers import format_percent, format_rate, format_us, plural, saturated_workers
+from surge.report.numbers import format_bytes, format_percent, format_rate, format_us, plural, saturated_workers
 from surge.result.failed import error_rate, errors_total, failed_count, failed_reasons
 
 

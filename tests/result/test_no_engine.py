@@ -34,6 +34,11 @@ def forbidden(loaded: set[str]) -> list[str]:
     return sorted(m for m in loaded if m == "surge.core._engine" or m == "surge.run" or m.startswith("surge.run."))
 
 
+def planning(loaded: set[str]) -> list[str]:
+    """The plan layer: the reports read the result alone, so re-reporting needs none of it."""
+    return sorted(m for m in loaded if m == "surge.plan" or m.startswith("surge.plan."))
+
+
 @pytest.fixture(scope="module")
 def result_file(tmp_path_factory):
     """An open-model plan result with every optional part (steps, scenarios, objectives, samples)."""
@@ -73,7 +78,7 @@ except SystemExit as exc:
     assert exc.code == 0, exc.code
 """)
     assert "surge.report.summary" in loaded if not args else "surge.report.html" in loaded
-    assert forbidden(loaded) == []
+    assert forbidden(loaded) == [] and planning(loaded) == []
     if args:
         assert (tmp_path / "r.html").stat().st_size > 0 and (tmp_path / "r.hlog").stat().st_size > 0
 
@@ -89,4 +94,4 @@ except SystemExit as exc:
     assert exc.code in (0, 3), exc.code
 """)
     assert "surge.report.compare" in loaded
-    assert forbidden(loaded) == []
+    assert forbidden(loaded) == [] and planning(loaded) == []
