@@ -95,3 +95,41 @@ except SystemExit as exc:
 """)
     assert "surge.report.compare" in loaded
     assert forbidden(loaded) == [] and planning(loaded) == []
+
+
+PLAN = """name: reread
+target: {url}
+load: {{model: closed, vus: 2, duration: 2s}}
+objectives: ["p99 < 10s", "error_rate{{step=item}} < 50%"]
+scenarios:
+  - name: browse
+    steps:
+      - {{name: item, request: GET /items/5}}
+      - {{name: missing, request: GET /no-such-route}}
+"""
+
+
+def test_a_real_plan_result_is_re_reported_without_the_engine(surge_server, tmp_path):
+    """A real run's file has what the synthetic one lacks (quarter-second samples,
+    per-step seconds, objectives as evaluated): report and compare it again."""
+    from tests.helpers import run_surge
+    server = surge_server(app="demo")
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(PLAN.format(url=server.url.rstrip("/")))
+    run = run_surge("run", str(plan), "-w", "1", "-q")
+    assert run.code == 0 and run.result is not None, run.stderr
+    assert {"samples", "step_timeseries", "objectives"} <= set(run.result)
+    path = tmp_path / "real.json"
+    path.write_text(json.dumps(run.result))
+    loaded = modules_after(f"""
+from surge.cli.main import main
+for argv in (["report", {str(path)!r}, "--html", {str(tmp_path / "r.html")!r}, "--csv", {str(tmp_path / "r.csv")!r}],
+             ["compare", {str(path)!r}, {str(path)!r}]):
+    try:
+        main(argv)
+    except SystemExit as exc:
+        assert exc.code == 0, (argv, exc.code)
+""")
+    assert {"surge.report.html", "surge.report.compare", "surge.result.load"} <= loaded
+    assert forbidden(loaded) == [] and planning(loaded) == []
+    assert (tmp_path / "r.steps.csv").exists()          # the per-step CSV of a plan run
