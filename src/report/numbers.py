@@ -80,11 +80,6 @@ def per_second_rates(timeseries: list[dict], key: str = "requests") -> list[floa
             for point, length in zip(timeseries, interval_lengths_s(timeseries))]
 
 
-def percentile_key(percentile: float) -> str:
-    """99.0 -> '99', 99.9 -> '99.9' (the result file's percentile keys)."""
-    return str(int(percentile)) if percentile == int(percentile) else str(percentile)
-
-
 # A worker busier than this (of one core) was likely pacing the run itself.
 SATURATED_CPU_FRACTION = 0.9
 

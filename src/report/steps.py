@@ -7,8 +7,9 @@ which every result from surge's open-model merge on does.
 """
 from __future__ import annotations
 
-from surge.report.numbers import interval_lengths_s, merged_histogram, percentile_key
+from surge.report.numbers import interval_lengths_s, merged_histogram
 from surge.result.failed import errors_total, failed_count
+from surge.result.format import percentile_key
 
 STEP_PERCENTILES = (50, 90, 95, 99, 99.9)
 _EDGE_S = 0.01                  # an interval ending this close past a boundary belongs before it

@@ -4,7 +4,7 @@
 consumes one (surge.report), and `surge report` / `surge compare` read one
 back from a file. This package is what they share, and nothing more:
 
-- format.py      RESULT_FORMAT and ERROR_KINDS (from surge.core._limits)
+- format.py      RESULT_FORMAT, ERROR_KINDS (from surge.core._limits), percentile_key
 - schema.py      the keys and types every report reads, as data, with JSON paths in its messages
 - load.py        load_result / check_result: a file or dict to a checked result, or one-line ResultFileError
 - failed.py      failed requests, attempts and the error rate of any part of a result (one rule)
