@@ -108,16 +108,48 @@ def test_finish_sets_the_final_numbers(exporter):
     assert samples[("surge_dropped_total", ())] == result["totals"]["dropped"]
 
 
+class WatchedCondition(threading.Condition):
+    """The exporter's "a scrape was delivered" condition, telling the test when
+    stop() begins to wait on it and how that wait ended: the test awaits that
+    event instead of guessing how long stop() takes to get there."""
+
+    def __init__(self, lock):
+        super().__init__(lock)
+        self.waiting = threading.Event()
+        self.waits = []                             # (timeout asked, whether a scrape ended it)
+
+    def wait_for(self, predicate, timeout=None):
+        self.waiting.set()
+        ended_by_scrape = super().wait_for(predicate, timeout)
+        self.waits.append((timeout, ended_by_scrape))
+        return ended_by_scrape
+
+
+def watched_exporter() -> tuple[PrometheusExporter, WatchedCondition]:
+    e = PrometheusExporter("127.0.0.1:0")
+    e.state.scraped = condition = WatchedCondition(e.state.lock)
+    return e.start(), condition
+
+
 def test_stop_waits_for_one_more_scrape():
-    e = PrometheusExporter("127.0.0.1:0").start()
-    threading.Timer(0.3, lambda: scrape(e.url)).start()
-    started = time.monotonic()
-    e.stop(wait_for_scrape_s=10)
-    assert 0.25 < time.monotonic() - started < 5
-    e = PrometheusExporter("127.0.0.1:0").start()
-    started = time.monotonic()
-    e.stop(wait_for_scrape_s=0.3)                    # nobody scrapes: gives up after the wait
-    assert 0.25 < time.monotonic() - started < 2
+    e, condition = watched_exporter()
+    stopper = threading.Thread(target=e.stop, kwargs={"wait_for_scrape_s": 60})
+    stopper.start()
+    assert condition.waiting.wait(30), "stop() never waited for a scrape"
+    assert stopper.is_alive()                       # waiting, and still serving:
+    assert ("surge_dropped_total", ()) in scrape(e.url)
+    stopper.join(30)                                # the bound is only against a hang
+    assert not stopper.is_alive() and condition.waits == [(60, True)]
+    with pytest.raises(OSError):                    # stopped once that scrape was delivered
+        scrape(e.url)
+
+
+def test_stop_gives_up_waiting_when_nobody_scrapes():
+    e, condition = watched_exporter()
+    e.stop(wait_for_scrape_s=0.3)
+    assert condition.waits == [(0.3, False)]        # waited that long, for a scrape that never came
+    with pytest.raises(OSError):
+        scrape(e.url)
 
 
 def test_own_registry_only(exporter):
