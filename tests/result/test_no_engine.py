@@ -47,13 +47,33 @@ def result_file(tmp_path_factory):
     return path
 
 
-def test_the_check_sees_what_a_snippet_loads():
-    """The detector itself: importing the run layer shows up (else the tests below prove nothing)."""
-    loaded = modules_after("import surge.run.merge")
-    assert "surge.run.merge" in loaded and forbidden(loaded) == ["surge.run", "surge.run.merge"]
+@pytest.mark.parametrize("module", ["surge.core._engine", "surge.run.merge"])
+def test_the_check_sees_what_a_snippet_loads(module):
+    """The detector itself: importing the engine or the run layer shows up (else
+    the tests below prove nothing)."""
+    loaded = modules_after(f"import {module}")
+    assert module in loaded and module in forbidden(loaded)
 
 
-def test_loading_a_result_file_does_not_load_the_engine(result_file):
+# What `import surge.result` may bring along: the package itself and the two small
+# compiled modules it reads (surge.result's docstring says why).
+RESULT_NEEDS = {"surge", "surge.core", "surge.core._limits", "surge.core._histogram"}
+
+
+def test_import_surge_result_and_load_a_file_loads_nothing_else(result_file):
+    """issue 10's check, as written: `python -c "import surge.result;
+    surge.result.load_result(...)"` leaves no engine, run, plan or report module loaded."""
+    loaded = modules_after(f"""
+import surge.result
+result = surge.result.load_result({str(result_file)!r})
+assert result["result_format"] == surge.result.RESULT_FORMAT and result["totals"]["requests"] > 0
+""")
+    assert "surge.result.load" in loaded and "surge.result.schema" in loaded
+    others = [m for m in loaded if m != "surge.result" and not m.startswith("surge.result.")]
+    assert sorted(set(others) - RESULT_NEEDS) == []
+
+
+def test_objectives_on_a_loaded_file_do_not_load_the_engine(result_file):
     loaded = modules_after(f"""
 import surge.result
 from surge.result.objectives import evaluate
@@ -77,7 +97,7 @@ try:
 except SystemExit as exc:
     assert exc.code == 0, exc.code
 """)
-    assert "surge.report.summary" in loaded if not args else "surge.report.html" in loaded
+    assert ("surge.report.html" if args else "surge.report.summary") in loaded
     assert forbidden(loaded) == [] and planning(loaded) == []
     if args:
         assert (tmp_path / "r.html").stat().st_size > 0 and (tmp_path / "r.hlog").stat().st_size > 0
