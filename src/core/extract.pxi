@@ -66,53 +66,14 @@ cdef int64_t json_skip(const char* s, int64_t i, int64_t n) noexcept:
 cdef bint json_find(const char* s, int64_t n, JsonSegment* segs, int n_segs,
                     int64_t* out_start, int64_t* out_len) noexcept:
     """The value at the path; strings without their quotes (escapes kept as sent)."""
-    cdef int64_t i = 0, end, key_start
-    cdef int k, index
-    cdef bint found
+    cdef int64_t i = 0, end
+    cdef int k
     for k in range(n_segs):
         i = json_ws(s, i, n)
         if i >= n:
             return False
-        if segs[k].index >= 0:
-            if s[i] != b'[':
-                return False
-            i += 1
-            for index in range(segs[k].index):
-                i = json_skip(s, i, n)
-                if i < 0:
-                    return False
-                i = json_ws(s, i, n)
-                if i >= n or s[i] != b',':
-                    return False
-                i += 1
-            continue
-        if s[i] != b'{':
-            return False
-        i += 1
-        found = False
-        while True:
-            i = json_ws(s, i, n)
-            if i >= n or s[i] != b'"':
-                return False
-            key_start = i + 1
-            end = json_skip(s, i, n)
-            if end < 0:
-                return False
-            i = json_ws(s, end, n)
-            if i >= n or s[i] != b':':
-                return False
-            i += 1
-            if end - 1 - key_start == segs[k].key_len and memcmp(s + key_start, segs[k].key, segs[k].key_len) == 0:
-                found = True
-                break
-            i = json_skip(s, i, n)
-            if i < 0:
-                return False
-            i = json_ws(s, i, n)
-            if i >= n or s[i] != b',':
-                return False
-            i += 1
-        if not found:
+        i = json_array_item(s, i, n, segs[k].index) if segs[k].index >= 0 else json_member(s, i, n, &segs[k])
+        if i < 0:
             return False
     i = json_ws(s, i, n)
     end = json_skip(s, i, n)
@@ -125,6 +86,55 @@ cdef bint json_find(const char* s, int64_t n, JsonSegment* segs, int n_segs,
         out_start[0] = i
         out_len[0] = end - i
     return True
+
+
+cdef int64_t json_next_item(const char* s, int64_t i, int64_t n) noexcept:
+    """Past the value at i and the comma after it (-1: malformed, or no comma)."""
+    i = json_skip(s, i, n)
+    if i < 0:
+        return -1
+    i = json_ws(s, i, n)
+    if i >= n or s[i] != b',':
+        return -1
+    return i + 1
+
+
+cdef int64_t json_array_item(const char* s, int64_t i, int64_t n, int index) noexcept:
+    """At an array (s[i] == '['): where item `index` starts (-1: none)."""
+    cdef int k
+    if s[i] != b'[':
+        return -1
+    i += 1
+    for k in range(index):
+        i = json_next_item(s, i, n)
+        if i < 0:
+            return -1
+    return i
+
+
+cdef int64_t json_member(const char* s, int64_t i, int64_t n, JsonSegment* seg) noexcept:
+    """At an object (s[i] == '{'): where the value of key seg.key starts (-1: none)."""
+    cdef int64_t key_start, end
+    if s[i] != b'{':
+        return -1
+    i += 1
+    while True:
+        i = json_ws(s, i, n)
+        if i >= n or s[i] != b'"':
+            return -1
+        key_start = i + 1
+        end = json_skip(s, i, n)
+        if end < 0:
+            return -1
+        i = json_ws(s, end, n)
+        if i >= n or s[i] != b':':
+            return -1
+        i += 1
+        if end - 1 - key_start == seg.key_len and memcmp(s + key_start, seg.key, seg.key_len) == 0:
+            return i
+        i = json_next_item(s, i, n)
+        if i < 0:
+            return -1
 
 
 cdef bint header_value(const char* head, int64_t n, const char* lower_name, int32_t name_len,
