@@ -41,6 +41,7 @@ if not (CYTHON_INCLUDE / "surge").exists():
 
 extensions = [
     ext("surge.core._limits", "src/core/_limits.pyx"),
+    ext("surge.core._escape", "src/core/_escape.pyx"),
     ext("surge.core._histogram", "src/core/_histogram.pyx"),
     ext("surge.core._engine", "src/core/_engine.pyx"),
     ext("surge.serve._protocol", "src/serve/_protocol.pyx"),

@@ -35,7 +35,8 @@ cdef enum:
 # How a slot's value is escaped where it lands (TemplatePart.escape).
 cdef enum:
     ESCAPE_RAW = 0
-    ESCAPE_URL          # percent-encoded for a path or query (see url_escape.h)
+    ESCAPE_PATH         # inside a path segment: percent-encoded (the rule is in escape.pxd)
+    ESCAPE_QUERY        # inside a query value: percent-encoded (escape.pxd)
     ESCAPE_JSON         # inside a JSON string: escape quote, backslash, controls
     ESCAPE_HEADER       # a header value: CR and LF dropped (no header injection)
 

@@ -8,8 +8,6 @@
 # (capture is off otherwise: the body is framed and dropped as usual).  Think
 # time parks the VU in a min-heap served by the engine's timerfd.
 
-from libc.stdlib cimport malloc, realloc, free, calloc
-from libc.string cimport memcpy, memcmp, memchr
 from libc.math cimport log
 
 cdef extern from "<string.h>" nogil:
@@ -27,8 +25,8 @@ cdef extern from "<regex.h>" nogil:
     void regfree(regex_t* preg)
     int REG_EXTENDED
 
-DEF MAX_CAPTURE_BYTES = 1048576
 DEF MAX_REGEX_GROUPS = 10
+DEF UNIT_SCALE = 1.0 / 9007199254740992.0     # 2**-53: 53 random bits -> [0, 1)
 
 # The table codes (PART_*, ESCAPE_*, EXTRACT_*, THINK_*, ORDER_*, SC_*, SCN_*)
 # are in _limits.pxd, shared with surge.run.flows.
@@ -38,173 +36,415 @@ DEF VU_BUSY = 1             # a request is being sent, awaited, or its connectio
 DEF VU_THINKING = 2
 DEF VU_DONE = 3             # its data ran out (on_exhausted: stop)
 
-cdef const char* WORDS[32]
-WORDS[:] = [b"alpha", b"bravo", b"charlie", b"delta", b"echo", b"foxtrot", b"golf", b"hotel",
-            b"india", b"juliet", b"kilo", b"lima", b"mike", b"november", b"oscar", b"papa",
-            b"quebec", b"romeo", b"sierra", b"tango", b"uniform", b"victor", b"whiskey", b"xray",
-            b"yankee", b"zulu", b"shoes", b"laptop", b"coffee", b"garden", b"guitar", b"camera"]
-cdef const char* HEX = b"0123456789abcdef"
 
 
-# ---- capture (called from framing.pxi) ------------------------------------------
-cdef inline void capture_append(Framer* f, const char* p, int64_t n) noexcept:
-    cdef int64_t room = MAX_CAPTURE_BYTES - f.cap_len
-    cdef int64_t want
-    if n > room:
-        n = room
-    if n <= 0:
+# ---- iterations ------------------------------------------------------------------
+cdef uint64_t flow_rand(Engine e) noexcept:
+    # xorshift64*: fast, good enough for scenario picks, think times and data.
+    e.flow.rng ^= e.flow.rng >> 12
+    e.flow.rng ^= e.flow.rng << 25
+    e.flow.rng ^= e.flow.rng >> 27
+    return e.flow.rng * <uint64_t>2685821657736338717
+
+
+cdef void vu_begin(Engine e, uint32_t v, int64_t intended, int64_t now) noexcept:
+    """Start an iteration: scenario by weight, this iteration's data rows.
+    A scenario whose data ran out (on_exhausted: stop) is skipped from then
+    on; when none is left, the VU is done."""
+    cdef VU* vu = &e.flow.vus[v]
+    cdef int s, tries
+    for tries in range(4 * e.flow.n_scenarios + 4):
+        s = pick_scenario(e)
+        if s < 0:
+            break
+        if not take_rows(e, vu, &e.flow.scenarios[s]):
+            continue                    # its data just ran out: pick again
+        vu.scenario = s
+        vu.pos = 0
+        vu.iteration += 1
+        vu.intended_ns = intended
+        e.flow.scenario_counts[s * SCN_COUNTERS + SCN_STARTED] += 1
+        vu_send(e, v, now)
         return
-    if f.cap_len + n + 1 > f.cap_cap:
-        want = max(f.cap_len + n + 1, 4096, f.cap_cap * 2)
-        f.cap_buf = <char*>realloc(f.cap_buf, want)
-        if f.cap_buf == NULL:
-            f.cap_cap = 0
-            f.cap_len = 0
-            return
-        f.cap_cap = want
-    memcpy(f.cap_buf + f.cap_len, p, n)
-    f.cap_len += n
-    f.cap_buf[f.cap_len] = 0            # regexec wants a C string
+    vu.state = VU_DONE
+    e.flow.vus_done += 1
 
 
-# ---- JSON path: walk raw JSON without building it -----------------------------------
-cdef inline int64_t json_ws(const char* s, int64_t i, int64_t n) noexcept:
-    while i < n and (s[i] == b' ' or s[i] == b'\n' or s[i] == b'\r' or s[i] == b'\t'):
-        i += 1
-    return i
+cdef int pick_scenario(Engine e) noexcept:
+    """A scenario by weight; a disabled one is replaced by one still running (-1: none)."""
+    cdef double pick = (flow_rand(e) >> 11) * UNIT_SCALE
+    cdef int s = 0
+    while s < e.flow.n_scenarios - 1 and pick >= e.flow.scenarios[s].weight_upto:
+        s += 1
+    if e.flow.scenarios[s].disabled:
+        return first_enabled_scenario(e)
+    return s
 
 
-cdef int64_t json_skip(const char* s, int64_t i, int64_t n) noexcept:
-    """Index just past the value starting at i (-1 when malformed)."""
-    cdef int depth = 0
-    cdef bint in_string = False
-    i = json_ws(s, i, n)
-    if i >= n:
-        return -1
-    if s[i] != b'{' and s[i] != b'[' and s[i] != b'"':
-        while i < n and s[i] != b',' and s[i] != b'}' and s[i] != b']' and s[i] != b' ' and s[i] != b'\n':
-            i += 1
-        return i
-    while i < n:
-        if in_string:
-            if s[i] == b'\\':
-                i += 1
-            elif s[i] == b'"':
-                in_string = False
-                if depth == 0:
-                    return i + 1
-        elif s[i] == b'"':
-            in_string = True
-        elif s[i] == b'{' or s[i] == b'[':
-            depth += 1
-        elif s[i] == b'}' or s[i] == b']':
-            depth -= 1
-            if depth == 0:
-                return i + 1
-        i += 1
-    return -1
-
-
-cdef bint json_find(const char* s, int64_t n, JsonSegment* segs, int n_segs,
-                    int64_t* out_start, int64_t* out_len) noexcept:
-    """The value at the path; strings without their quotes (escapes kept as sent)."""
-    cdef int64_t i = 0, end, key_start
-    cdef int k, index
-    cdef bint found
-    for k in range(n_segs):
-        i = json_ws(s, i, n)
-        if i >= n:
-            return False
-        if segs[k].index >= 0:
-            if s[i] != b'[':
+cdef bint take_rows(Engine e, VU* vu, Scenario* scn) noexcept:
+    """This iteration's row of each feeder the scenario reads.  False (and the
+    scenario disabled) when a feeder with on_exhausted: stop has run out."""
+    cdef int k
+    cdef Feeder* f
+    for k in range(scn.n_feeders):
+        f = &e.flow.feeders[scn.feeders[k]]
+        if f.order != ORDER_RANDOM and f.next >= f.n_rows:
+            if f.stop_when_done:
+                scn.disabled = True
                 return False
-            i += 1
-            for index in range(segs[k].index):
-                i = json_skip(s, i, n)
-                if i < 0:
-                    return False
-                i = json_ws(s, i, n)
-                if i >= n or s[i] != b',':
-                    return False
-                i += 1
-            continue
-        if s[i] != b'{':
-            return False
-        i += 1
-        found = False
-        while True:
-            i = json_ws(s, i, n)
-            if i >= n or s[i] != b'"':
-                return False
-            key_start = i + 1
-            end = json_skip(s, i, n)
-            if end < 0:
-                return False
-            i = json_ws(s, end, n)
-            if i >= n or s[i] != b':':
-                return False
-            i += 1
-            if end - 1 - key_start == segs[k].key_len and memcmp(s + key_start, segs[k].key, segs[k].key_len) == 0:
-                found = True
-                break
-            i = json_skip(s, i, n)
-            if i < 0:
-                return False
-            i = json_ws(s, i, n)
-            if i >= n or s[i] != b',':
-                return False
-            i += 1
-        if not found:
-            return False
-    i = json_ws(s, i, n)
-    end = json_skip(s, i, n)
-    if end < 0:
-        return False
-    if s[i] == b'"':
-        out_start[0] = i + 1
-        out_len[0] = end - i - 2
-    else:
-        out_start[0] = i
-        out_len[0] = end - i
+            f.next %= f.n_rows
+    for k in range(scn.n_feeders):
+        f = &e.flow.feeders[scn.feeders[k]]
+        if f.order == ORDER_RANDOM:
+            vu.rows[scn.feeders[k]] = <int64_t>(flow_rand(e) % <uint64_t>f.n_rows)
+        else:
+            vu.rows[scn.feeders[k]] = f.next
+            f.next += f.stride
     return True
 
 
-cdef bint header_value(const char* head, int64_t n, const char* lower_name, int32_t name_len,
-                       int64_t* out_start, int64_t* out_len) noexcept:
-    """The first header named lower_name (case-insensitive) in a head block."""
-    cdef int64_t i = 0, line_end, v
-    cdef const char* eol
-    while i < n:
-        eol = <const char*>memchr(head + i, b'\n', n - i)
-        line_end = (eol - head) if eol != NULL else n
-        if line_end - i > name_len and head[i + name_len] == b':' and ieq_prefix(head + i, name_len, lower_name):
-            v = i + name_len + 1
-            while v < line_end and (head[v] == b' ' or head[v] == b'\t'):
-                v += 1
-            out_start[0] = v
-            out_len[0] = line_end - v
-            while out_len[0] > 0 and (head[v + out_len[0] - 1] == b'\r' or head[v + out_len[0] - 1] == b' '):
-                out_len[0] -= 1
-            return True
-        i = line_end + 1
+cdef int first_enabled_scenario(Engine e) noexcept:
+    """A scenario still running, picked by weight among those left (-1: none)."""
+    cdef double total = 0.0, previous = 0.0, pick
+    cdef int s
+    for s in range(e.flow.n_scenarios):
+        if not e.flow.scenarios[s].disabled:
+            total += e.flow.scenarios[s].weight_upto - previous
+        previous = e.flow.scenarios[s].weight_upto
+    if total <= 0:
+        return -1
+    pick = (flow_rand(e) >> 11) * UNIT_SCALE * total
+    previous = 0.0
+    for s in range(e.flow.n_scenarios):
+        if not e.flow.scenarios[s].disabled:
+            pick -= e.flow.scenarios[s].weight_upto - previous
+            if pick < 0:
+                return s
+        previous = e.flow.scenarios[s].weight_upto
+    for s in range(e.flow.n_scenarios - 1, -1, -1):
+        if not e.flow.scenarios[s].disabled:
+            return s
+    return -1
+
+
+
+cdef void vu_send(Engine e, uint32_t v, int64_t now) noexcept:
+    """The VU's current step goes out on its connection to the step's host
+    (opened first if need be: vu_resume sends it then)."""
+    cdef VU* vu = &e.flow.vus[v]
+    cdef Step* st = &e.flow.steps[e.flow.scenarios[vu.scenario].steps[vu.pos]]
+    cdef Conn* c = &e.conns[v * e.n_hosts + st.host]
+    vu.state = VU_BUSY
+    if c.state == C_IDLE:
+        e._connect(c, now)           # the request goes out once connected
+        return
+    if c.state != C_OPEN:
+        return
+    if not render_step(e, c, st, vu, v):
+        vu_abort(e, v, ERR_WRITE, now)
+        return
+    framer_reset(&c.framer)
+    c.framer.head_request = st.head_request
+    c.framer.capture = st.capture
+    c.framer.cap_len = 0
+    e._commit(c, c.ring_head, vu.intended_ns if vu.intended_ns else now, now)
+    e._flush(c)
+
+
+
+cdef void vu_after_response(Engine e, Conn* c, int64_t latency_us, int64_t now, bint defer) noexcept:
+    """Account the step, run its checks and extractions, then think or go on.
+    defer: the connection closes after this response, so the VU goes on from
+    the timer (after the close), not from inside this callback."""
+    cdef uint32_t v = c.index // e.n_hosts
+    cdef VU* vu = &e.flow.vus[v]
+    cdef int sid = e.flow.scenarios[vu.scenario].steps[vu.pos]
+    cdef Step* st = &e.flow.steps[sid]
+    cdef int64_t* counts = e.flow.step_counts + sid * FLOW_COUNTERS
+    cdef int64_t think
+    record_value(<Histogram>e.step_latency[sid], latency_us)
+    counts[SC_RESPONSES] += 1
+    e.flow.step_statuses[sid * STATUS_SLOTS + status_slot(c.framer.status)] += 1
+    counts[SC_CHECKS] += st.n_checks
+    counts[SC_CHECK_FAILURES] += failed_checks(st, &c.framer, latency_us) + failed_extracts(st, &c.framer, vu)
+    c.framer.cap_len = 0
+    think = think_ns(e, st)
+    vu.intended_ns = 0
+    if defer and think == 0:
+        think = 1
+    if think > 0:
+        vu.state = VU_THINKING
+        heap_push(e, v, now + think)
+    else:
+        vu_next(e, v, now)
+
+
+cdef int failed_checks(Step* st, Framer* f, int64_t latency_us) noexcept:
+    """How many of the step's expectations (status, body, latency) failed."""
+    cdef const char* body = f.cap_buf + f.cap_head_len if f.cap_buf != NULL else NULL
+    cdef int64_t body_len = f.cap_len - f.cap_head_len if f.cap_buf != NULL else 0
+    cdef int failures = 0
+    if st.status_ok != NULL:
+        failures += not st.status_ok[status_slot(f.status)]
+    if st.body_contains != NULL:
+        failures += body == NULL or memmem(body, body_len, st.body_contains, st.body_contains_len) == NULL
+    if st.body_regex != NULL:
+        failures += body == NULL or regexec(<regex_t*>st.body_regex, body, 0, NULL, 0) != 0
+    if st.max_latency_us:
+        failures += latency_us > st.max_latency_us
+    return failures
+
+
+cdef int failed_extracts(Step* st, Framer* f, VU* vu) noexcept:
+    """Run the step's extractions into the VU's variables; how many found nothing
+    (each is a check: its variable is then empty)."""
+    cdef int k, failures = 0
+    cdef int64_t start = 0, length = 0
+    cdef Extract* ex
+    for k in range(st.n_extracts):
+        ex = &st.extracts[k]
+        vu.var_lengths[ex.var] = 0
+        if not find_extract(ex, f, &start, &length):
+            failures += 1
+        elif set_variable(vu, ex.var, f.cap_buf + start, length):
+            vu.var_lengths[ex.var] = <int32_t>length
+    return failures
+
+
+cdef bint find_extract(Extract* ex, Framer* f, int64_t* start, int64_t* length) noexcept:
+    """Where the extraction's value is in the captured head + body."""
+    cdef const char* body = f.cap_buf + f.cap_head_len if f.cap_buf != NULL else NULL
+    cdef int64_t body_len = f.cap_len - f.cap_head_len if f.cap_buf != NULL else 0
+    cdef regmatch_t groups[MAX_REGEX_GROUPS]
+    if ex.kind == EXTRACT_HEADER:
+        return f.cap_buf != NULL and header_value(f.cap_buf, f.cap_head_len, ex.name, ex.name_len, start, length)
+    if body == NULL:
+        return False
+    if ex.kind == EXTRACT_JSON:
+        if not json_find(body, body_len, ex.segments, ex.n_segments, start, length):
+            return False
+        start[0] += f.cap_head_len
+        return True
+    if (regexec(<regex_t*>ex.regex, body, MAX_REGEX_GROUPS, groups, 0) != 0 or ex.group >= MAX_REGEX_GROUPS
+            or groups[ex.group].rm_so < 0):
+        return False
+    start[0] = f.cap_head_len + groups[ex.group].rm_so
+    length[0] = groups[ex.group].rm_eo - groups[ex.group].rm_so
+    return True
+
+
+cdef bint set_variable(VU* vu, int var, const char* value, int64_t length) noexcept:
+    """Copy a value into the VU's buffer for `var` (grown a few times per VU, then never)."""
+    cdef char* grown
+    if length > vu.var_caps[var]:
+        grown = <char*>realloc(vu.var_values[var], length)
+        if grown == NULL:
+            return False
+        vu.var_values[var] = grown
+        vu.var_caps[var] = <int32_t>length
+    if length > 0:
+        memcpy(vu.var_values[var], value, length)
+    return True
+
+
+cdef int64_t think_ns(Engine e, Step* st) noexcept:
+    if st.think_kind == THINK_CONSTANT:
+        return st.think_a_ns
+    if st.think_kind == THINK_UNIFORM:
+        return st.think_a_ns + <int64_t>(flow_rand(e) % <uint64_t>(st.think_b_ns - st.think_a_ns + 1))
+    if st.think_kind == THINK_EXPONENTIAL:
+        return <int64_t>(-st.think_a_ns * log(1.0 - (flow_rand(e) >> 11) * UNIT_SCALE))
+    return 0
+
+
+cdef void vu_next(Engine e, uint32_t v, int64_t now) noexcept:
+    cdef VU* vu = &e.flow.vus[v]
+    if vu.aborted:
+        vu.aborted = False
+        vu_end_iteration(e, v, now)
+        return
+    vu.pos += 1
+    if vu.pos >= e.flow.scenarios[vu.scenario].n_steps:
+        e.flow.scenario_counts[vu.scenario * SCN_COUNTERS + SCN_COMPLETED] += 1
+        vu_end_iteration(e, v, now)
+    elif e.sending:
+        vu_send(e, v, now)
+
+
+
+cdef void vu_end_iteration(Engine e, uint32_t v, int64_t now) noexcept:
+    if e.sending:
+        e.policy.iteration_done(e, v, now)
+
+
+
+cdef void vu_abort(Engine e, uint32_t v, int kind, int64_t now) noexcept:
+    """A transport error ends the iteration (later steps may need what this
+    one would have extracted); the VU starts over after a short pause."""
+    cdef VU* vu = &e.flow.vus[v]
+    cdef int sid
+    if vu.state == VU_DONE or vu.state == VU_IDLE:
+        return
+    sid = e.flow.scenarios[vu.scenario].steps[vu.pos]
+    e.flow.step_counts[sid * FLOW_COUNTERS + SC_ERRORS] += 1
+    e.flow.step_counts[sid * FLOW_COUNTERS + SC_ERRORS + 1 + kind] += 1
+    e.flow.scenario_counts[vu.scenario * SCN_COUNTERS + SCN_ABORTED] += 1
+    vu.aborted = True                   # the next wake ends the iteration
+    vu.state = VU_THINKING
+    heap_push(e, v, now + (e.retry_backoff_ns if kind == ERR_CONNECT else 0))
+
+
+
+cdef void heap_push(Engine e, uint32_t v, int64_t wake_ns) noexcept:
+    cdef uint32_t i = e.flow.heap_len, parent
+    e.flow.heap_len += 1
+    while i > 0:
+        parent = (i - 1) // 2
+        if e.flow.heap_wake[parent] <= wake_ns:
+            break
+        e.flow.heap_wake[i] = e.flow.heap_wake[parent]
+        e.flow.heap_vu[i] = e.flow.heap_vu[parent]
+        i = parent
+    e.flow.heap_wake[i] = wake_ns
+    e.flow.heap_vu[i] = v
+    e._arm_timer(e._next_timer_ns())
+
+
+
+cdef void wake_thinkers(Engine e, int64_t now) noexcept:
+    cdef uint32_t v, i, child, last_vu
+    cdef int64_t last_wake
+    while e.flow.heap_len > 0 and e.flow.heap_wake[0] <= now and e.sending:
+        v = e.flow.heap_vu[0]
+        e.flow.heap_len -= 1
+        last_wake, last_vu = e.flow.heap_wake[e.flow.heap_len], e.flow.heap_vu[e.flow.heap_len]
+        i = 0
+        while True:
+            child = 2 * i + 1
+            if child >= e.flow.heap_len:
+                break
+            if child + 1 < e.flow.heap_len and e.flow.heap_wake[child + 1] < e.flow.heap_wake[child]:
+                child += 1
+            if e.flow.heap_wake[child] >= last_wake:
+                break
+            e.flow.heap_wake[i] = e.flow.heap_wake[child]
+            e.flow.heap_vu[i] = e.flow.heap_vu[child]
+            i = child
+        e.flow.heap_wake[i] = last_wake
+        e.flow.heap_vu[i] = last_vu
+        vu_next(e, v, now)
+    e._arm_timer(e._next_timer_ns())
+
+
+
+cdef bint flow_response(Engine e, Conn* c, int64_t now) noexcept:
+    """A flow step's response ended: record it (from the intended instant, and
+    from the write: only the open model reports the second), then the VU goes
+    on.  False: a step has one request, nothing more is framed from this read."""
+    cdef int64_t latency_us = (now - c.sent_ns[c.ring_head]) // 1000
+    record_value(e.latency_us, (now - c.intended_ns[c.ring_head]) // 1000)
+    record_value(e.latency_uncorrected_us, latency_us)
+    e._count_response(c)
+    cdef bint closing = not c.framer.keep_alive
+    vu_after_response(e, c, latency_us, now, closing)
+    if closing:
+        e._close(c, False)           # reconnected when the VU next needs this host
     return False
 
 
-cdef inline int64_t append_content_length(char* out, int64_t at, int64_t body_len) noexcept:
-    """`Content-Length: N\\r\\n` at out + at (the caller made room for 40 bytes)."""
-    cdef char digits[24]
-    cdef int nd = 0, k
-    memcpy(out + at, b"Content-Length: ", 16)
-    at += 16
-    while True:
-        digits[nd] = <char>(48 + body_len % 10)
-        nd += 1
-        body_len //= 10
-        if body_len == 0:
-            break
-    for k in range(nd):
-        out[at + k] = digits[nd - 1 - k]
-    at += nd
-    out[at] = b'\r'
-    out[at + 1] = b'\n'
-    return at + 2
+
+# ---- the policy tables ------------------------------------------------------------
+cdef void flows_connected(Engine e, Conn* c, int64_t now) noexcept:
+    """A VU's connection just opened: send the step that waited for it."""
+    cdef uint32_t v = c.index // e.n_hosts
+    if e.flow.vus[v].state == VU_BUSY and e.sending:
+        vu_send(e, v, now)
+
+
+cdef void flows_read_done(Engine e, Conn* c, int64_t now) noexcept:
+    pass                                # the response is not complete yet
+
+
+cdef void flows_idle_closed(Engine e, Conn* c, int64_t now) noexcept:
+    e._close(c, False)                  # reconnected when the VU next needs it
+
+
+cdef void flows_failed(Engine e, Conn* c, int kind, int64_t now) noexcept:
+    vu_abort(e, c.index // e.n_hosts, kind, now)
+
+
+cdef void flows_closed_start(Engine e, int64_t now) noexcept:
+    cdef uint32_t v
+    for v in range(min(e.active_limit, e.flow.n_vus)):
+        vu_begin(e, v, 0, now)
+
+
+cdef void flows_closed_iteration_done(Engine e, uint32_t v, int64_t now) noexcept:
+    if v >= e.active_limit:
+        e.flow.vus[v].state = VU_IDLE   # ramped down: parked until wanted again
+    else:
+        vu_begin(e, v, 0, now)
+
+
+cdef void flows_set_active(Engine e, uint32_t wanted, int64_t now) noexcept:
+    """Closed model: `wanted` VUs run; extra ones park after their iteration."""
+    cdef uint32_t v
+    e.active_limit = min(wanted, e.flow.n_vus)
+    if e.sending:
+        for v in range(e.active_limit):
+            if e.flow.vus[v].state == VU_IDLE:
+                vu_begin(e, v, 0, now)
+
+
+cdef void flows_open_start(Engine e, int64_t now) noexcept:
+    cdef uint32_t v
+    for v in range(e.flow.n_vus):      # every VU free, VU 0 on top
+        e.schedule.free_stack[e.schedule.free_top] = e.flow.n_vus - 1 - v
+        e.schedule.free_top += 1
+    schedule_begin(e)
+    issue_due(e, now)
+
+
+cdef void start_due_iterations(Engine e, int64_t now) noexcept:
+    """The open model's dispatch with flows: each due arrival starts an
+    iteration on a free VU."""
+    cdef int64_t intended
+    while e.schedule.queued > 0 and e.schedule.free_top > 0:
+        e.schedule.free_top -= 1
+        intended = e.schedule.queue_head_ns
+        advance_head(e)
+        vu_begin(e, e.schedule.free_stack[e.schedule.free_top], intended, now)
+
+
+cdef void flows_open_iteration_done(Engine e, uint32_t v, int64_t now) noexcept:
+    e.flow.vus[v].state = VU_IDLE
+    e.schedule.free_stack[e.schedule.free_top] = v
+    e.schedule.free_top += 1
+    if e.schedule.queued > 0:
+        drain_queue(e, now)
+
+
+cdef Policy FLOWS_CLOSED
+FLOWS_CLOSED.name = b"flows-closed"
+FLOWS_CLOSED.start = flows_closed_start
+FLOWS_CLOSED.connected = flows_connected
+FLOWS_CLOSED.response = flow_response
+FLOWS_CLOSED.read_done = flows_read_done
+FLOWS_CLOSED.idle_closed = flows_idle_closed
+FLOWS_CLOSED.failed = flows_failed
+FLOWS_CLOSED.dispatch_due = no_dispatch
+FLOWS_CLOSED.iteration_done = flows_closed_iteration_done
+
+cdef Policy FLOWS_OPEN
+FLOWS_OPEN.name = b"flows-open"
+FLOWS_OPEN.start = flows_open_start
+FLOWS_OPEN.connected = flows_connected
+FLOWS_OPEN.response = flow_response
+FLOWS_OPEN.read_done = flows_read_done
+FLOWS_OPEN.idle_closed = flows_idle_closed
+FLOWS_OPEN.failed = flows_failed
+FLOWS_OPEN.dispatch_due = start_due_iterations
+FLOWS_OPEN.iteration_done = flows_open_iteration_done
+
+
+

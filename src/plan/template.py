@@ -16,7 +16,8 @@ import json
 import re
 from dataclasses import dataclass
 from typing import Callable, Mapping
-from urllib.parse import quote
+
+from surge.core._escape import escape as _engine_escape
 
 # Slot kinds.
 DATA, VAR, RANDOM_INT, RANDOM_WORD, UUID, ITERATION, USER, ENV = (
@@ -33,8 +34,6 @@ _NAME = re.compile(rf"^{NAME_PATTERN}\Z")
 _DATA_REF = re.compile(rf"^({NAME_PATTERN})\.([A-Za-z_][A-Za-z0-9_-]*)\Z")
 _RANDOM_INT = re.compile(r"^random\.int\(\s*(-?\d{1,18})\s*,\s*(-?\d{1,18})\s*\)\Z")
 _ENV = re.compile(rf"^env\.({NAME_PATTERN})(?::-(.*))?\Z", re.DOTALL)
-# Characters left as they are when a value lands in a path or query.
-_URL_SAFE = "/?=&:@!$'()*+,;~"
 
 
 class TemplateError(ValueError):
@@ -106,9 +105,25 @@ class Template:
         return "".join(self.parts)
 
     def render(self, value_of: Callable[[Slot], str]) -> str:
-        """The text with every slot filled by value_of(slot), escaped as the slot says."""
-        return "".join(part if isinstance(part, str) else escape_value(part, value_of(part))
-                       for part in self.parts)
+        """The text with every slot filled by value_of(slot), escaped as the slot says
+        (a URL slot after a literal "?" is escaped as a query value)."""
+        out, in_query = [], False
+        for part in self.parts:
+            if isinstance(part, str):
+                out.append(part)
+                in_query = in_query or "?" in part
+            else:
+                out.append(escape_value(part, value_of(part), in_query))
+        return "".join(out)
+
+    def url_contexts(self) -> tuple[bool, ...]:
+        """For each part: whether it lies in the query (after a literal "?")."""
+        contexts, in_query = [], False
+        for part in self.parts:
+            contexts.append(in_query)
+            if isinstance(part, str):
+                in_query = in_query or "?" in part
+        return tuple(contexts)
 
     def resolve_env(self, environ: Mapping[str, str]) -> Template:
         """The template with its ${env...} slots replaced by their values.
@@ -126,12 +141,14 @@ class Template:
         return Template(merge_literals(parts), self.text)
 
 
-def escape_value(slot: Slot, value: str) -> str:
-    """A slot's value as it lands: percent-encoded in a path or query (the
-    characters legal there are kept), JSON-string-escaped inside a JSON body,
-    as is elsewhere (header values and raw bodies)."""
+def escape_value(slot: Slot, value: str, in_query: bool = False) -> str:
+    """A slot's value as it lands: percent-encoded in a path segment or a query
+    value (the engine's own C code, surge.core._escape, whose rule is written
+    in src/core/escape.pxd: what stays literal differs between the two),
+    JSON-string-escaped inside a JSON body, as is elsewhere (header values and
+    raw bodies)."""
     if slot.escape == URL:
-        return quote(value, safe=_URL_SAFE)
+        return _engine_escape(value, "query" if in_query else "path")
     if slot.escape == JSON:
         return json.dumps(value, ensure_ascii=False)[1:-1]
     return value

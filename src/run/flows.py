@@ -111,19 +111,23 @@ class FlowTables:
 
     def _slot_parts(self, template: tpl.Template | None) -> list:
         parts = []
-        for part in (template.parts if template is not None else ()):
+        if template is None:
+            return parts
+        for part, in_query in zip(template.parts, template.url_contexts()):
             if isinstance(part, str):
                 parts.append(part.encode("utf-8"))
-            elif part.kind == tpl.DATA:
+                continue
+            escape = _escape_kind(part.escape, in_query)
+            if part.kind == tpl.DATA:
                 source = self._sources[part.name]
                 parts.append((PART_KIND[tpl.DATA], self.feeder_names.index(part.name),
-                              source.columns.index(part.column), ESCAPE_KIND[part.escape]))
+                              source.columns.index(part.column), escape))
             elif part.kind == tpl.VAR:
-                parts.append((PART_KIND[tpl.VAR], self._var(part.name), 0, ESCAPE_KIND[part.escape]))
+                parts.append((PART_KIND[tpl.VAR], self._var(part.name), 0, escape))
             elif part.kind == tpl.RANDOM_INT:
-                parts.append((PART_KIND[tpl.RANDOM_INT], part.low, part.high, ESCAPE_KIND[part.escape]))
+                parts.append((PART_KIND[tpl.RANDOM_INT], part.low, part.high, escape))
             else:
-                parts.append((PART_KIND[part.kind], 0, 0, ESCAPE_KIND[part.escape]))
+                parts.append((PART_KIND[part.kind], 0, 0, escape))
         return parts
 
     def _step(self, step: Step) -> EngineStep:
@@ -214,6 +218,14 @@ def request_tables(request: bytes) -> FlowTables:
     step = EngineStep(host=0, head=(head + b"\r\n",), body=(body,) if body else (), send_length=False,
                       length_given=True, head_request=request.startswith(b"HEAD "))
     return FlowTables.one_step(None, step)
+
+
+def _escape_kind(escape: str, in_query: bool) -> int:
+    """The engine's ESCAPE_* for a slot: a URL slot is a path segment, or a
+    query value once a literal "?" came before it (src/core/escape.pxd)."""
+    if escape == tpl.URL:
+        return ESCAPE_KIND["query" if in_query else "path"]
+    return ESCAPE_KIND[escape]
 
 
 def _merge(parts: list) -> tuple:

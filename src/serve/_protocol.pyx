@@ -32,21 +32,15 @@ from http import HTTPStatus
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
-from libc.errno cimport errno
 from libc.math cimport cos, log, log1p, sqrt
 from libc.stdint cimport int64_t, uint64_t
 from libc.stdlib cimport free, realloc
 from libc.string cimport memchr, memcmp, memcpy, memmove, strerror
-from posix.time cimport CLOCK_MONOTONIC, clock_gettime, itimerspec, timespec
-from posix.unistd cimport close as close_fd, read as read_fd
 
-
-cdef extern from "<sys/timerfd.h>" nogil:
-    int timerfd_create(int clockid, int flags)
-    int timerfd_settime(int fd, int flags, const itimerspec* new_value, itimerspec* old_value)
-    int TFD_NONBLOCK
-    int TFD_CLOEXEC
-    int TFD_TIMER_ABSTIME
+# The clock, the timerfd and errno: the declarations the engine uses too.
+from surge.core.includes.sys cimport (CLOCK_MONOTONIC, TFD_CLOEXEC, TFD_NONBLOCK, TFD_TIMER_ABSTIME, errno,
+                                      itimerspec, monotonic_ns, timerfd_create, timerfd_settime)
+from surge.core.includes.sys cimport close as close_fd, read as read_fd
 
 
 cdef enum:
@@ -70,13 +64,6 @@ DELAY_KINDS = {"none": DELAY_NONE, "fixed": DELAY_FIXED, "uniform": DELAY_UNIFOR
                "exp": DELAY_EXP, "normal": DELAY_NORMAL}
 cdef uint64_t GOLDEN_GAMMA = 0x9E3779B97F4A7C15ULL
 cdef double TWO_PI = 6.283185307179586
-
-
-cdef inline int64_t monotonic_ns() noexcept nogil:
-    """CLOCK_MONOTONIC in nanoseconds: the clock of Python's time.monotonic_ns()."""
-    cdef timespec ts
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return <int64_t>ts.tv_sec * 1000000000 + ts.tv_nsec
 
 
 cdef inline uint64_t splitmix64(uint64_t x) noexcept nogil:

@@ -84,6 +84,7 @@ cdef extern from "<netinet/tcp.h>" nogil:
 
 cdef extern from "<unistd.h>" nogil:
     int close(int fd)
+    ssize_t read(int fd, void* buf, size_t n)
 
 
 cdef extern from "<errno.h>" nogil:

@@ -1,0 +1,32 @@
+# One connection of the engine: a C struct in one array (like wrk's).
+from libc.stdint cimport int32_t, int64_t, uint32_t
+
+from surge.core.framing cimport Framer
+
+cdef enum:
+    C_IDLE = 0          # no socket
+    C_CONNECTING        # non-blocking connect (then the transport's handshake) in progress
+    C_OPEN              # connected, keep-alive
+    C_RETRY_WAIT        # connect failed; retried by sweep() after a back-off
+
+cdef struct Conn:
+    int fd
+    int state
+    uint32_t index              # in Engine.conns; flows: vu * hosts + host
+    int32_t in_flight           # requests committed and not yet answered
+    int32_t ring_head           # slot of the oldest in-flight request
+    int64_t* sent_ns            # ring of `depth` send instants (into Engine.sent_ns)
+    int64_t* intended_ns        # open model: ring of intended send instants
+    bint is_free                # open model: on the free stack
+    const char* out             # the bytes being sent: Engine.request_buf, or `rendered`
+    int64_t out_pos             # next byte of `out` to write
+    int64_t out_wrap            # out_pos wraps here (the fast path's repeated request); flows: never
+    char* rendered              # flows: this connection's rendered request (owned)
+    int64_t rendered_cap
+    int64_t unsent_bytes        # committed request bytes not yet written
+    bint want_write             # EPOLLOUT registered
+    int64_t state_since_ns      # when connecting started / retry is due
+    int64_t response_bytes      # bytes of the response being framed, so far
+    int32_t lowat               # the socket's SO_RCVLOWAT (1: the kernel default)
+    void* transport_state       # the transport's per-connection state (TLS: its session); TCP: NULL
+    Framer framer

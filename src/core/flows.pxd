@@ -1,0 +1,104 @@
+# The flow tables (built from surge.run.flows.FlowTables) and the virtual
+# users that run them (flows.pxi).
+from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
+
+cdef struct TemplatePart:
+    int kind                # PART_* (_limits.pxd)
+    int escape              # ESCAPE_* (_limits.pxd): how the value lands (raw, URL, JSON string)
+    int a
+    int b
+    const char* literal
+    int32_t literal_len
+
+cdef struct Template:
+    TemplatePart* parts
+    int n_parts
+
+cdef struct JsonSegment:
+    int index               # >= 0: an array index; -1: an object key
+    const char* key
+    int32_t key_len
+
+cdef struct Extract:
+    int var
+    int kind                # EXTRACT_* (_limits.pxd)
+    int group
+    const char* name        # header name, lower case
+    int32_t name_len
+    void* regex             # regex_t*
+    JsonSegment* segments
+    int n_segments
+
+cdef struct Step:
+    int host
+    Template head           # request line and headers, without Content-Length and the blank line
+    Template body
+    bint send_length        # Content-Length even for an empty body (a body given, or POST/PUT/PATCH)
+    bint length_given       # the user's headers carry Content-Length: none is added
+    bint head_request
+    unsigned char* status_ok        # 600 flags, NULL: any status passes
+    const char* body_contains
+    int32_t body_contains_len
+    void* body_regex                # regex_t*, NULL: none
+    int64_t max_latency_us          # 0: none
+    Extract* extracts
+    int n_extracts
+    int think_kind                  # THINK_* (_limits.pxd)
+    int64_t think_a_ns
+    int64_t think_b_ns
+    bint capture                    # keep the response's head and body (checks or extracts need them)
+    int n_checks                    # checks per response: status, body, regex, latency, each extract
+
+cdef struct Scenario:
+    double weight_upto      # cumulative share, the last one is 1.0
+    int* steps
+    int n_steps
+    int* feeders            # feeders whose rows this scenario's templates read
+    int n_feeders
+    bint disabled           # a feeder it reads ran out (on_exhausted: stop)
+
+cdef struct Feeder:
+    int n_rows
+    int n_cols
+    const char** values     # row-major
+    int32_t* lengths
+    int order               # ORDER_* (_limits.pxd)
+    bint stop_when_done     # on_exhausted: stop (else recycle)
+    int64_t next            # next row (sequential, unique)
+    int64_t stride          # unique: rows are split over the workers
+
+cdef struct VU:
+    int state               # VU_* in flows.pxi
+    int scenario
+    int pos                 # position in the scenario's steps
+    int64_t iteration
+    int64_t* rows           # current row of each feeder
+    char** var_values       # one buffer per extracted variable, reused (grown, never shrunk)
+    int32_t* var_lengths    # the current value's length (0: not extracted)
+    int32_t* var_caps       # each buffer's capacity
+    int64_t wake_ns         # thinking until
+    int64_t intended_ns     # open model: when this iteration was due (0: not the first step)
+    bint aborted            # a transport error ended this iteration early
+
+
+cdef struct Flows:
+    Step* steps
+    int n_steps
+    Scenario* scenarios
+    int n_scenarios
+    Feeder* feeders
+    int n_feeders
+    int n_vars
+    VU* vus
+    uint32_t n_vus              # 0: no flows (the fast path)
+    uint32_t vus_done
+    int64_t* heap_wake          # think heap: min-heap of (wake instant, vu)
+    uint32_t* heap_vu
+    uint32_t heap_len
+    uint64_t rng                # xorshift64* state
+    int64_t user_base           # global number of this worker's first VU
+    char* scratch               # body rendering
+    int64_t scratch_cap
+    int64_t* step_counts        # per step: FLOW_COUNTERS counters
+    int64_t* step_statuses      # per step: STATUS_SLOTS status counters
+    int64_t* scenario_counts    # per scenario: SCN_COUNTERS counters

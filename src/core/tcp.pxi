@@ -1,0 +1,41 @@
+# The plain TCP transport (transport.pxd), included into _engine.pyx.
+# Each operation is the socket call itself; TLS will wrap the same five.
+
+
+cdef int tcp_open(Conn* c, int family, const sockaddr* addr, socklen_t addr_len) noexcept:
+    """A non-blocking socket with TCP_NODELAY, its connect() started."""
+    cdef int one = 1
+    c.fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)
+    if c.fd < 0:
+        return -1
+    setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one))
+    if connect(c.fd, addr, addr_len) < 0 and errno != EINPROGRESS:
+        close(c.fd)
+        c.fd = -1
+        return -1
+    return 0
+
+
+cdef int tcp_handshake(Conn* c) noexcept:
+    return HANDSHAKE_DONE
+
+
+cdef ssize_t tcp_read(Conn* c, char* buf, size_t n) noexcept:
+    return recv(c.fd, buf, n, 0)
+
+
+cdef ssize_t tcp_write(Conn* c, const char* data, size_t n) noexcept:
+    return send(c.fd, data, n, MSG_NOSIGNAL)
+
+
+cdef void tcp_close(Conn* c) noexcept:
+    close(c.fd)
+    c.fd = -1
+
+
+cdef Transport TCP
+TCP.open = tcp_open
+TCP.handshake = tcp_handshake
+TCP.read = tcp_read
+TCP.write = tcp_write
+TCP.close = tcp_close

@@ -1,0 +1,52 @@
+"""The engine picks its fast path and its load policy once, from the tables."""
+import socket
+
+import pytest
+
+from surge.core._engine import Engine
+from surge.plan.model import RunPlan
+from surge.plan.request import parse_target
+from surge.run.addresses import pack_sockaddr
+from surge.run.flows import FlowTables, url_step, url_tables
+
+TARGET = parse_target("http://127.0.0.1:9/")
+ADDRESS = (socket.AF_INET, pack_sockaddr(socket.AF_INET, ("127.0.0.1", 9)))
+
+
+def engine(tables, **kwargs):
+    options = dict(users=2, pipeline=1, quota=-1, timeout_ns=10**9, on_event=lambda name: None)
+    options.update(kwargs)
+    return Engine([ADDRESS], tables, **options)
+
+
+def two_steps():
+    tables = FlowTables.one_step(TARGET, url_step("GET", TARGET, (), b""), report_steps=True)
+    tables.steps.append(url_step("GET", TARGET, (), b""))
+    tables.step_names.append(("url", "second"))
+    tables.scenarios = [(1.0, [0, 1], [])]
+    return tables
+
+
+@pytest.mark.parametrize("tables, open_model, policy", [
+    (url_tables(RunPlan(target=TARGET)), False, "closed"),
+    (url_tables(RunPlan(target=TARGET)), True, "open"),
+    (two_steps(), False, "flows-closed"),
+    (two_steps(), True, "flows-open"),
+])
+def test_the_policy_is_chosen_from_the_tables_and_the_load_model(tables, open_model, policy):
+    e = engine(tables)
+    if open_model:
+        e.use_open_model([(0.0, 1.0, 10.0, 10.0)], 0, 1, 1)
+    assert e.policy_name == policy
+
+
+def test_a_static_step_pipelines_and_reports_no_steps_for_a_url_run():
+    e = engine(url_tables(RunPlan(target=TARGET)), pipeline=16)
+    assert e.snapshot()["flows"] is None
+    assert e.flow_snapshot()["steps"][0][0] == 0          # the fast path still has its one step
+
+
+def test_the_tables_must_name_one_address_per_host():
+    with pytest.raises(ValueError, match="one address per host"):
+        Engine([ADDRESS, ADDRESS], url_tables(RunPlan(target=TARGET)), users=1, pipeline=1, quota=1,
+               timeout_ns=10**9, on_event=print)
