@@ -15,7 +15,8 @@ import re
 
 import click
 
-from surge.cli.main import EXIT_GATE, EXIT_OK, EXIT_USAGE, SurgeExit
+from surge.cli.main import EXIT_USAGE, SurgeExit
+from surge.run.outcome import gate
 
 _PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%?\s*$")
 
@@ -58,20 +59,3 @@ def compare_command(baseline_path, current_path, max_regression, allow_inconclus
                       allow_inconclusive=allow_inconclusive)
     click.echo(text)
     return code
-
-
-def gate(baseline: dict, current: dict, max_regression: float, baseline_name="baseline",
-         current_name="current", allow_inconclusive: bool = False) -> tuple[int, str]:
-    """(exit code, text) of a comparison: EXIT_GATE on a significant regression beyond
-    the bound, and EXIT_GATE too when nothing could be significant (unless allowed)."""
-    from surge.report.compare import compare
-
-    comparison = compare(baseline, current, max_regression, baseline_name=baseline_name,
-                         current_name=current_name)
-    if comparison.regressions:
-        code = EXIT_GATE
-    elif comparison.inconclusive and not allow_inconclusive:
-        code = EXIT_GATE
-    else:
-        code = EXIT_OK
-    return code, comparison.render()

@@ -10,30 +10,13 @@ import sys
 import click
 
 from surge import __version__
+# The codes and their precedence are the run's policy (surge.run.outcome); re-exported for the commands.
+from surge.run.outcome import (EXIT_GATE, EXIT_INTERRUPTED, EXIT_OK, EXIT_PRECEDENCE,  # noqa: F401
+                               EXIT_RUNTIME, EXIT_USAGE, worst_exit)
 
 # click >= 8.2 raises this for a bare group invocation (help, then exit 0).
 _NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", None) or getattr(
     click.exceptions, "NoArgsIsHelp", click.exceptions.Exit)
-
-EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, EXIT_GATE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-
-# When a run ends in several ways at once, its exit code is the first of these
-# that happened. An interrupted run is partial, so its verdicts are not the
-# answer; a runtime failure (a worker died, a report was not written) means
-# the numbers or the files are incomplete, which a CI job must see as broken
-# rather than as "regressed"; then a usage error found at the end (a result
-# without histograms for --hlog); then the gates: failed (objectives,
-# abort_on_fail, a regression, an inconclusive regression gate).
-EXIT_PRECEDENCE = (EXIT_INTERRUPTED, EXIT_RUNTIME, EXIT_USAGE, EXIT_GATE, EXIT_OK)
-
-
-def worst_exit(*codes: int) -> int:
-    """The exit code of several outcomes, by EXIT_PRECEDENCE (an unknown code ranks
-    just after EXIT_RUNTIME); EXIT_OK when there are none."""
-    def rank(code: int) -> float:
-        return EXIT_PRECEDENCE.index(code) if code in EXIT_PRECEDENCE else 1.5
-    return min(codes, key=rank, default=EXIT_OK)
-
 
 class SurgeExit(Exception):
     """Raised by commands to end with a one-line message and an exit code."""

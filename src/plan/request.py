@@ -8,8 +8,10 @@ from urllib.parse import unquote, urlsplit
 
 import surge
 from surge.plan.errors import PlanError
-from surge.plan.model import RunPlan, Target
+from surge.plan.model import Target
+from surge.plan.plan import Step
 from surge.plan.redact import is_secret_header, redact_url
+from surge.plan.template import Template
 
 SUPPORTED_SCHEMES = ("http",)
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
@@ -21,8 +23,10 @@ _PLAIN = re.compile(r"^([^:\[\]]*)(?::(.*))?$")
 _NAME_CHAR = re.compile(r"^[\w.\-]+$")
 _V6ISH = re.compile(r"^[0-9A-Fa-f:.]+$")          # an unbracketed IPv6 address (and maybe a port)
 USER_AGENT = f"surge/{surge.__version__}"
+BODY_METHODS = ("POST", "PUT", "PATCH")     # a Content-Length even without a body
 
-__all__ = ["PlanError", "parse_target", "parse_header", "parse_method", "parse_auth", "render_request",
+__all__ = ["PlanError", "parse_target", "parse_header", "parse_method", "parse_auth", "url_step",
+           "render_static",
            "USER_AGENT"]
 
 
@@ -134,22 +138,46 @@ def basic_authorization(user: str, password: str) -> str:
     return f"Basic {token}"
 
 
-def render_request(plan: RunPlan) -> bytes:
-    """The exact bytes sent for every request of the plan, rendered once.
+def literal(text: str | bytes) -> Template:
+    """A template that is only the text given: never parsed, so a `${` in a
+    URL, header or body from the command line goes out as written."""
+    shown = text if isinstance(text, str) else text.decode("utf-8", "replace")
+    return Template(parts=(text,) if text else (), text=shown)
 
-    Adds Host, User-Agent (surge/VERSION) and Authorization (Basic, from
-    --auth or the URL's credentials) unless the user's headers name them."""
-    names = {name.lower() for name, _ in plan.headers}
-    lines = [f"{plan.method} {plan.target.path} HTTP/1.1"]
+
+def url_step(target: Target, method: str = "GET", headers: tuple[tuple[str, str], ...] = (), body: bytes = b"",
+             credentials: tuple[str, str] | None = None) -> Step:
+    """The one step of `surge run URL`: literal path, headers and body.
+
+    Basic `Authorization` (from --auth or the URL's credentials) comes first
+    among the headers, where render_request always put it; Host and
+    User-Agent are added by whoever renders the step unless named here."""
+    auth = (("Authorization", basic_authorization(*credentials)),) if credentials is not None else ()
+    return Step(name="default", method=method,
+                host=Target(scheme=target.scheme, host=target.host, port=target.port, path="/"),
+                path=literal(target.path),
+                headers=tuple((name, literal(value)) for name, value in auth + tuple(headers)),
+                body=literal(body) if body else None,
+                request_text=f"{method} {target.path}")
+
+
+def render_static(step: Step) -> bytes:
+    """The exact bytes of a step whose templates have no slots, rendered once.
+
+    Adds Host and User-Agent (surge/VERSION) unless the step's headers name
+    them, and Content-Length when there is a body or the method is POST, PUT
+    or PATCH, unless the headers give one."""
+    def text(template: Template) -> bytes:
+        return b"".join(p if isinstance(p, bytes) else p.encode("utf-8") for p in template.parts)
+
+    names = {name.lower() for name, _ in step.headers}
+    lines = [f"{step.method} ".encode() + text(step.path) + b" HTTP/1.1"]
     if "host" not in names:
-        lines.append(f"Host: {plan.target.authority}")
+        lines.append(f"Host: {step.host.authority}".encode())
     if "user-agent" not in names:
-        lines.append(f"User-Agent: {USER_AGENT}")
-    credentials = plan.credentials
-    if credentials is not None and "authorization" not in names:
-        lines.append(f"Authorization: {basic_authorization(*credentials)}")
-    lines.extend(f"{name}: {value}" for name, value in plan.headers)
-    if (plan.body or plan.method in ("POST", "PUT", "PATCH")) and "content-length" not in names:
-        lines.append(f"Content-Length: {len(plan.body)}")
-    head = ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
-    return head + plan.body
+        lines.append(f"User-Agent: {USER_AGENT}".encode())
+    lines.extend(f"{name}: ".encode() + text(value) for name, value in step.headers)
+    body = text(step.body) if step.body is not None else b""
+    if (step.body is not None or step.method in BODY_METHODS) and "content-length" not in names:
+        lines.append(f"Content-Length: {len(body)}".encode())
+    return b"\r\n".join(lines) + b"\r\n\r\n" + body

@@ -16,7 +16,9 @@ import sys
 from surge import __version__
 from surge.core._limits import ERROR_KINDS
 from surge.core._histogram import Histogram
+from surge.plan.describe import describe_config
 from surge.plan.units import NS_PER_S
+from surge.plan.workload import Workload
 from surge.result.format import RESULT_FORMAT
 
 PERCENTILES = (50, 75, 90, 95, 99, 99.9, 99.99)
@@ -27,7 +29,7 @@ class WorkerRecord:
 
     def __init__(self, index: int):
         self.index = index
-        self.ready = None           # {"open_connections", "errors"} once connected
+        self.ready = None           # its surge.run.messages.Ready once connected
         self.ticks: dict[int, dict] = {}
         self.final: dict | None = None
         self.end_ns: int | None = None
@@ -137,9 +139,10 @@ def machine_info() -> dict:
 class RunRecord:
     """The raw record of a run; `to_result()` makes the result file's dict."""
 
-    def __init__(self, plan, workers: list[WorkerRecord]):
-        self.plan = plan
+    def __init__(self, workload: Workload, workers: list[WorkerRecord], addresses: dict | None = None):
+        self.workload = workload
         self.workers = workers
+        self.addresses = addresses or {}          # surge.run.supervisor.describe_addresses
         self.start_ns: int | None = None
         self.interrupted = False
         self.aborted_by: str | None = None          # the objective that stopped the run early
@@ -149,7 +152,13 @@ class RunRecord:
     # ---- merges -------------------------------------------------------------
     @property
     def open_model(self) -> bool:
-        return self.plan.model == "open"
+        return self.workload.model == "open"
+
+    @property
+    def reports_steps(self) -> bool:
+        """A plan's result has steps and scenarios (and totals made of them); a
+        URL run's has today's shape without them (presentation only)."""
+        return self.workload.source.reports_steps
 
     def total_histogram(self, key: str = "latency") -> Histogram:
         """Every interval of every worker added: `latency`, or `latency_uncorrected`
@@ -191,7 +200,7 @@ class RunRecord:
             extra = {"due": sum(snap["due"] for snap in latest),
                      "dropped": sum(snap["dropped"] for snap in latest),
                      "queued_at_stop": sum(w.final.get("queued_at_stop", 0) for w in self.workers if w.final)}
-        if self.plan.test_plan is not None:         # each step's own rule (expect.status)
+        if self.reports_steps:          # each step's own rule (expect.status)
             failed = no_failed()
             for step in self.step_counters()[0]:
                 failed = add_failed(failed, step["failed"])
@@ -242,15 +251,18 @@ class RunRecord:
         interval_s = max(t_end - (k - 1), 1e-9)
         allowed = self.step_allowed
         for snap, previous in snaps:
+            # A plan's steps each have their own rule (their cumulative counters);
+            # a run without step counters has the >= 400 rule on its statuses.
+            by_steps = self.reports_steps and bool(snap.get("flows"))
             hist.add_sparse(*snap["latency"])
             errors += _errors_total(snap) - _errors_total(previous)
             for status, n in snap["statuses"].items():
                 delta = n - (previous["statuses"].get(status, 0) if previous else 0)
                 if delta:
                     statuses[str(status)] = statuses.get(str(status), 0) + delta
-                    if not snap.get("flows") and is_failed_status(status):
+                    if not by_steps and is_failed_status(status):
                         failed += delta
-            if snap.get("flows"):       # a plan: each step's rule, from its cumulative counters
+            if by_steps:
                 failed += (_step_failed_counts(snap["flows"], allowed)
                            - _step_failed_counts((previous or {}).get("flows"), allowed))
             else:
@@ -265,7 +277,7 @@ class RunRecord:
         point = {"t": t_end, "requests": hist.total_count, "errors": errors, "failed": failed, "p50": p50, "p99": p99,
                  "max": hist.max, "hdr": hist.encode(), "statuses": statuses,
                  "active_connections": sum(snap["open_connections"] for snap, _ in snaps), "workers": workers}
-        profile = self.plan.profile
+        profile = self.workload.load.profile
         if self.open_model:
             uncorrected = Histogram()
             for snap, _ in snaps:
@@ -294,22 +306,20 @@ class RunRecord:
     @property
     def step_allowed(self) -> list[tuple[int, ...]]:
         """Each plan step's `expect.status` (() = the >= 400 rule), in flow order."""
-        test_plan = self.plan.test_plan
-        if test_plan is None:
+        if not self.reports_steps:
             return []
-        return [step.expect.status for scenario in test_plan.scenarios for step in scenario.steps]
+        return [step.expect.status for step in self.workload.steps]
 
     def step_counters(self) -> tuple[list[dict], list[list[int]]]:
         """Per step, from each worker's last report: requests, statuses, errors,
         checks, failed; per scenario: [started, completed, aborted]."""
-        test_plan = self.plan.test_plan
-        if test_plan is None:
+        if not self.reports_steps:
             return [], []
-        names = [(scenario.name, step.name) for scenario in test_plan.scenarios for step in scenario.steps]
+        names = self.workload.step_names
         steps = [{"scenario": scn, "step": name, "requests": 0, "responses_by_status": {},
                   "errors": {kind: 0 for kind in ERROR_KINDS}, "checks": 0, "check_failures": 0}
                  for scn, name in names]
-        iterations = [[0, 0, 0] for _ in test_plan.scenarios]
+        iterations = [[0, 0, 0] for _ in self.workload.scenarios]
         for w in self.workers:
             last = next((s["flows"] for s in reversed(w.snapshots()) if s.get("flows")), None)
             if last is None:
@@ -334,8 +344,7 @@ class RunRecord:
     def flow_results(self) -> dict:
         """Per step and per scenario (test plans): counters from each worker's
         last report, latency from every interval, merged exactly."""
-        test_plan = self.plan.test_plan
-        if test_plan is None:
+        if not self.reports_steps:
             return {}
         steps, iterations = self.step_counters()
         latencies = [Histogram() for _ in steps]
@@ -347,8 +356,8 @@ class RunRecord:
         for out, hist in zip(steps, latencies):
             out["latency"] = latency_summary(hist)
         scenarios = []
-        shares = test_plan.shares
-        for i, scenario in enumerate(test_plan.scenarios):
+        shares = self.workload.shares
+        for i, scenario in enumerate(self.workload.scenarios):
             merged = Histogram()
             members = [k for k, step in enumerate(steps) if step["scenario"] == scenario.name]
             failed = no_failed()
@@ -378,7 +387,7 @@ class RunRecord:
             "surge_version": __version__,
             "result_format": RESULT_FORMAT,
             "started_at": self.started_at,
-            "config": self.plan.describe(),
+            "config": describe_config(self.workload, self.addresses),
             "machine": machine_info(),
             "interrupted": self.interrupted,
             **({"aborted_by": self.aborted_by} if self.aborted_by else {}),
@@ -390,7 +399,7 @@ class RunRecord:
             "workers_failed": [{"index": w.index, "cause": w.failure} for w in self.workers if w.failure],
             "resources": self.resources(),
             **self.flow_results(),
-            **({"step_timeseries": step_timeseries(self)} if self.plan.test_plan is not None else {}),
+            **({"step_timeseries": step_timeseries(self)} if self.reports_steps else {}),
             **({"samples": samples} if (samples := sub_second_samples(self)) else {}),
         }
 
@@ -410,10 +419,9 @@ def step_timeseries(record: RunRecord) -> list[dict]:
     The slots are chosen as in `RunRecord.timeseries`: tick k in slot k, a
     worker's final snapshot in the slot its end falls in; counters are
     cumulative per worker (deltas), step latencies are per interval."""
-    test_plan = record.plan.test_plan
-    if test_plan is None or record.start_ns is None:
+    if not record.reports_steps or record.start_ns is None:
         return []
-    names = [(scenario.name, step.name) for scenario in test_plan.scenarios for step in scenario.steps]
+    names = record.workload.step_names
     allowed = record.step_allowed
     slots: dict[int, list[tuple[dict, dict | None]]] = {}
     for w in record.workers:

@@ -9,11 +9,13 @@ import signal
 import time
 from multiprocessing.connection import wait as wait_for_pipes
 
-from surge.plan.model import RunPlan, host_port
-from surge.plan.request import render_request
+from surge.plan.model import host_port
+from surge.plan.units import NS_PER_S
+from surge.plan.workload import Workload
 from surge.run.addresses import AddressError, Choice, choose, lookup
 from surge.run.merge import RunRecord, WorkerRecord
-from surge.run.worker import NS_PER_S, WorkerSpec, worker_main
+from surge.run.messages import Failed, Final, Ready, Start, Stop, Tick
+from surge.run.worker import WorkerSpec, worker_main
 
 # Time for every worker to receive "start" before the common start instant: a
 # pipe message and a wake-up, well under a millisecond even on a busy machine.
@@ -33,9 +35,9 @@ class Interrupted(Exception):
         self.record = record
 
 
-def probe_timeout_s(plan: RunPlan) -> float:
+def probe_timeout_s(workload: Workload) -> float:
     """How long the address probe waits for a connect (the run's timeout, at most 5 s)."""
-    return min(plan.timeout_ns / NS_PER_S, 5.0)
+    return min(workload.timeout_ns / NS_PER_S, 5.0)
 
 
 def choose_address(target, timeout_s: float) -> Choice:
@@ -57,13 +59,11 @@ def choose_address(target, timeout_s: float) -> Choice:
 
 
 def describe_addresses(target_choice: Choice, host_choices: list[tuple[object, Choice]]) -> dict:
-    """The config keys saying which addresses were used: "address" (and
-    "address_note" when one was skipped) for the target; with a test plan,
-    "host_addresses" for each host its steps use."""
-    described = target_choice.describe()
-    if host_choices:
-        described["host_addresses"] = [{"host": host.authority, **choice.describe()} for host, choice in host_choices]
-    return described
+    """Which addresses were used: "target" (the config's "address", and
+    "address_note" when one was skipped), "hosts" (each host the steps use);
+    surge.plan.describe shows them in the result's config."""
+    return {"target": target_choice.describe(),
+            "hosts": [{"host": host.authority, **choice.describe()} for host, choice in host_choices]}
 
 
 def split(total: int, parts: int) -> list[int]:
@@ -72,8 +72,8 @@ def split(total: int, parts: int) -> list[int]:
 
 
 class Supervisor:
-    def __init__(self, plan: RunPlan, on_tick=None, watch=None):
-        self.plan = plan
+    def __init__(self, workload: Workload, on_tick=None, watch=None):
+        self.workload = workload
         self.on_tick = on_tick              # called with (second, RunRecord) for live output
         self.watch = watch                  # a WatchedProcess (--watch-pid), sampled each second
         self.stop_requested = False
@@ -82,31 +82,38 @@ class Supervisor:
     def _on_signal(self, signum, frame):
         self.stop_requested = True
 
-    def run(self) -> RunRecord:
-        plan = self.plan
-        timeout_s = probe_timeout_s(plan)
-        chosen = choose_address(plan.target, timeout_s)
-        family, sockaddr = chosen.address.family, chosen.address.packed()
+    def choose_hosts(self) -> tuple[tuple[tuple[int, bytes], ...], dict]:
+        """(family, sockaddr) of each host in workload.hosts order, and the
+        config keys that say which were chosen."""
+        workload = self.workload
+        timeout_s = probe_timeout_s(workload)
+        target = workload.target
+        chosen = choose_address(target, timeout_s)
         host_choices = []
-        if plan.test_plan is not None:
-            for target in plan.test_plan.hosts:       # the engine's host order (FlowTables.hosts)
-                same = (target.host, target.port) == (plan.target.host, plan.target.port)
-                host_choices.append((target, chosen if same else choose_address(target, timeout_s)))
+        for host in workload.hosts:       # the engine's host order (FlowTables.hosts)
+            same = (host.host, host.port) == (target.host, target.port)
+            host_choices.append((host, chosen if same else choose_address(host, timeout_s)))
         hosts = tuple((c.address.family, c.address.packed()) for _, c in host_choices)
-        # The result's config says which address each host got.
-        plan = self.plan = dataclasses.replace(plan, addresses=describe_addresses(chosen, host_choices))
-        request = render_request(plan)
-        capacity = plan.connection_capacity
-        workers = max(1, min(plan.workers, capacity))
-        conns = split(capacity, workers)
-        quotas = split(plan.requests, workers) if plan.requests else [-1] * workers
+        return hosts, describe_addresses(chosen, host_choices)
+
+    def specs(self, hosts) -> list[WorkerSpec]:
+        """One spec per worker: users and the -n quota split evenly."""
+        workload = self.workload
+        capacity = workload.load.users
+        workers = max(1, min(workload.workers, capacity))
+        users = split(capacity, workers)
+        requests = workload.load.requests
+        quotas = split(requests, workers) if requests else [-1] * workers
         seed = int.from_bytes(os.urandom(8), "little")
-        specs = [WorkerSpec(i, family, sockaddr, request, conns[i], plan.pipeline, quotas[i],
-                            plan.timeout_ns, plan.method == "HEAD", workers, plan.profile,
-                            plan.test_plan, hosts, sum(conns[:i]), (seed + i * 0x9E3779B97F4A7C15) % 2 ** 64 or 1,
-                            plan.schedule_grid_ns, plan.pipeline_timing)
-                 for i in range(workers)]
-        record = RunRecord(plan, [WorkerRecord(i) for i in range(workers)])
+        return [WorkerSpec(index=i, workers=workers, workload=workload, hosts=hosts, users=users[i],
+                           user_base=sum(users[:i]), quota_requests=quotas[i],
+                           seed=(seed + i * 0x9E3779B97F4A7C15) % 2 ** 64 or 1)
+                for i in range(workers)]
+
+    def run(self) -> RunRecord:
+        hosts, addresses = self.choose_hosts()
+        specs = self.specs(hosts)
+        record = RunRecord(self.workload, [WorkerRecord(spec.index) for spec in specs], addresses)
 
         old_int = signal.signal(signal.SIGINT, self._on_signal)
         old_term = signal.signal(signal.SIGTERM, self._on_signal)
@@ -155,7 +162,7 @@ class Supervisor:
 
         while live:
             if self.stop_requested and stop_sent_at is None:
-                send_all(("stop",))
+                send_all(Stop())
                 stop_sent_at = time.monotonic()
             if stop_sent_at is not None and time.monotonic() - stop_sent_at > STOP_GRACE_S:
                 break
@@ -166,12 +173,11 @@ class Supervisor:
                 except (EOFError, OSError):
                     live.discard(pipe)
                     continue
-                kind = message[0]
-                if kind == "ready":
-                    w.ready = message[1]
-                elif kind == "tick":
-                    k = message[1]
-                    w.add_tick(k, message[2])
+                if isinstance(message, Ready):
+                    w.ready = message
+                elif isinstance(message, Tick):
+                    k = message.second
+                    w.add_tick(k, message.snapshot)
                     # Once every worker still running has reported second k: sample, show.
                     if k not in record.watch_samples and all(k in other.ticks for other in record.workers
                                                              if pipe_of[other.index] in live):
@@ -181,13 +187,13 @@ class Supervisor:
                             if reason and not self.stop_requested:
                                 self.abort_reason = reason
                                 self.stop_requested = True
-                elif kind == "final":
-                    w.final = message[2]
-                    w.end_ns = message[1]
-                    w.abandoned = message[3]
+                elif isinstance(message, Final):
+                    w.final = message.snapshot
+                    w.end_ns = message.end_ns
+                    w.abandoned = message.abandoned
                     live.discard(pipe)
-                elif kind == "failed":
-                    w.failure = message[1]
+                elif isinstance(message, Failed):
+                    w.failure = message.reason
                     live.discard(pipe)
             if phase == "connecting" and all(w.ready is not None or pipe_of[w.index] not in live
                                              for w in record.workers):
@@ -196,9 +202,9 @@ class Supervisor:
                     raise RunError(f"worker {failed.index} failed before the start: "
                                    f"{failed.failure or describe_exit(procs[0].exitcode)}")
                 record.start_ns = time.monotonic_ns() + START_DELAY_NS
-                duration_ns = self.plan.run_duration_ns
+                duration_ns = self.workload.load.duration_ns
                 deadline = record.start_ns + duration_ns if duration_ns else None
-                send_all(("start", record.start_ns, deadline))
+                send_all(Start(start_ns=record.start_ns, deadline_ns=deadline))
                 phase = "running"
 
 
@@ -214,6 +220,6 @@ def describe_exit(exitcode) -> str:
     return f"exited with status {exitcode} before reporting its results"
 
 
-def run_plan(plan: RunPlan, on_tick=None, watch=None) -> RunRecord:
-    """Run the plan to completion (or interruption) and return the raw record."""
-    return Supervisor(plan, on_tick, watch).run()
+def run_workload(workload: Workload, on_tick=None, watch=None) -> RunRecord:
+    """Run the workload to completion (or interruption) and return the raw record."""
+    return Supervisor(workload, on_tick, watch).run()

@@ -1,16 +1,8 @@
 """One worker process: an Engine on its own uvloop loop.
 
-Protocol with the supervisor (multiprocessing pipe, pickled tuples):
-  worker -> parent  ("ready", info)            every connection connected or failed once
-  parent -> worker  ("start", start_ns, deadline_ns | None)
-  worker -> parent  ("tick", k, snapshot)      at start_ns + k seconds
-                                               (snapshot["quarters"]: the sub-second samples since the last tick)
-  parent -> worker  ("stop",)                  interrupt: finish now
-  worker -> parent  ("final", end_ns, snapshot, abandoned)  abandoned: requests in flight at the stop
-  worker -> parent  ("failed", reason)         the worker could not run (fd limit, a plan it refused)
-(snapshot["usage"] carries the worker's CPU and memory.)
-A snapshot holds cumulative counters and the latency histogram of the
-interval since the previous one, so the parent's merge is exact.
+It talks to the supervisor with the messages of surge.run.messages: Ready
+once its connections are settled, a Tick each second after the Start, a
+Final after the deadline, the -n quota or a Stop; Failed when it cannot run.
 """
 from __future__ import annotations
 
@@ -22,7 +14,10 @@ import signal
 import time
 from dataclasses import dataclass
 
-from surge.plan.units import NS_PER_S  # (re-exported for the supervisor)
+from surge.plan.units import NS_PER_S
+from surge.plan.workload import LoadModel, Workload
+from surge.run.messages import Failed, Final, Ready, Start, Stop, Tick
+from surge.run.resources import rss_kb
 
 # Sub-second samples for `surge compare` (4 a second): at each instant start + q/4 s
 # between ticks the worker reads, without resetting, the latency histogram of the
@@ -31,26 +26,21 @@ from surge.plan.units import NS_PER_S  # (re-exported for the supervisor)
 SAMPLES_PER_S = 4
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class WorkerSpec:
-    """What one worker runs (picklable)."""
-    index: int
-    family: int
-    sockaddr: bytes
-    request: bytes
-    connections: int
-    pipeline: int
-    quota: int                  # -1: until the deadline
-    timeout_ns: int
-    head_request: bool
-    workers: int = 1            # how many workers share the load
-    profile: object = None      # surge.plan.load.LoadProfile: open schedule or closed ramp
-    test_plan: object = None    # surge.plan.plan.Plan: run its flows (connections = VUs x hosts)
-    hosts: tuple = ()           # test plan: (family, sockaddr) per host, in FlowTables order
-    user_base: int = 0          # test plan: the global number of this worker's first VU
-    seed: int = 0
-    schedule_grid_ns: int | None = None   # open model: --schedule-grid (None: batch_grid_ns)
-    pipeline_timing: str = "batch"        # closed model with --pipeline: "batch" or "each"
+    """What one worker runs (inherited by the forked process)."""
+    index: int                  # this worker's number, 0..workers-1
+    workers: int                # how many workers share the load
+    workload: Workload
+    hosts: tuple[tuple[int, bytes], ...]    # (family, sockaddr) per host, in workload.hosts order
+    users: int                  # this worker's share of the users (a URL run: its connections)
+    user_base: int = 0          # the global number of this worker's first user
+    quota_requests: int = -1    # -n: this worker's share; -1: until the deadline
+    seed: int = 1               # this worker's random stream (scenario choice, think times, data)
+
+    @property
+    def load(self) -> LoadModel:
+        return self.workload.load
 
 
 def share(total: int, workers: int, index: int) -> int:
@@ -72,14 +62,10 @@ def batch_grid_ns(peak_rate_per_worker: float) -> int:
     return min(MAX_GRID_NS, int(BATCH_REQUESTS * 1e9 / peak_rate_per_worker))
 
 
-PAGE_KB = resource.getpagesize() // 1024
-
-
 def current_rss_kb() -> int:
-    """Resident memory now (not the peak), from /proc/self/statm."""
+    """This process's resident memory now (not the peak); 0 when unreadable."""
     try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * PAGE_KB
+        return rss_kb()
     except (OSError, ValueError, IndexError):
         return 0
 
@@ -139,9 +125,9 @@ class Worker:
         try:
             message = self.pipe.recv()
         except (EOFError, OSError):
-            message = ("stop",)                        # parent gone: wind down
+            message = Stop()                           # parent gone: wind down
             self.loop.remove_reader(self.pipe.fileno())
-        if message[0] == "stop":
+        if isinstance(message, Stop):
             self.finish("stopped")
         self.messages.put_nowait(message)
 
@@ -149,9 +135,9 @@ class Worker:
         return self.loop.call_later(max(0.0, (when_ns - time.monotonic_ns()) / NS_PER_S), callback, *args)
 
     def closed_target(self, t_s: float) -> int:
-        """Closed-model stages: this worker's connections at t_s."""
+        """Closed-model stages: this worker's users at t_s."""
         spec = self.spec
-        return share(round(spec.profile.value_at(t_s)), spec.workers, spec.index)
+        return share(round(spec.load.profile.value_at(t_s)), spec.workers, spec.index)
 
     def ramp(self, start_ns: int) -> None:
         if self.finished.done():
@@ -164,14 +150,18 @@ class Worker:
         if not self.finished.done():
             self.loop.call_later(self.sweep_interval_s, self.sweep)
 
-    def tick(self, k: int, start_ns: int, deadline_ns: int | None) -> None:
-        if self.finished.done() or (deadline_ns is not None and time.monotonic_ns() >= deadline_ns - 5_000_000):
-            return                      # the final snapshot covers the last interval
+    def snapshot(self) -> dict:
+        """The engine's snapshot plus this worker's usage, index and sub-second reads."""
         snap = self.engine.snapshot()
         snap["usage"] = usage()
         snap["worker"] = self.spec.index
         snap["quarters"], self.quarters = self.quarters, []
-        self.pipe.send(("tick", k, snap))
+        return snap
+
+    def tick(self, k: int, start_ns: int, deadline_ns: int | None) -> None:
+        if self.finished.done() or (deadline_ns is not None and time.monotonic_ns() >= deadline_ns - 5_000_000):
+            return                      # the final snapshot covers the last interval
+        self.pipe.send(Tick(second=k, snapshot=self.snapshot()))
         self.call_at_ns(start_ns + (k + 1) * NS_PER_S, self.tick, k + 1, start_ns, deadline_ns)
 
     def quarter(self, q: int, start_ns: int, deadline_ns: int | None) -> None:
@@ -182,66 +172,76 @@ class Worker:
             self.quarters.append((q, self.engine.latency_us.to_sparse()))
         self.call_at_ns(start_ns + (q + 1) * NS_PER_S // SAMPLES_PER_S, self.quarter, q + 1, start_ns, deadline_ns)
 
-    async def run(self) -> None:
-        from surge.core._engine import Engine  # after fork: nothing compiled is shared
-
-        spec = self.spec
-        profile = spec.profile
-        hosts = max(1, len(spec.hosts))
-        raise_fd_limit(spec.connections * hosts + 64)
-        from surge.run.flows import FlowTables, request_tables
-        if spec.test_plan is not None:
-            tables, addresses = FlowTables(spec.test_plan), list(spec.hosts)
-        else:
-            tables, addresses = request_tables(spec.request), [(spec.family, spec.sockaddr)]
-        self.engine = Engine(addresses, tables, users=spec.connections, pipeline=spec.pipeline, quota=spec.quota,
-                             timeout_ns=spec.timeout_ns, on_event=self.on_engine_event,
-                             pipeline_timing=spec.pipeline_timing, user_base=spec.user_base, seed=spec.seed,
-                             worker=(spec.index, spec.workers))
-        if profile is not None and profile.model == "open":
-            # Connections open on demand; start with enough for ~2 ms of latency.
-            rate_per_worker = profile.value_at(0) / spec.workers
-            initial = 0 if spec.test_plan is not None else min(spec.connections, max(4, math.ceil(rate_per_worker * 0.002)))
-            grid_ns = spec.schedule_grid_ns or batch_grid_ns(profile.peak / spec.workers)
+    def set_load(self) -> None:
+        """The load model, chosen once before the start."""
+        spec, load = self.spec, self.spec.load
+        if load.model == "open":
+            profile = load.profile
+            initial = 0
+            if load.preconnect:    # connections as users: start with enough for ~2 ms of latency
+                rate_per_worker = profile.value_at(0) / spec.workers
+                initial = min(spec.users, max(4, math.ceil(rate_per_worker * 0.002)))
+            grid_ns = load.schedule_grid_ns or batch_grid_ns(profile.peak / spec.workers)
             self.engine.use_open_model(profile.segments(), spec.index, spec.workers, initial, grid_ns)
-        elif profile is not None and profile.stages:
+        elif load.staged:
             self.engine.set_active_connections(self.closed_target(0.0))
-        self.sweep_interval_s = min(0.1, spec.timeout_ns / NS_PER_S / 4)
+
+    async def run(self) -> None:
+        spec = self.spec
+        raise_fd_limit(spec.users * len(spec.hosts) + 64)
+        self.engine = make_engine(spec, self.on_engine_event)
+        self.set_load()
+        self.sweep_interval_s = min(0.1, spec.workload.timeout_ns / NS_PER_S / 4)
         self.loop.add_reader(self.engine.epoll_fd, self.engine.on_ready)
         watch_pipe(self.loop, self.pipe, self.on_pipe_readable)
         self.loop.call_later(self.sweep_interval_s, self.sweep)
         self.engine.connect_all()
         await asyncio.wait([self.settled, self.finished], return_when=asyncio.FIRST_COMPLETED)
         snap = self.engine.snapshot()
-        self.pipe.send(("ready", {"open_connections": snap["open_connections"], "errors": snap["errors"]}))
+        self.pipe.send(Ready(open_connections=snap["open_connections"], errors=snap["errors"]))
 
         message = await self.messages.get()
-        while message[0] not in ("start", "stop"):
+        while not isinstance(message, (Start, Stop)):
             message = await self.messages.get()
-        start_ns = time.monotonic_ns()
-        if message[0] == "start":
-            _, start_ns, deadline_ns = message
-            started = self.loop.create_future()
-            self.call_at_ns(start_ns, lambda: started.done() or started.set_result(None))
-            await asyncio.wait([started, self.finished], return_when=asyncio.FIRST_COMPLETED)
-            if not self.finished.done():
-                self.engine.start(start_ns)
-                profile = self.spec.profile
-                if profile is not None and profile.model == "closed" and profile.stages:
-                    self.loop.call_later(0.1, self.ramp, start_ns)
-                self.call_at_ns(start_ns + NS_PER_S, self.tick, 1, start_ns, deadline_ns)
-                self.call_at_ns(start_ns + NS_PER_S // SAMPLES_PER_S, self.quarter, 1, start_ns, deadline_ns)
-                if deadline_ns is not None:
-                    self.call_at_ns(deadline_ns, self.finish, "deadline")
-                await self.finished
+        if isinstance(message, Start):
+            await self.run_from(message.start_ns, message.deadline_ns)
         end_ns = time.monotonic_ns()              # before closing thousands of sockets
         abandoned, queued = self.engine.stop()
-        snap = self.engine.snapshot()
-        snap["usage"] = usage()
-        snap["worker"] = self.spec.index
+        snap = self.snapshot()
         snap["queued_at_stop"] = queued
-        snap["quarters"], self.quarters = self.quarters, []
-        self.pipe.send(("final", end_ns, snap, abandoned))
+        self.pipe.send(Final(end_ns=end_ns, snapshot=snap, abandoned=abandoned))
+
+    async def run_from(self, start_ns: int, deadline_ns: int | None) -> None:
+        """Wait for the common start instant, then send until finished."""
+        started = self.loop.create_future()
+        self.call_at_ns(start_ns, lambda: started.done() or started.set_result(None))
+        await asyncio.wait([started, self.finished], return_when=asyncio.FIRST_COMPLETED)
+        if self.finished.done():
+            return
+        self.engine.start(start_ns)
+        if self.spec.load.staged:
+            self.loop.call_later(0.1, self.ramp, start_ns)
+        self.call_at_ns(start_ns + NS_PER_S, self.tick, 1, start_ns, deadline_ns)
+        self.call_at_ns(start_ns + NS_PER_S // SAMPLES_PER_S, self.quarter, 1, start_ns, deadline_ns)
+        if deadline_ns is not None:
+            self.call_at_ns(deadline_ns, self.finish, "deadline")
+        await self.finished
+
+
+def make_engine(spec: WorkerSpec, on_event):
+    """This worker's Engine for the workload's tables (after fork: nothing compiled
+    is shared).  The engine itself takes its fast path when the tables are one
+    static step (a URL run, or a plan of one literal step)."""
+    from surge.core._engine import Engine
+    from surge.run.flows import FlowTables
+
+    workload, load = spec.workload, spec.load
+    tables = FlowTables(workload)
+    # Per-step counters only where the result shows steps (a URL run's has none).
+    tables.report_steps = workload.source.reports_steps
+    return Engine(list(spec.hosts), tables, users=spec.users, pipeline=load.pipeline, quota=spec.quota_requests,
+                  timeout_ns=workload.timeout_ns, on_event=on_event, pipeline_timing=load.pipeline_timing,
+                  user_base=spec.user_base, seed=spec.seed, worker=(spec.index, spec.workers))
 
 
 def worker_main(spec: WorkerSpec, pipe) -> None:
@@ -252,10 +252,10 @@ def worker_main(spec: WorkerSpec, pipe) -> None:
 
     try:
         uvloop.run(_run(spec, pipe))
-    except (OSError, ValueError) as exc:        # fd limit, a plan the engine cannot take
-        pipe.send(("failed", str(exc)))
+    except (OSError, ValueError) as exc:        # fd limit, tables the engine cannot take
+        pipe.send(Failed(reason=str(exc)))
         raise SystemExit(1)
 
 
 async def _run(spec: WorkerSpec, pipe) -> None:
-    await Worker(spec, pipe).run()
+    await Worker(spec, pipe).run()          # built inside the loop: it takes the running loop

@@ -4,9 +4,7 @@ import json
 
 import pytest
 
-from surge.plan.model import RunPlan
 from surge.plan.redact import redact_header_line, redact_url
-from surge.plan.request import PlanError, parse_target
 from tests.helpers import assert_one_line_error, run_surge
 from tests.support.recording import RecordingServer
 
@@ -135,15 +133,22 @@ def test_redact_url(url, shown):
 
 
 def test_describe_redacts_and_the_bytes_keep_the_secret():
-    from surge.plan.request import render_request
-    plan = RunPlan(target=parse_target("http://127.0.0.1:9/"), headers=(("Cookie", SECRET),))
-    assert plan.describe()["headers"] == ["Cookie: ***"]
-    assert f"Cookie: {SECRET}\r\n".encode() in render_request(plan)
+    from surge.plan.build import url_workload
+    from surge.plan.describe import describe_config
+    from surge.plan.options import RunOptions
+    from surge.plan.request import render_static
+    workload = url_workload("http://127.0.0.1:9/", RunOptions(headers=(f"Cookie: {SECRET}",))).workload
+    assert describe_config(workload)["headers"] == ["Cookie: ***"]
+    assert f"Cookie: {SECRET}\r\n".encode() in render_static(workload.steps[0])
 
 
-def test_runplan_refuses_two_sources_of_authorization():
-    with pytest.raises(PlanError, match="give one"):
-        RunPlan(target=parse_target("http://a:b@127.0.0.1:9/", allow_credentials=True), auth=("c", "d"))
+def test_a_url_workload_refuses_two_sources_of_authorization():
+    from surge.plan.build import url_workload
+    from surge.plan.options import RunOptions
+    built = url_workload("http://a:b@127.0.0.1:9/", RunOptions(auth="c:d"))
+    assert built.workload is None
+    assert [p.text for p in built.problems] == [
+        "--auth and credentials in the URL (user:password@) both set Basic auth: give one"]
 
 
 @pytest.mark.parametrize("args, secret", [

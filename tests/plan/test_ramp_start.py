@@ -1,21 +1,30 @@
 """Item 5: `--shape ramp:TARGET:DURATION` starts from --rate (open) or -c (closed), as the README says."""
-import click
 import pytest
 
-from surge.cli.main import SurgeExit
-from surge.cli.run_cmd import load_profile, run_command
 from surge.plan.load import Stage, parse_shape
+from surge.plan.options import RunOptions, load_profile
 from tests.helpers import run_surge
 
 S = 1_000_000_000
+FLAGS = {"connections": "-c/--connections", "rate": "--rate", "shape": "--shape"}
+
+
+def options_for(*args) -> RunOptions:
+    """RunOptions as `surge run URL ARGS` gives them (a flag followed by its value)."""
+    given = dict(zip(args[0::2], args[1::2]))
+    names = {"-c": "connections", "--rate": "rate", "--shape": "shape"}
+    values = {names[flag]: value for flag, value in given.items()}
+    for name in ("connections",):
+        if name in values:
+            values[name] = int(values[name])
+    if "rate" in values:
+        values["rate"] = float(values["rate"])
+    return RunOptions(**values, explicit={name: FLAGS[name] for name in values})
 
 
 def profile_for(*args):
-    ctx = run_command.make_context("run", ["http://127.0.0.1:9/", *args])
-    p = ctx.params
-    with ctx:
-        return load_profile(ctx, p["connections"], p["duration"], p["requests"], p["rate"],
-                            p["max_connections"], p["stages"], p["shape"], p["pipeline"])
+    profile, problems = load_profile(options_for(*args))
+    return profile, problems
 
 
 def test_parse_shape_ramp_takes_its_start():
@@ -32,7 +41,8 @@ def test_parse_shape_ramp_takes_its_start():
     (["--rate", "5", "--shape", "spike:5:10:1s:1s:1s"], "open", 5.0),
 ])
 def test_ramp_starts_where_the_flags_say(args, model, start):
-    profile = profile_for(*args)
+    profile, problems = profile_for(*args)
+    assert problems == []
     assert (profile.model, profile.start) == (model, start)
 
 
@@ -41,9 +51,9 @@ def test_ramp_starts_where_the_flags_say(args, model, start):
     (["-c", "7", "--shape", "step:1:1:1s:3"], "drop -c or give -c 1"),
 ])
 def test_a_start_that_contradicts_the_shape_is_refused(args, fragment):
-    with pytest.raises(SurgeExit) as info:
-        profile_for(*args)
-    assert fragment in str(info.value)
+    profile, problems = profile_for(*args)
+    assert profile is None
+    assert len(problems) == 1 and fragment in problems[0]
 
 
 def test_the_open_ramp_sends_what_its_integral_says(surge_server):

@@ -78,7 +78,6 @@ def test_plan_host_urls_are_checked_the_same_way(tmp_path):
 
 
 def test_a_non_ascii_host_name_goes_on_the_wire_in_its_idna_form():
-    from surge.plan.model import RunPlan
-    from surge.plan.request import parse_target, render_request
-    plan = RunPlan(target=parse_target("http://bücher.example:8080/"))
-    assert b"Host: xn--bcher-kva.example:8080\r\n" in render_request(plan)
+    from surge.plan.request import parse_target, render_static, url_step
+    step = url_step(parse_target("http://bücher.example:8080/"))
+    assert b"Host: xn--bcher-kva.example:8080\r\n" in render_static(step)

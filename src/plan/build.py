@@ -1,0 +1,180 @@
+"""Building the workload of `surge run ARGUMENT` from its options.
+
+    built = build_workload("http://127.0.0.1:8080/", RunOptions(connections=50))
+    built.workload            # a Workload, or None when there are problems
+    built.problems            # every Problem, in the order surge has always checked them
+
+A URL becomes a one-scenario, one-step workload (surge.plan.request.url_step);
+a plan file (.yaml/.yml/.toml, or any existing file) is loaded and validated
+by surge.plan.validate and compiled to the same type.
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+
+from surge.plan.errors import PlanError
+from surge.plan.options import DEFAULT_DURATION_NS, RunOptions, load_profile
+from surge.plan.plan import Plan, Scenario
+from surge.plan.request import parse_auth, parse_header, parse_method, parse_target, url_step
+from surge.plan.workload import (LoadModel, PlanSource, UrlSource, Workload, default_max_connections,
+                                 default_max_vus)
+
+PLAN_SUFFIXES = (".yaml", ".yml", ".toml")
+# URL-run options a plan says in its own way (what it has instead), and ones
+# that have no meaning for it.
+PLAN_INSTEAD = {
+    "connections": "it sets its virtual users in load: vus (closed model) or load: max_vus (open model)",
+    "duration": "its length is load: duration, or the sum of its load: stages",
+    "requests": "it runs for a time (load: duration or load: stages), not a number of requests",
+    "method": "each step names its method (request: METHOD /path)",
+    "headers": "it sets headers per step (a step's headers:), not for the whole run",
+    "body": "each step sends its own body (a step's body: or json:)",
+    "auth": "set Authorization in the headers: of the steps that need it",
+    "rate": "its open model sets iterations started per second in load: rate (or load: stages)",
+    "max_connections": "its open model sets the most virtual users in load: max_vus",
+    "stages": "it sets them in load: stages",
+    "shape": "it has no named shapes: write the shape as load: stages",
+    "pipeline": "each virtual user sends one request at a time",
+    "pipeline_timing": "each virtual user sends one request at a time",
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason the run cannot start (exit 2).  A plan file's problems say
+    their own `FILE:LINE FIELD:`; the others are about the command's options."""
+    text: str
+    in_plan_file: bool = False
+
+
+@dataclass(frozen=True)
+class Built:
+    workload: Workload | None
+    problems: tuple[Problem, ...]
+
+
+def looks_like_plan(argument: str) -> bool:
+    """`surge run plan.yaml`: a file argument instead of a URL."""
+    return "://" not in argument and (argument.endswith(PLAN_SUFFIXES) or os.path.isfile(argument))
+
+
+def build_workload(argument: str, options: RunOptions) -> Built:
+    """The workload of `surge run ARGUMENT`, or every problem with it."""
+    if looks_like_plan(argument):
+        return plan_workload(argument, options)
+    return url_workload(argument, options)
+
+
+def _workers(options: RunOptions) -> int:
+    return options.workers or os.cpu_count() or 1
+
+
+# ---- surge run URL ----------------------------------------------------------------------
+def url_workload(url: str, o: RunOptions) -> Built:
+    """`surge run URL`: one scenario of one literal step."""
+    profile, problems = load_profile(o)
+    parsed = {}
+    for name, parse in (("target", lambda: parse_target(url, allow_credentials=True)),
+                        ("method", lambda: parse_method(o.method)),
+                        ("headers", lambda: tuple(parse_header(h) for h in o.headers)),
+                        ("body", lambda: read_body(o.body)),
+                        ("auth", lambda: parse_auth(o.auth))):
+        try:
+            parsed[name] = parse()
+        except PlanError as exc:
+            problems.append(str(exc))
+    if "target" in parsed and "auth" in parsed and "headers" in parsed:
+        problems.extend(credential_conflicts(parsed["target"], parsed["auth"], parsed["headers"]))
+    if problems:
+        return Built(None, tuple(Problem(p) for p in problems))
+    target, method, headers, body, auth = (parsed[k] for k in ("target", "method", "headers", "body", "auth"))
+    credentials = auth if auth is not None else (
+        (target.username, target.password or "") if target.username is not None else None)
+    step = url_step(target, method, headers, body, credentials)
+    load = LoadModel(users=url_users(o, profile), profile=profile, duration_ns=_url_duration_ns(o, profile),
+                     requests=o.requests, pipeline=o.pipeline, pipeline_timing=o.pipeline_timing,
+                     schedule_grid_ns=o.schedule_grid_ns, preconnect=True)
+    source = UrlSource(method=method, headers=headers, body_bytes=len(body),
+                       auth_user=credentials[0] if credentials is not None else None)
+    return Built(Workload(source=source, target=target, scenarios=(Scenario("default", 1.0, (step,)),),
+                          load=load, timeout_ns=o.timeout_ns, workers=_workers(o)), ())
+
+
+def read_body(value: str | None) -> bytes:
+    """--body TEXT, or @FILE read as bytes."""
+    if value is None:
+        return b""
+    if value.startswith("@"):
+        path = value[1:]
+        try:
+            with open(path, "rb") as f:
+                return f.read()
+        except OSError as exc:
+            raise PlanError(f"--body: cannot read {path!r}: {exc.strerror}") from None
+    return value.encode("utf-8")
+
+
+def credential_conflicts(target, auth, headers) -> list[str]:
+    """One source of Authorization only: two would mean one is dropped silently."""
+    from_url = target.username is not None
+    if auth is not None and from_url:
+        return ["--auth and credentials in the URL (user:password@) both set Basic auth: give one"]
+    if (auth is not None or from_url) and any(n.lower() == "authorization" for n, _ in headers):
+        source = "--auth" if auth is not None else "credentials in the URL"
+        return [f"-H Authorization and {source} both set the Authorization header: give one"]
+    return []
+
+
+def url_users(o: RunOptions, profile) -> int:
+    """The most connections at once, over all workers."""
+    if profile is not None and profile.model == "open":
+        return o.max_connections or default_max_connections(profile.peak)
+    if profile is not None and profile.stages:
+        return max(1, math.ceil(profile.peak))
+    if o.requests is not None:       # -n: a connection per request at most
+        return max(1, min(o.connections, o.requests))
+    return o.connections
+
+
+def _url_duration_ns(o: RunOptions, profile) -> int | None:
+    if profile is not None and profile.duration_ns:
+        return profile.duration_ns
+    return None if o.requests else (o.duration_ns or DEFAULT_DURATION_NS)
+
+
+# ---- surge run plan.yaml ----------------------------------------------------------------
+def refused_options(path: str, o: RunOptions) -> list[str]:
+    """URL-run options given with a plan: each says what the plan has instead."""
+    return [f"{o.explicit[name]} does not apply to a test plan ({path}): {instead}"
+            for name, instead in PLAN_INSTEAD.items() if o.given(name)]
+
+
+def plan_workload(path: str, o: RunOptions, environ=None) -> Built:
+    """A plan file, validated (every problem at once), as a workload."""
+    from surge.plan.validate import check_file
+
+    refused = refused_options(path, o)
+    if refused:      # the plan is not read: these are the answer
+        return Built(None, tuple(Problem(p) for p in refused))
+    plan, problems = check_file(path, environ)
+    if problems:
+        return Built(None, tuple(Problem(p, in_plan_file=True) for p in problems))
+    return Built(compile_plan(plan, workers=_workers(o), timeout_ns=o.timeout_ns,
+                              schedule_grid_ns=o.schedule_grid_ns), ())
+
+
+def compile_plan(plan: Plan, workers: int = 1, timeout_ns: int = 5_000_000_000,
+                 schedule_grid_ns: int | None = None) -> Workload:
+    """A validated plan as a workload (its users: `vus`, or `max_vus` in the open model)."""
+    profile = plan.load
+    if profile.model == "open":
+        users = plan.max_vus or default_max_vus(plan.scenarios, profile.peak)
+    else:
+        users = max(1, math.ceil(profile.peak))
+    load = LoadModel(users=users, profile=profile, duration_ns=profile.duration_ns,
+                     schedule_grid_ns=schedule_grid_ns)
+    return Workload(source=PlanSource(name=plan.name, path=plan.source), target=plan.target,
+                    scenarios=plan.scenarios, load=load, timeout_ns=timeout_ns, workers=workers,
+                    data=plan.data, objectives=plan.objectives)

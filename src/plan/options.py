@@ -1,0 +1,105 @@
+"""The options of `surge run`, as parsed, and the load profile they describe.
+
+Checks collect every problem (k6-executor style) instead of stopping at the
+first: each is one sentence naming the flags, and the command prints them
+all (exit 2).  Where one problem is found its text is what surge always said.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from surge.plan.load import LoadError, LoadProfile, parse_shape, parse_stages
+
+DEFAULT_DURATION_NS = 10_000_000_000
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """`surge run`'s flags after click parsed their units (None: not given).
+
+    `explicit` maps each option given on the command line to its spelling
+    ("-c/--connections"): some rules depend on whether a default was typed."""
+    connections: int = 50
+    duration_ns: int | None = None
+    requests: int | None = None
+    workers: int | None = None
+    method: str = "GET"
+    headers: tuple[str, ...] = ()            # 'Name: value' as typed
+    body: str | None = None                  # TEXT or @FILE
+    auth: str | None = field(default=None, repr=False)    # USER:PASSWORD
+    timeout_ns: int = 5_000_000_000
+    pipeline: int = 1
+    pipeline_timing: str = "batch"
+    rate: float | None = None
+    max_connections: int | None = None
+    stages: str | None = None
+    shape: str | None = None
+    schedule_grid_ns: int | None = None
+    explicit: dict[str, str] = field(default_factory=dict, compare=False)
+
+    def given(self, name: str) -> bool:
+        return name in self.explicit
+
+
+def exclusions(o: RunOptions) -> list[str]:
+    """Options that cannot go together, and ones that need another."""
+    problems = []
+    if o.duration_ns is not None and o.requests is not None:
+        problems.append("-d/--duration and -n/--requests exclude each other: give one")
+    if o.stages and o.shape:
+        problems.append("--stages and --shape exclude each other: give one")
+    staged = "--stages" if o.stages else "--shape" if o.shape else None
+    if staged and o.duration_ns is not None:
+        problems.append(f"{staged} sets the run's length: drop -d/--duration")
+    if staged and o.requests is not None:
+        problems.append(f"{staged} and -n/--requests exclude each other")
+    if o.rate is not None:
+        if o.requests is not None:
+            problems.append("--rate and -n/--requests exclude each other: an open-model run is bounded "
+                            "by time (-d or --stages)")
+        if o.rate == 0 and not staged:
+            problems.append("Invalid value for '--rate': got 0, must be > 0 (0 is allowed only as the "
+                            "start of --stages)")
+        if o.pipeline > 1:
+            problems.append("--pipeline applies to the closed model only; with --rate each connection "
+                            "carries one request at a time")
+        if o.given("connections"):
+            problems.append("-c/--connections applies to the closed model; with --rate use --max-connections")
+    elif o.max_connections is not None:
+        problems.append("--max-connections applies to the open model: add --rate")
+    if o.schedule_grid_ns is not None and o.rate is None:
+        problems.append("--schedule-grid applies to the open model: add --rate")
+    return problems
+
+
+def load_profile(o: RunOptions) -> tuple[LoadProfile | None, list[str]]:
+    """(the load profile the flags describe, every problem with them).
+
+    None is a plain closed run (constant connections).  Without problems the
+    profile is the one to run; with some it is None or a best effort."""
+    problems = exclusions(o)
+    staged = bool(o.stages or o.shape)
+    # A ramp (--stages, --shape ramp) starts from --rate, or in the closed model from an explicit -c.
+    ramp_start = o.rate if o.rate is not None else (o.connections if o.given("connections") else 0)
+    try:
+        if o.shape:
+            start, stage_list = parse_shape(o.shape, ramp_start)
+            given = o.rate if o.rate is not None else (o.connections if o.given("connections") else None)
+            if given not in (None, 0, start):       # spike/step name their own start
+                fix = f"give --rate 0 or --rate {start:g}" if o.rate is not None else f"drop -c or give -c {start:g}"
+                raise LoadError(f"--shape {o.shape.partition(':')[0]} starts at {start:g} (its own first value), "
+                                f"not at {given:g}: {fix}")
+        elif o.stages:
+            stage_list, start = parse_stages(o.stages), ramp_start
+        else:
+            stage_list, start = (), o.rate
+    except LoadError as exc:
+        return None, problems + [str(exc)]
+    model = "open" if o.rate is not None else "closed"
+    if model == "closed" and not staged:
+        return None, problems
+    # (without stages a rate of 0 is already one of the exclusions)
+    if model == "open" and staged and max(start, *(s.target for s in stage_list), 0) <= 0:
+        return None, problems + ["--stages: every target is 0: nothing would be sent"]
+    constant_ns = None if staged else (o.duration_ns or DEFAULT_DURATION_NS)
+    return LoadProfile(model, float(start), stage_list, constant_ns), problems

@@ -1,0 +1,135 @@
+"""The workload: the one immutable form of every run.
+
+`surge run URL` and `surge run plan.yaml` both compile to a Workload
+(surge.plan.build); from there on the supervisor, the workers and the engine's
+tables (surge.run.flows.FlowTables) read only this, never "was it a URL?".
+A URL run is one scenario of one step whose path, headers and body are
+literal text (surge.plan.request.url_step).
+
+`source` says where the workload came from; only presentation reads it (the
+result's `config`, and whether the result lists `steps`/`scenarios`).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from surge.plan.load import LoadProfile
+from surge.plan.model import Target
+from surge.plan.plan import DataSource, Objective, Scenario, Step
+
+
+@dataclass(frozen=True)
+class UrlSource:
+    """`surge run URL`: the request as the command line gave it, for the
+    result's config (headers as given by -H, shown redacted)."""
+    method: str
+    headers: tuple[tuple[str, str], ...]
+    body_bytes: int
+    auth_user: str | None = field(default=None, repr=False)   # Basic auth's user (never the password)
+    reports_steps = False           # the result has no steps/scenarios sections
+
+
+@dataclass(frozen=True)
+class PlanSource:
+    """`surge run plan.yaml`: the plan's name and file."""
+    name: str
+    path: str
+    reports_steps = True
+
+
+@dataclass(frozen=True)
+class LoadModel:
+    """How hard and for how long, for either model.
+
+    Closed: `users` keep one iteration (a URL run: `pipeline` requests) in
+    flight each, ramped by `profile` when it has stages.  Open: `profile`
+    says how many iterations start per second; users are taken on demand up
+    to `users`."""
+    users: int                              # the most users at once over all workers (URL runs: connections)
+    profile: LoadProfile | None = None      # stages (either model) or the open rate; None: constant closed
+    duration_ns: int | None = None          # the run's length; None: until `requests` are done
+    requests: int | None = None             # -n: exactly this many requests
+    pipeline: int = 1                       # requests in flight per connection (one static step only)
+    pipeline_timing: str = "batch"          # "batch" | "each": see Engine.set_pipeline_timing
+    schedule_grid_ns: int | None = None     # open model: due instants rounded to this (None: auto)
+    # Open model: open ~2 ms worth of connections before the start (URL runs,
+    # whose connections are the users); plans' users connect on first use.
+    preconnect: bool = False
+
+    @property
+    def model(self) -> str:
+        return "open" if self.profile is not None and self.profile.model == "open" else "closed"
+
+    @property
+    def staged(self) -> bool:
+        """A closed model whose users follow stages (the worker ramps them)."""
+        return self.model == "closed" and self.profile is not None and bool(self.profile.stages)
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What a run sends, where, how hard and for how long."""
+    source: UrlSource | PlanSource
+    target: Target                          # the base URL (the result's config "url")
+    scenarios: tuple[Scenario, ...]
+    load: LoadModel
+    timeout_ns: int = 5_000_000_000
+    workers: int = 1
+    data: tuple[DataSource, ...] = ()
+    objectives: tuple[Objective, ...] = ()
+
+    @property
+    def model(self) -> str:
+        return self.load.model
+
+    @property
+    def steps(self) -> tuple[Step, ...]:
+        return tuple(step for scenario in self.scenarios for step in scenario.steps)
+
+    @property
+    def hosts(self) -> tuple[Target, ...]:
+        """Every host the steps talk to (one connection pool each), first use first."""
+        return tuple(dict.fromkeys(step.host for step in self.steps))
+
+    @property
+    def shares(self) -> dict[str, float]:
+        """Each scenario's share of the iterations (weights normalised to 1)."""
+        total = sum(s.weight for s in self.scenarios)
+        return {s.name: s.weight / total for s in self.scenarios}
+
+    @property
+    def step_names(self) -> list[tuple[str, str]]:
+        """(scenario, step) for every step, in the engine's counter order."""
+        return [(scenario.name, step.name) for scenario in self.scenarios for step in scenario.steps]
+
+    def scenario(self, name: str) -> Scenario:
+        for scenario in self.scenarios:
+            if scenario.name == name:
+                return scenario
+        raise KeyError(name)
+
+    def data_source(self, name: str) -> DataSource:
+        for source in self.data:
+            if source.name == name:
+                return source
+        raise KeyError(name)
+
+
+# ---- how many users a run may need -------------------------------------------------------
+def default_max_connections(peak_rate: float) -> int:
+    """Open-model URL runs: enough connections for 100 ms of latency at the peak rate (10..10000)."""
+    return max(10, min(10_000, math.ceil(peak_rate * 0.1)))
+
+
+def default_max_vus(scenarios: tuple[Scenario, ...], peak_rate: float) -> int:
+    """Open-model plans: enough virtual users for the peak rate of iterations
+    that each last their longest think time plus a second (10..10000), with
+    half again as many in reserve."""
+    def longest(step) -> float:
+        think = step.think
+        if think is None:
+            return 0.0
+        return (think.max_ns if think.max_ns is not None else 3 * think.mean_ns) / 1e9
+    iteration_s = max(sum(longest(step) for step in scenario.steps) for scenario in scenarios) + 1.0
+    return max(10, min(10_000, math.ceil(peak_rate * iteration_s * 1.5)))
