@@ -16,7 +16,7 @@ import re
 import click
 
 from surge.cli.main import EXIT_USAGE, SurgeExit
-from surge.run.outcome import gate
+from surge.outcome import gate
 
 _PERCENT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*%?\s*$")
 

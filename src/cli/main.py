@@ -10,8 +10,8 @@ import sys
 import click
 
 from surge import __version__
-# The codes and their precedence are the run's policy (surge.run.outcome); re-exported for the commands.
-from surge.run.outcome import (EXIT_GATE, EXIT_INTERRUPTED, EXIT_OK, EXIT_PRECEDENCE,  # noqa: F401
+# The codes and their precedence are the run's policy (surge.outcome); re-exported for the commands.
+from surge.outcome import (EXIT_GATE, EXIT_INTERRUPTED, EXIT_OK, EXIT_PRECEDENCE,  # noqa: F401
                                EXIT_RUNTIME, EXIT_USAGE, worst_exit)
 
 # click >= 8.2 raises this for a bare group invocation (help, then exit 0).

@@ -23,10 +23,8 @@ _PLAIN = re.compile(r"^([^:\[\]]*)(?::(.*))?$")
 _NAME_CHAR = re.compile(r"^[\w.\-]+$")
 _V6ISH = re.compile(r"^[0-9A-Fa-f:.]+$")          # an unbracketed IPv6 address (and maybe a port)
 USER_AGENT = f"surge/{surge.__version__}"
-BODY_METHODS = ("POST", "PUT", "PATCH")     # a Content-Length even without a body
 
 __all__ = ["PlanError", "parse_target", "parse_header", "parse_method", "parse_auth", "url_step",
-           "render_static",
            "USER_AGENT"]
 
 
@@ -141,6 +139,11 @@ def basic_authorization(user: str, password: str) -> str:
 def literal(text: str | bytes) -> Template:
     """A template that is only the text given: never parsed, so a `${` in a
     URL, header or body from the command line goes out as written."""
+    if isinstance(text, bytes):
+        try:        # the engine's tables send text parts as UTF-8: the same bytes
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            pass    # a binary --body @FILE stays bytes, sent as it is
     shown = text if isinstance(text, str) else text.decode("utf-8", "replace")
     return Template(parts=(text,) if text else (), text=shown)
 
@@ -150,8 +153,9 @@ def url_step(target: Target, method: str = "GET", headers: tuple[tuple[str, str]
     """The one step of `surge run URL`: literal path, headers and body.
 
     Basic `Authorization` (from --auth or the URL's credentials) comes first
-    among the headers, where render_request always put it; Host and
-    User-Agent are added by whoever renders the step unless named here."""
+    among the headers, right after the Host and User-Agent the engine's
+    tables add unless the headers name them (surge.run.flows); the tables add
+    Content-Length for a body or POST/PUT/PATCH unless the headers give one."""
     auth = (("Authorization", basic_authorization(*credentials)),) if credentials is not None else ()
     return Step(name="default", method=method,
                 host=Target(scheme=target.scheme, host=target.host, port=target.port, path="/"),
@@ -159,25 +163,3 @@ def url_step(target: Target, method: str = "GET", headers: tuple[tuple[str, str]
                 headers=tuple((name, literal(value)) for name, value in auth + tuple(headers)),
                 body=literal(body) if body else None,
                 request_text=f"{method} {target.path}")
-
-
-def render_static(step: Step) -> bytes:
-    """The exact bytes of a step whose templates have no slots, rendered once.
-
-    Adds Host and User-Agent (surge/VERSION) unless the step's headers name
-    them, and Content-Length when there is a body or the method is POST, PUT
-    or PATCH, unless the headers give one."""
-    def text(template: Template) -> bytes:
-        return b"".join(p if isinstance(p, bytes) else p.encode("utf-8") for p in template.parts)
-
-    names = {name.lower() for name, _ in step.headers}
-    lines = [f"{step.method} ".encode() + text(step.path) + b" HTTP/1.1"]
-    if "host" not in names:
-        lines.append(f"Host: {step.host.authority}".encode())
-    if "user-agent" not in names:
-        lines.append(f"User-Agent: {USER_AGENT}".encode())
-    lines.extend(f"{name}: ".encode() + text(value) for name, value in step.headers)
-    body = text(step.body) if step.body is not None else b""
-    if (step.body is not None or step.method in BODY_METHODS) and "content-length" not in names:
-        lines.append(f"Content-Length: {len(body)}".encode())
-    return b"\r\n".join(lines) + b"\r\n\r\n" + body

@@ -61,11 +61,3 @@ def parse_size_bytes(text: str) -> int:
     if value != int(value):
         raise UnitError(f"got {text!r}, must be a whole number of bytes")
     return int(value)
-
-
-def format_bytes(n: float) -> str:
-    """12345678 -> '11.77MiB'."""
-    for limit, suffix in ((1024 ** 3, "GiB"), (1024 ** 2, "MiB"), (1024, "KiB")):
-        if abs(n) >= limit:
-            return f"{n / limit:.2f}{suffix}"
-    return f"{n:.0f}B"

@@ -220,6 +220,15 @@ class RunRecord:
             **extra,
         }
 
+    def final_second(self, end_ns: int) -> int:
+        """The slot a worker's final snapshot fills: the second its end falls in
+        (a stop a few ms past a whole second joins that second), and in a timed
+        run at most the deadline's second: a worker that stopped late on a busy
+        machine must not make a second of its own after the run's end."""
+        second = max(1, math.ceil((end_ns - self.start_ns) / NS_PER_S - 0.01))
+        duration_ns = self.workload.load.duration_ns
+        return min(second, max(1, math.ceil(duration_ns / NS_PER_S))) if duration_ns else second
+
     def timeseries(self) -> list[dict]:
         """One point per second, t = the end of its interval (the last may be partial).
 
@@ -230,8 +239,7 @@ class RunRecord:
             previous = None
             ordered = sorted(w.ticks.items())
             if w.final is not None and w.end_ns is not None and self.start_ns is not None:
-                elapsed_s = (w.end_ns - self.start_ns) / NS_PER_S
-                ordered.append((max(1, math.ceil(elapsed_s - 0.01)), w.final))
+                ordered.append((self.final_second(w.end_ns), w.final))
             for k, snap in ordered:
                 slots.setdefault(k, []).append((snap, previous))
                 previous = snap
@@ -427,7 +435,7 @@ def step_timeseries(record: RunRecord) -> list[dict]:
     for w in record.workers:
         ordered = sorted(w.ticks.items())
         if w.final is not None and w.end_ns is not None:
-            ordered.append((max(1, math.ceil((w.end_ns - record.start_ns) / NS_PER_S - 0.01)), w.final))
+            ordered.append((record.final_second(w.end_ns), w.final))
         previous = None
         for k, snap in ordered:
             if snap.get("flows"):

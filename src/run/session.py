@@ -19,7 +19,7 @@ from typing import Callable
 
 from surge.plan.units import NS_PER_S
 from surge.plan.workload import Workload
-from surge.run.outcome import EXIT_GATE, EXIT_INTERRUPTED, EXIT_OK, EXIT_RUNTIME, gate, worst_exit
+from surge.outcome import EXIT_GATE, EXIT_INTERRUPTED, EXIT_OK, EXIT_RUNTIME, gate, worst_exit
 
 Echo = Callable[[str, bool], None]      # (text, to_stderr)
 
@@ -111,7 +111,7 @@ def conclude(result: dict, workload: Workload, ending: Ending, echo: Echo) -> in
     """Judge and report a finished run; returns the exit code.
 
     The code is worst_exit() of all that happened (EXIT_PRECEDENCE in
-    surge.run.outcome): 130 interrupted, then 1 (a worker died, a report not
+    surge.outcome): 130 interrupted, then 1 (a worker died, a report not
     written, the summary failed), then 3 (objectives failed, stopped by
     abort_on_fail, a regression, a gate too short to test unless allowed),
     else 0.  Everything that can be written is, before the verdict lines."""

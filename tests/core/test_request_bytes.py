@@ -1,7 +1,8 @@
 """The bytes the engine sends, read off the wire by a raw server.
 
-A URL run's one step (surge.run.flows.url_tables) must put on the wire
-exactly what surge.plan.request.render_request() renders; plan steps follow
+A URL run's one step (surge.plan.request.url_step, through FlowTables) must
+put on the wire exactly what `surge run URL` always sent (the rule spelled out
+in tests/support/wire.py); plan steps follow
 the same Content-Length rule (a body, or POST/PUT/PATCH, unless the user gave
 Content-Length)."""
 from __future__ import annotations
@@ -13,11 +14,13 @@ import threading
 import pytest
 
 from surge.core._engine import Engine
-from surge.plan.model import RunPlan
-from surge.plan.request import parse_target, render_request
+from surge.plan.build import url_workload
+from surge.plan.options import RunOptions
+from surge.plan.request import parse_target
 from surge.plan.validate import load_plan
 from surge.run.addresses import pack_sockaddr
-from surge.run.flows import FlowTables, url_step, url_tables
+from surge.run.flows import FlowTables, url_step
+from tests.support.wire import expected_request
 
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
 
@@ -111,27 +114,29 @@ URL_CASES = [
     dict(method="GET"),
     dict(method="HEAD"),
     dict(method="POST"),                                       # empty body: Content-Length: 0
-    dict(method="PUT", body=b'{"a": 1}', headers=(("Content-Type", "application/json"),)),
-    dict(method="GET", body=b"body on a GET"),                  # a body always gets its length
-    dict(method="POST", body=b"12345", headers=(("Content-Length", "5"),)),   # the user's, not twice
-    dict(method="DELETE", headers=(("Host", "example.test"), ("User-Agent", "mine/1"))),
-    dict(method="GET", auth=("user", "pässword")),
-    dict(method="GET", headers=(("X-Name", "naïve"),), path="/a/b%20c?x=1&y=%2F"),
+    dict(method="PUT", body='{"a": 1}', headers=("Content-Type: application/json",)),
+    dict(method="GET", body="body on a GET"),                  # a body always gets its length
+    dict(method="POST", body="12345", headers=("Content-Length: 5",)),   # the user's, not twice
+    dict(method="DELETE", headers=("Host: example.test", "User-Agent: mine/1")),
+    dict(method="GET", auth="user:pässword"),
+    dict(method="GET", headers=("X-Name: naïve",), path="/a/b%20c?x=1&y=%2F"),
+    dict(method="GET", path="/${not_a_slot}", headers=("X-T: ${nor_this}",)),   # literal, never a template
 ]
 
 
 @pytest.mark.parametrize("case", URL_CASES, ids=lambda c: c["method"] + "-" + "-".join(sorted(c)))
-def test_a_url_run_sends_exactly_what_render_request_renders(case):
+def test_a_url_run_sends_exactly_what_it_always_sent(case):
     server = RawServer(2)
-    target = parse_target(f"http://127.0.0.1:{server.port}{case.get('path', '/')}")
-    plan = RunPlan(target=target, method=case["method"], headers=case.get("headers", ()),
-                   body=case.get("body", b""), auth=case.get("auth"))
-    tables = url_tables(plan)
+    options = RunOptions(method=case["method"], headers=case.get("headers", ()), body=case.get("body"),
+                         auth=case.get("auth"))
+    workload = url_workload(f"http://127.0.0.1:{server.port}{case.get('path', '/')}", options).workload
+    tables = FlowTables(workload)
+    tables.report_steps = workload.source.reports_steps      # as the worker does
     assert tables.is_static                                  # the fast path
     snapshot = run_engine([server.address()], tables, 2, server)
     assert snapshot["completed"] == 2
     assert snapshot["flows"] is None                         # a URL run reports no steps
-    assert server.requests == [render_request(plan)] * 2
+    assert server.requests == [expected_request(workload.steps[0])] * 2
 
 
 PLAN = """\

@@ -5,7 +5,7 @@ import pytest
 from surge.plan.build import build_workload, url_workload
 from surge.plan.describe import describe_config
 from surge.plan.options import RunOptions, load_profile
-from surge.plan.request import render_static
+from surge.run.flows import FlowTables
 from surge.plan.workload import PlanSource, UrlSource
 
 URL = "http://127.0.0.1:9/path?q=1"
@@ -76,16 +76,18 @@ def test_a_url_run_is_one_literal_step():
     assert step.path.literal == "/a/${x}?b=%20"
     assert [name for name, _ in step.headers] == ["Authorization", "X-A"]
     assert workload.load.users == 3 and workload.load.preconnect
-    wire = render_static(step)
-    assert wire.startswith(b"POST /a/${x}?b=%20 HTTP/1.1\r\nHost: 127.0.0.1:9\r\nUser-Agent: surge/")
-    assert b"\r\nAuthorization: Basic dTpwdw==\r\nX-A: ${y}\r\nContent-Length: 6\r\n\r\n{${z}}" in wire
+    (engine_step,) = FlowTables(workload).steps           # what the engine sends
+    head = b"".join(engine_step.head)
+    assert head.startswith(b"POST /a/${x}?b=%20 HTTP/1.1\r\nHost: 127.0.0.1:9\r\nUser-Agent: surge/")
+    assert head.endswith(b"\r\nAuthorization: Basic dTpwdw==\r\nX-A: ${y}\r\n")
+    assert engine_step.body == (b"{${z}}",) and engine_step.send_length and not engine_step.length_given
 
 
 def test_a_binary_body_goes_out_as_its_bytes(tmp_path):
     body = bytes(range(256))
     (tmp_path / "b.bin").write_bytes(body)
     workload = url_workload(URL, RunOptions(method="PUT", body=f"@{tmp_path / 'b.bin'}")).workload
-    assert render_static(workload.steps[0]).endswith(b"Content-Length: 256\r\n\r\n" + body)
+    assert workload.steps[0].body.parts == (body,)          # bytes, not text
 
 
 def test_n_caps_connections_and_has_no_duration():

@@ -78,6 +78,8 @@ def test_plan_host_urls_are_checked_the_same_way(tmp_path):
 
 
 def test_a_non_ascii_host_name_goes_on_the_wire_in_its_idna_form():
-    from surge.plan.request import parse_target, render_static, url_step
-    step = url_step(parse_target("http://bücher.example:8080/"))
-    assert b"Host: xn--bcher-kva.example:8080\r\n" in render_static(step)
+    from surge.plan.build import url_workload
+    from surge.plan.options import RunOptions
+    from surge.run.flows import FlowTables
+    tables = FlowTables(url_workload("http://bücher.example:8080/", RunOptions()).workload)
+    assert b"Host: xn--bcher-kva.example:8080\r\n" in b"".join(tables.steps[0].head)     # the bytes sent

@@ -11,7 +11,7 @@ from surge.plan.options import RunOptions
 from surge.core._histogram import Histogram
 from surge.report.outputs import requested
 from surge.run.merge import latency_summary
-from surge.run.outcome import EXIT_GATE, EXIT_INTERRUPTED, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, worst_exit
+from surge.outcome import EXIT_GATE, EXIT_INTERRUPTED, EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, worst_exit
 from surge.run.session import AbortOnFail, Ending, conclude
 from tests.report.synthetic import make_result
 

@@ -8,7 +8,10 @@ import threading
 
 import uvloop
 
-from surge.run.worker import watch_pipe
+import pytest
+
+from surge.run.messages import Tick
+from surge.run.worker import WorkerSpec, watch_pipe
 
 
 def test_a_watched_pipe_sends_a_message_larger_than_its_buffer_whole():
@@ -22,7 +25,7 @@ def test_a_watched_pipe_sends_a_message_larger_than_its_buffer_whole():
         # The parent is not reading yet: a non-blocking send would fail part-way here.
         def send():
             try:
-                child_end.send(("tick", 1, big))
+                child_end.send(Tick(second=1, snapshot=big))
             except OSError as exc:              # BlockingIOError: cut mid-message
                 sent["error"] = exc
                 child_end.close()               # so the reader below ends instead of waiting
@@ -39,5 +42,10 @@ def test_a_watched_pipe_sends_a_message_larger_than_its_buffer_whole():
 
     message = uvloop.run(worker_side())
     assert sent["blocking"] is True
-    assert message == ("tick", 1, big)
+    assert message == Tick(second=1, snapshot=big)
     assert len(pickle.dumps(big)) > 1_000_000
+
+
+def test_the_worker_spec_takes_names_only():
+    with pytest.raises(TypeError):
+        WorkerSpec(0, 1, None, (), 10)          # positional fields were how two got swapped

@@ -1,4 +1,6 @@
-"""Exit codes, and the one code of a run that ended in several ways.
+"""Exit codes, and the one code of a run that ended in several ways (shared by
+the commands and surge.run.session; loads nothing, so `surge report` and
+`surge compare` stay without the engine and run).
 
 0 ok, 1 runtime error, 2 usage or plan error, 3 objectives or regression gate
 failed, 130 interrupted (the README's contract).  No click here: the run's

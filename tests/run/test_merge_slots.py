@@ -1,0 +1,44 @@
+"""Which second a worker's snapshot fills (surge.run.merge), on a synthetic record."""
+from surge.core._histogram import Histogram
+from surge.plan.build import url_workload
+from surge.plan.options import RunOptions
+from surge.run.merge import RunRecord, WorkerRecord
+
+S = 1_000_000_000
+START_NS = 1_000 * S
+
+
+def snapshot(completed: int, in_interval: int = 10) -> dict:
+    """Cumulative counters, and the latency histogram of the interval alone."""
+    hist = Histogram()
+    for _ in range(in_interval):
+        hist.record(1000)
+    return {"completed": completed, "bytes_in": 0, "bytes_out": 0, "statuses": {200: completed},
+            "errors": {"connect": 0}, "latency": hist.to_sparse(), "latency_uncorrected": hist.to_sparse(),
+            "due": completed, "dropped": 0, "open_connections": 1}
+
+
+def record(rate: float | None, end_after_ns: int) -> RunRecord:
+    options = RunOptions(duration_ns=2 * S, rate=rate)
+    worker = WorkerRecord(0)
+    worker.ticks[1] = snapshot(10)
+    worker.final, worker.end_ns = snapshot(20), START_NS + end_after_ns
+    run = RunRecord(url_workload("http://127.0.0.1:9/", options).workload, [worker])
+    run.start_ns = START_NS
+    return run
+
+
+def test_a_final_snapshot_30ms_after_the_deadline_stays_in_the_last_second():
+    points = record(None, 2 * S + 30_000_000).timeseries()
+    assert [p["t"] for p in points] == [1.0, 2.0]
+    assert [p["requests"] for p in points] == [10, 10]
+
+
+def test_open_model_target_of_the_last_second_is_its_rate():
+    for point in record(100.0, 2 * S + 30_000_000).timeseries():
+        assert point["target"] == 100.0
+
+
+def test_a_stop_before_the_deadline_fills_the_second_it_falls_in():
+    points = record(None, 1 * S + 400_000_000).timeseries()
+    assert [p["t"] for p in points] == [1.0, 1.4]
