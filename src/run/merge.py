@@ -19,7 +19,7 @@ from surge.core._histogram import Histogram
 from surge.plan.describe import describe_config
 from surge.plan.units import NS_PER_S
 from surge.plan.workload import Workload
-from surge.result.format import RESULT_FORMAT
+from surge.result.format import RESULT_FORMAT, percentile_key
 
 PERCENTILES = (50, 75, 90, 95, 99, 99.9, 99.99)
 
@@ -111,13 +111,9 @@ def latency_summary(hist: Histogram) -> dict:
         "mean": round(hist.mean, 3),
         "stdev": round(hist.stdev, 3),
         "max": hist.max,
-        "percentiles": {_pct_key(p): v for p, v in zip(PERCENTILES, values)},
+        "percentiles": {percentile_key(p): v for p, v in zip(PERCENTILES, values)},
         "hdr": hist.encode(),
     }
-
-
-def _pct_key(p: float) -> str:
-    return str(int(p)) if p == int(p) else str(p)
 
 
 def machine_info() -> dict:
