@@ -4,13 +4,22 @@ import socket
 import pytest
 
 from surge.core._engine import Engine
-from surge.plan.model import RunPlan
+from surge.plan.build import url_workload
+from surge.plan.options import RunOptions
 from surge.plan.request import parse_target
 from surge.run.addresses import pack_sockaddr
-from surge.run.flows import FlowTables, url_step, url_tables
+from surge.run.flows import FlowTables, url_step
 
 TARGET = parse_target("http://127.0.0.1:9/")
 ADDRESS = (socket.AF_INET, pack_sockaddr(socket.AF_INET, ("127.0.0.1", 9)))
+
+
+def url_run_tables() -> FlowTables:
+    """A URL run's tables, as the worker builds them (no per-step counters)."""
+    workload = url_workload("http://127.0.0.1:9/", RunOptions()).workload
+    tables = FlowTables(workload)
+    tables.report_steps = workload.source.reports_steps
+    return tables
 
 
 def engine(tables, **kwargs):
@@ -28,8 +37,8 @@ def two_steps():
 
 
 @pytest.mark.parametrize("tables, open_model, policy", [
-    (url_tables(RunPlan(target=TARGET)), False, "closed"),
-    (url_tables(RunPlan(target=TARGET)), True, "open"),
+    (url_run_tables(), False, "closed"),
+    (url_run_tables(), True, "open"),
     (two_steps(), False, "flows-closed"),
     (two_steps(), True, "flows-open"),
 ])
@@ -41,12 +50,12 @@ def test_the_policy_is_chosen_from_the_tables_and_the_load_model(tables, open_mo
 
 
 def test_a_static_step_pipelines_and_reports_no_steps_for_a_url_run():
-    e = engine(url_tables(RunPlan(target=TARGET)), pipeline=16)
+    e = engine(url_run_tables(), pipeline=16)
     assert e.snapshot()["flows"] is None
     assert e.flow_snapshot()["steps"][0][0] == 0          # the fast path still has its one step
 
 
 def test_the_tables_must_name_one_address_per_host():
     with pytest.raises(ValueError, match="one address per host"):
-        Engine([ADDRESS, ADDRESS], url_tables(RunPlan(target=TARGET)), users=1, pipeline=1, quota=1,
+        Engine([ADDRESS, ADDRESS], url_run_tables(), users=1, pipeline=1, quota=1,
                timeout_ns=10**9, on_event=print)

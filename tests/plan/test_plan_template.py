@@ -89,7 +89,10 @@ def test_render_escapes_by_where_the_slot_lands():
     def value_of(slot: Slot) -> str:
         return values[slot.column or slot.name]
 
-    assert parse_template("/u/${users.name}", tpl.URL).render(value_of) == "/u/ann%20smith/%C3%BC?&"
+    # RFC 3986 (src/core/escape.pxd): a path segment keeps sub-delimiters such as "&" but not "/" or "?";
+    # a query value keeps "/" and "?" but not "&" or "=", which would split it.
+    assert parse_template("/u/${users.name}", tpl.URL).render(value_of) == "/u/ann%20smith%2F%C3%BC%3F&"
+    assert parse_template("/u?q=${users.name}", tpl.URL).render(value_of) == "/u?q=ann%20smith/%C3%BC?%26"
     assert parse_template("Bearer ${token}").render(value_of) == 'Bearer a"b'
     body = json_template({"user": parse_template("${users.name}", tpl.JSON), "n": [1, None, True],
                           parse_template("k${token}", tpl.JSON): 2.5})
