@@ -4,7 +4,13 @@ The compiled protocol frames each request and hands this app its method,
 target, Authorization value and body; `DemoApp.respond` picks the route and
 returns the route's index (for the per-route counters in shared memory) and
 the whole response. One Python call per request: the demo app is for plan
-tests, not for maximum requests per second (the default app is).
+tests, not for maximum requests per second (the default app is). What does
+not change is computed once and looked up after (status lines, each item's
+answer, a user's dashboard, a login body's user, tokens already verified), so
+the flow routes cost the target about what GET /items/N does: bench/flow_cost.py
+compares a plan's client CPU with a URL run's against this target, and a slow
+target halves the rate and inflates the client's cost per request. Each cache
+is bounded (emptied when full), so a long run's memory stays flat.
 
 Tokens are checked by their form alone, so any worker can check a token any
 other worker issued (SO_REUSEPORT spreads one user's connections over
@@ -48,6 +54,11 @@ TOKEN_PREFIX = "tok-"
 MAC_HEX_DIGITS = 16  # 64 bits of HMAC-SHA256: plenty for a test target
 
 _JSON = b"Content-Type: application/json\r\n"
+# Entries per lookup table (tokens verified, dashboards, login bodies); a full one is emptied.
+CACHE_ENTRIES = 16384
+# Login bodies longer than this are parsed every time, never kept.
+CACHED_BODY_BYTES = 256
+_STATUS_LINES: dict[int, bytes] = {}
 _ALLOWED = {"/login": ("POST", ROUTE_LOGIN), "/dashboard": ("GET", ROUTE_DASHBOARD),
             "/logout": ("POST", ROUTE_LOGOUT), "/search": ("GET", ROUTE_SEARCH),
             "/admin/report": ("GET", ROUTE_REPORT)}
@@ -56,7 +67,9 @@ _ALLOWED = {"/login": ("POST", ROUTE_LOGIN), "/dashboard": ("GET", ROUTE_DASHBOA
 def render(status: int, body: bytes, connection_header: bytes, is_head: bool,
            extra_headers: bytes = b"") -> bytes:
     """A whole response; 204 has neither a body nor a Content-Length (RFC 9110 §8.6)."""
-    head = b"HTTP/1.1 %d %s\r\n" % (status, HTTPStatus(status).phrase.encode("latin-1"))
+    head = _STATUS_LINES.get(status)
+    if head is None:
+        head = _STATUS_LINES[status] = b"HTTP/1.1 %d %s\r\n" % (status, HTTPStatus(status).phrase.encode("latin-1"))
     if status == 204:
         return head + extra_headers + connection_header + b"\r\n"
     head += _JSON + extra_headers + b"Content-Length: %d\r\n" % len(body) + connection_header + b"\r\n"
@@ -65,6 +78,14 @@ def render(status: int, body: bytes, connection_header: bytes, is_head: bool,
 
 def _error_body(message: str) -> bytes:
     return json.dumps({"error": message}).encode()
+
+
+def _remember(table: dict, key, value):
+    """table[key] = value, emptying the table first when it is full; returns value."""
+    if len(table) >= CACHE_ENTRIES:
+        table.clear()
+    table[key] = value
+    return value
 
 
 class DemoApp:
@@ -84,6 +105,11 @@ class DemoApp:
         self._report = json.dumps({"orders": 1234, "revenue_cents": 9876543, "users": 321}).encode()
         # answers that never change, rendered on first use: (name, connection header, is_head) -> bytes
         self._fixed: dict[tuple, bytes] = {}
+        self._mac_base = hmac.new(self.token_secret, digestmod=hashlib.sha256)
+        self._item_answers: dict[tuple, bytes] = {}     # (n, connection header, is_head) -> answer
+        self._token_users: dict[str, str] = {}          # token -> user, for tokens already verified
+        self._dashboards: dict[tuple, bytes] = {}       # (user, connection header, is_head) -> answer
+        self._login_users: dict[bytes, str | None] = {}  # login body -> its user (None: a bad login)
 
     # -- tokens -------------------------------------------------------------------
 
@@ -91,10 +117,20 @@ class DemoApp:
         """A new token for user, valid in every worker sharing token_secret."""
         self.logins += 1
         payload = f"{TOKEN_PREFIX}{quote(user, safe='')}-{self.worker_index}-{self.logins}"
-        return f"{payload}.{self._mac(payload)}"
+        token = f"{payload}.{self._mac(payload)}"
+        _remember(self._token_users, token, user)
+        return token
 
     def token_user(self, token: str) -> str | None:
         """The user a well-formed token was issued to, or None when it is not one of ours."""
+        user = self._token_users.get(token)
+        if user is None:
+            user = self._check_token(token)
+            if user is not None:
+                _remember(self._token_users, token, user)
+        return user
+
+    def _check_token(self, token: str) -> str | None:
         payload, dot, mac = token.rpartition(".")
         if not dot or not payload.startswith(TOKEN_PREFIX) or len(mac) != MAC_HEX_DIGITS:
             return None
@@ -104,7 +140,9 @@ class DemoApp:
         return unquote(quoted_user)
 
     def _mac(self, payload: str) -> str:
-        return hmac.new(self.token_secret, payload.encode(), hashlib.sha256).hexdigest()[:MAC_HEX_DIGITS]
+        h = self._mac_base.copy()      # the key's pads are hashed once, not per token
+        h.update(payload.encode())
+        return h.hexdigest()[:MAC_HEX_DIGITS]
 
     def _bearer_user(self, authorization: bytes | None) -> str | None:
         if not authorization:
@@ -152,7 +190,12 @@ class DemoApp:
                 return ROUTE_OTHER, self._not_allowed("GET, HEAD", connection_header, is_head)
             number = path[len("/items/"):]
             if number.isascii() and number.isdigit() and 1 <= int(number) <= ITEM_COUNT:
-                return ROUTE_ITEMS, render(200, self._items[int(number) - 1], connection_header, is_head)
+                key = (int(number), connection_header, is_head)
+                answer = self._item_answers.get(key)
+                if answer is None:
+                    answer = _remember(self._item_answers, key,
+                                       render(200, self._items[key[0] - 1], connection_header, is_head))
+                return ROUTE_ITEMS, answer
             return ROUTE_ITEMS, self._not_found(connection_header, is_head)
         allowed = _ALLOWED.get(path)
         if allowed is None:
@@ -175,9 +218,13 @@ class DemoApp:
                 connection_header, is_head, b"WWW-Authenticate: Bearer\r\n")
         if route == ROUTE_LOGOUT:
             return route, self._fixed_answer("logout", 204, b"", connection_header, is_head)
-        dashboard = json.dumps({"user": user, "orders": 3, "unread_messages": 1,
-                                "widgets": ["orders", "recommendations", "messages"]}).encode()
-        return route, render(200, dashboard, connection_header, is_head)
+        key = (user, connection_header, is_head)
+        answer = self._dashboards.get(key)
+        if answer is None:
+            dashboard = json.dumps({"user": user, "orders": 3, "unread_messages": 1,
+                                    "widgets": ["orders", "recommendations", "messages"]}).encode()
+            answer = _remember(self._dashboards, key, render(200, dashboard, connection_header, is_head))
+        return route, answer
 
     def _login(self, body: bytes | None, body_too_large: bool, connection_header: bytes,
                is_head: bool) -> bytes:
@@ -185,18 +232,32 @@ class DemoApp:
             return self._fixed_answer(
                 "too large", 413, _error_body(f"request body over {BODY_LIMIT_BYTES} bytes"),
                 connection_header, is_head)
-        try:
-            fields = json.loads(body) if body else None
-        except (ValueError, RecursionError):
-            fields = None
-        if (not isinstance(fields, dict) or not isinstance(fields.get("user"), str) or not fields["user"]
-                or not isinstance(fields.get("password"), str)):
+        user = self._login_users.get(body, False) if body is not None else None
+        if user is False:
+            user = self._login_user(body)
+            if len(body) <= CACHED_BODY_BYTES:
+                _remember(self._login_users, body, user)
+        if user is None:
             return self._fixed_answer(
                 "bad login", 400,
                 _error_body('expected a JSON body {"user": "<non-empty string>", "password": "<string>"}'),
                 connection_header, is_head)
-        token = self.issue_token(fields["user"])
-        return render(200, json.dumps({"token": token}).encode(), connection_header, is_head)
+        token = self.issue_token(user)
+        # json.dumps({"token": token}) byte for byte: a token is the prefix, the percent-encoded
+        # user, digits, "-", "." and hex, nothing JSON escapes
+        return render(200, b'{"token": "%s"}' % token.encode("ascii"), connection_header, is_head)
+
+    @staticmethod
+    def _login_user(body: bytes) -> str | None:
+        """The user of a login body, None when it is not {"user": <non-empty str>, "password": <str>}."""
+        try:
+            fields = json.loads(body)
+        except (ValueError, RecursionError):
+            return None
+        if (not isinstance(fields, dict) or not isinstance(fields.get("user"), str) or not fields["user"]
+                or not isinstance(fields.get("password"), str)):
+            return None
+        return fields["user"]
 
     def _search(self, query: str, connection_header: bytes, is_head: bool) -> bytes:
         words = parse_qs(query, keep_blank_values=True).get("q")

@@ -408,3 +408,70 @@ def test_an_app_bug_is_a_500_not_a_dropped_connection(monkeypatch):
     route, response = app.respond(b"GET", b"/search?q=a", None, None, False, b"", False)
     assert response.startswith(b"HTTP/1.1 500 ")
     assert ROUTES[route] == "other"
+
+
+def _answer_body(response: bytes) -> bytes:
+    return response.split(b"\r\n\r\n", 1)[1]
+
+
+def test_remembered_answers_are_the_answers_made_afresh():
+    """Status lines, item answers, dashboards, login users and verified tokens are looked up after
+    the first time: the bytes stay those the routes make from scratch (json.dumps bodies)."""
+    import surge.serve.demo as demo
+
+    secret = b"s" * 16
+    app, other = DemoApp(0, secret), DemoApp(1, secret)
+    user = 'ann smith/ü?&"\\'
+    body = json.dumps({"user": user, "password": "pw"}).encode()
+    for connection in (b"", b"Connection: keep-alive\r\n", b"Connection: close\r\n"):
+        first = app.respond(b"POST", b"/login", None, body, False, connection, False)[1]
+        second = app.respond(b"POST", b"/login", None, body, False, connection, False)[1]
+        tokens = [json.loads(_answer_body(r))["token"] for r in (first, second)]
+        assert tokens[0] != tokens[1]                       # a new token per login, as before
+        for response, token in zip((first, second), tokens):
+            assert _answer_body(response) == json.dumps({"token": token}).encode()
+            assert response == demo.render(200, json.dumps({"token": token}).encode(), connection, False)
+            assert other.token_user(token) == user == app.token_user(token)
+        dashboard = json.dumps({"user": user, "orders": 3, "unread_messages": 1,
+                                "widgets": ["orders", "recommendations", "messages"]}).encode()
+        for token in tokens:
+            for is_head in (False, True):
+                expected = demo.render(200, dashboard, connection, is_head)
+                for shop in (app, other, app):              # issued here, verified there, then remembered
+                    auth = b"Bearer " + token.encode()
+                    assert shop.respond(b"GET", b"/dashboard", auth, None, False, connection, is_head) == (1, expected)
+                    assert shop.respond(b"POST", b"/logout", auth, None, False, connection, is_head)[1] == \
+                        b"HTTP/1.1 204 No Content\r\n" + connection + b"\r\n"
+        for n in (1, 500, 1000):
+            expected = demo.render(200, app._items[n - 1], connection, False)
+            assert app.respond(b"GET", b"/items/%d" % n, None, None, False, connection, False) == (4, expected)
+            assert app.respond(b"GET", b"/items/%d" % n, None, None, False, connection, False) == (4, expected)
+    for bad in (b"", b"{", b'{"user": ""}', b'{"user": "a", "password": 1}', b"[]"):
+        for _ in range(2):
+            status_line = app.respond(b"POST", b"/login", None, bad, False, b"", False)[1].split(b"\r\n")[0]
+            assert status_line == b"HTTP/1.1 400 Bad Request"
+    forged = tokens[0][:-1] + ("0" if tokens[0][-1] != "0" else "1")
+    for _ in range(2):
+        assert app.respond(b"GET", b"/dashboard", b"Bearer " + forged.encode(), None, False, b"", False)[1] \
+            .startswith(b"HTTP/1.1 401 ")
+
+
+def test_the_lookup_tables_stay_bounded(monkeypatch):
+    import surge.serve.demo as demo
+
+    monkeypatch.setattr(demo, "CACHE_ENTRIES", 8)
+    secret = b"s" * 16
+    app, other = DemoApp(0, secret), DemoApp(1, secret)
+    tokens = {}
+    for k in range(30):
+        body = json.dumps({"user": f"user{k}", "password": "pw"}).encode()
+        response = app.respond(b"POST", b"/login", None, body, False, b"", False)[1]
+        tokens[f"user{k}"] = json.loads(_answer_body(response))["token"]
+        assert app.respond(b"GET", b"/dashboard", b"Bearer " + tokens[f"user{k}"].encode(), None,
+                           False, b"", False)[1].startswith(b"HTTP/1.1 200 ")
+    for k in range(1, 1001):
+        app.respond(b"GET", b"/items/%d" % k, None, None, False, b"", False)
+    for table in (app._token_users, app._dashboards, app._login_users, app._item_answers):
+        assert 0 < len(table) <= 8
+    for user, token in tokens.items():          # tokens forgotten by the table are checked again
+        assert app.token_user(token) == user == other.token_user(token)
