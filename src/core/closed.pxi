@@ -31,8 +31,10 @@ cdef void refill(Engine e, Conn* c, int64_t now) noexcept:
     for k in range(want):               # the ring is empty: slots from ring_head on
         if slot >= e.depth:
             slot -= e.depth
-        e._commit(c, slot, now, now)
+        c.sent_ns[slot] = now           # (closed: latency counts from the write)
         slot += 1
+    c.in_flight += want
+    e.counters.in_flight_total += want
     c.unsent_bytes += want * e.request_len
     e._flush(c)
 

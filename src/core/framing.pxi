@@ -212,7 +212,9 @@ cdef Py_ssize_t frame_step(Framer* f, const char* buf, Py_ssize_t n) noexcept:
             if r < 0:
                 return -1
             pos += r
-        elif f.state == F_BODY_LENGTH or f.state == F_CHUNK_DATA or f.state == F_BODY_EOF:
+        elif f.state == F_BODY_LENGTH:
+            pos += frame_length_body(f, buf + pos, n - pos)
+        elif f.state == F_CHUNK_DATA or f.state == F_BODY_EOF:
             pos += frame_body(f, buf + pos, n - pos)
         elif chunk_byte(f, buf[pos]) < 0:
             return -1
@@ -221,9 +223,21 @@ cdef Py_ssize_t frame_step(Framer* f, const char* buf, Py_ssize_t n) noexcept:
     return pos
 
 
+cdef inline Py_ssize_t frame_length_body(Framer* f, const char* buf, Py_ssize_t n) noexcept:
+    """Content-Length body bytes (the common case, kept apart from chunks)."""
+    cdef Py_ssize_t take = min(f.remaining, n)
+    if f.capture:
+        capture_append(f, buf, take)
+    f.remaining -= take
+    if f.remaining == 0:
+        f.state = F_HEAD
+        f.complete = True
+    return take
+
+
 cdef inline Py_ssize_t frame_body(Framer* f, const char* buf, Py_ssize_t n) noexcept:
-    """Body bytes (a Content-Length body, chunk data, or until the peer closes),
-    kept only when the response is captured; returns the bytes taken."""
+    """Chunk data, or a body until the peer closes, kept only when the
+    response is captured; returns the bytes taken."""
     cdef Py_ssize_t take = n if f.state == F_BODY_EOF else min(f.remaining, n)
     if f.capture:
         capture_append(f, buf, take)
@@ -231,11 +245,7 @@ cdef inline Py_ssize_t frame_body(Framer* f, const char* buf, Py_ssize_t n) noex
         return take                     # ends when the peer closes (frame_eof)
     f.remaining -= take
     if f.remaining == 0:
-        if f.state == F_BODY_LENGTH:
-            f.state = F_HEAD
-            f.complete = True
-        else:
-            f.state = F_CHUNK_DATA_END
+        f.state = F_CHUNK_DATA_END
     return take
 
 
