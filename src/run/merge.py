@@ -20,6 +20,9 @@ from surge.plan.describe import describe_config
 from surge.plan.units import NS_PER_S
 from surge.plan.workload import Workload
 from surge.result.format import RESULT_FORMAT, percentile_key
+from surge.run.failed_rule import add_failed, failed_fraction, failed_requests, is_failed_status, no_failed
+from surge.run.failed_rule import step_failed_counts
+from surge.run.samples import sub_second_samples
 
 PERCENTILES = (50, 75, 90, 95, 99, 99.9, 99.99)
 
@@ -51,54 +54,6 @@ class WorkerRecord:
 
 def _errors_total(snapshot: dict | None) -> int:
     return sum(snapshot["errors"].values()) if snapshot else 0
-
-
-# ---- the failed-request rule (k6's http_req_failed) -----------------------------------------
-def is_failed_status(status: int, allowed: tuple[int, ...] = ()) -> bool:
-    """A response failed when its status is >= 400, unless the step lists the
-    statuses it expects (`expect.status`): then only those are fine."""
-    return int(status) not in allowed if allowed else int(status) >= 400
-
-
-def failed_requests(statuses: dict, errors: dict, allowed: tuple[int, ...] = ()) -> dict:
-    """{"count", "by_reason"}: transport errors by kind, failed statuses as
-    "status NNN"; only non-zero reasons, the most frequent first."""
-    reasons = {kind: int(n) for kind, n in errors.items() if n}
-    for status, n in statuses.items():
-        if n and is_failed_status(status, allowed):
-            reasons[f"status {int(status)}"] = reasons.get(f"status {int(status)}", 0) + int(n)
-    ordered = dict(sorted(reasons.items(), key=lambda item: (-item[1], item[0])))
-    return {"count": sum(ordered.values()), "by_reason": ordered}
-
-
-def add_failed(into: dict, other: dict) -> dict:
-    """The sum of two {"count", "by_reason"} (a scenario's steps, a plan's totals)."""
-    reasons = dict(into["by_reason"])
-    for reason, n in other["by_reason"].items():
-        reasons[reason] = reasons.get(reason, 0) + n
-    ordered = dict(sorted(reasons.items(), key=lambda item: (-item[1], item[0])))
-    return {"count": into["count"] + other["count"], "by_reason": ordered}
-
-
-def failed_fraction(failed: dict, responses: int, errors: dict) -> float:
-    """failed / attempts, attempts = responses of any status + transport errors."""
-    attempts = responses + sum(errors.values())
-    return round(failed["count"] / attempts, 9) if attempts else 0.0
-
-
-def no_failed() -> dict:
-    """A fresh "nothing failed" (each result part gets its own dict)."""
-    return {"count": 0, "by_reason": {}}
-
-
-def _step_failed_counts(flows: dict | None, allowed: list[tuple[int, ...]]) -> int:
-    """Failed requests so far in one worker's cumulative flow counters (all steps)."""
-    if not flows:
-        return 0
-    total = 0
-    for (_, _, _, errors, statuses, _), ok in zip(flows["steps"], allowed):
-        total += sum(errors) + sum(n for status, n in statuses.items() if is_failed_status(status, ok))
-    return total
 
 
 def latency_summary(hist: Histogram) -> dict:
@@ -267,8 +222,8 @@ class RunRecord:
                     if not by_steps and is_failed_status(status):
                         failed += delta
             if by_steps:
-                failed += (_step_failed_counts(snap["flows"], allowed)
-                           - _step_failed_counts((previous or {}).get("flows"), allowed))
+                failed += (step_failed_counts(snap["flows"], allowed)
+                           - step_failed_counts((previous or {}).get("flows"), allowed))
             else:
                 failed += _errors_total(snap) - _errors_total(previous)
             usage, before = snap.get("usage"), (previous or {}).get("usage")
@@ -455,61 +410,3 @@ def step_timeseries(record: RunRecord) -> list[dict]:
             out["points"].append({"t": t_end, "requests": responses, "errors": errors, "failed": failed,
                                   "hdr": hist.encode()})
     return series
-
-
-def _sparse_counts(sparse) -> dict[int, int]:
-    """{bucket index: count} of a `Histogram.to_sparse()` snapshot."""
-    import struct
-    _, packed = sparse
-    values = struct.unpack(f"<{len(packed) // 8}q", packed)
-    return dict(zip(values[0::2], values[1::2]))
-
-
-def sub_second_samples(record: RunRecord) -> list[dict] | None:
-    """The whole run's latency in quarter-second intervals, every worker added:
-    points shaped like `timeseries` ones, [{"t": 0.25, "requests": n, "hdr": ...}, ...]
-    (t the end of each), for `surge compare`'s significance test (4x the samples).
-
-    Workers read the second's histogram so far at each quarter without resetting it
-    (worker.Worker.quarter), so a quarter is the difference of two reads; the tick
-    (or the final snapshot) closes the second. None when a snapshot lacks its
-    quarters (a worker that died before sending them)."""
-    from surge.run.worker import SAMPLES_PER_S
-
-    if record.start_ns is None:
-        return None
-    slots: dict[int, dict[int, int]] = {}
-    for w in record.workers:
-        ordered = [(k * SAMPLES_PER_S, snap) for k, snap in sorted(w.ticks.items())]
-        if w.final is not None and w.end_ns is not None:
-            elapsed_q = (w.end_ns - record.start_ns) / NS_PER_S * SAMPLES_PER_S
-            after = max([q for q, _ in w.final.get("quarters") or ()] + [ordered[-1][0] if ordered else 0])
-            # the rest of the run goes to the quarter it mostly lies in (a stop
-            # 20 ms late on a busy machine is still the last quarter's)
-            ordered.append((max(after + 1, round(elapsed_q)), w.final))
-        for end_q, snap in ordered:
-            if "quarters" not in snap:
-                return None
-            so_far: dict[int, int] = {}
-            for q, sparse in [*snap["quarters"], (end_q, snap["latency"])]:
-                counts = _sparse_counts(sparse)
-                slot = slots.setdefault(q, {})
-                for index, count in counts.items():
-                    if count != so_far.get(index, 0):
-                        slot[index] = slot.get(index, 0) + count - so_far.get(index, 0)
-                so_far = counts
-    if not slots:
-        return None
-    duration = record.duration_s()
-    out = []
-    for q in range(1, max(slots) + 1):
-        counts = slots.get(q, {})
-        hist = Histogram()
-        pairs = [v for index, count in sorted(counts.items()) if count for v in (index, count)]
-        if pairs:
-            import struct
-            total = sum(pairs[1::2])
-            hist.add_sparse((total, 0, 0, 0, hist.to_sparse()[0][4]), struct.pack(f"<{len(pairs)}q", *pairs))
-        out.append({"t": min(q / SAMPLES_PER_S, round(duration, 3)), "requests": hist.total_count,
-                    "hdr": hist.encode()})
-    return out

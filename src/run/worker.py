@@ -18,12 +18,11 @@ from surge.plan.units import NS_PER_S
 from surge.plan.workload import LoadModel, Workload
 from surge.run.messages import Failed, Final, Ready, Start, Stop, Tick
 from surge.run.resources import rss_kb
-
 # Sub-second samples for `surge compare` (4 a second): at each instant start + q/4 s
 # between ticks the worker reads, without resetting, the latency histogram of the
 # second so far, so the per-second snapshots stay exactly as they are and the
-# supervisor's merge takes differences (surge.run.merge.sub_second_samples).
-SAMPLES_PER_S = 4
+# supervisor's merge takes differences (surge.run.samples).
+from surge.run.samples import SAMPLES_PER_S
 
 
 @dataclass(frozen=True, kw_only=True)

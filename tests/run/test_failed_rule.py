@@ -23,12 +23,12 @@ def assert_points_add_up(result: dict) -> None:
     (500, (500,), False), (200, (500,), True), (404, (200, 404), False), (201, (200, 204), True),
 ])
 def test_status_rule(status, allowed, failed):
-    from surge.run.merge import is_failed_status
+    from surge.run.failed_rule import is_failed_status
     assert is_failed_status(status, allowed) is failed
 
 
 def test_failed_requests_by_reason():
-    from surge.run.merge import failed_requests
+    from surge.run.failed_rule import failed_requests
     failed = failed_requests({"200": 5, "404": 3, "500": 7}, {"connect": 0, "timeout": 2})
     assert failed == {"count": 12, "by_reason": {"status 500": 7, "status 404": 3, "timeout": 2}}
     assert failed_requests({"200": 5}, {"timeout": 0}) == {"count": 0, "by_reason": {}}
