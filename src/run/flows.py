@@ -117,6 +117,9 @@ class FlowTables:
             if isinstance(part, str):
                 parts.append(part.encode("utf-8"))
                 continue
+            if isinstance(part, bytes):     # a URL run's binary --body @FILE: sent as it is
+                parts.append(part)
+                continue
             escape = _escape_kind(part.escape, in_query)
             if part.kind == tpl.DATA:
                 source = self._sources[part.name]

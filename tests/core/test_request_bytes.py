@@ -139,6 +139,20 @@ def test_a_url_run_sends_exactly_what_it_always_sent(case):
     assert server.requests == [expected_request(workload.steps[0])] * 2
 
 
+def test_a_binary_body_file_goes_out_as_its_bytes(tmp_path):
+    server = RawServer(2)
+    body = bytes(range(256)) * 3                  # not UTF-8: a bytes part of the step's body
+    (tmp_path / "body.bin").write_bytes(body)
+    workload = url_workload(f"http://127.0.0.1:{server.port}/up",
+                            RunOptions(method="PUT", body=f"@{tmp_path / 'body.bin'}")).workload
+    assert workload.steps[0].body.parts == (body,)
+    tables = FlowTables(workload)
+    assert tables.is_static
+    run_engine([server.address()], tables, 2, server)
+    assert server.requests == [expected_request(workload.steps[0])] * 2
+    assert server.requests[0].endswith(b"\r\nContent-Length: 768\r\n\r\n" + body)
+
+
 PLAN = """\
 name: bytes
 target: http://127.0.0.1:{port}
