@@ -76,6 +76,8 @@ cdef class Engine:
         run: its connections); connections = users x hosts.  The engine takes
         its fast path (the request rendered once, SO_RCVLOWAT reads, batch
         pipelining) when the tables are one static step; pipeline > 1 needs it."""
+        self.epfd = -1                  # (so that __dealloc__ after a refused set-up closes nothing)
+        self.timer_fd = -1
         if users < 1 or pipeline < 1:
             raise ValueError("users and pipeline must be >= 1")
         if not hosts or len(hosts) != len(tables.hosts):

@@ -19,6 +19,7 @@
 # A slot is in the query when a literal "?" comes before it in the template
 # (surge.run.flows decides it once, when the tables are built).
 from libc.stdint cimport int64_t
+from libc.string cimport memcpy
 
 from surge.core._limits cimport ESCAPE_HEADER, ESCAPE_JSON, ESCAPE_PATH, ESCAPE_QUERY, ESCAPE_RAW
 
@@ -48,6 +49,25 @@ cdef inline bint url_keeps(unsigned char ch, int escape) noexcept nogil:
     return ch == b'/' or ch == b'?'     # ESCAPE_QUERY
 
 
+cdef inline bint kept_as_is(unsigned char ch, int escape) noexcept nogil:
+    """The byte is written unchanged by escape_into."""
+    if escape == ESCAPE_PATH or escape == ESCAPE_QUERY:
+        return url_keeps(ch, escape)
+    if escape == ESCAPE_HEADER:
+        return ch != b'\r' and ch != b'\n'
+    if escape == ESCAPE_JSON:
+        return ch >= 0x20 and ch != b'"' and ch != b'\\'
+    return True
+
+
+cdef inline int64_t literal_prefix(const char* src, int64_t n, int escape) noexcept nogil:
+    """How many leading bytes need no escaping."""
+    cdef int64_t i = 0
+    while i < n and kept_as_is(<unsigned char>src[i], escape):
+        i += 1
+    return i
+
+
 cdef inline int64_t escape_into(char* out, const char* src, int64_t n, int escape) noexcept nogil:
     """src[0:n] escaped as `escape` says into out (room for ESCAPE_MAX_GROWTH * n
     bytes); returns the bytes written.
@@ -55,10 +75,11 @@ cdef inline int64_t escape_into(char* out, const char* src, int64_t n, int escap
       ESCAPE_HEADER  as is, CR and LF dropped (no header injection from extracted values)
       ESCAPE_JSON    inside a JSON string: quote and backslash escaped, controls as \\u00xx
       ESCAPE_RAW     as is"""
-    cdef int64_t i, at = 0
+    cdef int64_t i, at = literal_prefix(src, n, escape)
     cdef unsigned char ch
     cdef bint url = escape == ESCAPE_PATH or escape == ESCAPE_QUERY
-    for i in range(n):
+    memcpy(out, src, at)                # most values (tokens, feeder rows) are all prefix: one copy
+    for i in range(at, n):
         ch = <unsigned char>src[i]
         if url and not url_keeps(ch, escape):
             out[at] = b'%'

@@ -337,13 +337,18 @@ cdef void wake_thinkers(Engine e, int64_t now) noexcept:
 
 
 
+cdef bint flow_response_open(Engine e, Conn* c, int64_t now) noexcept:
+    """The open model also records latency from the write (uncorrected)."""
+    record_value(e.latency_uncorrected_us, (now - c.sent_ns[c.ring_head]) // 1000)
+    return flow_response(e, c, now)
+
+
 cdef bint flow_response(Engine e, Conn* c, int64_t now) noexcept:
-    """A flow step's response ended: record it (from the intended instant, and
-    from the write: only the open model reports the second), then the VU goes
-    on.  False: a step has one request, nothing more is framed from this read."""
+    """A flow step's response ended: record it from the intended instant (the
+    step's own histogram: from the write), then the VU goes on.  False: a step
+    has one request, nothing more is framed from this read."""
     cdef int64_t latency_us = (now - c.sent_ns[c.ring_head]) // 1000
     record_value(e.latency_us, (now - c.intended_ns[c.ring_head]) // 1000)
-    record_value(e.latency_uncorrected_us, latency_us)
     e._count_response(c)
     cdef bint closing = not c.framer.keep_alive
     vu_after_response(e, c, latency_us, now, closing)
@@ -439,7 +444,7 @@ cdef Policy FLOWS_OPEN
 FLOWS_OPEN.name = b"flows-open"
 FLOWS_OPEN.start = flows_open_start
 FLOWS_OPEN.connected = flows_connected
-FLOWS_OPEN.response = flow_response
+FLOWS_OPEN.response = flow_response_open
 FLOWS_OPEN.read_done = flows_read_done
 FLOWS_OPEN.idle_closed = flows_idle_closed
 FLOWS_OPEN.failed = flows_failed

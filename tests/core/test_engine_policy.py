@@ -1,4 +1,6 @@
 """The engine picks its fast path and its load policy once, from the tables."""
+import gc
+import os
 import socket
 
 import pytest
@@ -59,3 +61,14 @@ def test_the_tables_must_name_one_address_per_host():
     with pytest.raises(ValueError, match="one address per host"):
         Engine([ADDRESS, ADDRESS], url_run_tables(), users=1, pipeline=1, quota=1,
                timeout_ns=10**9, on_event=print)
+
+
+def test_a_refused_set_up_closes_no_descriptor_it_does_not_own():
+    """Fields start at 0: an engine refused before its epoll set existed must not close fd 0."""
+    before = os.fstat(0)
+    for _ in range(3):
+        with pytest.raises(ValueError):
+            Engine([ADDRESS], url_run_tables(), users=0, pipeline=1, quota=1, timeout_ns=10**9, on_event=print)
+    gc.collect()
+    after = os.fstat(0)                 # raises if fd 0 was closed
+    assert (after.st_dev, after.st_ino) == (before.st_dev, before.st_ino)
