@@ -97,10 +97,16 @@ def test_closed_model_stages_ramp_connections(surge_server):
     assert run.code == 0, run.stderr
     points = run.result["timeseries"]
     assert run.result["config"]["connections"] == 12
-    # Throughput of a closed model is connections / latency: three times the connections, three times the rate.
-    assert points[5]["requests"] / points[1]["requests"] == pytest.approx(3, rel=0.15)
     assert points[1]["target"] == 4 and points[5]["target"] == 12
-    assert points[3]["requests"] == pytest.approx(points[1]["requests"] * 2.5, rel=0.2)   # mid-ramp
+    # What the stages set is the number of connections: exact at the plateaus
+    # (every connection of a 20-ms target is open at a tick), between them mid-ramp.
+    assert points[1]["active_connections"] == 4
+    assert 4 < points[2]["active_connections"] < 12        # t = 3 s, half-way up the ramp
+    assert points[4]["active_connections"] == 12   # (the last point is the final snapshot, after the stop)
+    # Throughput follows connections / latency.  Not asserted as "3x within 15%":
+    # on a loaded 2-core machine a second's count moves by more than that without
+    # a bug; twice the rate is far outside any such wobble when the ramp is missing.
+    assert points[5]["requests"] > 2 * points[1]["requests"]
 
 
 def test_queue_waits_count_and_drops_are_reported(surge_server):
