@@ -4,7 +4,7 @@ from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 
 cdef struct TemplatePart:
     int kind                # PART_* (_limits.pxd)
-    int escape              # ESCAPE_* (_limits.pxd): how the value lands (raw, URL, JSON string)
+    int escape              # ESCAPE_* (_limits.pxd): how the value lands (raw, URL path segment, URL query value, JSON string, header value)
     int a
     int b
     const char* literal

@@ -5,7 +5,8 @@
 # bytes between reads, except a partial header block (copied to `carry`,
 # rare: a header block split across reads).  Only what framing needs is read
 # from the head: status, Content-Length, Transfer-Encoding, Connection.
-# Full header parsing (for checks and extraction) is httptools' job elsewhere.
+# Steps that check or extract read headers from the captured head
+# (extract.pxi: header_value); framing never looks at other headers.
 
 from libc.stdlib cimport malloc, realloc, free
 from libc.string cimport memchr, memcpy

@@ -54,7 +54,7 @@ class Slot:
     low: int = 0                 # RANDOM_INT: inclusive bounds
     high: int = 0
     default: str | None = None   # ENV: the value when the variable is not set
-    escape: str = RAW            # RAW, URL (percent-encoded) or JSON (inside a JSON string)
+    escape: str = RAW            # RAW, URL (percent-encoded: path or query rule by where it lands) or JSON (inside a JSON string)
 
     @property
     def variable(self) -> str:

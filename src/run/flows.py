@@ -1,7 +1,8 @@
 """Compiling a workload into the engine's flow tables.
 
-Every run hands the engine a FlowTables: a test plan's scenarios and steps,
-or a URL run's one literal step (`url_tables`).  The Python side builds it
+Every run hands the engine a FlowTables of its workload (surge.plan.workload):
+a test plan's scenarios and steps, or a URL run's one literal step
+(surge.plan.request.url_step).  The Python side builds it
 once per worker before the start; from then on the engine renders requests,
 checks responses and extracts values in C (src/core/flows.pxi), and takes its
 fast path (the request pre-rendered once) when the tables are one static step.
@@ -16,9 +17,10 @@ from dataclasses import dataclass
 from surge.core._limits import (ESCAPE_KIND, EXTRACT_KIND, ORDER_KIND, PART_KIND, STATUS_SLOT_COUNT,
                                 THINK_KIND)
 from surge.plan import template as tpl
-from surge.plan.plan import Plan, Step
+from surge.plan.plan import Step
 from surge.plan.regex import posix_regex
-from surge.plan.request import USER_AGENT, basic_authorization
+from surge.plan.request import USER_AGENT
+from surge.plan.workload import Workload
 
 BODY_METHODS = ("POST", "PUT", "PATCH")      # a Content-Length even when the body is empty
 
@@ -54,9 +56,10 @@ class FlowTables:
     result uses (step and scenario order matches the engine's counters).
 
     report_steps: the engine's snapshot carries per-step counters ("flows"); a
-    URL run's result has no steps, so its tables say False."""
+    URL run's result has no steps (workload.source.reports_steps), so its
+    tables say False."""
 
-    def __init__(self, plan: Plan):
+    def __init__(self, plan: Workload):
         self._sources = {d.name: d for d in plan.data}
         self.hosts = list(plan.hosts)
         self.feeder_names = [d.name for d in plan.data]
@@ -64,7 +67,7 @@ class FlowTables:
         self.steps: list[EngineStep] = []
         self.step_names: list[tuple[str, str]] = []       # (scenario, step)
         self.scenarios: list[tuple[float, list[int], list[int]]] = []
-        self.report_steps = True
+        self.report_steps = plan.source.reports_steps
         shares = plan.shares
         for scenario in plan.scenarios:
             ids, feeders = [], set()
@@ -77,22 +80,6 @@ class FlowTables:
             self.scenarios.append((shares[scenario.name], ids, sorted(feeders)))
         self.feeders = [([[value.encode("utf-8") for value in row] for row in d.rows],
                          ORDER_KIND[d.order], d.on_exhausted == "stop") for d in plan.data]
-
-    @classmethod
-    def one_step(cls, host, step: EngineStep, names: tuple[str, str] = ("url", "request"),
-                 report_steps: bool = False) -> "FlowTables":
-        """Tables of one scenario with one step and no data (a URL run)."""
-        tables = cls.__new__(cls)
-        tables._sources = {}
-        tables.hosts = [host]
-        tables.feeder_names = []
-        tables.var_names = []
-        tables.steps = [step]
-        tables.step_names = [names]
-        tables.scenarios = [(1.0, [0], [])]
-        tables.feeders = []
-        tables.report_steps = report_steps
-        return tables
 
     @property
     def is_static(self) -> bool:
@@ -181,46 +168,6 @@ class FlowTables:
             extracts=tuple(extracts),
             think=think,
         )
-
-
-def url_step(method: str, target, headers: tuple[tuple[str, str], ...], body: bytes,
-             credentials: tuple[str, str] | None = None) -> EngineStep:
-    """A URL run's request as one literal step: the path is sent as given (never
-    parsed as a template); Host, User-Agent and Basic Authorization are added
-    unless the headers name them; the engine adds Content-Length when the body
-    is not empty or the method carries one, unless the headers give it.
-    The bytes equal surge.plan.request.render_request()'s."""
-    names = {name.lower() for name, _ in headers}
-    lines = [f"{method} {target.path} HTTP/1.1"]
-    if "host" not in names:
-        lines.append(f"Host: {target.authority}")
-    if "user-agent" not in names:
-        lines.append(f"User-Agent: {USER_AGENT}")
-    if credentials is not None and "authorization" not in names:
-        lines.append(f"Authorization: {basic_authorization(*credentials)}")
-    lines.extend(f"{name}: {value}" for name, value in headers)
-    head = "".join(line + "\r\n" for line in lines).encode("utf-8")
-    return EngineStep(host=0, head=(head,), body=(body,) if body else (),
-                      send_length=method in BODY_METHODS, length_given="content-length" in names,
-                      head_request=method == "HEAD")
-
-
-def url_tables(run_plan) -> FlowTables:
-    """A URL run (surge.plan.model.RunPlan) as the engine's tables: one step."""
-    step = url_step(run_plan.method, run_plan.target, run_plan.headers, run_plan.body, run_plan.credentials)
-    return FlowTables.one_step(run_plan.target, step)
-
-
-def request_tables(request: bytes) -> FlowTables:
-    """Tables for a request already rendered to bytes (render_request), sent as
-    it is: the head and body split at the blank line, Content-Length already in
-    the head.  (The worker's bridge until its spec carries the workload.)"""
-    head, blank, body = request.partition(b"\r\n\r\n")
-    if not blank:
-        raise ValueError("a rendered request ends its head with a blank line")
-    step = EngineStep(host=0, head=(head + b"\r\n",), body=(body,) if body else (), send_length=False,
-                      length_given=True, head_request=request.startswith(b"HEAD "))
-    return FlowTables.one_step(None, step)
 
 
 def _escape_kind(escape: str, in_query: bool) -> int:

@@ -235,9 +235,7 @@ def make_engine(spec: WorkerSpec, on_event):
     from surge.run.flows import FlowTables
 
     workload, load = spec.workload, spec.load
-    tables = FlowTables(workload)
-    # Per-step counters only where the result shows steps (a URL run's has none).
-    tables.report_steps = workload.source.reports_steps
+    tables = FlowTables(workload)       # per-step counters only where the result shows steps
     return Engine(list(spec.hosts), tables, users=spec.users, pipeline=load.pipeline, quota=spec.quota_requests,
                   timeout_ns=workload.timeout_ns, on_event=on_event, pipeline_timing=load.pipeline_timing,
                   user_base=spec.user_base, seed=spec.seed, worker=(spec.index, spec.workers))

@@ -10,7 +10,8 @@ from surge.plan.build import url_workload
 from surge.plan.options import RunOptions
 from surge.plan.request import parse_target
 from surge.run.addresses import pack_sockaddr
-from surge.run.flows import FlowTables, url_step
+from surge.run.flows import FlowTables
+from tests.support.tables import literal_tables
 
 TARGET = parse_target("http://127.0.0.1:9/")
 ADDRESS = (socket.AF_INET, pack_sockaddr(socket.AF_INET, ("127.0.0.1", 9)))
@@ -19,9 +20,7 @@ ADDRESS = (socket.AF_INET, pack_sockaddr(socket.AF_INET, ("127.0.0.1", 9)))
 def url_run_tables() -> FlowTables:
     """A URL run's tables, as the worker builds them (no per-step counters)."""
     workload = url_workload("http://127.0.0.1:9/", RunOptions()).workload
-    tables = FlowTables(workload)
-    tables.report_steps = workload.source.reports_steps
-    return tables
+    return FlowTables(workload)
 
 
 def engine(tables, **kwargs):
@@ -31,11 +30,7 @@ def engine(tables, **kwargs):
 
 
 def two_steps():
-    tables = FlowTables.one_step(TARGET, url_step("GET", TARGET, (), b""), report_steps=True)
-    tables.steps.append(url_step("GET", TARGET, (), b""))
-    tables.step_names.append(("url", "second"))
-    tables.scenarios = [(1.0, [0, 1], [])]
-    return tables
+    return literal_tables(TARGET, ("GET", (), b""), ("GET", (), b""))
 
 
 @pytest.mark.parametrize("tables, open_model, policy", [

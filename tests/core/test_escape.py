@@ -9,6 +9,7 @@ import pytest
 
 from surge.core._escape import escape, escape_bytes
 from surge.plan import template as tpl
+from surge.plan.build import compile_plan
 from surge.plan.validate import load_plan
 from surge.run.flows import FlowTables
 from tests.core.test_request_bytes import RawServer, run_engine
@@ -81,7 +82,7 @@ def test_the_engine_sends_path_and_query_slots_escaped_by_the_rule(tmp_path):
         "    steps:\n"
         "      - {name: one, request: 'GET /p/${values.v}/end?q=${values.v}&x=1'}\n")
     plan = load_plan(str(tmp_path / "plan.yaml"))
-    tables = FlowTables(plan)
+    tables = FlowTables(compile_plan(plan))
     assert not tables.is_static
     run_engine([server.address()], tables, len(TRICKY), server)
     sent = [request.split(b" ")[1].decode("ascii") for request in server.requests[:len(TRICKY)]]

@@ -14,12 +14,13 @@ import threading
 import pytest
 
 from surge.core._engine import Engine
-from surge.plan.build import url_workload
+from surge.plan.build import compile_plan, url_workload
 from surge.plan.options import RunOptions
 from surge.plan.request import parse_target
 from surge.plan.validate import load_plan
 from surge.run.addresses import pack_sockaddr
-from surge.run.flows import FlowTables, url_step
+from surge.run.flows import FlowTables
+from tests.support.tables import literal_tables
 from tests.support.wire import expected_request
 
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
@@ -131,7 +132,6 @@ def test_a_url_run_sends_exactly_what_it_always_sent(case):
                          auth=case.get("auth"))
     workload = url_workload(f"http://127.0.0.1:{server.port}{case.get('path', '/')}", options).workload
     tables = FlowTables(workload)
-    tables.report_steps = workload.source.reports_steps      # as the worker does
     assert tables.is_static                                  # the fast path
     snapshot = run_engine([server.address()], tables, 2, server)
     assert snapshot["completed"] == 2
@@ -167,18 +167,14 @@ scenarios:
 def _plan_tables(tmp_path, port: int, steps: str) -> FlowTables:
     path = tmp_path / "plan.yaml"
     path.write_text(PLAN.format(port=port, steps=steps))
-    return FlowTables(load_plan(str(path)))
+    return FlowTables(compile_plan(load_plan(str(path))))
 
 
 def test_flow_steps_follow_the_content_length_rule():
     """The same rule when the engine renders per request (two steps: flows)."""
     server = RawServer(4)
     target = parse_target(f"http://127.0.0.1:{server.port}/")
-    given = url_step("POST", target, (("Content-Length", "3"),), b"abc")
-    tables = FlowTables.one_step(target, given, report_steps=True)
-    tables.steps.append(url_step("PUT", target, (), b""))
-    tables.step_names.append(("url", "put"))
-    tables.scenarios = [(1.0, [0, 1], [])]
+    tables = literal_tables(target, ("POST", (("Content-Length", "3"),), b"abc"), ("PUT", (), b""))
     assert not tables.is_static
     snapshot = run_engine([server.address()], tables, 4, server)
     assert server.requests[0].lower().count(b"content-length:") == 1
