@@ -1,4 +1,4 @@
-"""Turning command-line arguments into a Target and pre-rendered request bytes."""
+"""Turning command-line arguments into a Target, headers, a method and the one literal step of a URL run."""
 from __future__ import annotations
 
 import base64
