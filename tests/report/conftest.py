@@ -1,4 +1,6 @@
 """Fixtures of the report tests."""
+import shutil
+
 import pytest
 
 from tests.report import browser
@@ -16,3 +18,20 @@ def chromium_page():
         print("SKIP reason: chromium not installed (apt-get install chromium)")
         pytest.skip("chromium not installed (apt-get install chromium)")
     return browser
+
+
+@pytest.fixture(scope="session")
+def prometheus_server(tmp_path_factory):
+    """A real Prometheus shared by the session's tests (tests.report.test_prometheus.
+    SharedPrometheus: `.base`, and `.target()` -> (port, job) to bind an exporter on),
+    started when a test first asks for it; skips, printing why, when Prometheus is not
+    installed.  One server, not one per test: each new one spends ~6 s before it
+    scrapes at all.  Marks its tests `prometheus` (tests/conftest.py MARK_BY_FIXTURE)."""
+    from tests.report.test_prometheus import SharedPrometheus
+    binary = shutil.which("prometheus")
+    if binary is None:
+        print("SKIP reason: prometheus not installed (apt-get install prometheus)")
+        pytest.skip("prometheus not installed (apt-get install prometheus)")
+    shared = SharedPrometheus(binary, tmp_path_factory.mktemp("prometheus"))
+    yield shared
+    shared.stop()

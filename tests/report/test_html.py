@@ -91,16 +91,38 @@ def test_screenshot_every_chart_area_is_drawn(synthetic_report, synthetic_page, 
     assert coloured_pixels(image[:, :12]) == 0
 
 
-@pytest.mark.parametrize("kind, args, expected_text", [
-    ("closed", ["-d", "2s", "-c", "8"], ["Headline"]),
-    ("open", ["-d", "2s", "--rate", "2k"], ["p99 (uncorrected)", "target requests / s", "dropped"]),
-    ("stages", ["--stages", "1s:2,1s:6"], ["<h2>Per step</h2>", "target connections", "1: 0-&gt;2 over 1s"]),
+REAL_RUNS = {
+    "closed": ["-d", "2s", "-c", "8"],
+    "open": ["-d", "2s", "--rate", "2k"],
+    "stages": ["--stages", "1s:2,1s:6"],
+}
+
+
+@pytest.fixture(scope="module")
+def real_runs():
+    """One real run of each shape (its own `surge serve`), the three started at once:
+    the tests read the shape of each result, never one run's numbers against another's,
+    so sharing the CPU changes nothing they assert."""
+    from surge.serve.server import ServeProcess
+    from tests.helpers import run_surge_together
+    servers = [ServeProcess().start() for _ in REAL_RUNS]
+    try:
+        runs = run_surge_together(*[["run", server.url, *args, "-w", "2", "-q"]
+                                    for server, args in zip(servers, REAL_RUNS.values())])
+    finally:
+        for server in servers:
+            server.stop()
+    return dict(zip(REAL_RUNS, runs))
+
+
+@pytest.mark.parametrize("kind, expected_text", [
+    ("closed", ["Headline"]),
+    ("open", ["p99 (uncorrected)", "target requests / s", "dropped"]),
+    ("stages", ["<h2>Per step</h2>", "target connections", "1: 0-&gt;2 over 1s"]),
 ])
-def test_real_run_report_renders(surge_server, chromium_page, tmp_path, kind, args, expected_text):
+def test_real_run_report_renders(real_runs, chromium_page, tmp_path, kind, expected_text):
     """Real runs' reports (today's result shapes) in the browser."""
-    from tests.helpers import run_surge
-    server = surge_server()
-    run = run_surge("run", server.url, *args, "-w", "2", "-q")
+    run = real_runs[kind]
     assert run.code == 0, run.stderr
     path = tmp_path / f"{kind}.html"
     assert write_html(run.result, path) <= MAX_REPORT_BYTES

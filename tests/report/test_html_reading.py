@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
+import pytest
+
 from surge.report.charts import build_figures
 from surge.report.html import MAX_REPORT_BYTES, render_html, write_html
 from tests.report.synthetic import make_result
@@ -281,24 +283,41 @@ def load_in_browser(chromium_page, path, tmp_path):
     return page
 
 
-def test_real_plan_run_page(surge_server, chromium_page, tmp_path):
-    """examples/shop.yaml, shortened, against surge serve --app demo."""
+@pytest.fixture(scope="module")
+def real_runs(tmp_path_factory):
+    """The two real runs below, started at once, each against its own `surge serve`:
+    examples/shop.yaml, shortened, against --app demo; and every response a 500, with a
+    secret header and URL password.  The tests read each page on its own (no numbers
+    compared across runs), so sharing the CPU changes nothing they assert."""
     import os
     from pathlib import Path
 
-    from tests.helpers import run_surge
-    server = surge_server(app="demo")
-    examples = Path(__file__).resolve().parents[2] / "examples"
-    plan = (examples / "shop.yaml").read_text()
-    plan = re.sub(r"stages:\n(\s+- \{duration: \w+, target: \d+\}\n)+",
-                  "stages:\n    - {duration: 2s, target: 20}\n    - {duration: 2s, target: 40}\n", plan)
-    (tmp_path / "shop.yaml").write_text(plan)
-    (tmp_path / "users.csv").write_text((examples / "users.csv").read_text())
-    os.environ["TARGET_URL"] = server.url.rstrip("/")
+    from surge.serve.server import ServeProcess
+    from tests.helpers import run_surge_together
+    tmp = tmp_path_factory.mktemp("real-runs")
+    demo, failing = ServeProcess(app="demo").start(), ServeProcess(status=500).start()
     try:
-        run = run_surge("run", str(tmp_path / "shop.yaml"), "-w", "1", "-q")
+        examples = Path(__file__).resolve().parents[2] / "examples"
+        plan = (examples / "shop.yaml").read_text()
+        plan = re.sub(r"stages:\n(\s+- \{duration: \w+, target: \d+\}\n)+",
+                      "stages:\n    - {duration: 2s, target: 20}\n    - {duration: 2s, target: 40}\n", plan)
+        (tmp / "shop.yaml").write_text(plan)
+        (tmp / "users.csv").write_text((examples / "users.csv").read_text())
+        url = failing.url.replace("http://", "http://alice:pw-s3cr3t@")
+        plan_run, failed_run = run_surge_together(
+            ["run", str(tmp / "shop.yaml"), "-w", "1", "-q"],
+            ["run", url, "-d", "2s", "-c", "2", "-w", "1", "-q",
+             "-H", "Proxy-Authorization: Bearer tok-s3cr3t", "-H", "Cookie: id=cookie-s3cr3t"],
+            env={**os.environ, "TARGET_URL": demo.url.rstrip("/")})
     finally:
-        del os.environ["TARGET_URL"]
+        demo.stop()
+        failing.stop()
+    return {"plan": plan_run, "failed": failed_run}
+
+
+def test_real_plan_run_page(real_runs, chromium_page, tmp_path):
+    """examples/shop.yaml, shortened, against surge serve --app demo."""
+    run = real_runs["plan"]
     assert run.code in (0, 3), run.stderr                     # 3: the throughput objective fails this short
     path = tmp_path / "plan.html"
     assert write_html(run.result, path) <= MAX_REPORT_BYTES
@@ -314,14 +333,10 @@ def test_real_plan_run_page(surge_server, chromium_page, tmp_path):
     load_in_browser(chromium_page, path, tmp_path)
 
 
-def test_real_all_failed_and_secret_run_page(surge_server, chromium_page, tmp_path):
+def test_real_all_failed_and_secret_run_page(real_runs, chromium_page, tmp_path):
     """Every response a 500, with a secret header and URL password: the page says
     what failed, and neither secret appears anywhere in it."""
-    from tests.helpers import run_surge
-    server = surge_server(status=500)
-    url = server.url.replace("http://", "http://alice:pw-s3cr3t@")
-    run = run_surge("run", url, "-d", "2s", "-c", "2", "-w", "1", "-q",
-                    "-H", "Proxy-Authorization: Bearer tok-s3cr3t", "-H", "Cookie: id=cookie-s3cr3t")
+    run = real_runs["failed"]
     assert run.code == 0, run.stderr
     path = tmp_path / "failed.html"
     write_html(run.result, path)

@@ -1,7 +1,7 @@
 """The Prometheus exporter: its /metrics over real HTTP, and a real Prometheus
 server scraping it, asked through its HTTP API."""
 import json
-import shutil
+import random
 import socket
 import subprocess
 import threading
@@ -209,6 +209,29 @@ def free_port() -> int:
     return port
 
 
+def reserved_port() -> int:
+    """A port free now and below the kernel's ephemeral range, so that no socket the
+    session opens meanwhile (a client connection, a port-0 server) is given it: it
+    stays free while it waits to be bound, minutes later, by a test of this session."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(10_000, max(low, 10_001))
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            s.close()
+        return port
+    return free_port()
+
+
 def api(base: str, query: str) -> list:
     url = f"{base}/api/v1/query?" + urllib.parse.urlencode({"query": query})
     with urllib.request.urlopen(url, timeout=5) as response:
@@ -235,35 +258,54 @@ def wait_for(predicate, timeout_s: float, what: str):
     raise AssertionError(f"timed out waiting for {what}: last {last!r}")
 
 
-def wait_until_scraping(base: str) -> None:
+def wait_until_scraping(base: str, job: str) -> None:
     """Prometheus starts scraping a new target some seconds after it is ready
-    (discovery updates are batched): wait until it has tried this one."""
+    (discovery updates are batched): wait until it has tried the target of `job`."""
     def scraping():
         with urllib.request.urlopen(f"{base}/api/v1/targets", timeout=5) as response:
             targets = json.load(response)["data"]["activeTargets"]
-        return any(not t["lastScrape"].startswith("0001") for t in targets)
-    wait_for(scraping, 20, "Prometheus to start scraping the exporter's port")
+        return any(t["labels"].get("job") == job and not t["lastScrape"].startswith("0001") for t in targets)
+    wait_for(scraping, 20, f"Prometheus to start scraping the {job} target")
 
 
-@pytest.fixture
-def prometheus_server(tmp_path):
-    binary = shutil.which("prometheus")
-    if binary is None:
-        print("SKIP reason: prometheus not installed (apt-get install prometheus)")
-        pytest.skip("prometheus not installed (apt-get install prometheus)")
-    servers = []
+class SharedPrometheus:
+    """One real Prometheus for the session's tests (tests/report/conftest.py starts it).
 
-    def start(target_port: int) -> str:
-        port = free_port()
-        config = tmp_path / "prometheus.yml"
+    Its scrape targets are declared up front, TARGETS of them, each its own job
+    (`surge-0`, `surge-1`, ...) on a port free when it started: Prometheus takes
+    some seconds to begin scraping a target added later, so a test takes one of
+    these (`target()`: its port and job) and binds the exporter there.  Every test
+    selects its series by that job, so one test never reads another's."""
+
+    TARGETS = 4
+
+    def __init__(self, binary: str, folder: Path):
+        self.binary, self.folder = binary, folder
+        self.procs: list[subprocess.Popen] = []
+        self.free: list[tuple[int, str]] = []
+        self.base = ""
+
+    def target(self) -> tuple[int, str]:
+        if not self.free:                            # (a further server, should the session need more)
+            self._start()
+        return self.free.pop(0)
+
+    def _start(self) -> None:
+        n = len(self.procs)
+        folder = self.folder / f"server-{n}"
+        folder.mkdir()
+        targets = [(reserved_port(), f"surge-{n * self.TARGETS + i}") for i in range(self.TARGETS)]
+        config = folder / "prometheus.yml"
         config.write_text(
             "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n"
-            "scrape_configs:\n  - job_name: surge\n    static_configs:\n"
-            f"      - targets: ['127.0.0.1:{target_port}']\n")
-        proc = subprocess.Popen([binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
+            "scrape_configs:\n" + "".join(
+                f"  - job_name: {job}\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
+                for port, job in targets))
+        port = free_port()
+        proc = subprocess.Popen([self.binary, f"--config.file={config}", f"--storage.tsdb.path={folder / 'data'}",
                                  f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        servers.append(proc)
+        self.procs.append(proc)
         base = f"http://127.0.0.1:{port}"
 
         def ready():
@@ -272,16 +314,16 @@ def prometheus_server(tmp_path):
             with urllib.request.urlopen(f"{base}/-/ready", timeout=1) as response:
                 return response.status == 200
         wait_for(ready, 20, "prometheus to be ready")
-        return base
+        self.base, self.free = base, targets
 
-    yield start
-    for proc in servers:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    def stop(self) -> None:
+        for proc in self.procs:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 def value(results: list, **labels) -> float:
@@ -293,34 +335,37 @@ def value(results: list, **labels) -> float:
 
 def test_real_prometheus_scrapes_what_the_result_says(exporter, prometheus_server):
     result = make_result(30, seed=12)
-    e = exporter(config=result["config"])
-    base = prometheus_server(e.port)
+    port, job = prometheus_server.target()
+    e = exporter(config=result["config"], address=f"127.0.0.1:{port}")
+    base = prometheus_server.base
+    of_job = f'{{job="{job}"}}'
     half = len(result["timeseries"]) // 2
     replay(e, result, stop=half)                     # a scrape or more of a run in progress...
-    wait_for(lambda: api(base, "surge_requests_total"), 15, "the first scrape")
+    wait_for(lambda: api(base, f"surge_requests_total{of_job}"), 15, "the first scrape")
     replay(e, result, start=half)                    # ...then the rest of it
     totals = result["totals"]
 
     def final_scraped():
-        return api(base, "sum(surge_requests_total)") and \
-            float(api(base, "sum(surge_requests_total)")[0]["value"][1]) == totals["requests"]
+        return api(base, f"sum(surge_requests_total{of_job})") and \
+            float(api(base, f"sum(surge_requests_total{of_job})")[0]["value"][1]) == totals["requests"]
     wait_for(final_scraped, 15, "a scrape of the final values")
 
-    requests = api(base, "surge_requests_total")
+    requests = api(base, f"surge_requests_total{of_job}")
     for status, n in totals["responses_by_status"].items():
-        assert value(requests, status=status, job="surge") == n
-    errors = api(base, "surge_errors_total")
+        assert value(requests, status=status, job=job) == n
+    errors = api(base, f"surge_errors_total{of_job}")
     assert value(errors, kind="timeout") == totals["errors"]["timeout"]
-    assert value(api(base, "surge_dropped_total"), job="surge") == totals["dropped"]
-    assert value(api(base, "surge_target_rate"), job="surge") == result["config"]["rate"]
-    assert value(api(base, "surge_active_connections"), job="surge") == ACTIVE_CONNECTIONS
-    assert value(api(base, "surge_request_duration_seconds_count"), job="surge") == result["latency"]["count"]
-    buckets = api(base, "surge_request_duration_seconds_bucket")
+    assert value(api(base, f"surge_dropped_total{of_job}"), job=job) == totals["dropped"]
+    assert value(api(base, f"surge_target_rate{of_job}"), job=job) == result["config"]["rate"]
+    assert value(api(base, f"surge_active_connections{of_job}"), job=job) == ACTIVE_CONNECTIONS
+    assert value(api(base, f"surge_request_duration_seconds_count{of_job}"), job=job) == result["latency"]["count"]
+    buckets = api(base, f"surge_request_duration_seconds_bucket{of_job}")
     for bound, count in expected_buckets(result).items():
         assert value(buckets, le=repr(bound)) == count
     # Prometheus' own quantile estimate lands in the bucket that holds surge's exact p50.
     p50_s = result["latency"]["percentiles"]["50"] / 1e6
-    estimate = float(api(base, "histogram_quantile(0.5, surge_request_duration_seconds_bucket)")[0]["value"][1])
+    estimate = float(api(base, f"histogram_quantile(0.5, surge_request_duration_seconds_bucket{of_job})")[0]
+                     ["value"][1])
     upper = min(b for b in DURATION_BUCKETS_S if b >= p50_s)
     lower = max([b for b in DURATION_BUCKETS_S if b < p50_s] or [0.0])
     assert lower <= estimate <= upper
@@ -329,7 +374,7 @@ def test_real_prometheus_scrapes_what_the_result_says(exporter, prometheus_serve
     dashboard = json.loads(DASHBOARD.read_text())
     for panel in dashboard["panels"]:
         for target in panel["targets"]:
-            expr = (target["expr"].replace("$__rate_interval", "1m").replace('"$job"', '".*"')
+            expr = (target["expr"].replace("$__rate_interval", "1m").replace('"$job"', f'"{job}"')
                     .replace('"$instance"', '".*"'))
             assert api(base, expr), (panel["title"], expr)
 
@@ -359,11 +404,12 @@ def test_surge_run_scraped_by_real_prometheus(prometheus_server, surge_server, t
     import sys as _sys
 
     server = surge_server()
-    port = free_port()
-    base = prometheus_server(port)
+    port, job = prometheus_server.target()
+    base = prometheus_server.base
+    of_job = f'{{job="{job}"}}'
     path = tmp_path / "r.json"
 
-    wait_until_scraping(base)
+    wait_until_scraping(base, job)
     proc = subprocess.Popen([_sys.executable, "-m", "surge", "run", server.url, "--rate", "1500", "-d", "4s",
                              "-w", "2", "-q", "--prometheus", f"127.0.0.1:{port}", "--json", str(path)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -372,7 +418,7 @@ def test_surge_run_scraped_by_real_prometheus(prometheus_server, surge_server, t
     seen_during_run = False
     while True:
         try:
-            seen_during_run = seen_during_run or bool(api(base, "sum(surge_requests_total) > 0"))
+            seen_during_run = seen_during_run or bool(api(base, f"sum(surge_requests_total{of_job}) > 0"))
         except OSError:
             pass
         try:                # between queries, wait for surge's exit itself (it ends the loop at once)
@@ -385,14 +431,14 @@ def test_surge_run_scraped_by_real_prometheus(prometheus_server, surge_server, t
     assert seen_during_run
     result = _json.loads(path.read_text())
     totals = result["totals"]
-    wait_for(lambda: api(base, f"sum(max_over_time(surge_requests_total[5m])) == {totals['requests']}"), 15,
-             "Prometheus to hold the final count")
-    requests = api(base, "max_over_time(surge_requests_total[5m])")
+    wait_for(lambda: api(base, f"sum(max_over_time(surge_requests_total{of_job}[5m])) == {totals['requests']}"),
+             15, "Prometheus to hold the final count")
+    requests = api(base, f"max_over_time(surge_requests_total{of_job}[5m])")
     assert value(requests, status="200") == totals["responses_by_status"]["200"]
-    assert value(api(base, "max_over_time(surge_request_duration_seconds_count[5m])"), job="surge") == \
+    assert value(api(base, f"max_over_time(surge_request_duration_seconds_count{of_job}[5m])"), job=job) == \
         result["latency"]["count"]
-    assert value(api(base, "max_over_time(surge_target_rate[5m])"), job="surge") == 1500
-    assert value(api(base, "max_over_time(surge_dropped_total[5m])"), job="surge") == totals["dropped"]
+    assert value(api(base, f"max_over_time(surge_target_rate{of_job}[5m])"), job=job) == 1500
+    assert value(api(base, f"max_over_time(surge_dropped_total{of_job}[5m])"), job=job) == totals["dropped"]
 
 
 def test_surge_run_prometheus_port_in_use_fails_before_load(surge_server):

@@ -5,7 +5,7 @@ import json
 import subprocess
 import sys
 
-from tests.report.test_prometheus import api, exporter, free_port, prometheus_server, scrape, value, wait_for, wait_until_scraping  # noqa: F401
+from tests.report.test_prometheus import api, exporter, scrape, value, wait_for, wait_until_scraping  # noqa: F401
 
 
 def _step(scenario, step, statuses, reasons):
@@ -53,8 +53,9 @@ def test_url_run_failed_counter_has_empty_step_labels(exporter):
 
 def test_plan_run_scraped_by_real_prometheus(prometheus_server, surge_server, tmp_path):
     server = surge_server(app="demo")
-    port = free_port()
-    base = prometheus_server(port)
+    port, job = prometheus_server.target()
+    base = prometheus_server.base
+    of_job = f'{{job="{job}"}}'
     plan = tmp_path / "plan.yaml"
     plan.write_text(f"""
 name: labels
@@ -68,19 +69,19 @@ scenarios:
 """)
     path = tmp_path / "r.json"
 
-    wait_until_scraping(base)
+    wait_until_scraping(base, job)
     proc = subprocess.run([sys.executable, "-m", "surge", "run", str(plan), "-q", "--prometheus", f"127.0.0.1:{port}",
                            "--json", str(path)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(path.read_text())
     steps = {s["step"]: s for s in result["steps"]}
     total = result["totals"]["requests"]
-    wait_for(lambda: api(base, f"sum(max_over_time(surge_requests_total[5m])) == {total}"), 15,
+    wait_for(lambda: api(base, f"sum(max_over_time(surge_requests_total{of_job}[5m])) == {total}"), 15,
              "Prometheus to hold the final count")
-    requests = api(base, "max_over_time(surge_requests_total[5m])")
+    requests = api(base, f"max_over_time(surge_requests_total{of_job}[5m])")
     assert value(requests, scenario="browse", step="item", status="200") == steps["item"]["requests"]
     assert value(requests, scenario="browse", step="missing", status="404") == steps["missing"]["requests"]
     assert not any(r["metric"].get("step", "") == "" for r in requests)      # no run-wide duplicate
-    failed = api(base, "max_over_time(surge_failed_requests_total[5m])")
+    failed = api(base, f"max_over_time(surge_failed_requests_total{of_job}[5m])")
     assert value(failed, scenario="browse", step="missing", reason="status 404") == steps["missing"]["requests"]
     assert len(failed) == 1                                                  # item's 200s are not failed
