@@ -272,7 +272,7 @@ class SharedPrometheus:
     """One real Prometheus for the session's tests (tests/report/conftest.py starts it).
 
     Its scrape targets are declared up front, TARGETS of them, each its own job
-    (`surge-0`, `surge-1`, ...) on a port free when it started: Prometheus takes
+    (`surge-0`, `surge-1`, ...) on a reserved_port(): Prometheus takes
     some seconds to begin scraping a target added later, so a test takes one of
     these (`target()`: its port and job) and binds the exporter there.  Every test
     selects its series by that job, so one test never reads another's."""
@@ -317,6 +317,7 @@ class SharedPrometheus:
         self.base, self.free = base, targets
 
     def stop(self) -> None:
+        """Stop every server started; a later target() starts a new one."""
         for proc in self.procs:
             proc.terminate()
             try:
@@ -324,6 +325,7 @@ class SharedPrometheus:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        self.free = []
 
 
 def value(results: list, **labels) -> float:
