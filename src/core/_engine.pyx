@@ -303,7 +303,8 @@ cdef class Engine:
         cdef int64_t now = monotonic_ns()
         cdef uint32_t i
         for i in range(self.n_opened):
-            self._connect(&self.conns[i], now)
+            if self.conns[i].state == C_IDLE:   # (a ramp's first set_active_connections() opened some)
+                self._connect(&self.conns[i], now)
         self._check_progress()
 
     def set_pipeline_timing(self, str mode):

@@ -180,9 +180,11 @@ cdef Py_ssize_t frame_head(Framer* f, const char* buf, Py_ssize_t n) noexcept:
         old_len = 0                     # incomplete: keep the bytes for the next read
     else:
         old_len = f.carry_len
-    take = n
-    if old_len + take > MAX_HEAD_BYTES:
-        return -1
+    # Keep at most MAX_HEAD_BYTES in all: a read that ends the head may also
+    # carry bodies and later responses (a full 64-KiB read after a split head).
+    take = min(n, MAX_HEAD_BYTES - old_len)
+    if take <= 0 or (old_len == 0 and take < n):
+        return -1                       # no end of head within MAX_HEAD_BYTES
     if old_len + take > f.carry_cap:
         f.carry_cap = <int32_t>max(old_len + take, 1024)
         f.carry = <char*>realloc(f.carry, f.carry_cap)
@@ -192,10 +194,12 @@ cdef Py_ssize_t frame_head(Framer* f, const char* buf, Py_ssize_t n) noexcept:
     memcpy(f.carry + old_len, buf, take)
     f.carry_len = <int32_t>(old_len + take)
     if old_len == 0:
-        return n
+        return take
     r = parse_head(f, f.carry, f.carry_len)
-    if r <= 0:
-        return r if r < 0 else n
+    if r < 0:
+        return r
+    if r == 0:                          # still incomplete: all of this read is head so far
+        return take if take == n else -1
     if f.capture:
         capture_head(f, f.carry, r)
     f.carry_len = 0

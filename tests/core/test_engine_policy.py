@@ -67,3 +67,39 @@ def test_a_refused_set_up_closes_no_descriptor_it_does_not_own():
     gc.collect()
     after = os.fstat(0)                 # raises if fd 0 was closed
     assert (after.st_dev, after.st_ino) == (before.st_dev, before.st_ino)
+
+
+def open_sockets() -> set[str]:
+    """This process's sockets, by inode ("socket:[123]")."""
+    found = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            link = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:             # (the listing's own descriptor, closed by now)
+            continue
+        if link.startswith("socket:"):
+            found.add(link)
+    return found
+
+
+def test_a_ramp_set_before_connect_all_opens_each_connection_once():
+    """The worker sets a closed ramp's first value (set_active_connections) before
+    connect_all(): the connections that opened are not opened again (the first
+    socket would leak, left writable in the epoll set: a worker spinning on it)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    port = listener.getsockname()[1]
+    try:
+        workload = url_workload(f"http://127.0.0.1:{port}/", RunOptions()).workload
+        address = (socket.AF_INET, pack_sockaddr(socket.AF_INET, ("127.0.0.1", port)))
+        e = Engine([address], FlowTables(workload), users=4, pipeline=1, quota=-1, timeout_ns=10**9,
+                   on_event=lambda name: None)
+        before = open_sockets()
+        e.set_active_connections(2)
+        e.connect_all()
+        opened = open_sockets() - before
+        e.stop()
+        assert len(opened) == 4                 # one socket per connection, none twice
+    finally:
+        listener.close()

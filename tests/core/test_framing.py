@@ -97,6 +97,26 @@ def test_large_header_block_split_many_times():
     assert out == [(200, True)]
 
 
+
+def test_a_split_head_then_a_full_read():
+    """A head cut at the end of one read, then a read as large as the engine's
+    buffer (64 KiB) with the head's rest and much of a large body: framed.  Only
+    the head's own bytes count against the 64-KiB head bound (this read used to
+    be refused as an over-long head, a parse error)."""
+    head = b"HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Length: 100000\r\n\r\n"
+    rest = head[20:] + b"x" * 100000 + NGINX_LIKE
+    framer = ResponseFramer()
+    assert framer.feed(head[:20]) == []
+    assert framer.feed(rest[:65536]) == []
+    assert framer.feed(rest[65536:]) == [(200, True), (200, True)]
+
+
+def test_a_head_longer_than_64_kib_is_refused_across_reads():
+    framer = ResponseFramer()
+    assert framer.feed(b"HTTP/1.1 200 OK\r\nX: " + b"a" * 65000) == []
+    with pytest.raises(ValueError):
+        framer.feed(b"a" * 1000 + b"\r\n\r\n")
+
 @pytest.mark.parametrize("garbage", [
     b"hello garbage\r\n\r\n",
     b"HTTP/1.1 2x0 OK\r\n\r\n",
