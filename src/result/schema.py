@@ -6,7 +6,7 @@ raises SchemaProblem naming the JSON path, what was expected and what was
 found.  Objects allow keys the schema does not know (a newer surge may add
 optional ones within a result format); a known key is typed whenever present.
 Add a key the reports read here, next to the code that writes it
-(surge.run.merge, surge.plan.model.describe).
+(surge.run.merge, surge.plan.describe.describe_config).
 """
 from __future__ import annotations
 

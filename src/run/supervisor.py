@@ -2,7 +2,6 @@
 per-second snapshots, stop them, and merge exactly."""
 from __future__ import annotations
 
-import dataclasses
 import multiprocessing
 import os
 import signal
