@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 
 from surge.plan.errors import PlanError
-from surge.plan.options import DEFAULT_DURATION_NS, RunOptions, load_profile
+from surge.plan.options import DEFAULT_DURATION_NS, DEFAULT_TIMEOUT_NS, RunOptions, load_profile
 from surge.plan.plan import Plan, Scenario
 from surge.plan.request import parse_auth, parse_header, parse_method, parse_target, url_step
 from surge.plan.workload import (LoadModel, PlanSource, UrlSource, Workload, default_max_connections,
@@ -165,7 +165,7 @@ def plan_workload(path: str, o: RunOptions, environ=None) -> Built:
                               schedule_grid_ns=o.schedule_grid_ns), ())
 
 
-def compile_plan(plan: Plan, workers: int = 1, timeout_ns: int = 5_000_000_000,
+def compile_plan(plan: Plan, workers: int = 1, timeout_ns: int = DEFAULT_TIMEOUT_NS,
                  schedule_grid_ns: int | None = None) -> Workload:
     """A validated plan as a workload (its users: `vus`, or `max_vus` in the open model)."""
     profile = plan.load

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from surge.plan.load import LoadError, LoadProfile, parse_shape, parse_stages
 
 DEFAULT_DURATION_NS = 10_000_000_000
+DEFAULT_TIMEOUT_NS = 5_000_000_000      # --timeout 5s: a request or connect older than this fails
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class RunOptions:
     headers: tuple[str, ...] = ()            # 'Name: value' as typed
     body: str | None = None                  # TEXT or @FILE
     auth: str | None = field(default=None, repr=False)    # USER:PASSWORD
-    timeout_ns: int = 5_000_000_000
+    timeout_ns: int = DEFAULT_TIMEOUT_NS
     pipeline: int = 1
     pipeline_timing: str = "batch"
     rate: float | None = None

@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass, field
 
 from surge.plan.load import LoadProfile
+from surge.plan.options import DEFAULT_TIMEOUT_NS
 from surge.plan.model import Target
 from surge.plan.plan import DataSource, Objective, Scenario, Step
 
@@ -72,9 +73,10 @@ class Workload:
     """What a run sends, where, how hard and for how long."""
     source: UrlSource | PlanSource
     target: Target                          # the base URL (the result's config "url")
-    scenarios: tuple[Scenario, ...]
+    # repr=False: a URL run's step carries its Basic Authorization header literally
+    scenarios: tuple[Scenario, ...] = field(repr=False)
     load: LoadModel
-    timeout_ns: int = 5_000_000_000
+    timeout_ns: int = DEFAULT_TIMEOUT_NS
     workers: int = 1
     data: tuple[DataSource, ...] = ()
     objectives: tuple[Objective, ...] = ()

@@ -34,6 +34,10 @@ def sub_second_samples(record) -> list[dict] | None:
     if record.start_ns is None:
         return None
     slots: dict[int, dict[int, int]] = {}
+    duration_ns = record.workload.load.duration_ns
+    # A timed run's last quarter is the deadline's (as RunRecord.final_second caps the
+    # last second): a worker that stopped 150 ms late must not add an empty quarter.
+    last_q = -(-duration_ns * SAMPLES_PER_S // NS_PER_S) if duration_ns else None
     for w in record.workers:
         ordered = [(k * SAMPLES_PER_S, snap) for k, snap in sorted(w.ticks.items())]
         if w.final is not None and w.end_ns is not None:
@@ -41,7 +45,8 @@ def sub_second_samples(record) -> list[dict] | None:
             after = max([q for q, _ in w.final.get("quarters") or ()] + [ordered[-1][0] if ordered else 0])
             # the rest of the run goes to the quarter it mostly lies in (a stop
             # 20 ms late on a busy machine is still the last quarter's)
-            ordered.append((max(after + 1, round(elapsed_q)), w.final))
+            end_q = round(elapsed_q) if last_q is None else min(round(elapsed_q), last_q)
+            ordered.append((max(after + 1, end_q), w.final))
         for end_q, snap in ordered:
             if "quarters" not in snap:
                 return None

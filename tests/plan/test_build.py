@@ -141,3 +141,12 @@ def test_a_plan_files_problems_say_where(tmp_path):
 def test_plan_or_url(argument, is_plan):
     from surge.plan.build import looks_like_plan
     assert looks_like_plan(argument) is is_plan
+
+
+def test_a_workloads_repr_keeps_basic_credentials_out():
+    """The URL run's step carries Authorization literally; repr(workload) must not show it."""
+    import base64
+    workload = url_workload("http://user:hunter2@127.0.0.1:9/", RunOptions()).workload
+    token = base64.b64encode(b"user:hunter2").decode()
+    assert any(token in str(value.parts) for _, value in workload.steps[0].headers)   # it is sent
+    assert token not in repr(workload) and "hunter2" not in repr(workload)

@@ -3,19 +3,20 @@ from surge.core._histogram import Histogram
 from surge.plan.build import url_workload
 from surge.plan.options import RunOptions
 from surge.run.merge import RunRecord, WorkerRecord
+from surge.run.samples import sub_second_samples
 
 S = 1_000_000_000
 START_NS = 1_000 * S
 
 
-def snapshot(completed: int, in_interval: int = 10) -> dict:
+def snapshot(completed: int, in_interval: int = 10, quarters=()) -> dict:
     """Cumulative counters, and the latency histogram of the interval alone."""
     hist = Histogram()
     for _ in range(in_interval):
         hist.record(1000)
     return {"completed": completed, "bytes_in": 0, "bytes_out": 0, "statuses": {200: completed},
             "errors": {"connect": 0}, "latency": hist.to_sparse(), "latency_uncorrected": hist.to_sparse(),
-            "due": completed, "dropped": 0, "open_connections": 1}
+            "due": completed, "dropped": 0, "open_connections": 1, "quarters": list(quarters)}
 
 
 def record(rate: float | None, end_after_ns: int) -> RunRecord:
@@ -42,3 +43,10 @@ def test_open_model_target_of_the_last_second_is_its_rate():
 def test_a_stop_before_the_deadline_fills_the_second_it_falls_in():
     points = record(None, 1 * S + 400_000_000).timeseries()
     assert [p["t"] for p in points] == [1.0, 1.4]
+
+
+def test_a_final_snapshot_150ms_late_adds_no_quarter_after_the_deadline():
+    """Quarter-second samples end at the deadline too (surge.run.samples)."""
+    quarters = sub_second_samples(record(None, 2 * S + 150_000_000))
+    assert quarters[-1]["t"] == 2.0 and len(quarters) == 8
+    assert sum(q["requests"] for q in quarters) == 20
