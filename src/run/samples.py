@@ -7,7 +7,7 @@ reads; the tick (or the final snapshot) closes the second.
 """
 from __future__ import annotations
 
-import numpy as np
+import struct
 
 from surge.core._histogram import Histogram
 from surge.plan.units import NS_PER_S
@@ -15,13 +15,11 @@ from surge.plan.units import NS_PER_S
 SAMPLES_PER_S = 4       # the worker's reads per second (surge.run.worker.Worker.quarter)
 
 
-def _dense(sparse) -> np.ndarray:
-    """The counts of a `Histogram.to_sparse()` snapshot as one array over every bucket
-    (numpy: the same work in Python dicts was most of the supervisor's CPU at the end
-    of a run; bincount is exact for counts below 2**53)."""
-    stats, packed = sparse
-    pairs = np.frombuffer(packed, dtype="<i8").reshape(-1, 2)
-    return np.bincount(pairs[:, 0], weights=pairs[:, 1], minlength=stats[4]).astype(np.int64)
+def _sparse_counts(sparse) -> dict[int, int]:
+    """{bucket index: count} of a `Histogram.to_sparse()` snapshot."""
+    _, packed = sparse
+    values = struct.unpack(f"<{len(packed) // 8}q", packed)
+    return dict(zip(values[0::2], values[1::2]))
 
 
 def sub_second_samples(record) -> list[dict] | None:
@@ -35,7 +33,7 @@ def sub_second_samples(record) -> list[dict] | None:
     quarters (a worker that died before sending them)."""
     if record.start_ns is None:
         return None
-    slots: dict[int, np.ndarray] = {}       # quarter -> its counts per bucket, every worker added
+    slots: dict[int, dict[int, int]] = {}
     duration_ns = record.workload.load.duration_ns
     # A timed run's last quarter is the deadline's (as RunRecord.final_second caps the
     # last second): a worker that stopped 150 ms late must not add an empty quarter.
@@ -52,22 +50,25 @@ def sub_second_samples(record) -> list[dict] | None:
         for end_q, snap in ordered:
             if "quarters" not in snap:
                 return None
-            previous = 0
+            so_far: dict[int, int] = {}
             for q, sparse in [*snap["quarters"], (end_q, snap["latency"])]:
-                counts = _dense(sparse)         # the second so far: a quarter is the difference
-                slots[q] = slots.get(q, 0) + (counts - previous)
-                previous = counts
+                counts = _sparse_counts(sparse)
+                slot = slots.setdefault(q, {})
+                for index, count in counts.items():
+                    if count != so_far.get(index, 0):
+                        slot[index] = slot.get(index, 0) + count - so_far.get(index, 0)
+                so_far = counts
     if not slots:
         return None
     duration = record.duration_s()
     out = []
     for q in range(1, max(slots) + 1):
+        counts = slots.get(q, {})
         hist = Histogram()
-        counts = slots.get(q)
-        indices = np.flatnonzero(counts) if counts is not None else ()
-        if len(indices):
-            packed = np.column_stack((indices, counts[indices])).astype("<i8").tobytes()
-            hist.add_sparse((int(counts.sum()), 0, 0, 0, len(counts)), packed)
+        pairs = [v for index, count in sorted(counts.items()) if count for v in (index, count)]
+        if pairs:
+            total = sum(pairs[1::2])
+            hist.add_sparse((total, 0, 0, 0, hist.to_sparse()[0][4]), struct.pack(f"<{len(pairs)}q", *pairs))
         out.append({"t": min(q / SAMPLES_PER_S, round(duration, 3)), "requests": hist.total_count,
                     "hdr": hist.encode()})
     return out
