@@ -50,3 +50,22 @@ def test_a_final_snapshot_150ms_late_adds_no_quarter_after_the_deadline():
     quarters = sub_second_samples(record(None, 2 * S + 150_000_000))
     assert quarters[-1]["t"] == 2.0 and len(quarters) == 8
     assert sum(q["requests"] for q in quarters) == 20
+
+
+def test_quarters_are_the_differences_of_the_cumulative_reads():
+    """Each quarter holds exactly what was recorded in it (the reads are the second so far)."""
+    hist, reads = Histogram(), []
+    per_quarter = [(3, 1000), (5, 2000), (0, 0), (7, 40_000)]      # (values, each value µs)
+    for q, (n, value) in enumerate(per_quarter, start=1):
+        for _ in range(n):
+            hist.record(value)
+        reads.append((q, hist.to_sparse()))
+    worker = WorkerRecord(0)
+    worker.ticks[1] = {**snapshot(15), "latency": reads[-1][1], "quarters": reads[:-1]}
+    worker.final, worker.end_ns = {**snapshot(15, 0), "quarters": []}, START_NS + 2 * S
+    run = RunRecord(url_workload("http://127.0.0.1:9/", RunOptions(duration_ns=2 * S)).workload, [worker])
+    run.start_ns = START_NS
+    quarters = sub_second_samples(run)
+    assert [q["requests"] for q in quarters[:4]] == [n for n, _ in per_quarter]
+    fourth = Histogram.decode(quarters[3]["hdr"])          # only the 40-ms values were recorded in it
+    assert fourth.total_count == 7 and abs(fourth.value_at_percentile(1) - 40_000) <= 40
