@@ -160,21 +160,11 @@ class Objective:
         return OPERATORS[self.op](measured, self.value)
 
 
-@dataclass(frozen=True)
-class Plan:
-    """What `surge run plan.yaml` runs."""
-    name: str
-    target: Target                           # the base URL; relative step paths go here
-    load: LoadProfile                        # open: iterations started per second; closed: virtual users
+class ScenarioSet:
+    """What a set of weighted scenarios and their data answer, shared by a Plan
+    and the Workload it compiles to (both have `scenarios` and `data`)."""
     scenarios: tuple[Scenario, ...]
-    data: tuple[DataSource, ...] = ()
-    objectives: tuple[Objective, ...] = ()
-    max_vus: int | None = None               # open model: the most iterations in flight (None: engine's choice)
-    source: str = field(default="", compare=False)   # the plan file as given
-
-    @property
-    def model(self) -> str:
-        return self.load.model
+    data: tuple[DataSource, ...]
 
     @property
     def steps(self) -> tuple[Step, ...]:
@@ -202,3 +192,20 @@ class Plan:
             if source.name == name:
                 return source
         raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class Plan(ScenarioSet):
+    """What `surge run plan.yaml` runs."""
+    name: str
+    target: Target                           # the base URL; relative step paths go here
+    load: LoadProfile                        # open: iterations started per second; closed: virtual users
+    scenarios: tuple[Scenario, ...]
+    data: tuple[DataSource, ...] = ()
+    objectives: tuple[Objective, ...] = ()
+    max_vus: int | None = None               # open model: the most iterations in flight (None: engine's choice)
+    source: str = field(default="", compare=False)   # the plan file as given
+
+    @property
+    def model(self) -> str:
+        return self.load.model

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from surge.plan.load import LoadProfile
 from surge.plan.options import DEFAULT_TIMEOUT_NS
 from surge.plan.model import Target
-from surge.plan.plan import DataSource, Objective, Scenario, Step
+from surge.plan.plan import DataSource, Objective, Scenario, ScenarioSet
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ class LoadModel:
 
 
 @dataclass(frozen=True)
-class Workload:
+class Workload(ScenarioSet):
     """What a run sends, where, how hard and for how long."""
     source: UrlSource | PlanSource
     target: Target                          # the base URL (the result's config "url")
@@ -86,36 +86,9 @@ class Workload:
         return self.load.model
 
     @property
-    def steps(self) -> tuple[Step, ...]:
-        return tuple(step for scenario in self.scenarios for step in scenario.steps)
-
-    @property
-    def hosts(self) -> tuple[Target, ...]:
-        """Every host the steps talk to (one connection pool each), first use first."""
-        return tuple(dict.fromkeys(step.host for step in self.steps))
-
-    @property
-    def shares(self) -> dict[str, float]:
-        """Each scenario's share of the iterations (weights normalised to 1)."""
-        total = sum(s.weight for s in self.scenarios)
-        return {s.name: s.weight / total for s in self.scenarios}
-
-    @property
     def step_names(self) -> list[tuple[str, str]]:
         """(scenario, step) for every step, in the engine's counter order."""
         return [(scenario.name, step.name) for scenario in self.scenarios for step in scenario.steps]
-
-    def scenario(self, name: str) -> Scenario:
-        for scenario in self.scenarios:
-            if scenario.name == name:
-                return scenario
-        raise KeyError(name)
-
-    def data_source(self, name: str) -> DataSource:
-        for source in self.data:
-            if source.name == name:
-                return source
-        raise KeyError(name)
 
 
 # ---- how many users a run may need -------------------------------------------------------
