@@ -28,7 +28,7 @@ def sub_second_samples(record) -> list[dict] | None:
     the supervisor ~20 ms per worker of an 8-s run, numpy more in its import."""
     if record.start_ns is None:
         return None
-    slots: dict[int, Histogram] = {}
+    reads: dict[int, list[tuple]] = {}      # quarter -> [(read, the read before it in its second), ...]
     duration_ns = record.workload.load.duration_ns
     # A timed run's last quarter is the deadline's (as RunRecord.final_second caps the
     # last second): a worker that stopped 150 ms late must not add an empty quarter.
@@ -47,20 +47,17 @@ def sub_second_samples(record) -> list[dict] | None:
                 return None
             so_far = None           # each second's reads start from an empty histogram
             for q, sparse in [*snap["quarters"], (end_q, snap["latency"])]:
-                slot = slots.get(q)
-                if slot is None:
-                    slot = slots[q] = Histogram()
-                slot.add_sparse_difference(sparse, so_far)
+                reads.setdefault(q, []).append((sparse, so_far))
                 so_far = sparse
-    if not slots:
+    if not reads:
         return None
     duration = record.duration_s()
-    empty = None
+    hist = Histogram()          # one for every quarter (each ~190 KB of counts)
     out = []
-    for q in range(1, max(slots) + 1):
-        hist = slots.get(q)
-        if hist is None:
-            hist = empty = empty or Histogram()
+    for q in range(1, max(reads) + 1):
+        hist.reset_counts()
+        for now, before in reads.get(q, ()):
+            hist.add_sparse_difference(now, before)
         out.append({"t": min(q / SAMPLES_PER_S, round(duration, 3)), "requests": hist.total_count,
                     "hdr": hist.encode()})
     return out
