@@ -265,7 +265,10 @@ CONFIG = Obj(
               "schedule_grid_s": AnyOf(NUMBER, Choice("auto")), "peak_rate": NUMBER,
               "plan": TEXT, "plan_file": Nullable(TEXT), "scenarios": MapOf(NUMBER),
               # --disable-keepalive: written (false) only when keep-alive was off
-              "keepalive": FLAG},
+              "keepalive": FLAG,
+              # an https target's TLS options as asked (surge.plan.describe); what was negotiated is the top-level "tls"
+              "tls": Obj(optional={"verify": FLAG, "server_name": TEXT, "resume": FLAG, "ktls": FLAG,
+                                   "keylog": FLAG})},
     rules=(When("plan", ("method",), absent=True),             # a URL run names its request
            When("duration_s", ("requests",), equals=None),     # a run is bounded by time or a count
            When("model", ("max_connections", "peak_rate"), equals="open")),
