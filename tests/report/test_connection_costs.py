@@ -156,3 +156,15 @@ def test_a_plain_http_result_has_connections_but_no_tls_lines():
     assert "Connections: 64 opened" in text and "TLS" not in text
     page = render_html(copy.deepcopy(result))
     assert "<h3>Connections</h3>" in page and "TLS handshake" not in page
+
+
+def test_a_tls_report_renders_in_chromium_with_the_connections_chart(chromium_page, tmp_path):
+    from surge.report.html import write_html
+    path = tmp_path / "tls.html"
+    write_html(_tls_result(keepalive=False, verify=False), path)
+    page = chromium_page.load(path, tmp_path / "profile")
+    assert page.console == [] and page.status.get("errors") == "", (page.console, page.status)
+    ids = [box["id"] for box in page.status["layout"]]
+    assert ids == ["throughput", "latency-over-time", "spectrum", "responses-errors", "connections",
+                   "client-cpu", "client-memory"]
+    assert page.status["rendered"] == str(len(ids))
