@@ -294,6 +294,11 @@ class Nginx:
         requests — so the difference of two readings is exactly the load."""
         return self.status()["requests"] - self._status_reads
 
+    def connections(self) -> int:
+        """Connections nginx has accepted (plain and TLS), not counting this
+        object's own status connections (one per status read)."""
+        return self.status()["accepts"] - self._status_reads
+
     def tls_log(self, at_least: int = 0, timeout_s: float = 5.0) -> list[dict[str, str]]:
         """The TLS access log so far (needs TlsListener(log=True)), one dict per
         request: connection (nginx's serial number), connection_requests,
