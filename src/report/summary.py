@@ -120,7 +120,8 @@ def _tls_line(tls: dict) -> str:
     verified = "verified" if tls["verify"] else "NOT VERIFIED (--insecure): the server's certificate was not checked"
     extras = []
     if tls.get("ktls"):
-        extras.append("kTLS")
+        one_way = {(True, False): " (send only)", (False, True): " (receive only)"}
+        extras.append("kTLS" + one_way.get((tls.get("ktls_send"), tls.get("ktls_recv")), ""))
     if tls.get("resume") is False:
         extras.append("resumption off")
     return f"  TLS  {negotiated or 'no handshake completed'}, {verified}" + "".join(f", {e}" for e in extras)

@@ -61,6 +61,16 @@ def test_only_the_top_tls_error_reasons_are_named():
                             "4 more reasons: 10")
 
 
+def test_ktls_says_which_directions_took_effect():
+    result = _tls_result()
+    result["tls"].update(ktls=True, ktls_send=True, ktls_recv=False)
+    assert "X25519, verified, kTLS (send only)" in render_summary(result)
+    result["tls"].update(ktls_recv=True)
+    line = next(line for line in render_summary(result).splitlines() if line.startswith("  TLS  "))
+    assert line == "  TLS  TLSv1.3 TLS_AES_128_GCM_SHA256 X25519, verified, kTLS"
+    assert "on (send, receive)" in render_html(result)
+
+
 def test_no_handshake_completed_is_not_shown_as_a_cipher():
     result = _tls_result()
     result["tls"].update(protocol=None, cipher=None, group=None)
