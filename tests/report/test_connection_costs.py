@@ -69,6 +69,9 @@ def test_ktls_says_which_directions_took_effect():
     line = next(line for line in render_summary(result).splitlines() if line.startswith("  TLS  "))
     assert line == "  TLS  TLSv1.3 TLS_AES_128_GCM_SHA256 X25519, verified, kTLS"
     assert "on (send, receive)" in render_html(result)
+    result["tls"].update(ktls=False, ktls_send=False, ktls_recv=False)
+    result["config"]["tls"] = {"verify": True, "ktls": True}
+    assert "verified, kTLS asked for but not in effect" in render_summary(result)
 
 
 def test_no_handshake_completed_is_not_shown_as_a_cipher():
