@@ -141,7 +141,9 @@ def _connection_lines(result: dict) -> list[str]:
         parts = []
         if opened is not None:
             duration = totals["duration_s"]
-            rate = f" ({format_rate(opened / duration)}/s)" if duration else ""
+            # a rate says something when connections come and go (keep-alive off), not for a pool opened once
+            churn = result["config"].get("keepalive") is False
+            rate = f" ({format_rate(opened / duration)}/s)" if duration and churn else ""
             parts.append(f"{plural(opened, 'opened', 'opened')}{rate}")
         if connect:
             parts.append(f"connect {connect}")
