@@ -128,7 +128,7 @@ def test_compare_shows_connection_costs_side_by_side_only_when_both_have_them():
     slower = add_connection_costs(make_result(6, model="closed", seed=12), keepalive=False,
                                   handshake_median_us=3000.0)
     text = compare(base, slower).render()
-    assert "new connections (shown, not tested: no per-second samples)" in text
+    assert "new connections (whole-run percentiles, shown beside each other: outside the gate)" in text
     row = next(line for line in text.splitlines() if line.strip().startswith("handshake p50"))
     from surge.report.numbers import format_us
     before, after = (r["tls_handshake"]["percentiles"]["50"] for r in (base, slower))
