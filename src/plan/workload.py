@@ -57,6 +57,9 @@ class LoadModel:
     # Open model: open ~2 ms worth of connections before the start (URL runs,
     # whose connections are the users); plans' users connect on first use.
     preconnect: bool = False
+    # --disable-keepalive: one request per connection (the engine closes after each
+    # response and opens a new one; the steps carry `Connection: close`)
+    keepalive: bool = True
 
     @property
     def model(self) -> str:

@@ -236,9 +236,20 @@ def make_engine(spec: WorkerSpec, on_event):
 
     workload, load = spec.workload, spec.load
     tables = FlowTables(workload)       # per-step counters only where the result shows steps
-    return Engine(list(spec.hosts), tables, users=spec.users, pipeline=load.pipeline, quota=spec.quota_requests,
+    return Engine(engine_hosts(spec), tables, users=spec.users, pipeline=load.pipeline, quota=spec.quota_requests,
                   timeout_ns=workload.timeout_ns, on_event=on_event, pipeline_timing=load.pipeline_timing,
-                  user_base=spec.user_base, seed=spec.seed, worker=(spec.index, spec.workers))
+                  user_base=spec.user_base, seed=spec.seed, worker=(spec.index, spec.workers),
+                  keepalive=load.keepalive)
+
+
+def engine_hosts(spec: WorkerSpec) -> list[tuple]:
+    """The engine's hosts: (family, sockaddr, TlsContext or None for plain TCP),
+    in workload.hosts order.  Each worker makes its own context per host after
+    the fork (an SSL_CTX and its session cache are not shared across processes)."""
+    hosts = []
+    for (family, sockaddr), host in zip(spec.hosts, spec.workload.hosts):
+        hosts.append((family, sockaddr, host.tls.context(host.host) if host.tls is not None else None))
+    return hosts
 
 
 def worker_main(spec: WorkerSpec, pipe) -> None:
@@ -249,7 +260,7 @@ def worker_main(spec: WorkerSpec, pipe) -> None:
 
     try:
         uvloop.run(_run(spec, pipe))
-    except (OSError, ValueError) as exc:        # fd limit, tables the engine cannot take
+    except (OSError, ValueError) as exc:        # fd limit, tables the engine cannot take (TlsConfigError is one)
         pipe.send(Failed(reason=str(exc)))
         raise SystemExit(1)
 
