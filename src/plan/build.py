@@ -120,7 +120,7 @@ def _with_tls(target, o: RunOptions, url: str, problems: list[str]):
     tls = o.tls
     found = [f"{FLAG_NAMES[name]}: {message}" for name, message in tls.problems(FLAG_NAMES)]
     if not found:
-        problem = context_problem(tls, target.host)
+        problem = context_problem(tls, target.host, FLAG_NAMES)
         found = [problem] if problem else []
     problems.extend(found)
     return replace(target, tls=tls)

@@ -122,16 +122,26 @@ class TlsOptions:
         return {k: v for k, v in asdict(self).items() if getattr(default, k) != v}
 
 
-def context_problem(options: TlsOptions, host: str) -> str | None:
+# TlsContext's keywords that are not TlsOptions' field names (TlsConfigError.option).
+_CONTEXT_KEYWORDS = {"min_version": "tls_min", "max_version": "tls_max", "verify": "insecure", "resume": "resume"}
+
+
+def context_problem(options: TlsOptions, host: str, names: dict[str, str] | None = None) -> str | None:
     """What OpenSSL says against these options (a key that does not match, a
-    bad cipher list), or None.  The context made here is thrown away: each
-    worker makes its own after the fork."""
+    bad cipher list), or None; with `names` (FLAG_NAMES) it starts with the
+    flag it is about.  The context made here is thrown away: each worker
+    makes its own after the fork."""
     from surge.core._tls import TlsConfigError
 
     try:
         options.context(host)
     except TlsConfigError as exc:
-        return one_line(str(exc))
+        message = one_line(str(exc))
+        option = getattr(exc, "option", None)
+        field = _CONTEXT_KEYWORDS.get(option, option)
+        if names and field in names:
+            return f"{names[field]}: {message}"
+        return message
     return None
 
 

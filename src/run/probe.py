@@ -38,7 +38,7 @@ _HINTS = (
       "no shared cipher", "insufficient security", "no suitable", "no shared group", "illegal parameter"),
      "the server and these options share no protocol version, cipher or group: check {versions}, "
      "{ciphers}, {tls13_ciphers} and {groups}"),
-    (("timed out", "timeout"),
+    (("timed out", "timeout", "no handshake answer"),
      "the server did not finish the handshake in time (raise --timeout, or check the server)"),
 )
 OPTION_SPELLING = {
