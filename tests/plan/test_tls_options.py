@@ -330,3 +330,23 @@ steps = [{name = "a", request = "GET auth:/x"}, {name = "b", request = "GET /"}]
     assert found == []
     assert plan.steps[0].host.tls == TlsOptions(cacert=str(tmp_path / "ca.pem"), tls_max="1.3", insecure=True)
     assert plan.steps[1].host.tls == TlsOptions(cacert=str(tmp_path / "ca.pem"), tls_max="1.3")
+
+
+def test_surge_validate_reports_tls_problems_with_their_lines(tmp_path):
+    from tests.helpers import run_surge
+
+    path = write(tmp_path, """\
+target: https://127.0.0.1:8443
+tls:
+  cacert: missing.pem
+  tls_min: "1.3"
+  tls_max: "1.2"
+load: {vus: 1, duration: 1s}
+scenarios: [{name: s, steps: [{name: a, request: GET /}]}]
+""")
+    run = run_surge("validate", path, json_result=False)
+    assert run.code == 2, run.stderr
+    assert "Traceback" not in run.stderr + run.stdout
+    lines = (run.stdout + run.stderr).strip().splitlines()
+    assert lines == [f"{path}:3 tls.cacert: cannot read '{tmp_path / 'missing.pem'}': No such file or directory",
+                     f"{path}:4 tls.tls_min: 1.3 is above tls_max 1.2: no version would be left"]
