@@ -8,9 +8,17 @@ PY     := $(VENV)/bin/python
 SURGE  := $(VENV)/bin/surge
 DEMO_PORT ?= 18080
 
-.PHONY: venv build demo test bench annotate debug-build clean
+.PHONY: venv build demo test bench annotate debug-build clean ssl-headers
 
-$(VENV)/.installed: pyproject.toml setup.py
+# The core links libssl: without its headers the compiler would fail deep in a
+# Cython build, so say up front which package is missing, in one line, and stop.
+# $(error) is expanded only when this recipe runs, so `make clean` works without them.
+ssl-headers:
+	$(if $(shell command -v $(firstword $(CC)) 2>/dev/null),,$(error C compiler $(CC) missing: install gcc (Debian/Ubuntu: apt-get install build-essential)))
+	$(if $(shell echo '#include <openssl/ssl.h>' | $(CC) -E - >/dev/null 2>&1 && echo found),,$(error libssl headers missing: install libssl-dev (Debian/Ubuntu: apt-get install libssl-dev)))
+	@:
+
+$(VENV)/.installed: pyproject.toml setup.py | ssl-headers
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "cython>=3.0" "setuptools>=68" wheel
@@ -24,7 +32,7 @@ venv: $(VENV)/.installed
 # with PYTHONDONTWRITEBYTECODE set (as on this project's machines) every run
 # would otherwise compile ~60 modules from source (~0.03-0.05 s of CPU per
 # run, counted in the client's cost per request of a short benchmark run).
-build: $(VENV)/.installed
+build: ssl-headers $(VENV)/.installed
 	$(PY) setup.py -q build_ext --inplace
 	$(PY) -m compileall -q src
 

@@ -11,6 +11,13 @@ a fresh temporary directory (pid, logs and temp paths all live there), serves
 Its request counter is the ground truth the benchmarks count by: it does not
 depend on what the client under test claims.
 
+With `Nginx(tls=TlsListener(cert, key, ...))` the same server also listens
+with TLS on 127.0.0.1:tls_port (`tls_url`), same `return 200;`, same counter
+(stub_status stays plain HTTP, so counting never costs a handshake):
+
+    with Nginx(tls=TlsListener(cert="leaf.pem", key="leaf.key")) as server:
+        ...drive load at server.tls_url...
+
 Standard library only: tests import this module too.
 """
 
@@ -24,12 +31,13 @@ import socket
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 NGINX_BINARY = "/usr/sbin/nginx"
 TEMPLATE_PATH = Path(__file__).with_name("nginx.conf.tmpl")
 
-__all__ = ["Nginx", "NginxError", "nginx_available", "free_port", "NGINX_BINARY"]
+__all__ = ["Nginx", "NginxError", "TlsListener", "nginx_available", "free_port", "NGINX_BINARY"]
 
 
 class NginxError(RuntimeError):
@@ -43,9 +51,66 @@ def free_port(host: str = "127.0.0.1") -> int:
         return probe.getsockname()[1]
 
 
-def _render_config(tmp_dir: str, port: int, status_port: int) -> str:
+@dataclass(frozen=True)
+class TlsListener:
+    """A TLS listener beside the plain one (see the module docstring).
+
+    cert, key       PEM files nginx serves (leaf first if `cert` holds a chain)
+    protocols       nginx's ssl_protocols: "TLSv1.3" (the benchmarks' target),
+                    "TLSv1.2 TLSv1.3", "TLSv1.2"
+    verify_client   "off", "on" (mTLS: no valid client certificate -> nginx
+                    answers 400) or "optional"
+    client_ca       PEM bundle trusted for client certificates; required
+                    unless verify_client is "off"
+    session_cache   a shared session cache, so TLS 1.2 session IDs resume
+                    (TLS 1.3 resumes by tickets, which nginx issues anyway)
+    session_tickets False turns tickets off (TLS 1.3 then resumes through the
+                    cache, TLS 1.2 by session ID only)
+    log             write one access-log line per request with the TLS
+                    parameters (`Nginx.tls_log()`); costs nginx CPU, so never
+                    in a benchmark
+    ipv6            listen on [::1]:tls_port as well (and [::1]:port plain)
+    """
+    cert: str
+    key: str
+    protocols: str = "TLSv1.3"
+    verify_client: str = "off"
+    client_ca: str | None = None
+    session_cache: bool = True
+    session_tickets: bool = True
+    log: bool = False
+    ipv6: bool = False
+
+    def __post_init__(self):
+        if self.verify_client not in ("off", "on", "optional"):
+            raise ValueError(f"verify_client: must be off, on or optional; got {self.verify_client!r}")
+        if self.verify_client != "off" and not self.client_ca:
+            raise ValueError(f"verify_client={self.verify_client}: needs client_ca (a PEM bundle)")
+
+    def directives(self, tmp_dir: str, port: int, tls_port: int) -> str:
+        """The server-block lines that add this listener."""
+        lines = [f"listen 127.0.0.1:{tls_port} ssl backlog=16384;"]
+        if self.ipv6:
+            lines += [f"listen [::1]:{port} backlog=16384;", f"listen [::1]:{tls_port} ssl backlog=16384;"]
+        lines += [f"ssl_certificate {self.cert};", f"ssl_certificate_key {self.key};",
+                  f"ssl_protocols {self.protocols};"]
+        if self.session_cache:
+            lines.append("ssl_session_cache shared:surge_tls:10m;")
+        if not self.session_tickets:
+            lines.append("ssl_session_tickets off;")
+        if self.verify_client != "off":
+            lines += [f"ssl_verify_client {self.verify_client};", f"ssl_client_certificate {self.client_ca};"]
+        if self.log:
+            lines.append(f"access_log {tmp_dir}/tls_access.log surge_tls;")
+        return "\n".join("        " + line for line in lines)
+
+
+def _render_config(tmp_dir: str, port: int, status_port: int,
+                   tls: TlsListener | None = None, tls_port: int | None = None) -> str:
     template = TEMPLATE_PATH.read_text()
-    return template.format(tmp_dir=tmp_dir, port=port, status_port=status_port)
+    more_listeners = tls.directives(tmp_dir, port, tls_port) if tls else ""
+    return template.format(tmp_dir=tmp_dir, port=port, status_port=status_port,
+                           more_listeners=more_listeners)
 
 
 def _nginx_command(binary: str, tmp_dir: str, config_path: str) -> list[str]:
@@ -86,14 +151,19 @@ class Nginx:
     """nginx as a context manager: started on entry, stopped on exit.
 
     Attributes once entered: `port`, `status_port`, `url` (ends in "/"),
-    `pid`, `tmp_dir`. `requests()` reads the stub_status counter.
+    `pid`, `tmp_dir`; with `tls`, also `tls_port` and `tls_url`.
+    `requests()` reads the stub_status counter, `status()` all of it
+    (`accepts` counts connections, TLS ones included).
     """
 
-    def __init__(self, binary: str = NGINX_BINARY, start_timeout_s: float = 10.0):
+    def __init__(self, binary: str = NGINX_BINARY, start_timeout_s: float = 10.0,
+                 tls: TlsListener | None = None):
         self.binary = binary
         self.start_timeout_s = start_timeout_s
+        self.tls = tls
         self.port: int | None = None
         self.status_port: int | None = None
+        self.tls_port: int | None = None
         self.tmp_dir: str | None = None
         self._process: subprocess.Popen | None = None
         self._status_reads = 0
@@ -112,6 +182,17 @@ class Nginx:
         return f"http://127.0.0.1:{self.port}/"
 
     @property
+    def tls_url(self) -> str:
+        """https://127.0.0.1:tls_port/ (NginxError without a TLS listener)."""
+        return self.tls_url_for("127.0.0.1")
+
+    def tls_url_for(self, host: str) -> str:
+        """The TLS URL by another name: "localhost", "::1" (needs ipv6=True)."""
+        if self.tls is None or self.tls_port is None:
+            raise NginxError("this nginx has no TLS listener (Nginx(tls=TlsListener(...)))")
+        return f"https://{'[' + host + ']' if ':' in host else host}:{self.tls_port}/"
+
+    @property
     def pid(self) -> int | None:
         return self._process.pid if self._process else None
 
@@ -125,11 +206,13 @@ class Nginx:
         # in between, so a failed bind is retried on a new pair.
         for _attempt in range(3):
             self.port, self.status_port = free_port(), free_port()
-            if self.port == self.status_port:
+            self.tls_port = free_port() if self.tls else None
+            if len({self.port, self.status_port, self.tls_port}) != 3:
                 continue
             config_path = os.path.join(self.tmp_dir, "nginx.conf")
             with open(config_path, "w") as config_file:
-                config_file.write(_render_config(self.tmp_dir, self.port, self.status_port))
+                config_file.write(_render_config(self.tmp_dir, self.port, self.status_port,
+                                                 self.tls, self.tls_port))
             try:
                 self._process = subprocess.Popen(
                     _nginx_command(self.binary, self.tmp_dir, config_path),
@@ -165,10 +248,11 @@ class Nginx:
             if self._process.poll() is not None:
                 stderr = self._process.stderr.read().decode(errors="replace").strip()
                 return stderr.splitlines()[-1] if stderr else f"exited with {self._process.returncode}"
-            if _accepts(self.port) and _accepts(self.status_port):
+            if all(_accepts(port) for port in (self.port, self.status_port, self.tls_port) if port):
                 return ""
             time.sleep(0.02)
-        return f"ports {self.port}/{self.status_port} not accepting after {self.start_timeout_s:g} s"
+        ports = "/".join(str(port) for port in (self.port, self.status_port, self.tls_port) if port)
+        return f"ports {ports} not accepting after {self.start_timeout_s:g} s"
 
     def _kill(self) -> None:
         if self._process is not None and self._process.poll() is None:
@@ -209,6 +293,42 @@ class Nginx:
         """Requests nginx has served, not counting this object's own status
         requests — so the difference of two readings is exactly the load."""
         return self.status()["requests"] - self._status_reads
+
+    def connections(self) -> int:
+        """Connections nginx has accepted (plain and TLS), not counting this
+        object's own status connections (one per status read)."""
+        return self.status()["accepts"] - self._status_reads
+
+    def tls_log(self, at_least: int = 0, timeout_s: float = 5.0) -> list[dict[str, str]]:
+        """The TLS access log so far (needs TlsListener(log=True)), one dict per
+        request: connection (nginx's serial number), connection_requests,
+        status, protocol, cipher, curve, reused ("r" when the session was
+        resumed, "." when not), client_verify (SUCCESS, NONE, FAILED:reason).
+        Plain-HTTP requests appear too, with "-" for the TLS fields.
+
+        nginx writes a line after it has sent the response, so a client that
+        has just read it can be ahead of the log: with `at_least`, wait up to
+        timeout_s for that many lines (and return what there is then)."""
+        if not (self.tls and self.tls.log and self.tmp_dir):
+            raise NginxError("no TLS log: start Nginx(tls=TlsListener(..., log=True))")
+        deadline = time.monotonic() + timeout_s
+        while True:
+            entries = self._read_tls_log()
+            if len(entries) >= at_least or time.monotonic() > deadline:
+                return entries
+            time.sleep(0.01)
+
+    def _read_tls_log(self) -> list[dict[str, str]]:
+        keys = ("connection", "connection_requests", "status", "protocol", "cipher", "curve",
+                "reused", "client_verify")
+        try:
+            text = Path(self.tmp_dir, "tls_access.log").read_text(errors="replace")
+        except FileNotFoundError:
+            return []
+        # client_verify may hold spaces ("FAILED:certificate has expired"): it is last,
+        # so split at most 7 times; a line still being written (no newline yet) is left out.
+        lines = text.split("\n")[:-1]
+        return [dict(zip(keys, line.split(" ", len(keys) - 1))) for line in lines if line]
 
     def error_log(self) -> str:
         """The error log so far (for a failure message)."""

@@ -100,6 +100,14 @@ def _duration_ns(ctx, param, value: str | None) -> int:
                    "demo: a small shop for test plans (POST /login, GET /dashboard, POST /logout, "
                    "GET /search?q=, GET /items/N, GET /admin/report) with per-route counts "
                    "in the status JSON.")
+@click.option("--tls", is_flag=True,
+              help="Serve HTTPS (TLS 1.2 and 1.3). Without --cert/--key: a throwaway self-signed ECDSA P-256 "
+                   "certificate for 127.0.0.1, ::1 and localhost, whose path is printed (pass it to "
+                   "`surge run --cacert`); it is removed when the server stops.")
+@click.option("--cert", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+              help="With --tls: the server's certificate (PEM, the chain after it).")
+@click.option("--key", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+              help="With --tls: the certificate's private key (PEM, unencrypted).")
 @click.option("--close", is_flag=True, help="Send `Connection: close` and close after each response.")
 @click.option("--status-path", default=server.DEFAULT_STATUS_PATH, show_default=True,
               callback=_checked(server.problem_with_status_path),
@@ -107,7 +115,7 @@ def _duration_ns(ctx, param, value: str | None) -> int:
                    "stall_every_ns, app, routes (demo app)}; not counted, not delayed or stalled.")
 def serve_command(host: str, port: int, workers: int, body_size: int, status: int,
                   delay: server.Delay | None, seed: int | None, stall: int, stall_every: int,
-                  app: str, close: bool, status_path: str) -> None:
+                  app: str, tls: bool, cert: str | None, key: str | None, close: bool, status_path: str) -> None:
     """Serve HTTP/1.1 (keep-alive, pipelining) until Ctrl-C or SIGTERM.
 
     Every request gets the same response (with --app demo: the demo shop's
@@ -128,6 +136,7 @@ def serve_command(host: str, port: int, workers: int, body_size: int, status: in
                 flag = "--" + name.replace("_", "-")
                 raise OneLineUsageError(f"{flag} applies to --app default only; the demo app's "
                                         f"routes choose their own status and body", ctx)
+    certificate = _certificate(ctx, tls, cert, key)
     started_at_ns = time.monotonic_ns()
 
     def announce(bound_host: str, bound_port: int) -> None:
@@ -142,18 +151,50 @@ def serve_command(host: str, port: int, workers: int, body_size: int, status: in
             # [start + k*every, start + k*every + stall) for k >= 1
             details.append(f"stall {server.format_ns(stall)} every {server.format_ns(stall_every)} "
                            f"from started_at_monotonic_ns={started_at_ns}")
-        click.echo(f"surge serve listening on {server.listen_url(bound_host, bound_port)} ({'; '.join(details)})")
+        if certificate is not None:
+            details.append("TLS" if certificate.throwaway_dir is None else
+                           f"TLS, throwaway self-signed certificate {certificate.cert_path} "
+                           f"(trust it with: surge run --cacert {certificate.cert_path})")
+        url = server.listen_url(bound_host, bound_port, tls=certificate is not None)
+        click.echo(f"surge serve listening on {url} ({'; '.join(details)})")
         sys.stdout.flush()
 
     try:
         served = server.serve(host, port, workers, body_size, status, delay, close, status_path,
                               ready_callback=announce, stall_ns=stall, stall_every_ns=stall_every,
-                              seed=seed, started_at_ns=started_at_ns, app=app)
+                              seed=seed, started_at_ns=started_at_ns, app=app, tls=certificate)
     except ImportError as error:
         _fail(ctx, f"the compiled protocol is missing ({error}); run `make build`")
     except server.ServeError as error:
         _fail(ctx, str(error))
+    finally:
+        if certificate is not None:
+            certificate.remove()            # a throwaway certificate's directory, key included
     click.echo(f"served {served} requests")
+
+
+def _certificate(ctx: click.Context, tls: bool, cert: str | None, key: str | None):
+    """The certificate --tls serves (None without --tls); usage errors exit 2."""
+    from surge.serve.certs import CertificateError, ServerCertificate, server_context, throwaway_certificate
+
+    if not tls:
+        if cert is not None or key is not None:
+            raise OneLineUsageError(f"{'--cert' if cert is not None else '--key'} needs --tls", ctx)
+        return None
+    if (cert is None) != (key is None):
+        raise OneLineUsageError("--cert and --key go together (the certificate and its private key); "
+                                "give both, or neither for a throwaway self-signed certificate", ctx)
+    if cert is not None:
+        given = ServerCertificate(cert, key)
+        try:
+            server_context(given)           # a missing file or a key that is not the certificate's: exit 2
+        except CertificateError as error:
+            raise OneLineUsageError(str(error), ctx) from None
+        return given
+    try:
+        return throwaway_certificate()
+    except CertificateError as error:
+        _fail(ctx, str(error))
 
 
 def _fail(ctx: click.Context, message: str) -> NoReturn:

@@ -241,6 +241,24 @@ def responses_errors_figure(result: dict, points: list[dict], note: str) -> dict
     return figure("responses-errors", "Responses and errors per second", data, layout, note)
 
 
+# ---- connections opened over time -----------------------------------------------------------
+def connections_figure(result: dict, points: list[dict], note: str) -> dict | None:
+    """Connections opened per second (with keep-alive off, one per request), and
+    the connections open at each second's end; None for a result without them."""
+    if not any("connections_opened" in p for p in points):
+        return None
+    xs = [p["t"] for p in points]
+    lengths = interval_lengths_s(points)
+    data = [_line("connections opened/s", xs, [_rate(p.get("connections_opened", 0), n) for p, n in zip(points, lengths)],
+                  color="#2ca02c", unit=" /s")]
+    layout = _layout("connections opened / s")
+    if any("active_connections" in p for p in points):
+        data.append(_line("open connections", xs, [p.get("active_connections") for p in points], color="#444444",
+                          dash="dot", axis="y2"))
+        _second_axis(layout, "open connections")
+    return figure("connections", "Connections opened per second", data, layout, note)
+
+
 # ---- client resources ----------------------------------------------------------------------
 def _worker_series(points: list[dict], field: str, scale: float) -> dict[int, list]:
     indexes = sorted({w.get("index", 0) for p in points for w in p.get("workers") or ()})
@@ -315,6 +333,9 @@ def build_figures(result: dict, points: list[dict], seconds_per_point: int, exac
         figures.append(spectrum)
     if points:
         figures.append(responses_errors_figure(result, points, note))
+        connections = connections_figure(result, points, note)
+        if connections:
+            figures.append(connections)
     figures.extend(resource_figures(result, points, note))
     return figures
 

@@ -91,6 +91,9 @@ class Comparison:
     only_in_baseline: list[str] = field(default_factory=list)     # "step checkout/pay", "scenario checkout"
     only_in_current: list[str] = field(default_factory=list)
     tested: int = 0                 # metrics in Holm's family
+    # (name, baseline, current) of connect / TLS handshake percentiles (µs) both runs
+    # have: shown side by side, not tested (no per-second samples of them)
+    connection_costs: list[tuple[str, float, float]] = field(default_factory=list)
 
     @property
     def regressions(self) -> list[MetricChange]:
@@ -337,6 +340,9 @@ def _config_notes(baseline: dict, current: dict) -> list[str]:
     keys = ("url", "method", "model", "rate", "connections", "workers", "pipeline", "duration_s", "requests")
     base_cfg, cur_cfg = baseline.get("config", {}), current.get("config", {})
     differ = [f"{k} {base_cfg.get(k)} -> {cur_cfg.get(k)}" for k in keys if base_cfg.get(k) != cur_cfg.get(k)]
+    keepalive = ["on" if cfg.get("keepalive", True) else "off" for cfg in (base_cfg, cur_cfg)]
+    if keepalive[0] != keepalive[1]:        # written only when off: every latency then includes a handshake
+        differ.append(f"keep-alive {keepalive[0]} -> {keepalive[1]}")
     if differ:
         notes.append("the runs' configurations differ: " + ", ".join(differ))
     for name, result in (("baseline", baseline), ("current", current)):
@@ -398,7 +404,27 @@ def compare(baseline: dict, current: dict, max_regression: float = 0.05, alpha: 
     only_cur += [f"scenario {n}" for n in cur_scn if n not in base_scn]
     judged, tested = _judge(metrics, max_regression, alpha)
     return Comparison(judged, max_regression, alpha, baseline_name, current_name,
-                      rule_notes + _config_notes(baseline, current), only_base, only_cur, tested)
+                      rule_notes + _config_notes(baseline, current), only_base, only_cur, tested,
+                      connection_costs(baseline, current))
+
+
+COST_SUMMARIES = (("connect", "connect"), ("tls_handshake", "handshake"))
+COST_PERCENTILES = ("50", "99")
+
+
+def connection_costs(baseline: dict, current: dict) -> list[tuple[str, float, float]]:
+    """Connect and TLS handshake p50/p99 of both runs, where both measured them
+    (files before issue 11 have neither; plain http has no handshake)."""
+    rows = []
+    for key, label in COST_SUMMARIES:
+        sides = [r.get(key) if isinstance(r.get(key), dict) else {} for r in (baseline, current)]
+        if not all(side.get("count") and isinstance(side.get("percentiles"), dict) for side in sides):
+            continue
+        for pct in COST_PERCENTILES:
+            values = [side["percentiles"].get(pct) for side in sides]
+            if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+                rows.append((f"{label} p{pct}", values[0], values[1]))
+    return rows
 
 
 def _has_failed(result: dict) -> bool:
@@ -512,6 +538,13 @@ def render_comparison(c: Comparison) -> str:
         lines.append(f"  {m.name:<16}{m.formatted(m.baseline):>14}{m.formatted(m.current):>14}"
                      f"{_format_change(m):>10}{n:>11}{_format_p(m.p_value):>8}  {_row_verdict(m)}")
     lines.append("")
+    if c.connection_costs:
+        lines.append("  new connections (shown, not tested: no per-second samples)")
+        for name, base, cur in c.connection_costs:
+            change = _change(base, cur)
+            shown = "-" if change is None else ("new" if math.isinf(change) else f"{change * 100:+.1f}%")
+            lines.append(f"  {name:<16}{format_us(base):>14}{format_us(cur):>14}{shown:>10}")
+        lines.append("")
     if c.only_in_baseline:
         lines.append(f"  only in the baseline (not compared): {', '.join(c.only_in_baseline)}")
     if c.only_in_current:

@@ -6,21 +6,28 @@ Nested values become columns: statuses {"200": n} -> status_200, errors by kind
 a step's failed requests -> failed, failed_<reason> ("status 404" -> failed_status_404)
 and error_rate (failed over attempts). Latencies carry their unit: p99_us,
 latency_p99_us. Interval histograms (`hdr`) are left out: the HdrHistogram log
-carries them.
+carries them; the connect and TLS handshake histograms of an interval that
+opened connections become connect_p50_us, connect_p99_us, connect_max_us and
+tls_handshake_p50_us, ... (their whole histograms are in the hlog, tagged).
 """
 from __future__ import annotations
 
 import csv
 import os
 
+from surge.core._histogram import Histogram, HistogramDecodeError
 from surge.report.numbers import interval_lengths_s
 from surge.report.steps import steps_of
 from surge.result.failed import error_rate, failed_count
 
 # Columns first in this order when present; any other key follows in first-seen order.
 LEADING = ("t", "interval_s", "requests", "requests_per_s", "target", "due", "failed", "errors", "dropped",
-           "p50_us", "p90_us", "p99_us", "max_us", "p50_uncorrected_us", "p99_uncorrected_us")
-SKIPPED = {"hdr", "hdr_uncorrected"}
+           "p50_us", "p90_us", "p99_us", "max_us", "p50_uncorrected_us", "p99_uncorrected_us",
+           "connections_opened")
+SKIPPED = {"hdr", "hdr_uncorrected", "hdr_connect", "hdr_tls_handshake"}
+# An interval's connection-cost histograms -> these columns (µs)
+_COST_HISTOGRAMS = {"hdr_connect": "connect", "hdr_tls_handshake": "tls_handshake"}
+_COST_PERCENTILES = (50, 99)
 _PREFIX = {"statuses": "status", "errors": "errors"}
 # Point keys that are latencies in µs (named with their unit in the CSV).
 _LATENCY_KEYS = {"p50", "p75", "p90", "p95", "p99", "p99.9", "max", "min", "mean", "stdev",
@@ -57,8 +64,25 @@ def timeseries_rows(timeseries: list[dict]) -> list[dict]:
                     row["errors"] = sum(v for v in value.values() if isinstance(v, (int, float)))
             elif not isinstance(value, list):
                 row[f"{key}_us" if key in _LATENCY_KEYS else key] = value
+        row.update(_cost_columns(point))
         rows.append(row)
     return rows
+
+
+def _cost_columns(point: dict) -> dict:
+    """connect_p50_us ... from the point's connect / handshake histograms (none when absent or unreadable)."""
+    columns = {}
+    for key, name in _COST_HISTOGRAMS.items():
+        if not isinstance(point.get(key), str):
+            continue
+        try:
+            hist = Histogram.decode(point[key])
+        except (HistogramDecodeError, ValueError):
+            continue
+        for pct, value in zip(_COST_PERCENTILES, hist.values_at_percentiles(_COST_PERCENTILES)):
+            columns[f"{name}_p{pct}_us"] = value
+        columns[f"{name}_max_us"] = hist.max
+    return columns
 
 
 def step_rows(steps: list[dict]) -> list[dict]:

@@ -6,7 +6,9 @@ Timestamps are seconds relative to the run's start (BaseTime = StartTime).
 Values are microseconds, so Interval_Max is written in milliseconds (max / 1000),
 the unit these tools display. Uncorrected open-model histograms, when a point
 has them, are written on lines tagged `Tag=uncorrected`, which readers keep
-apart from the untagged (corrected) ones.
+apart from the untagged (corrected) ones. New connections' costs get a tag
+each: `Tag=connect` (TCP connect times) and `Tag=tls_handshake`, one line per
+interval that opened connections.
 """
 from __future__ import annotations
 
@@ -20,6 +22,9 @@ LOG_FORMAT_VERSION = "1.3"
 LEGEND = '"StartTimestamp","Interval_Length","Interval_Max","Interval_Compressed_Histogram"'
 MAX_VALUE_UNIT_RATIO = 1000.0          # µs -> ms for the Interval_Max column
 UNCORRECTED_TAG = "uncorrected"
+# point key -> tag, and the run-level summary that stands in when points lack them
+TAGGED = (("hdr_uncorrected", "latency_uncorrected", UNCORRECTED_TAG), ("hdr_connect", "connect", "connect"),
+          ("hdr_tls_handshake", "tls_handshake", "tls_handshake"))
 
 
 class HlogError(ValueError):
@@ -53,8 +58,9 @@ def intervals_from_result(result: dict) -> list[tuple[float, float, str, str | N
         for point in points:
             end = float(point["t"])
             intervals.append((start, end - start, point["hdr"], None))
-            if isinstance(point.get("hdr_uncorrected"), str):
-                intervals.append((start, end - start, point["hdr_uncorrected"], UNCORRECTED_TAG))
+            for key, _, tag in TAGGED:
+                if isinstance(point.get(key), str):
+                    intervals.append((start, end - start, point[key], tag))
             start = end
         return intervals
     hdr = (result.get("latency") or {}).get("hdr")
@@ -62,9 +68,10 @@ def intervals_from_result(result: dict) -> list[tuple[float, float, str, str | N
         raise HlogError("the result has no latency histogram (latency.hdr) to write")
     duration = float((result.get("totals") or {}).get("duration_s") or 0.0)
     intervals = [(0.0, duration, hdr, None)]
-    uncorrected = (result.get("latency_uncorrected") or {}).get("hdr")
-    if isinstance(uncorrected, str):
-        intervals.append((0.0, duration, uncorrected, UNCORRECTED_TAG))
+    for _, summary, tag in TAGGED:
+        whole = result.get(summary) if isinstance(result.get(summary), dict) else {}
+        if isinstance(whole.get("hdr"), str) and (tag == UNCORRECTED_TAG or whole.get("count")):
+            intervals.append((0.0, duration, whole["hdr"], tag))
     return intervals
 
 
@@ -79,6 +86,8 @@ def write_hlog(result_or_intervals, path: str | os.PathLike, start_epoch_s: floa
         if start_epoch_s is None:
             start_epoch_s = _epoch_s(result_or_intervals.get("started_at"))
         comment = f"surge {result_or_intervals.get('surge_version', '?')} latency, values in microseconds"
+        if any(tag not in (None, UNCORRECTED_TAG) for *_, tag in intervals):
+            comment += "; Tag=connect and Tag=tls_handshake: new connections' costs"
     else:
         intervals = result_or_intervals
         comment = "surge latency, values in microseconds"

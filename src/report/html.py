@@ -178,6 +178,13 @@ def _banners(result: dict) -> str:
     for failed in result.get("workers_failed") or ():
         out.append(f'<div class="banner bad">Worker {_esc(failed.get("index"))} died: {_esc(failed.get("cause"))} '
                    "(its results up to then are included).</div>")
+    tls = result.get("tls") if isinstance(result.get("tls"), dict) else {}
+    if tls.get("verify") is False:
+        out.append('<div class="banner warn">TLS NOT VERIFIED (--insecure): the server\'s certificate was not '
+                   "checked, so these numbers may come from a server other than the one named.</div>")
+    if (result.get("config") or {}).get("keepalive") is False:
+        out.append('<div class="banner warn">keep-alive off: latency includes connect and handshake '
+                   "(a new connection for every request).</div>")
     for index, cpu in saturated_workers(result):
         out.append(f'<div class="banner warn">Worker {_esc(index)} used {cpu * 100:.0f}% of a CPU core: the load '
                    "generator itself was probably the bottleneck (add workers or cores).</div>")
@@ -258,6 +265,38 @@ def _latency_table(result: dict) -> str:
     return f"<table>{head}{''.join(rows)}</table>"
 
 
+def _connections_table(result: dict) -> str:
+    """Connections opened, connect and TLS handshake percentiles, the negotiated
+    TLS and its errors; "" for a result without them (older files)."""
+    totals = result["totals"]
+    tls = result.get("tls") if isinstance(result.get("tls"), dict) else None
+    rows = []
+    if isinstance(totals.get("connections_opened"), int):
+        duration = totals.get("duration_s") or 0
+        rate = f" ({format_rate(totals['connections_opened'] / duration)}/s)" if duration else ""
+        rows.append(("connections opened", f"{totals['connections_opened']:,}{rate}"))
+    for key, label in (("connect", "connect"), ("tls_handshake", "TLS handshake")):
+        lat = result.get(key)
+        if isinstance(lat, dict) and lat.get("count"):
+            pcts = lat.get("percentiles") or {}
+            rows.append((f"{label} p50 / p99 / max",
+                         f"{format_us(pcts.get('50'))} / {format_us(pcts.get('99'))} / {format_us(lat.get('max'))}"))
+    if tls:
+        negotiated = " ".join(str(tls[k]) for k in ("protocol", "cipher", "group") if tls.get(k))
+        rows.append(("TLS", negotiated or "no handshake completed"))
+        rows.append(("certificate", "verified" if tls.get("verify") else "NOT VERIFIED (--insecure)"))
+        rows.append(("kTLS", "on" if tls.get("ktls") else "off"))
+        rows.append(("session resumption", "on" if tls.get("resume", True) else "off"))
+        shakes = tls.get("handshakes") or {}
+        rows.append(("handshakes full / resumed", f"{shakes.get('full', 0):,} / {shakes.get('resumed', 0):,}"))
+        errors = sorted((tls.get("errors") or {}).items(), key=lambda kv: -kv[1])
+        rows += [(f"TLS error: {reason}", f"{n:,}") for reason, n in errors if n]
+    if not rows:
+        return ""
+    body = "".join(f'<tr><th class="l">{_esc(k)}</th><td class="l">{_esc(v)}</td></tr>' for k, v in rows)
+    return f'<div><h3>Connections{" and TLS" if tls else ""}</h3><table id="surge-connections">{body}</table></div>'
+
+
 def _outcomes_table(result: dict) -> str:
     totals = result["totals"]
     rows = [f'<tr><th class="l">HTTP {_esc(status)}</th><td>{n:,}</td></tr>'
@@ -327,6 +366,7 @@ def _summary(result: dict) -> str:
             f"<h2>Headline</h2>{_headline(result)}"
             f'<div class="grid"><div><h3>Latency</h3>{_latency_table(result)}</div>'
             f"<div><h3>Responses and errors</h3>{_outcomes_table(result)}</div>"
+            f"{_connections_table(result)}"
             f"<div><h3>Configuration</h3>{_key_values(cfg)}</div>"
             f"<div><h3>Machine</h3>{_key_values(result.get('machine') or {})}</div></div>")
 

@@ -102,6 +102,62 @@ def _head_lines(result: dict) -> list[str]:
     return lines
 
 
+# The TLS error reasons the summary names; the rest are counted together.
+TOP_TLS_ERRORS = 5
+
+
+def _cost(lat: dict | None) -> str | None:
+    """'p50 120.00us  p99 410.00us  max 1.20ms' of a connect or handshake summary, None without one."""
+    if not isinstance(lat, dict) or not lat.get("count"):
+        return None
+    pcts = lat["percentiles"]
+    return f"p50 {_us(pcts['50'])}  p99 {_us(pcts['99'])}  max {_us(lat['max'])}"
+
+
+def _tls_line(tls: dict) -> str:
+    """`TLS  TLSv1.3 TLS_AES_128_GCM_SHA256 X25519, verified` (or NOT VERIFIED)."""
+    negotiated = " ".join(str(tls[k]) for k in ("protocol", "cipher", "group") if tls.get(k))
+    verified = "verified" if tls["verify"] else "NOT VERIFIED (--insecure): the server's certificate was not checked"
+    extras = []
+    if tls.get("ktls"):
+        extras.append("kTLS")
+    if tls.get("resume") is False:
+        extras.append("resumption off")
+    return f"  TLS  {negotiated or 'no handshake completed'}, {verified}" + "".join(f", {e}" for e in extras)
+
+
+def _connection_lines(result: dict) -> list[str]:
+    """Connections opened and what they cost (connect, TLS handshake), the
+    negotiated TLS, its handshakes and its errors; absent keys (older files,
+    plain http) leave their lines out."""
+    totals, lines = result["totals"], []
+    opened = totals.get("connections_opened")
+    connect = _cost(result.get("connect"))
+    if opened is not None or connect:
+        parts = []
+        if opened is not None:
+            duration = totals["duration_s"]
+            rate = f" ({format_rate(opened / duration)}/s)" if duration else ""
+            parts.append(f"{plural(opened, 'opened', 'opened')}{rate}")
+        if connect:
+            parts.append(f"connect {connect}")
+        lines.append("  Connections: " + ", ".join(parts))
+    tls = result.get("tls")
+    if isinstance(tls, dict):
+        lines.append(_tls_line(tls))
+        handshake = _cost(result.get("tls_handshake"))
+        shakes = tls["handshakes"]
+        counted = f"handshakes {shakes['full']:,} full, {shakes['resumed']:,} resumed"
+        lines.append(f"    {'handshake ' + handshake + '; ' if handshake else ''}{counted}")
+        reasons = sorted(((str(k), int(v)) for k, v in tls["errors"].items() if v), key=lambda kv: (-kv[1], kv[0]))
+        if reasons:
+            shown = ", ".join(f"{reason}: {n}" for reason, n in reasons[:TOP_TLS_ERRORS])
+            rest = sum(n for _, n in reasons[TOP_TLS_ERRORS:])
+            more = f", {len(reasons) - TOP_TLS_ERRORS} more reasons: {rest}" if rest else ""
+            lines.append(f"    TLS errors: {shown}{more}")
+    return lines
+
+
 def _failed_line(totals: dict) -> str:
     """`Failed: 100 (100.00%) — status 500: 98, timeout: 2` (the rule: README, "Failed requests")."""
     count = failed_count(totals)
@@ -138,6 +194,8 @@ def render_summary(result: dict) -> str:
             lines += _latency_block("Latency, uncorrected (from the actual write)", result["latency_uncorrected"])
     else:
         lines += _latency_block("Latency", lat)
+    if cfg.get("keepalive") is False:
+        lines += ["  keep-alive off: latency includes connect and handshake", ""]
     duration = totals["duration_s"]
     lines.append(f"  {plural(totals['requests'], 'request')} in {duration:.2f}s, {format_bytes(totals['bytes_in'])} "
                  f"read, {format_bytes(totals['bytes_out'])} written")
@@ -152,6 +210,7 @@ def render_summary(result: dict) -> str:
         lines.append("  Errors: " + ", ".join(f"{k} {v}" for k, v in errors.items()))
     else:
         lines.append("  Errors: none")
+    lines += _connection_lines(result)
     if "due" in totals:
         lines += _open_model_lines(totals)
     if totals.get("in_flight_at_stop"):

@@ -263,7 +263,12 @@ CONFIG = Obj(
               "stages": ListOf(Obj(required={"duration_s": NUMBER, "target": NUMBER})),
               "start": NUMBER, "rate": Nullable(NUMBER), "max_connections": COUNT,
               "schedule_grid_s": AnyOf(NUMBER, Choice("auto")), "peak_rate": NUMBER,
-              "plan": TEXT, "plan_file": Nullable(TEXT), "scenarios": MapOf(NUMBER)},
+              "plan": TEXT, "plan_file": Nullable(TEXT), "scenarios": MapOf(NUMBER),
+              # --disable-keepalive: written (false) only when keep-alive was off
+              "keepalive": FLAG,
+              # an https target's TLS options as asked (surge.plan.describe); what was negotiated is the top-level "tls"
+              "tls": Obj(optional={"verify": FLAG, "server_name": TEXT, "resume": FLAG, "ktls": FLAG,
+                                   "keylog": FLAG})},
     rules=(When("plan", ("method",), absent=True),             # a URL run names its request
            When("duration_s", ("requests",), equals=None),     # a run is bounded by time or a count
            When("model", ("max_connections", "peak_rate"), equals="open")),
@@ -273,7 +278,8 @@ TOTALS = Obj(
     required={"requests": COUNT, "duration_s": NUMBER, "rps": NUMBER, "bytes_in": COUNT, "bytes_out": COUNT,
               "responses_by_status": COUNTS, "errors": COUNTS},
     optional={"failed": FAILED, "error_rate": NUMBER, "in_flight_at_stop": COUNT, "due": COUNT,
-              "dropped": COUNT, "queued_at_stop": COUNT, "active_connections": COUNT},
+              "dropped": COUNT, "queued_at_stop": COUNT, "active_connections": COUNT,
+              "connections_opened": COUNT},
     rules=(When("due", ("dropped",)),),
 )
 
@@ -283,6 +289,9 @@ POINT = Obj(
     optional={"errors": COUNT, "failed": AnyOf(COUNT, FAILED),
               "statuses": COUNTS, "active_connections": COUNT, "workers": ListOf(WORKER_SAMPLE),
               "hdr": HDR, "hdr_uncorrected": HDR, "target": Nullable(NUMBER), "due": COUNT, "dropped": COUNT,
+              # connections established in the interval, and (when any were) their
+              # connect and TLS handshake times (µs), for the hlog's tagged intervals
+              "connections_opened": COUNT, "hdr_connect": HDR, "hdr_tls_handshake": HDR,
               "watched": Obj(required={"pid": COUNT, "cpu_percent": Nullable(NUMBER), "rss_kb": COUNT})},
     # per-interval latency figures: p50, p99.9, max, p99_uncorrected ... (µs)
     patterns={r"^(p\d+(\.\d+)?|max|min)(_uncorrected)?$": NUMBER},
@@ -305,6 +314,12 @@ SCENARIO = Obj(
 )
 OBJECTIVE = Obj(required={"name": TEXT, "passed": FLAG, "value": Nullable(NUMBER), "unit": TEXT},
                 optional={"abort_on_fail": FLAG})
+# The TLS section (surge.run.connection_costs.tls_section), only in runs with an https host.
+# protocol, cipher and group are those of the first completed handshake: null when none completed.
+TLS = Obj(required={"verify": FLAG, "handshakes": Obj(required={"full": COUNT, "resumed": COUNT}),
+                    "errors": COUNTS},
+          optional={"protocol": Nullable(TEXT), "cipher": Nullable(TEXT), "group": Nullable(TEXT),
+                    "ktls": FLAG, "resume": FLAG})
 USAGE = Obj(optional={"index": COUNT, "user_s": NUMBER, "sys_s": NUMBER, "max_rss_kb": COUNT,
                       "rss_kb": Nullable(COUNT)})
 
@@ -313,6 +328,8 @@ RESULT = Obj(
               "timeseries": ListOf(POINT)},
     optional={"started_at": TEXT, "machine": Obj(), "interrupted": FLAG,
               "aborted_by": TEXT, "latency_uncorrected": LATENCY,
+              # per new connection (µs): TCP connect time, and the TLS handshake's with an https host
+              "connect": LATENCY, "tls_handshake": LATENCY, "tls": TLS,
               "workers_failed": ListOf(Obj(required={"index": COUNT, "cause": TEXT})),
               "resources": Obj(optional={"workers": ListOf(USAGE), "supervisor": USAGE}),
               "objectives": ListOf(OBJECTIVE), "steps": ListOf(STEP), "scenarios": ListOf(SCENARIO),

@@ -11,6 +11,13 @@ Misbehaviour on request: a delay per response drawn from a distribution
 response for `stall_ns` once every `stall_every_ns`. The parent picks one start
 instant (CLOCK_MONOTONIC) before it forks, so all workers stall together.
 
+TLS (`--tls`): the listeners' sockets are wrapped by asyncio's TLS transport
+(`create_server(ssl=...)`), so the protocol sees the same plaintext and the
+served counter counts the same requests. The context (surge.serve.certs) is
+made once in the parent, before the fork, so a bad certificate fails before
+any worker starts and every worker shares its session-ticket keys: a client
+resumes with any worker.
+
 Apps: "default" gives every request the same answer (the max-RPS target);
 "demo" routes requests to a small shop for test plans (`demo.DemoApp`: login
 with tokens any worker accepts, dashboard, logout, search, items, admin
@@ -203,9 +210,10 @@ def problem_with_app(app: str) -> str | None:
     return None
 
 
-def listen_url(host: str, port: int) -> str:
+def listen_url(host: str, port: int, tls: bool = False) -> str:
     """The URL clients use for a listening address (IPv6 hosts in brackets)."""
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    scheme = "https" if tls else "http"
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 
 # -- the server -------------------------------------------------------------------
@@ -214,7 +222,7 @@ def serve(host: str, port: int, workers: int, body_size: int, status: int, delay
           close: bool, status_path: str,
           ready_callback: Callable[[str, int], None] | None = None, *,
           stall_ns: int = 0, stall_every_ns: int = 0, seed: int | None = None,
-          started_at_ns: int | None = None, app: str = "default") -> int:
+          started_at_ns: int | None = None, app: str = "default", tls=None) -> int:
     """Serve until SIGINT or SIGTERM; return the number of requests served.
 
     body_size is in bytes; delay a Delay, or an int of nanoseconds for a fixed
@@ -222,7 +230,8 @@ def serve(host: str, port: int, workers: int, body_size: int, status: int, delay
     (time.monotonic_ns(); default now), the first one period after it, every
     response is held for stall_ns. seed makes the delays repeatable (None:
     random). app "demo" serves the demo shop (status and body_size are then
-    not used) and counts requests per route. ready_callback(host, port) is called once every worker accepts;
+    not used) and counts requests per route. tls, a surge.serve.certs.ServerCertificate,
+    serves HTTPS with it (a file that cannot be loaded: ServeError). ready_callback(host, port) is called once every worker accepts;
     port is the real one when 0 was asked for. Raises ValueError for bad
     options and ServeError when the port cannot be bound or a worker fails.
     """
@@ -243,6 +252,13 @@ def serve(host: str, port: int, workers: int, body_size: int, status: int, delay
         raise ValueError("; ".join(problems))
     # fail here, in the parent, if the extension is not built
     from surge.serve import _protocol  # noqa: F401
+    ssl_context = None
+    if tls is not None:
+        from surge.serve.certs import CertificateError, server_context
+        try:
+            ssl_context = server_context(tls)
+        except CertificateError as error:
+            raise ServeError(str(error)) from None
 
     stop_signals: list[int] = []
 
@@ -277,7 +293,8 @@ def serve(host: str, port: int, workers: int, body_size: int, status: int, delay
             app=app, token_secret=os.urandom(16) if app == "demo" else None)
         if delay is not None:
             config.update(delay.config())
-        processes = _start_workers(listeners, counts, route_counts, wake_r, stop_signals, config, parent_alive)
+        processes = _start_workers(listeners, counts, route_counts, wake_r, stop_signals, config, parent_alive,
+                                   ssl_context)
         for listener in listeners:
             listener.close()  # the workers hold their own copies
         if stop_signals:
@@ -350,7 +367,8 @@ def _bind_error(error: OSError, host: str, port: int) -> ServeError:
     return ServeError(f"cannot listen on {host} port {port}: {error.strerror}")
 
 
-def _start_workers(listeners, counts, route_counts, wake_r, stop_signals, config, parent_alive) -> list:
+def _start_workers(listeners, counts, route_counts, wake_r, stop_signals, config, parent_alive,
+                   ssl_context=None) -> list:
     """Fork one worker per listener and wait until each accepts (or fails)."""
     context = multiprocessing.get_context("fork")
     processes, ready_pipes = [], []
@@ -359,7 +377,7 @@ def _start_workers(listeners, counts, route_counts, wake_r, stop_signals, config
             ready_r, ready_w = context.Pipe(duplex=False)
             process = context.Process(
                 target=_worker_main, name=f"surge-serve-{index}", daemon=True,
-                args=(index, listeners, counts, route_counts, config, parent_alive, ready_w))
+                args=(index, listeners, counts, route_counts, config, parent_alive, ready_w, ssl_context))
             process.start()
             ready_w.close()
             processes.append(process)
@@ -434,7 +452,7 @@ def _stop_workers(processes) -> None:
             process.join()
 
 
-def _worker_main(index, listeners, counts, route_counts, config, parent_alive, ready_w) -> None:
+def _worker_main(index, listeners, counts, route_counts, config, parent_alive, ready_w, ssl_context=None) -> None:
     """One worker: serve listeners[index] on a uvloop loop until SIGTERM."""
     # Forget the parent's handlers: the parent decides when workers stop
     # (SIGTERM); a terminal's Ctrl-C reaches the parent, which passes it on.
@@ -459,7 +477,7 @@ def _worker_main(index, listeners, counts, route_counts, config, parent_alive, r
             config = dict(config, route_counts=memoryview(route_counts).cast("B").cast("Q"))
         protocol_factory = ServeConfig(counts=shared_counts, worker_index=index, loop=loop, **config)
         server = loop.run_until_complete(
-            loop.create_server(protocol_factory, sock=listeners[index], backlog=LISTEN_BACKLOG))
+            loop.create_server(protocol_factory, sock=listeners[index], backlog=LISTEN_BACKLOG, ssl=ssl_context))
         loop.add_signal_handler(signal.SIGTERM, loop.stop)
         loop.add_reader(parent_alive_r, loop.stop)
     except Exception as error:
@@ -478,7 +496,8 @@ def _worker_main(index, listeners, counts, route_counts, config, parent_alive, r
 
 # loopback only: never through a proxy the environment may name
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-_LISTENING_LINE = re.compile(r"listening on (http://(\[[^\]]+\]|[^:/\s]+):(\d+))")
+_LISTENING_LINE = re.compile(r"listening on (https?://(\[[^\]]+\]|[^:/\s]+):(\d+))")
+_THROWAWAY_LINE = re.compile(r"self-signed certificate (\S+) \(")
 
 
 class ServeProcess:
@@ -486,9 +505,11 @@ class ServeProcess:
 
     Options are passed as keywords and become flags: body_size="4k" ->
     --body-size 4k, close=True -> --close, delay="exp:10ms", stall="1s",
-    stall_every="5s", seed=7, app="demo"; False/None are left out. After
+    stall_every="5s", seed=7, app="demo", tls=True (with cert=, key=, or a
+    throwaway certificate); False/None are left out. After
     start(), .port and .url say where it listens and .listening_line is the
-    line it printed; .status() is the status path's JSON, .served() its
+    line it printed (.cacert: the certificate to trust with tls, the throwaway
+    one's path or cert=); .status() is the status path's JSON, .served() its
     request count and .routes() its per-route counts (demo app);
     stop() sends SIGINT and waits (kills after 5s), keeping .returncode
     .output (what it printed after the listening line) and .errors (stderr).
@@ -511,6 +532,7 @@ class ServeProcess:
         self.process: subprocess.Popen | None = None
         self.port: int | None = None
         self.url: str | None = None
+        self.cacert: str | None = options.get("cert")
         self.listening_line = ""
         self.returncode: int | None = None
         self.output = ""
@@ -527,7 +549,17 @@ class ServeProcess:
                                f"(exit code {self.returncode}): {self.errors or line or 'no output'}")
         self.url, self.port = match.group(1), int(match.group(3))
         self.listening_line = line.strip()
+        throwaway = _THROWAWAY_LINE.search(line)
+        if throwaway:
+            self.cacert = throwaway.group(1)
         return self
+
+    def ssl_context(self):
+        """A client context that trusts this server's certificate (None for http)."""
+        if not (self.url or "").startswith("https://"):
+            return None
+        import ssl
+        return ssl.create_default_context(cafile=self.cacert)
 
     def _read_line(self, deadline: float) -> str:
         fd = self.process.stdout.fileno()
@@ -548,7 +580,11 @@ class ServeProcess:
         """The status path's JSON: requests, workers, started_at_monotonic_ns,
         stall_ns, stall_every_ns, app, and with the demo app routes
         (status answers are never delayed or stalled)."""
-        with _DIRECT.open(self.url + self.status_path, timeout=timeout_s) as response:
+        opener = _DIRECT
+        if self.url.startswith("https://"):
+            opener = urllib.request.build_opener(urllib.request.ProxyHandler({}),
+                                                 urllib.request.HTTPSHandler(context=self.ssl_context()))
+        with opener.open(self.url + self.status_path, timeout=timeout_s) as response:
             return json.loads(response.read())
 
     def served(self, timeout_s: float = 5.0) -> int:

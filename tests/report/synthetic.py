@@ -135,3 +135,45 @@ def _step(name: str, start_s: int, end_s: int, timeseries: list[dict], seconds: 
 
 
 PERCENTILE_KEYS = [str(int(p)) if p == int(p) else str(p) for p in PERCENTILES]
+
+
+def add_connection_costs(result: dict, *, seed: int = 5, tls: bool = True, verify: bool = True,
+                         keepalive: bool = True, connect_median_us: float = 150.0,
+                         handshake_median_us: float = 1500.0, tls_errors: dict | None = None) -> dict:
+    """The result with issue 11's sections added, self-consistent like the rest:
+    per second connections opened (all in the first second with keep-alive,
+    one per request without) and their connect (and TLS handshake) times, the
+    run's `connect` / `tls_handshake` from those seconds' histograms, and the
+    `tls` section. Changes `result` in place and returns it."""
+    rng = np.random.default_rng(seed)
+    connect_total, handshake_total = Histogram(), Histogram()
+    opened_total = 0
+    for i, point in enumerate(result["timeseries"]):
+        opened = point["requests"] if not keepalive else (result["config"]["connections"] if i == 0 else 0)
+        point["connections_opened"] = opened
+        opened_total += opened
+        if not opened:
+            continue
+        connect, handshake = Histogram(), Histogram()
+        connect.record_many(np.maximum(rng.lognormal(np.log(connect_median_us), 0.4, opened), 1).astype(np.int64))
+        point["hdr_connect"] = connect.encode()
+        connect_total.add(connect)
+        if tls:
+            handshake.record_many(
+                np.maximum(rng.lognormal(np.log(handshake_median_us), 0.3, opened), 1).astype(np.int64))
+            point["hdr_tls_handshake"] = handshake.encode()
+            handshake_total.add(handshake)
+    result["totals"]["connections_opened"] = opened_total
+    result["connect"] = latency_summary(connect_total)
+    if not keepalive:
+        result["config"]["keepalive"] = False
+    if tls:
+        result["config"]["url"] = result["config"]["url"].replace("http://", "https://", 1)
+        errors = dict(tls_errors if tls_errors is not None else {"certificate verify failed": 2, "alert 40": 1})
+        resumed = opened_total * 3 // 4 if not keepalive else 0
+        result["tls_handshake"] = latency_summary(handshake_total)
+        result["tls"] = {"verify": verify, "protocol": "TLSv1.3", "cipher": "TLS_AES_128_GCM_SHA256",
+                         "group": "X25519", "ktls": False, "resume": True,
+                         "handshakes": {"full": opened_total - resumed, "resumed": resumed}, "errors": errors}
+        result["totals"]["errors"]["tls"] = sum(errors.values())
+    return result

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from surge.result.load import ResultFileError, check_result, load_result
 from surge.run.merge import latency_summary
-from tests.report.synthetic import make_result
+from tests.report.synthetic import add_connection_costs, make_result
 
 
 def _plan_result() -> dict:
@@ -46,7 +46,9 @@ def _plan_result() -> dict:
 
 
 BASES = {"closed": make_result(5, model="closed"), "open": make_result(5, model="open", seed=2),
-         "plan": _plan_result()}
+         "plan": _plan_result(),
+         # issue 11: https, keep-alive off (connections, connect and handshake histograms, the tls section)
+         "tls": add_connection_costs(make_result(5, model="closed", seed=4), keepalive=False, verify=False)}
 
 
 def _problem(result) -> str:
@@ -92,6 +94,35 @@ def test_wrong_values_name_their_json_path(mutate, message):
     result = copy.deepcopy(BASES["open"])
     mutate(result)
     assert _problem(result).startswith(f"result.json: {message}")
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda r: r["tls"]["handshakes"].__setitem__("full", "all"), 'tls.handshakes.full: expected an integer, got "all"'),
+    (lambda r: r["tls"].__setitem__("verify", "yes"), 'tls.verify: expected true or false, got "yes"'),
+    (lambda r: r["tls"]["errors"].__setitem__("alert 40", -1), 'tls.errors["alert 40"]: must be >= 0, got -1'),
+    (lambda r: r["tls"].pop("handshakes"), "tls.handshakes: missing"),
+    (lambda r: r["tls"].__setitem__("cipher", 5), "tls.cipher: expected null or a string, got 5"),
+    (lambda r: r["connect"]["percentiles"].pop("99"), 'connect.percentiles["99"]: missing'),
+    (lambda r: r["tls_handshake"].__setitem__("count", 1.5), "tls_handshake.count: expected an integer, got 1.5"),
+    (lambda r: r["totals"].__setitem__("connections_opened", None),
+     "totals.connections_opened: expected an integer, got null"),
+    (lambda r: r["timeseries"][1].__setitem__("hdr_connect", "x"),
+     "timeseries[1].hdr_connect: expected an HdrHistogram"),
+    (lambda r: r["config"].__setitem__("keepalive", "off"), 'config.keepalive: expected true or false, got "off"'),
+])
+def test_wrong_tls_values_name_their_json_path(mutate, message):
+    result = copy.deepcopy(BASES["tls"])
+    mutate(result)
+    assert _problem(result).startswith(f"result.json: {message}")
+
+
+def test_a_file_from_before_tls_has_none_of_its_keys_and_is_valid():
+    # result format 1 gained the sections as optional keys: an older file lacks
+    # them all, and the "tls" error kind too
+    old = copy.deepcopy(BASES["closed"])
+    assert not {"connect", "tls_handshake", "tls"} & set(old)
+    assert "tls" not in old["totals"]["errors"] and "connections_opened" not in old["totals"]
+    assert check_result(old, "result.json") is old
 
 
 def test_optional_keys_are_allowed_absent_and_unknown_keys_pass():

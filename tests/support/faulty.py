@@ -1,4 +1,4 @@
-"""Misbehaving HTTP/1.1 servers for fault tests.
+"""Misbehaving HTTP/1.1 (and TLS) servers for fault tests.
 
     with FaultyServer("chunked") as server:
         run something against server.url (or 127.0.0.1:server.port)
@@ -11,12 +11,13 @@ short timeout (POLL_S) after which the loop looks at the stop flag, so leaving
 the `with` block stops and joins everything within about a second even with
 clients still connected; nothing here can hang a test run.
 
-Counters: `connections` (accepted) and `requests_seen` (requests read in full:
-head up to the blank line, plus a Content-Length body if there is one).
+Counters: `connections` (accepted), `requests_seen` (requests read in full:
+head up to the blank line, plus a Content-Length body if there is one) and
+`client_hellos` (TLS kinds: ClientHello records read in full).
 Requests are split on "\\r\\n\\r\\n", so pipelined requests are read one after
 another from the same buffer.
 
-Kinds (the `kind` argument; `KINDS` lists them):
+HTTP kinds (the `kind` argument; `KINDS` lists them):
 
   reset            reads one request, then closes with RST (SO_LINGER 0)
   truncate         "Content-Length: 100" and only 10 body bytes, then closes
@@ -40,6 +41,17 @@ Kinds (the `kind` argument; `KINDS` lists them):
                    on each connection carry a 1000-byte body, the rest an
                    empty one (responses smaller than any seen before)
 
+TLS kinds (`TLS_KINDS`; `url` is https://): each reads the client's first
+TLS record, the ClientHello, and counts it, then misbehaves; none ever sends
+a valid byte of TLS:
+
+  tls_garbage      answers the ClientHello with GARBAGE instead of a
+                   ServerHello, then closes politely
+  tls_reset        answers the ClientHello with an RST: the connection dies
+                   mid-handshake
+  tls_silent       never answers the ClientHello; reads and discards until
+                   the client gives up (a handshake timeout)
+
 Closing servers (truncate, close_each, close_delimited) close politely: FIN
 after the response, then they read and discard what the client still sends
 for up to LINGER_S, because closing with unread input would send an RST that
@@ -56,16 +68,18 @@ import struct
 import threading
 import time
 
-__all__ = ["FaultyServer", "KINDS", "CHUNKED_BODY", "GARBAGE", "POLL_S", "LINGER_S"]
+__all__ = ["FaultyServer", "KINDS", "TLS_KINDS", "CHUNKED_BODY", "GARBAGE", "POLL_S", "LINGER_S"]
 
 KINDS = (
     "reset", "truncate", "garbage", "close_each", "close_delimited", "chunked",
     "trickle", "huge", "silent", "continue", "no_body_status", "shrinking",
 )
+TLS_KINDS = ("tls_garbage", "tls_reset", "tls_silent")
 POLL_S = 0.05              # longest any loop blocks before looking at the stop flag
 LINGER_S = 1.0             # polite close: how long to drain the client's leftovers
 JOIN_TIMEOUT_S = 5.0       # exit waits this long for all threads, then complains
 MAX_HEAD_BYTES = 64 * 1024  # a "request" head larger than this drops the connection
+TLS_HANDSHAKE_RECORD = 0x16  # the content type of a TLS record carrying a ClientHello
 
 GARBAGE = b"hello garbage\r\n\r\n"
 CHUNKED_BODY = b"hello, world"
@@ -145,6 +159,31 @@ class _Connection:
                 return False
         del self.buffer[:length_bytes]
         return True
+
+    def read_exactly(self, length_bytes: int) -> bytes | None:
+        """The next `length_bytes` of input, or None on EOF, error or stop."""
+        while len(self.buffer) < length_bytes:
+            if not self._fill():
+                return None
+        data = bytes(self.buffer[:length_bytes])
+        del self.buffer[:length_bytes]
+        return data
+
+    def read_client_hello(self) -> bool:
+        """Read one TLS handshake record (5-byte header: type, version, length)
+        and count it; False if the input ends first or is not TLS."""
+        header = self.read_exactly(5)
+        if header is None or header[0] != TLS_HANDSHAKE_RECORD:
+            return False
+        if self.read_exactly(int.from_bytes(header[3:5], "big")) is None:
+            return False
+        self.server._count_client_hello()
+        return True
+
+    def drain(self) -> None:
+        """Read and discard until the client closes or the server stops."""
+        while self._fill():
+            self.buffer.clear()
 
     def read_request(self) -> bytes | None:
         """Head of the next request, its body consumed and the request counted."""
@@ -280,6 +319,21 @@ def _serve_shrinking(conn: _Connection) -> None:
         answered += 1
 
 
+def _serve_tls_garbage(conn: _Connection) -> None:
+    if conn.read_client_hello() and conn.send(GARBAGE):
+        conn.close_politely()
+
+
+def _serve_tls_reset(conn: _Connection) -> None:
+    if conn.read_client_hello():
+        conn.reset()
+
+
+def _serve_tls_silent(conn: _Connection) -> None:
+    if conn.read_client_hello():
+        conn.drain()
+
+
 _BEHAVIOURS = {
     "reset": _serve_reset,
     "truncate": _serve_truncate,
@@ -293,19 +347,23 @@ _BEHAVIOURS = {
     "continue": _serve_continue,
     "no_body_status": _serve_no_body_status,
     "shrinking": _serve_shrinking,
+    "tls_garbage": _serve_tls_garbage,
+    "tls_reset": _serve_tls_reset,
+    "tls_silent": _serve_tls_silent,
 }
-assert set(_BEHAVIOURS) == set(KINDS)
+assert set(_BEHAVIOURS) == set(KINDS + TLS_KINDS)
 
 
 class FaultyServer:
     """A misbehaving server of one `kind` (see the module docstring), as a
-    context manager. `port`, `url`, `connections`, `requests_seen` and
-    `wait_for_requests()` are valid once entered."""
+    context manager. `port`, `url`, `connections`, `requests_seen`,
+    `client_hellos`, `wait_for_requests()` and `wait_for_client_hellos()`
+    are valid once entered."""
 
     def __init__(self, kind: str, *, body: bytes = b"hello", byte_delay_s: float = 0.002,
                  body_bytes: int = 8 * 1024 * 1024, large_responses: int = 16):
         if kind not in _BEHAVIOURS:
-            raise ValueError(f"kind: must be one of {', '.join(KINDS)}; got {kind!r}")
+            raise ValueError(f"kind: must be one of {', '.join(KINDS + TLS_KINDS)}; got {kind!r}")
         self.kind = kind
         self.body = body
         self.byte_delay_s = byte_delay_s
@@ -316,6 +374,7 @@ class FaultyServer:
         self._lock = threading.Lock()
         self._connections = 0
         self._requests_seen = 0
+        self._client_hellos = 0
         self._stop = threading.Event()
         self._listener: socket.socket | None = None
         self._accept_thread: threading.Thread | None = None
@@ -323,7 +382,8 @@ class FaultyServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
+        scheme = "https" if self.kind.startswith("tls_") else "http"
+        return f"{scheme}://127.0.0.1:{self.port}/"
 
     @property
     def connections(self) -> int:
@@ -335,11 +395,24 @@ class FaultyServer:
         with self._lock:
             return self._requests_seen
 
+    @property
+    def client_hellos(self) -> int:
+        with self._lock:
+            return self._client_hellos
+
     def wait_for_requests(self, count: int, timeout_s: float = 5.0) -> bool:
         """True once `requests_seen` >= count; False after timeout_s.
         (Handlers count in their own threads, a moment after the client sent.)"""
+        return self._wait_until(lambda: self.requests_seen >= count, timeout_s)
+
+    def wait_for_client_hellos(self, count: int, timeout_s: float = 5.0) -> bool:
+        """True once `client_hellos` >= count; False after timeout_s."""
+        return self._wait_until(lambda: self.client_hellos >= count, timeout_s)
+
+    @staticmethod
+    def _wait_until(done, timeout_s: float) -> bool:
         deadline = time.monotonic() + timeout_s
-        while self.requests_seen < count:
+        while not done():
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.005)
@@ -348,6 +421,10 @@ class FaultyServer:
     def _count_request(self) -> None:
         with self._lock:
             self._requests_seen += 1
+
+    def _count_client_hello(self) -> None:
+        with self._lock:
+            self._client_hellos += 1
 
     # -- lifecycle ---------------------------------------------------------
 
