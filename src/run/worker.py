@@ -109,6 +109,8 @@ class Worker:
         self.messages: asyncio.Queue = asyncio.Queue()
         self.engine = None
         self.quarters: list[tuple[int, tuple]] = []     # (q, latency of the second so far), since the last tick
+        # connect / tls_handshake times of the connections opened before the start (see run())
+        self.startup_costs: dict[str, tuple] = {}
 
     def on_engine_event(self, name: str) -> None:
         if name == "settled" and not self.settled.done():
@@ -152,6 +154,10 @@ class Worker:
     def snapshot(self) -> dict:
         """The engine's snapshot plus this worker's usage, index and sub-second reads."""
         snap = self.engine.snapshot()
+        if self.startup_costs:              # the first snapshot after the Ready one carries them
+            for key, early in self.startup_costs.items():
+                snap[key] = added_sparse(early, snap.get(key))
+            self.startup_costs = {}
         snap["usage"] = usage()
         snap["worker"] = self.spec.index
         snap["quarters"], self.quarters = self.quarters, []
@@ -197,6 +203,9 @@ class Worker:
         self.engine.connect_all()
         await asyncio.wait([self.settled, self.finished], return_when=asyncio.FIRST_COMPLETED)
         snap = self.engine.snapshot()
+        # That snapshot reset the interval histograms: keep the connect and handshake
+        # times of the connections opened so far, for the run's first second.
+        self.startup_costs = {key: snap[key] for key in ("connect", "tls_handshake") if snap.get(key)}
         self.pipe.send(Ready(open_connections=snap["open_connections"], errors=snap["errors"]))
 
         message = await self.messages.get()
@@ -225,6 +234,17 @@ class Worker:
         if deadline_ns is not None:
             self.call_at_ns(deadline_ns, self.finish, "deadline")
         await self.finished
+
+
+def added_sparse(first: tuple, second: tuple | None) -> tuple:
+    """Two sparse histogram snapshots (Histogram.to_sparse) as one."""
+    from surge.core._histogram import Histogram
+
+    total = Histogram()
+    total.add_sparse(*first)
+    if second is not None:
+        total.add_sparse(*second)
+    return total.to_sparse()
 
 
 def make_engine(spec: WorkerSpec, on_event):
