@@ -93,3 +93,19 @@ def test_bad_tls_options_are_one_line_and_exit_2(tls_certs, tmp_path, make_args,
 def test_tls_flags_with_an_http_url_are_refused(tls_certs):
     run = run_surge("run", "http://127.0.0.1:9/", "--cacert", str(tls_certs.ca), "-k", *QUICK, json_result=False)
     assert_one_line_error(run, 2, "--cacert", "-k/--insecure", "https:// URLs only")
+
+
+@pytest.mark.parametrize("via", ["flag", "SSLKEYLOGFILE"])
+def test_keylog_writes_nss_key_lines(nginx_tls, tls_certs, tmp_path, via, monkeypatch):
+    server = nginx_tls("leaf")
+    keylog = tmp_path / "keys.log"
+    if via == "flag":
+        args = ("--keylog", str(keylog))
+    else:
+        monkeypatch.setenv("SSLKEYLOGFILE", str(keylog))
+        args = ()
+    run = run_surge("run", server.tls_url, "--cacert", str(tls_certs.ca), *args, *QUICK)
+    assert run.code == 0, run.stderr
+    labels = {line.split()[0] for line in keylog.read_text().splitlines() if line.strip()}
+    assert {"CLIENT_HANDSHAKE_TRAFFIC_SECRET", "CLIENT_TRAFFIC_SECRET_0"} <= labels
+    assert run.result["config"]["tls"]["keylog"] is True
