@@ -43,12 +43,14 @@ demo: build
 test: build
 	$(PY) -m pytest -q tests
 
-# surge vs wrk against nginx, same run, alternating rounds; the open model's cost and
+# surge vs wrk against nginx, same run, alternating rounds (plain HTTP, then over TLS:
+# its own section of RESULTS.md); the open model's cost and
 # accuracy; live progress overhead; one real compare pair.  Each writes its table
 # into bench/RESULTS.md.
 bench: build
 	$(PY) -m pytest -q bench/micro --benchmark-only --benchmark-columns=min,median,mean,ops
 	$(PY) bench/versus_wrk.py --scenarios default,pipeline,c10k --rounds 5
+	$(PY) bench/versus_wrk.py --scenarios tls,tls-pipeline,tls-close,tls-c10k,tls-ktls --rounds 5
 	$(PY) bench/open_model.py
 	$(PY) bench/progress_overhead.py
 	$(PY) bench/compare_pair.py

@@ -157,9 +157,12 @@ class Nginx:
     """
 
     def __init__(self, binary: str = NGINX_BINARY, start_timeout_s: float = 10.0,
-                 tls: TlsListener | None = None):
+                 tls: TlsListener | None = None, status_timeout_s: float = 5.0):
         self.binary = binary
         self.start_timeout_s = start_timeout_s
+        # nginx answers stub_status from the same (single) worker that serves the
+        # load: behind 10,000 TLS handshakes, an answer can take seconds.
+        self.status_timeout_s = status_timeout_s
         self.tls = tls
         self.port: int | None = None
         self.status_port: int | None = None
@@ -277,7 +280,7 @@ class Nginx:
         includes every status request ever made (this one too)."""
         if self.status_port is None:
             raise NginxError("nginx is not running")
-        connection = http.client.HTTPConnection("127.0.0.1", self.status_port, timeout=5)
+        connection = http.client.HTTPConnection("127.0.0.1", self.status_port, timeout=self.status_timeout_s)
         try:
             connection.request("GET", "/", headers={"Connection": "close"})
             response = connection.getresponse()

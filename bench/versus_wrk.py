@@ -3,6 +3,17 @@
     python bench/versus_wrk.py                         # default + pipeline, 3 rounds each
     python bench/versus_wrk.py --scenarios default,pipeline,c10k
     python bench/versus_wrk.py --tools wrk,wrk         # harness self-check: both columns wrk
+    python bench/versus_wrk.py --scenarios tls,tls-pipeline,tls-close,tls-c10k,tls-ktls
+
+TLS scenarios (issue 11) run against the same nginx, which then also listens
+with TLS 1.3 and an ECDSA P-256 certificate from a throwaway CA (made with
+trustme, as the tests make theirs); surge verifies it (--cacert), wrk never
+verifies. `tls`, `tls-pipeline` and `tls-c10k` are default, pipeline and c10k
+over TLS; `tls-ktls` is `tls` with surge's --ktls; `tls-close` opens a
+connection per request (surge --disable-keepalive, wrk -H 'Connection: close')
+and is measured per connection, nginx's `accepts` counting them; surge runs
+there twice, --tls-resume on and off. Their tables go to their own section of
+the results file (between <!-- tls --> markers), with the bars of issue 11.
 
 What is measured, per round and tool (one client process each):
   served     requests nginx counted (stub_status delta): the ground truth,
@@ -17,6 +28,9 @@ What is measured, per round and tool (one client process each):
   peak RSS   the largest VmHWM among the tool's processes, sampled from /proc
              while it runs (ru_maxrss would include the harness itself: see
              proctree.py); the per-round notes add the sum over processes
+  conn/s     (tls-close) connections nginx accepted / wall time; CPU µs/conn
+             divides the tool's CPU by them; handshake p50 is surge's own
+             (its result's tls_handshake percentiles)
 
 Rounds alternate (wrk, surge, wrk, surge, ...) so that drift on a shared
 machine hits both tools alike; the tables show medians and each round's raw
@@ -50,8 +64,9 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
 sys.path.insert(0, str(BENCH_DIR))
+sys.path.insert(1, str(REPO_DIR))   # tests.support.tls makes the TLS scenarios' certificates
 
-from nginx import Nginx, NginxError, nginx_available  # noqa: E402
+from nginx import Nginx, NginxError, TlsListener, nginx_available  # noqa: E402
 from proctree import PeakRss, wait_for_exit  # noqa: E402
 
 from surge import __version__ as surge_version  # noqa: E402
@@ -59,13 +74,21 @@ from surge import __version__ as surge_version  # noqa: E402
 PIPELINE_SCRIPT = BENCH_DIR / "pipeline.lua"
 NOTES_MARKER = "<!-- notes -->"
 KNOWN_TOOLS = ("wrk", "surge")
-KNOWN_SCENARIOS = ("default", "pipeline", "c10k")
+PLAIN_SCENARIOS = ("default", "pipeline", "c10k")
+TLS_SCENARIOS = ("tls", "tls-pipeline", "tls-close", "tls-c10k", "tls-ktls")
+KNOWN_SCENARIOS = PLAIN_SCENARIOS + TLS_SCENARIOS
+# Each TLS scenario but tls-close is a plain one over TLS (tls-ktls: with --ktls).
+PLAIN_SHAPE = {"tls": "default", "tls-pipeline": "pipeline", "tls-c10k": "c10k", "tls-ktls": "default"}
+TLS_BEGIN, TLS_END = "<!-- tls -->", "<!-- /tls -->"
 # nginx may still be answering requests that were in flight when the client
 # exited; its counter is read after this pause.
 SETTLE_S = 0.2
 # A tool that outlives its duration by this much is killed and its round failed
 # (10,000 connections take a while to open and close).
 OVERRUN_ALLOWANCE_S = 30.0
+# How long a stub_status read may take: behind 10,000 TLS handshakes nginx's one
+# worker answers it late (tests keep the 5-s default).
+STATUS_TIMEOUT_S = 30.0
 
 
 # -- arguments ---------------------------------------------------------------
@@ -105,8 +128,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--c10k-connections", type=int, default=10000, help="c10k scenario (default 10000)")
     parser.add_argument("--c10k-workers", type=int, default=2,
                         help="surge workers / wrk threads in c10k (default 2)")
+    parser.add_argument("--tls-c10k-duration", type=duration_argument, default="20s",
+                        help="tls-c10k's rounds instead of --duration (default 20s: 10,000 full handshakes"
+                             " alone keep nginx's one worker busy for seconds)")
+    parser.add_argument("--close-connections", type=int, default=20,
+                        help="tls-close scenario: connections, each one request long (default 20)")
     parser.add_argument("--scenarios", type=list_argument(KNOWN_SCENARIOS), default=["default", "pipeline"],
-                        help="comma list of default, pipeline, c10k (default: default,pipeline)")
+                        help=f"comma list of {', '.join(KNOWN_SCENARIOS)} (default: default,pipeline)")
     parser.add_argument("--tools", type=list_argument(KNOWN_TOOLS), default=["wrk", "surge"],
                         help="comma list, the first is the baseline of the ratios (default: wrk,surge;"
                              " wrk,wrk checks the harness and shows the noise)")
@@ -120,8 +148,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--no-results", action="store_true", help="print only; leave the results file alone")
     parser.add_argument("--json-out", default=None, help="also write every raw number to this JSON file")
     args = parser.parse_args(argv)
-    if args.rounds < 1 or args.connections < 1 or args.pipeline_depth < 1 or args.c10k_connections < 1:
-        parser.error("--rounds, --connections, --pipeline-depth and --c10k-connections must be >= 1")
+    if min(args.rounds, args.connections, args.pipeline_depth, args.c10k_connections,
+           args.close_connections) < 1:
+        parser.error("--rounds, --connections, --pipeline-depth, --c10k-connections and"
+                     " --close-connections must be >= 1")
     args.surge_command = (shlex.split(args.surge_cmd) if args.surge_cmd
                           else [sys.executable, "-m", "surge"])
     return args
@@ -133,6 +163,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 class Tool:
     kind: str    # "wrk" or "surge"
     label: str   # unique column name: "wrk", "surge", or "wrk#2" when repeated
+    variant: str = ""   # tls-close: "resume-on" / "resume-off" for surge
 
 
 def tools_from_kinds(kinds: list[str]) -> list[Tool]:
@@ -143,7 +174,32 @@ def tools_from_kinds(kinds: list[str]) -> list[Tool]:
     return tools
 
 
+def scenario_tools(scenario: str, tools: list[Tool]) -> list[Tool]:
+    """The columns of one scenario: the tools as given, except that in tls-close
+    each surge runs twice, with --tls-resume on (its label) and off."""
+    if scenario != "tls-close":
+        return tools
+    columns = []
+    for tool in tools:
+        if tool.kind == "surge":
+            columns += [Tool("surge", tool.label, "resume-on"),
+                        Tool("surge", f"{tool.label} resume-off", "resume-off")]
+        else:
+            columns.append(tool)
+    return columns
+
+
+TLS_TARGET = "TLS 1.3, ECDSA P-256 certificate"
+
+
 def scenario_title(name: str, args: argparse.Namespace) -> str:
+    if name == "tls-close":
+        return (f"tls-close: {args.close_connections} connections, a new connection (and {TLS_TARGET}"
+                f" handshake) per request, {args.duration}; surge with --tls-resume on and off")
+    if name in PLAIN_SHAPE:
+        plain = scenario_title(PLAIN_SHAPE[name], args).split(": ", 1)[1]
+        extra = ", surge with --ktls" if name == "tls-ktls" else ""
+        return f"{name}: {plain}, {TLS_TARGET}{extra}"
     if name == "default":
         return f"default: {args.connections} connections, {args.duration}, one client process"
     if name == "pipeline":
@@ -158,8 +214,24 @@ def scenario_title(name: str, args: argparse.Namespace) -> str:
 WRK_HEADERS = ("-H", f"User-Agent: surge/{surge_version}")
 
 
-def tool_command(tool: Tool, scenario: str, url: str, args: argparse.Namespace, json_path: str) -> list[str]:
-    """The exact command line of one round."""
+def tool_command(tool: Tool, scenario: str, url: str, args: argparse.Namespace, json_path: str,
+                 cacert: str | None = None) -> list[str]:
+    """The exact command line of one round (a TLS scenario gets the https URL,
+    and surge the CA to verify nginx's certificate with)."""
+    if scenario == "tls-close":
+        if tool.kind == "wrk":
+            return [args.wrk, "-t1", f"-c{args.close_connections}", f"-d{args.duration}", *WRK_HEADERS,
+                    "-H", "Connection: close", url]
+        resume = "off" if tool.variant == "resume-off" else "on"
+        return (args.surge_command + ["run", url] + shlex.split(args.surge_args)
+                + ["-c", str(args.close_connections), "-d", args.duration, "-w", "1", "--disable-keepalive",
+                   "--tls-resume", resume, "--cacert", cacert, "--quiet", "--json", json_path])
+    if scenario in PLAIN_SHAPE:
+        command = tool_command(tool, PLAIN_SHAPE[scenario], url, args, json_path)
+        if tool.kind == "surge":
+            # Before --quiet/--json, the tail every surge command shares.
+            command[-3:-3] = ["--cacert", cacert] + (["--ktls"] if scenario == "tls-ktls" else [])
+        return command
     if tool.kind == "wrk":
         if scenario == "default":
             return [args.wrk, "-t1", f"-c{args.connections}", f"-d{args.duration}", *WRK_HEADERS, url]
@@ -190,6 +262,7 @@ class Round:
     failure: str = ""
     exit_code: int | None = None
     served: int = 0           # nginx's count
+    connections: int = 0      # connections nginx accepted during the round
     steady_rps: float | None = None   # nginx's count over the middle of the run, per second
     wall_s: float = 0.0
     user_s: float = 0.0
@@ -201,14 +274,24 @@ class Round:
     tool_reported_requests: int | None = None   # wrk's own count, for a cross-check
     tool_reported_errors: str = ""               # wrk's socket-error and non-2xx lines
     worker_max_rss_kib: list[int] = field(default_factory=list)  # surge's JSON, when present
+    tls: dict = field(default_factory=dict)    # surge's JSON, TLS scenarios: see _surge_tls
 
     @property
     def requests_per_s(self) -> float:
         return self.served / self.wall_s if self.wall_s else 0.0
 
+    @property
+    def connections_per_s(self) -> float:
+        return self.connections / self.wall_s if self.wall_s else 0.0
+
+    def _cpu_s(self, which: str) -> float:
+        return {"total": self.user_s + self.sys_s, "user": self.user_s, "sys": self.sys_s}[which]
+
     def cpu_us_per_request(self, which: str = "total") -> float:
-        seconds = {"total": self.user_s + self.sys_s, "user": self.user_s, "sys": self.sys_s}[which]
-        return seconds * 1e6 / self.served if self.served else 0.0
+        return self._cpu_s(which) * 1e6 / self.served if self.served else 0.0
+
+    def cpu_us_per_connection(self, which: str = "total") -> float:
+        return self._cpu_s(which) * 1e6 / self.connections if self.connections else 0.0
 
 
 class SteadyWindow(threading.Thread):
@@ -227,7 +310,10 @@ class SteadyWindow(threading.Thread):
         started = time.monotonic()
         for offset in (self.begin_s, self.end_s):
             time.sleep(max(0.0, started + offset - time.monotonic()))
-            self.counts.append((time.monotonic(), self.nginx.requests()))
+            try:
+                self.counts.append((time.monotonic(), self.nginx.requests()))
+            except NginxError:
+                return   # no steady rate this round; the round's own counts still stand
 
     def rate(self) -> float | None:
         self.join(timeout=5)
@@ -238,14 +324,16 @@ class SteadyWindow(threading.Thread):
 
 
 def run_round(nginx: Nginx, tool: Tool, scenario: str, round_index: int,
-              args: argparse.Namespace, work_dir: str) -> Round:
-    json_path = os.path.join(work_dir, f"{scenario}-{round_index}-{tool.label}.json")
-    command = tool_command(tool, scenario, nginx.url, args, json_path)
+              args: argparse.Namespace, work_dir: str, cacert: str | None = None) -> Round:
+    file_stem = os.path.join(work_dir, f"{scenario}-{round_index}-{re.sub(r'[^A-Za-z0-9#]+', '_', tool.label)}")
+    json_path = file_stem + ".json"
+    url = nginx.tls_url if scenario in TLS_SCENARIOS else nginx.url
+    command = tool_command(tool, scenario, url, args, json_path, cacert)
     result = Round(scenario, round_index, tool.label, command)
-    stdout_path = os.path.join(work_dir, f"{scenario}-{round_index}-{tool.label}.out")
-    stderr_path = os.path.join(work_dir, f"{scenario}-{round_index}-{tool.label}.err")
+    stdout_path, stderr_path = file_stem + ".out", file_stem + ".err"
     deadline_s = parse_duration_s(args.duration) + OVERRUN_ALLOWANCE_S
 
+    connections_before = nginx.connections()
     served_before = nginx.requests()
     window = SteadyWindow(nginx, parse_duration_s(args.duration))
     with open(stdout_path, "wb") as stdout_file, open(stderr_path, "wb") as stderr_file:
@@ -269,6 +357,7 @@ def run_round(nginx: Nginx, tool: Tool, scenario: str, round_index: int,
     result.steady_rps = window.rate()
     time.sleep(SETTLE_S)
     result.served = nginx.requests() - served_before
+    result.connections = nginx.connections() - connections_before
 
     result.exit_code = os.waitstatus_to_exitcode(status)
     result.user_s, result.sys_s = usage.ru_utime, usage.ru_stime
@@ -287,6 +376,8 @@ def run_round(nginx: Nginx, tool: Tool, scenario: str, round_index: int,
             if line.strip().startswith(("Socket errors:", "Non-2xx")))
     else:
         result.worker_max_rss_kib = _surge_worker_rss_kib(json_path)
+        if scenario in TLS_SCENARIOS:
+            result.tls = _surge_tls(json_path)
 
     if overran:
         result.failure = f"still running {deadline_s:g} s after start; killed"
@@ -312,6 +403,30 @@ def _surge_worker_rss_kib(json_path: str) -> list[int]:
         return []
 
 
+def _surge_tls(json_path: str) -> dict:
+    """What surge's result says about TLS: handshake_p50_us, connect_p50_us,
+    protocol, cipher, group, ktls, resume, handshakes {full, resumed}, errors
+    ({reason: count}) and connections_opened; whatever of it is present."""
+    try:
+        with open(json_path) as json_file:
+            result = json.load(json_file)
+    except (OSError, ValueError):
+        return {}
+    found = {}
+    for key in ("tls_handshake", "connect"):
+        try:
+            found[f"{key.removeprefix('tls_')}_p50_us"] = float(result[key]["percentiles"]["50"])
+        except (KeyError, TypeError, ValueError):
+            pass
+    tls = result.get("tls") if isinstance(result.get("tls"), dict) else {}
+    found.update({key: tls[key] for key in ("protocol", "cipher", "group", "ktls", "resume", "verify",
+                                            "handshakes", "errors") if key in tls})
+    opened = (result.get("totals") or {}).get("connections_opened")
+    if opened is not None:
+        found["connections_opened"] = opened
+    return found
+
+
 # -- summaries and markdown ----------------------------------------------------
 
 METRICS = (  # (key, column header, how to get it from a round)
@@ -324,6 +439,24 @@ METRICS = (  # (key, column header, how to get it from a round)
 )
 WORKER_RSS = ("worker_peak_rss_mib", "max worker RSS MiB",
               lambda r: max(r.worker_max_rss_kib) / 1024 if r.worker_max_rss_kib else None)
+HANDSHAKE_P50 = ("handshake_p50_us", "handshake p50 µs", lambda r: r.tls.get("handshake_p50_us"))
+CONNECTION_METRICS = (
+    ("connections_per_s", "conn/s", lambda r: r.connections_per_s),
+    ("cpu_us_per_connection", "CPU µs/conn", lambda r: r.cpu_us_per_connection("total")),
+    ("user_us_per_connection", "user µs/conn", lambda r: r.cpu_us_per_connection("user")),
+    ("sys_us_per_connection", "sys µs/conn", lambda r: r.cpu_us_per_connection("sys")),
+)
+# tls-close is measured per connection (each carries one request).
+CLOSE_METRICS = CONNECTION_METRICS + (METRICS[0], HANDSHAKE_P50, METRICS[-1])
+ALL_METRICS = METRICS + CONNECTION_METRICS + (WORKER_RSS, HANDSHAKE_P50)
+
+
+def scenario_metrics(scenario: str, rounds: list[Round]) -> list[tuple]:
+    """The columns of a scenario's table."""
+    metrics = list(CLOSE_METRICS if scenario == "tls-close" else METRICS)
+    if any(r.worker_max_rss_kib for r in rounds) and scenario != "tls-close":
+        metrics.append(WORKER_RSS)
+    return metrics
 
 
 def summarize(rounds: list[Round], tools: list[Tool]) -> dict[str, dict]:
@@ -332,7 +465,7 @@ def summarize(rounds: list[Round], tools: list[Tool]) -> dict[str, dict]:
     for tool in tools:
         ok_rounds = [r for r in rounds if r.tool == tool.label and r.ok]
         medians = {"rounds_ok": len(ok_rounds), "rounds": sum(r.tool == tool.label for r in rounds)}
-        for key, _header, metric in METRICS + (WORKER_RSS,):
+        for key, _header, metric in ALL_METRICS:
             values = [v for v in (metric(r) for r in ok_rounds) if v is not None]
             medians[key] = statistics.median(values) if values else None
         summary[tool.label] = medians
@@ -342,18 +475,16 @@ def summarize(rounds: list[Round], tools: list[Tool]) -> dict[str, dict]:
 def _format_number(value: float | None, key: str) -> str:
     if value is None:
         return "—"
-    if key in ("requests_per_s", "steady_rps"):
+    if key in ("requests_per_s", "steady_rps", "connections_per_s"):
         return f"{value:,.0f}"
     if key.endswith("_mib"):
         return f"{value:.1f}"
     return f"{value:.2f}" if value < 100 else f"{value:,.0f}"
 
 
-def render_scenario(title: str, rounds: list[Round], tools: list[Tool], summary: dict) -> str:
-    metrics = list(METRICS)
-    if any(r.worker_max_rss_kib for r in rounds):
-        metrics.append(WORKER_RSS)
-    lines = [f"### {title}", ""]
+def render_scenario(title: str, rounds: list[Round], tools: list[Tool], summary: dict,
+                    metrics: list[tuple], heading: str = "###", bars: list[str] = ()) -> str:
+    lines = [f"{heading} {title}", ""]
     lines.append("| tool | " + " | ".join(header for _k, header, _m in metrics) + " | rounds ok |")
     lines.append("|---" * (len(metrics) + 2) + "|")
     for tool in tools:
@@ -371,6 +502,8 @@ def render_scenario(title: str, rounds: list[Round], tools: list[Tool], summary:
             else:
                 cells.append(f"{medians[key] / baseline[key]:.2f}")
         lines.append(f"| **{tool.label} / {tools[0].label}** | " + " | ".join(cells) + " | |")
+    if bars:
+        lines += ["", "Bars of issue 11 (medians):", ""] + [f"- {bar}" for bar in bars]
     lines += ["", "Each round (tools alternate within a round):", "",
               "| round | tool | served | wall s | req/s | CPU µs/req | user | sys | peak RSS MiB | note |",
               "|---|---|---|---|---|---|---|---|---|---|"]
@@ -386,12 +519,82 @@ def render_scenario(title: str, rounds: list[Round], tools: list[Tool], summary:
             notes.append(f"{r.processes} processes, RSS sum {r.rss_sum_kib / 1024:.1f} MiB")
         if r.worker_max_rss_kib:
             notes.append("worker RSS MiB " + " / ".join(f"{kib / 1024:.1f}" for kib in r.worker_max_rss_kib))
+        if r.scenario == "tls-close":
+            notes.append(f"{r.connections:,} connections, {r.connections_per_s:,.0f}/s,"
+                         f" {r.cpu_us_per_connection():.1f} CPU µs/conn")
+        notes += _tls_notes(r.tls)
         lines.append(
             f"| {r.round_index} | {r.tool} | {r.served:,} | {r.wall_s:.2f} | {r.requests_per_s:,.0f} | "
             f"{r.cpu_us_per_request():.2f} | {r.cpu_us_per_request('user'):.2f} | "
             f"{r.cpu_us_per_request('sys'):.2f} | {r.peak_rss_kib / 1024:.1f} | {'; '.join(notes)} |")
     lines.append("")
     return "\n".join(lines)
+
+
+def _tls_notes(tls: dict) -> list[str]:
+    """surge's own account of its TLS, for a round's notes."""
+    notes = []
+    if tls.get("protocol"):
+        notes.append(" ".join(str(tls.get(key) or "") for key in ("protocol", "cipher", "group")).strip()
+                     + (", verified" if tls.get("verify") else "") + (", kTLS" if tls.get("ktls") else ""))
+    if isinstance(tls.get("handshakes"), dict):
+        notes.append(f"handshakes {tls['handshakes'].get('full', 0):,} full /"
+                     f" {tls['handshakes'].get('resumed', 0):,} resumed")
+    if tls.get("handshake_p50_us") is not None:
+        notes.append(f"handshake p50 {tls['handshake_p50_us']:,.0f} µs")
+    if tls.get("errors"):
+        notes.append("TLS errors " + ", ".join(f"{reason}: {count}" for reason, count in tls["errors"].items()))
+    return notes
+
+
+def _ratio(summary: dict, numerator: str, denominator: str, key: str,
+           denominator_key: str | None = None) -> float | None:
+    top, bottom = summary[numerator].get(key), summary[denominator].get(denominator_key or key)
+    return top / bottom if top is not None and bottom else None
+
+
+def _bar(text: str, ratio: float | None, limit: float, higher_is_better: bool) -> str:
+    if ratio is None:
+        return f"{text}: not measured"
+    met = ratio >= limit if higher_is_better else ratio <= limit
+    return f"{text}: {ratio:.2f} ({'≥' if higher_is_better else '≤'} {limit:g}: {'met' if met else 'NOT met'})"
+
+
+def bar_lines(scenario: str, summary: dict, tools: list[Tool], rounds: list[Round]) -> list[str]:
+    """Issue 11's bars for this scenario, from the medians: surge (the first
+    surge column) against wrk (the first wrk column). Empty without both."""
+    wrk = next((t.label for t in tools if t.kind == "wrk"), None)
+    surge = next((t.label for t in tools if t.kind == "surge" and t.variant != "resume-off"), None)
+    if not (wrk and surge):
+        return []
+    name = f"{surge} / {wrk}"
+    if scenario in ("tls", "tls-ktls"):
+        bars = [_bar(f"{name} req/s", _ratio(summary, surge, wrk, "requests_per_s"), 1.0, True),
+                _bar(f"{name} CPU per request", _ratio(summary, surge, wrk, "cpu_us_per_request"), 1.0, False),
+                _bar(f"{name} user CPU per request", _ratio(summary, surge, wrk, "user_us_per_request"), 1.0, False)]
+        if scenario == "tls-ktls":
+            took = {bool(r.tls.get("ktls")) for r in rounds if r.tool == surge and r.ok and "ktls" in r.tls}
+            bars = [f"{b} (recorded; kTLS has no bar)" for b in bars]
+            bars.append("kTLS took effect: " + ({True: "yes", False: "no"}.get(took.pop(), "?") if len(took) == 1
+                                                 else "in some rounds" if took else "not reported"))
+        return bars
+    if scenario == "tls-pipeline":
+        return [_bar(f"{name} req/s", _ratio(summary, surge, wrk, "requests_per_s"), 1.0, True)]
+    if scenario == "tls-close":
+        off = f"{surge} resume-off"
+        bars = [_bar(f"{name} connections/s", _ratio(summary, surge, wrk, "connections_per_s"), 1.0, True),
+                _bar(f"{name} CPU per connection", _ratio(summary, surge, wrk, "cpu_us_per_connection"), 1.0, False)]
+        if off in summary:
+            bars += [_bar(f"{surge} resume on / off CPU per connection",
+                          _ratio(summary, surge, off, "cpu_us_per_connection"), 1.0, False) + " (must drop)",
+                     _bar(f"{surge} resume on / off handshake p50",
+                          _ratio(summary, surge, off, "handshake_p50_us"), 1.0, False) + " (must drop)"]
+        return bars
+    if scenario == "tls-c10k":
+        return [f"{surge} runs: {summary[surge]['rounds_ok']}/{summary[surge]['rounds']} rounds ok",
+                _bar(f"{surge} max worker peak RSS / {wrk} peak RSS (total)",
+                     _ratio(summary, surge, wrk, "worker_peak_rss_mib", "peak_rss_mib"), 1.5, False)]
+    return []
 
 
 def machine_description() -> dict[str, str | int]:
@@ -406,6 +609,15 @@ def machine_description() -> dict[str, str | int]:
 
 def tool_versions(args: argparse.Namespace, kinds: set[str], nginx_version: str) -> dict[str, str]:
     versions = {"nginx": nginx_version, "python": platform.python_version()}
+    if any(scenario in TLS_SCENARIOS for scenario in args.scenarios):
+        openssl = shutil.which("openssl")
+        versions["openssl"] = (subprocess.run([openssl, "version"], capture_output=True, text=True,
+                                              timeout=10).stdout.strip() if openssl else "openssl ?")
+        try:
+            ulps = Path("/proc/sys/net/ipv4/tcp_available_ulp").read_text().split()
+            versions["ktls"] = "available" if "tls" in ulps else "not loaded (no `tls` in tcp_available_ulp)"
+        except OSError:
+            versions["ktls"] = "unknown"
     if "wrk" in kinds:
         # wrk has no --version; its usage text starts with "wrk <version> [epoll] ..."
         usage = subprocess.run([args.wrk, "--version"], capture_output=True, text=True, timeout=10)
@@ -415,14 +627,24 @@ def tool_versions(args: argparse.Namespace, kinds: set[str], nginx_version: str)
 
 
 def render_report(started: datetime.datetime, command_line: str, machine: dict, versions: dict,
-                  args: argparse.Namespace, sections: list[str]) -> str:
+                  args: argparse.Namespace, sections: list[str], tls: bool = False) -> str:
+    """The plain scenarios' report (a `##` section), or with tls=True the TLS
+    scenarios' (a `###` section, its scenarios one level down)."""
+    title = (f"### TLS (issue 11): surge vs wrk, {started:%Y-%m-%d %H:%M} UTC" if tls
+             else f"## {started:%Y-%m-%d %H:%M} UTC")
+    tls_target = (f" Over TLS: {TLS_TARGET} from a throwaway CA, nginx's ssl_protocols TLSv1.3,"
+                  " tickets and a shared session cache; surge verifies the certificate (--cacert),"
+                  " wrk does not verify."
+                  f" {versions.get('openssl', 'OpenSSL ?')}; kernel TLS (the `tls` ULP):"
+                  f" {versions.get('ktls', '?')}." if tls else "")
     header = [
-        f"## {started:%Y-%m-%d %H:%M} UTC — {machine['cpu']}, {machine['cores']} cores"
+        f"{title} — {machine['cpu']}, {machine['cores']} cores"
         f" ({machine['usable_cores']} usable), {machine['kernel']}",
         "",
         f"Command: `{command_line}`",
         "",
         f"Target: {versions['nginx'].removeprefix('nginx version: ')}, 1 worker, `return 200;`, loopback."
+        + tls_target
         + (f" {versions['wrk']}." if "wrk" in versions else "")
         + f" Medians of {args.rounds} alternating rounds of {args.duration}."
         " Requests are counted by nginx's stub_status; req/s divides them by the tool's wall time"
@@ -430,10 +652,28 @@ def render_report(started: datetime.datetime, command_line: str, machine: dict, 
         " CPU is the client's rusage (its whole process tree) per request;"
         " peak RSS is the largest VmHWM among the client's processes. Each column is its own median"
         " (so user + sys need not equal the total). Ratios are to the first tool (for req/s higher"
-        " is better, for the others lower).",
+        " is better, for the others lower)."
+        + (" tls-close counts connections by nginx's `accepts` and divides CPU by them." if tls else ""),
         "",
     ]
     return "\n".join(header) + "\n" + "\n".join(sections)
+
+
+def write_tls_section(path: str, report: str) -> None:
+    """Replace the TLS section (between TLS_BEGIN and TLS_END) of `path`, or put
+    it right after the notes marker, where the plain runs leave it alone."""
+    block = f"{TLS_BEGIN}\n\n{report.rstrip()}\n\n{TLS_END}"
+    try:
+        text = Path(path).read_text()
+    except OSError:
+        text = ""
+    if TLS_BEGIN in text and TLS_END in text:
+        text = re.sub(re.escape(TLS_BEGIN) + ".*?" + re.escape(TLS_END), lambda _: block, text, flags=re.S)
+    elif NOTES_MARKER in text:
+        text = text.replace(NOTES_MARKER, f"{NOTES_MARKER}\n\n{block}", 1)
+    else:
+        text = text.rstrip() + f"\n\n{NOTES_MARKER}\n\n{block}\n"
+    Path(path).write_text(text)
 
 
 def write_results_file(path: str, report: str) -> None:
@@ -486,7 +726,40 @@ def preflight(args: argparse.Namespace, kinds: set[str]) -> tuple[str, str]:
         if check.returncode != 0:
             last_line = (check.stderr.strip().splitlines() or [f"exit status {check.returncode}"])[-1]
             return f"surge not runnable as {shlex.join(args.surge_command)}: {last_line}", ""
+        wanted = _surge_tls_flags(args.scenarios)
+        missing = [flag for flag in wanted if flag not in check.stdout]
+        if missing:
+            return (f"this surge has no {', '.join(missing)} (not in `surge run --help`), which the TLS"
+                    " scenarios need; check the harness with --tools wrk,wrk meanwhile"), ""
+    if any(scenario in TLS_SCENARIOS for scenario in args.scenarios):
+        try:
+            import trustme  # noqa: F401  (the certificates are made with it)
+        except ImportError:
+            return "the TLS scenarios make their certificates with trustme: pip install -e '.[test]'", ""
     return "", nginx_version
+
+
+def _surge_tls_flags(scenarios: list[str]) -> list[str]:
+    """The surge options the chosen TLS scenarios use (issue 11's CLI)."""
+    flags = ["--cacert"] if any(scenario in TLS_SCENARIOS for scenario in scenarios) else []
+    if "tls-close" in scenarios:
+        flags += ["--disable-keepalive", "--tls-resume"]
+    if "tls-ktls" in scenarios:
+        flags.append("--ktls")
+    return flags
+
+
+def start_nginx(scenarios: list[str], work_dir: str) -> tuple[Nginx, str | None]:
+    """nginx for these scenarios (not started yet) and the CA file surge trusts:
+    with a TLS listener, and fresh certificates in work_dir, only when a TLS
+    scenario is among them, so the plain scenarios run as they always have."""
+    if not any(scenario in TLS_SCENARIOS for scenario in scenarios):
+        return Nginx(status_timeout_s=STATUS_TIMEOUT_S), None
+    from tests.support.tls import make_certs   # needs trustme; REPO_DIR is on sys.path
+
+    certs = make_certs(os.path.join(work_dir, "certs"))
+    listener = TlsListener(cert=str(certs.leaf.cert), key=str(certs.leaf.key), protocols="TLSv1.3")
+    return Nginx(tls=listener, status_timeout_s=STATUS_TIMEOUT_S), str(certs.ca)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -498,7 +771,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"versus_wrk: {reason}", file=sys.stderr)
         return 2
     open_file_limit = raise_open_file_limit()
-    if "c10k" in args.scenarios and open_file_limit < args.c10k_connections + 100:
+    if {"c10k", "tls-c10k"} & set(args.scenarios) and open_file_limit < args.c10k_connections + 100:
         print(f"versus_wrk: note: open-file limit is {open_file_limit}, below what"
               f" {args.c10k_connections} connections need", file=sys.stderr)
 
@@ -510,30 +783,19 @@ def main(argv: list[str] | None = None) -> int:
     versions = tool_versions(args, kinds, nginx_version)
     raw = {"started_utc": started.isoformat(), "command": command_line, "machine": machine,
            "versions": versions, "scenarios": {}}
-    sections, any_failed = [], False
+    plain_sections, tls_sections, any_failed = [], [], False
 
     # SIGTERM (e.g. from make or CI) unwinds like Ctrl-C, so nginx is stopped.
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
-        with tempfile.TemporaryDirectory(prefix="surge-bench-") as work_dir, Nginx() as nginx:
-            for scenario in args.scenarios:
-                title = scenario_title(scenario, args)
-                print(f"== {title}", file=sys.stderr)
-                rounds = []
-                for round_index in range(1, args.rounds + 1):
-                    for tool in tools:
-                        result = run_round(nginx, tool, scenario, round_index, args, work_dir)
-                        rounds.append(result)
-                        any_failed |= not result.ok
-                        print(f"  round {round_index}/{args.rounds} {tool.label:8}"
-                              f" {result.requests_per_s:>10,.0f} req/s"
-                              f" {result.cpu_us_per_request():6.2f} µs/req"
-                              f" {'ok' if result.ok else 'FAILED'}", file=sys.stderr)
-                summary = summarize(rounds, tools)
-                sections.append(render_scenario(title, rounds, tools, summary))
-                raw["scenarios"][scenario] = {
-                    "title": title, "summary": summary,
-                    "rounds": [asdict(r) | {"requests_per_s": r.requests_per_s} for r in rounds]}
+        with tempfile.TemporaryDirectory(prefix="surge-bench-") as work_dir:
+            nginx, cacert = start_nginx(args.scenarios, work_dir)
+            with nginx:
+                for scenario in args.scenarios:
+                    section, raw_scenario, failed = run_scenario(nginx, scenario, tools, args, work_dir, cacert)
+                    (tls_sections if scenario in TLS_SCENARIOS else plain_sections).append(section)
+                    raw["scenarios"][scenario] = raw_scenario
+                    any_failed |= failed
     except NginxError as exc:
         print(f"versus_wrk: {exc}", file=sys.stderr)
         return 1
@@ -541,15 +803,48 @@ def main(argv: list[str] | None = None) -> int:
         print("versus_wrk: interrupted; nothing written", file=sys.stderr)
         return 130
 
-    report = render_report(started, command_line, machine, versions, args, sections)
-    print(report)
-    if not args.no_results:
-        write_results_file(args.results, report)
-        print(f"(written to {args.results})", file=sys.stderr)
+    for sections, tls in ((plain_sections, False), (tls_sections, True)):
+        if not sections:
+            continue
+        report = render_report(started, command_line, machine, versions, args, sections, tls=tls)
+        print(report)
+        if not args.no_results:
+            (write_tls_section if tls else write_results_file)(args.results, report)
+            print(f"(written to {args.results})", file=sys.stderr)
     if args.json_out:
         with open(args.json_out, "w") as json_file:
             json.dump(raw, json_file, indent=2)
     return 1 if any_failed else 0
+
+
+def run_scenario(nginx: Nginx, scenario: str, tools: list[Tool], args: argparse.Namespace,
+                 work_dir: str, cacert: str | None) -> tuple[str, dict, bool]:
+    """All rounds of one scenario: (its markdown, its raw numbers, whether a round failed)."""
+    if scenario == "tls-c10k":
+        args = argparse.Namespace(**{**vars(args), "duration": args.tls_c10k_duration})
+    title = scenario_title(scenario, args)
+    columns = scenario_tools(scenario, tools)
+    print(f"== {title}", file=sys.stderr)
+    rounds, any_failed = [], False
+    for round_index in range(1, args.rounds + 1):
+        for tool in columns:
+            result = run_round(nginx, tool, scenario, round_index, args, work_dir, cacert)
+            rounds.append(result)
+            any_failed |= not result.ok
+            per_connection = (f" {result.connections_per_s:>8,.0f} conn/s" if scenario == "tls-close" else "")
+            print(f"  round {round_index}/{args.rounds} {tool.label:8}"
+                  f" {result.requests_per_s:>10,.0f} req/s{per_connection}"
+                  f" {result.cpu_us_per_request():6.2f} µs/req"
+                  f" {'ok' if result.ok else 'FAILED'}", file=sys.stderr)
+    summary = summarize(rounds, columns)
+    heading = "####" if scenario in TLS_SCENARIOS else "###"
+    section = render_scenario(title, rounds, columns, summary, scenario_metrics(scenario, rounds),
+                              heading=heading, bars=bar_lines(scenario, summary, columns, rounds))
+    raw_scenario = {
+        "title": title, "summary": summary,
+        "rounds": [asdict(r) | {"requests_per_s": r.requests_per_s, "connections_per_s": r.connections_per_s}
+                   for r in rounds]}
+    return section, raw_scenario, any_failed
 
 
 if __name__ == "__main__":

@@ -570,6 +570,7 @@ cdef class Engine:
         c.want_write = False
         c.response_bytes = 0
         c.lowat = 1
+        c.established = False
         if tx(c).open(c, self.host_families[host], <sockaddr*>&self.host_addrs[host],
                       self.host_addr_lens[host]) < 0:
             self.counters.errors[ERR_CONNECT] += 1
@@ -619,6 +620,7 @@ cdef class Engine:
         if hs.protocol != NULL:
             self._count_handshake(c, hs, now)
         self._set_state(c, C_OPEN)
+        c.established = True
         self.counters.connects += 1
         if not was_reading:                             # (EPOLLIN already, after a handshake's last read)
             self._watch(c, EPOLL_CTL_MOD, False)

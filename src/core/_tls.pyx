@@ -28,6 +28,9 @@ from surge.core.includes.ssl cimport *
 
 cdef extern from "<openssl/err.h>" nogil:
     int ERR_GET_REASON(unsigned long e)
+cdef extern from "<openssl/x509err.h>" nogil:
+    enum:
+        X509_R_KEY_VALUES_MISMATCH
 cdef extern from "<openssl/ssl.h>" nogil:
     enum:
         SSL_R_CERTIFICATE_VERIFY_FAILED
@@ -67,11 +70,12 @@ cdef void write_keylog(const SSL* ssl, const char* line) noexcept nogil:
     write so that concurrent workers' lines do not interleave."""
     cdef TlsShared* t = <TlsShared*>SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), 0)
     cdef iovec parts[2]
+    cdef char newline = 10
     if t == NULL or t.keylog_fd < 0:
         return
     parts[0].iov_base = <void*>line
     parts[0].iov_len = strlen(line)
-    parts[1].iov_base = <void*>b"\n"
+    parts[1].iov_base = &newline
     parts[1].iov_len = 1
     writev(t.keylog_fd, parts, 2)
 
@@ -242,7 +246,10 @@ cdef class TlsContext:
             ERR_clear_error()
             raise TlsConfigError("cert", f"cert {cert}: no PEM certificate in it")
         if SSL_CTX_use_PrivateKey_file(self.ctx, key_path, SSL_FILETYPE_PEM) != 1:
+            mismatch = ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH
             ERR_clear_error()
+            if mismatch:
+                raise TlsConfigError("key", f"key {key} does not match cert {cert}")
             raise TlsConfigError("key", f"key {key}: not a PEM private key, or encrypted (use an unencrypted key)")
         if SSL_CTX_check_private_key(self.ctx) != 1:
             ERR_clear_error()

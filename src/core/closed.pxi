@@ -121,7 +121,7 @@ cdef void plain_idle_closed(Engine e, Conn* c, int64_t now) noexcept:
 cdef void closed_failed(Engine e, Conn* c, int kind, int64_t now) noexcept:
     if e.stopped or c.index >= e.active_limit:
         return                          # (ramped down: stays closed)
-    if kind == ERR_CONNECT:
+    if not c.established:               # the connect or its handshake failed: back off, then retry
         e._retry_later(c, now)
     else:
         e._connect(c, now)
