@@ -96,7 +96,6 @@ cdef class Engine:
     cdef Flows flow
     cdef list step_latency          # Histogram per step (this interval)
     cdef object keepalive           # Python objects the C tables point into
-    cdef bint report_steps          # snapshot() carries per-step counters (plans; not URL runs)
 
     # core (_engine.pyx)
     cdef void _connect(self, Conn* c, int64_t now) noexcept

@@ -100,7 +100,6 @@ cdef class Engine:
         self.policy = CLOSED_PLAIN                  # use_open_model() / flows pick another
         self.keepalive = []
         self.reuse_conns = keepalive
-        self.report_steps = tables.report_steps
         self.set_pipeline_timing(pipeline_timing)
         self._set_hosts(hosts)
         self._alloc_connections(users * self.n_hosts, pipeline)
@@ -471,13 +470,15 @@ cdef class Engine:
 
     def snapshot(self):
         """Cumulative counters plus this interval's latency histogram (then reset).
-        "flows": per-step counters (flow_snapshot) when the tables report steps."""
+        "flows": the per-step and per-scenario counters (flow_snapshot), for every
+        run: on the fast path they are derived here from the totals, so its
+        requests count nothing twice (whether a result lists steps is the
+        result's choice, surge.run.merge)."""
         latency = self.latency_us.to_sparse()
         uncorrected = self.latency_uncorrected_us.to_sparse() if self.open_model else None
-        flows = None
         if self.flows:
             flows = self.flow_snapshot()
-        elif self.report_steps:
+        else:
             flows = self._static_flow_snapshot(uncorrected if self.open_model else latency)
         self.previous_max_us = self.latency_us.max_value
         self.latency_us.reset()

@@ -101,7 +101,7 @@ def url_workload(url: str, o: RunOptions) -> Built:
     step = url_step(target, method, headers, body, credentials, keepalive=not o.disable_keepalive)
     load = LoadModel(users=url_users(o, profile), profile=profile, duration_ns=_url_duration_ns(o, profile),
                      requests=o.requests, pipeline=o.pipeline, pipeline_timing=o.pipeline_timing,
-                     schedule_grid_ns=o.schedule_grid_ns, preconnect=True, keepalive=not o.disable_keepalive)
+                     schedule_grid_ns=o.schedule_grid_ns, keepalive=not o.disable_keepalive)
     source = UrlSource(method=method, headers=headers, body_bytes=len(body),
                        auth_user=credentials[0] if credentials is not None else None)
     return Built(Workload(source=source, target=target, scenarios=(Scenario("default", 1.0, (step,)),),

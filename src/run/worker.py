@@ -182,10 +182,10 @@ class Worker:
         spec, load = self.spec, self.spec.load
         if load.model == "open":
             profile = load.profile
-            initial = 0
-            if load.preconnect:    # connections as users: start with enough for ~2 ms of latency
-                rate_per_worker = profile.value_at(0) / spec.workers
-                initial = min(spec.users, max(4, math.ceil(rate_per_worker * 0.002)))
+            # ~2 ms of the start rate's connections (at least 4) open before the start;
+            # the engine opens them where its users are connections (one static step),
+            # a flow's virtual users connect on first use
+            initial = min(spec.users, max(4, math.ceil(profile.value_at(0) / spec.workers * 0.002)))
             grid_ns = load.schedule_grid_ns or batch_grid_ns(profile.peak / spec.workers)
             self.engine.use_open_model(profile.segments(), spec.index, spec.workers, initial, grid_ns)
         elif load.staged:
@@ -255,7 +255,7 @@ def make_engine(spec: WorkerSpec, on_event):
     from surge.run.flows import FlowTables
 
     workload, load = spec.workload, spec.load
-    tables = FlowTables(workload)       # per-step counters only where the result shows steps
+    tables = FlowTables(workload)
     return Engine(engine_hosts(spec), tables, users=spec.users, pipeline=load.pipeline, quota=spec.quota_requests,
                   timeout_ns=workload.timeout_ns, on_event=on_event, pipeline_timing=load.pipeline_timing,
                   user_base=spec.user_base, seed=spec.seed, worker=(spec.index, spec.workers),
