@@ -67,8 +67,7 @@ def test_insecure_runs_against_a_self_signed_certificate_and_says_so(nginx_tls):
     assert run.code == 0, run.stderr
     assert server.requests() - before == 20
     assert run.result["config"]["tls"]["verify"] is False
-    # (the summary's "NOT VERIFIED (--insecure)" line is made from the result's "tls"
-    # section: tls-report's tests hold it)
+    assert "NOT VERIFIED (--insecure)" in run.stdout
 
 
 def test_https_to_a_plain_http_port_says_so(nginx_tls):

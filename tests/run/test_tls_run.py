@@ -89,7 +89,8 @@ def test_disable_keepalive_opens_one_connection_per_request(nginx_tls, tls_certs
         run_surge("run", url, "--disable-keepalive", "-n", "60", "-c", "3", "-w", "1", "-q")
     assert run.code == 0, run.stderr
     assert server.requests() - served == 60
-    assert server.connections() - before == 60 + before_load, run.result["totals"].get("connections_opened")
+    assert server.connections() - before == 60 + before_load
+    assert run.result["totals"]["connections_opened"] == 60
     assert run.result["config"]["keepalive"] is False
     assert run.result["totals"]["requests"] == 60
 
@@ -137,3 +138,23 @@ def test_connections_opened_before_the_start_keep_their_connect_and_handshake_ti
     assert opened >= 6
     assert sum(snap["connect"][0][0] for snap in snapshots) == opened
     assert sum(snap["tls_handshake"][0][0] for snap in snapshots) == opened
+
+
+def test_tls_resume_on_resumes_and_off_does_full_handshakes(nginx_tls, tls_certs):
+    """A handshake per request: with --tls-resume on (the default) the later
+    ones resume the session; off, every one is full.  nginx's log says the same.
+    (>= 40: until the engine stops opening a connection after the last request.)"""
+    server = nginx_tls("leaf", log=True)
+    common = ("--cacert", str(tls_certs.ca), "--disable-keepalive", "-n", "40", "-c", "2", "-w", "1", "-q")
+    on = run_surge("run", server.tls_url, *common)
+    log_on = server.tls_log(at_least=40)
+    off = run_surge("run", server.tls_url, *common, "--tls-resume", "off")
+    assert on.code == 0 and off.code == 0, (on.stderr, off.stderr)
+    handshakes_on, handshakes_off = on.result["tls"]["handshakes"], off.result["tls"]["handshakes"]
+    assert handshakes_on["full"] + handshakes_on["resumed"] >= 40
+    assert handshakes_on["resumed"] >= 40 - 2 * 2      # at most a couple of full ones per connection slot
+    assert handshakes_off["resumed"] == 0 and handshakes_off["full"] >= 40
+    assert off.result["config"]["tls"]["resume"] is False
+    log_off = server.tls_log(at_least=80)[len(log_on):]
+    assert sum(1 for line in log_on if line["reused"] == "r") >= 40 - 2 * 2
+    assert [line["reused"] for line in log_off] == ["."] * 40
