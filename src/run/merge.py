@@ -20,6 +20,7 @@ from surge.plan.describe import describe_config
 from surge.plan.units import NS_PER_S
 from surge.plan.workload import Workload
 from surge.result.format import RESULT_FORMAT, percentile_key
+from surge.run import connection_costs
 from surge.run.failed_rule import (add_failed, failed_count, failed_fraction, failed_requests, is_failed_status,
                                    no_failed, snapshot_failed)
 from surge.run.samples import sub_second_samples
@@ -170,6 +171,7 @@ class RunRecord:
             "failed": failed,
             "error_rate": failed_fraction(failed, requests, errors),
             "in_flight_at_stop": sum(w.abandoned for w in self.workers),
+            "connections_opened": sum(connection_costs.connections_opened(w.latest()) for w in self.workers),
             **extra,
         }
 
@@ -229,7 +231,8 @@ class RunRecord:
         p50, p99 = hist.values_at_percentiles((50, 99))
         point = {"t": t_end, "requests": hist.total_count, "errors": errors, "failed": failed, "p50": p50, "p99": p99,
                  "max": hist.max, "hdr": hist.encode(), "statuses": statuses,
-                 "active_connections": sum(snap["open_connections"] for snap, _ in snaps), "workers": workers}
+                 "active_connections": sum(snap["open_connections"] for snap, _ in snaps), "workers": workers,
+                 **connection_costs.point_fields(snaps)}
         profile = self.workload.load.profile
         if self.open_model:
             uncorrected = Histogram()
@@ -328,8 +331,14 @@ class RunRecord:
         return {"totals": self.totals(), "latency": latency_summary(self.total_histogram()),
                 **(self.flow_results() if self.shows_steps else {})}
 
+    def tls(self) -> dict | None:
+        """The result's "tls" section (None when no host is https)."""
+        return connection_costs.tls_section([w.snapshots() for w in self.workers],
+                                            connection_costs.tls_options(self.workload))
+
     def to_result(self) -> dict:
         """The result file (the contract every report reads)."""
+        tls = self.tls()
         return {
             "surge_version": __version__,
             "result_format": RESULT_FORMAT,
@@ -342,6 +351,10 @@ class RunRecord:
             "latency": latency_summary(self.total_histogram()),
             **({"latency_uncorrected": latency_summary(self.total_histogram("latency_uncorrected"))}
                if self.open_model else {}),
+            # what new connections cost: TCP connect, and with an https host the TLS handshake
+            "connect": latency_summary(self.total_histogram(connection_costs.CONNECT_KEY)),
+            **({"tls_handshake": latency_summary(self.total_histogram(connection_costs.HANDSHAKE_KEY)),
+                "tls": tls} if tls is not None else {}),
             "timeseries": self.timeseries(),
             "workers_failed": [{"index": w.index, "cause": w.failure} for w in self.workers if w.failure],
             "resources": self.resources(),
