@@ -397,3 +397,40 @@ def test_a_plan_mixes_http_and_https_hosts(nginx_tls, tls_certs, tmp_path):
     assert snapshot["handshakes"]["full"] == 2          # one TLS connection per VU, none for the plain host
     assert server.requests() - before >= snapshot["completed"]
     assert sum(snapshot["errors"].values()) == 0
+
+
+ONE_HOST_PLAN = """\
+name: one https host
+target: http://127.0.0.1:{port}
+load: {{model: closed, vus: 1, duration: 1s}}
+scenarios:
+  - name: only
+    steps:
+      - {{name: get, request: GET /}}
+      - {{name: again, request: GET /}}
+"""
+
+
+def test_a_plan_whose_handshakes_fail_backs_off_instead_of_spinning(nginx_tls, tls_certs, tmp_path):
+    """A virtual user whose connection never got through its handshake waits the
+    retry back-off (50 ms) before its next attempt, as after a refused connect.
+    Over WINDOW_S, 2 users can make at most 2 x (WINDOW_S / 50 ms + 1) attempts;
+    without the back-off each retries at once, ~1 ms per handshake on loopback.
+    (A slow machine makes fewer attempts, never more.)"""
+    WINDOW_S = 0.5
+    server = nginx_tls("self_signed")
+    path = tmp_path / "plan.yaml"
+    path.write_text(ONE_HOST_PLAN.format(port=server.tls_port))
+    tables = FlowTables(compile_plan(load_plan(str(path))))
+    driven = Driven([address(server.tls_port) + (verified(tls_certs),)], tables, users=2)
+    started = []
+
+    def window_over() -> bool:
+        started.append(time.monotonic())
+        return started[-1] - started[0] >= WINDOW_S
+
+    snapshot = driven.run(window_over)
+    attempts = snapshot["errors"]["tls"]
+    assert attempts >= 2, snapshot["errors"]                     # each user tried at least once
+    assert attempts <= 2 * (WINDOW_S / 0.05 + 1) + 2, attempts   # +2: the window is measured from the start
+    assert snapshot["connections_opened"] == 0 and snapshot["completed"] == 0
