@@ -419,8 +419,8 @@ def _surge_tls(json_path: str) -> dict:
         except (KeyError, TypeError, ValueError):
             pass
     tls = result.get("tls") if isinstance(result.get("tls"), dict) else {}
-    found.update({key: tls[key] for key in ("protocol", "cipher", "group", "ktls", "resume", "verify",
-                                            "handshakes", "errors") if key in tls})
+    found.update({key: tls[key] for key in ("protocol", "cipher", "group", "ktls", "ktls_send", "ktls_recv",
+                                            "resume", "verify", "handshakes", "errors") if key in tls})
     opened = (result.get("totals") or {}).get("connections_opened")
     if opened is not None:
         found["connections_opened"] = opened
@@ -537,6 +537,9 @@ def _tls_notes(tls: dict) -> list[str]:
     if tls.get("protocol"):
         notes.append(" ".join(str(tls.get(key) or "") for key in ("protocol", "cipher", "group")).strip()
                      + (", verified" if tls.get("verify") else "") + (", kTLS" if tls.get("ktls") else ""))
+    if "ktls_send" in tls or "ktls_recv" in tls:
+        notes.append(f"kTLS send {'on' if tls.get('ktls_send') else 'off'},"
+                     f" receive {'on' if tls.get('ktls_recv') else 'off'}")
     if isinstance(tls.get("handshakes"), dict):
         notes.append(f"handshakes {tls['handshakes'].get('full', 0):,} full /"
                      f" {tls['handshakes'].get('resumed', 0):,} resumed")
