@@ -27,8 +27,13 @@ directives = {
 }
 
 
-def ext(name, source):
-    return Extension(name, [source], define_macros=macros, extra_compile_args=cflags)
+def ext(name, source, libraries=()):
+    return Extension(name, [source], define_macros=macros, extra_compile_args=cflags, libraries=list(libraries))
+
+
+# OpenSSL (libssl + libcrypto, 1.1.1 or 3.x; Debian: libssl-dev): the TLS
+# contexts and the engine's TLS transport call it directly.
+OPENSSL = ("ssl", "crypto")
 
 
 # The import package `surge` lives in src/ (package-dir mapping), but Cython
@@ -43,7 +48,8 @@ extensions = [
     ext("surge.core._limits", "src/core/_limits.pyx"),
     ext("surge.core._escape", "src/core/_escape.pyx"),
     ext("surge.core._histogram", "src/core/_histogram.pyx"),
-    ext("surge.core._engine", "src/core/_engine.pyx"),
+    ext("surge.core._tls", "src/core/_tls.pyx", OPENSSL),
+    ext("surge.core._engine", "src/core/_engine.pyx", OPENSSL),
     ext("surge.serve._protocol", "src/serve/_protocol.pyx"),
 ]
 

@@ -92,6 +92,28 @@ def _positive(limit=None):
 @click.option("--schedule-grid", callback=_duration,
               help="Open model: due requests go out in batches on this grid (default: ~32 per batch, at most 2ms; "
                    "smaller is smoother and costs more CPU).")
+@click.option("--disable-keepalive", is_flag=True,
+              help="A new connection (and TLS handshake) for every request, sending Connection: close; "
+                   "latency then includes connect and handshake.")
+@click.option("-k", "--insecure", is_flag=True,
+              help="HTTPS: do not verify the server's certificate or name (the summary says NOT VERIFIED).")
+@click.option("--cacert", metavar="FILE", help="HTTPS: also trust the CA certificates in this PEM file.")
+@click.option("--cert", metavar="FILE", help="HTTPS: present this client certificate (PEM; needs --key).")
+@click.option("--key", metavar="FILE", help="HTTPS: the client certificate's private key (PEM).")
+@click.option("--sni", metavar="NAME",
+              help="HTTPS: send and check this server name instead of the URL's host (one backend by IP).")
+@click.option("--tls-min", type=click.Choice(["1.2", "1.3"]), help="HTTPS: the lowest TLS version offered.")
+@click.option("--tls-max", type=click.Choice(["1.2", "1.3"]), help="HTTPS: the highest TLS version offered.")
+@click.option("--ciphers", metavar="LIST", help="HTTPS: the TLS 1.2 cipher list (OpenSSL syntax).")
+@click.option("--tls13-ciphers", metavar="LIST", help="HTTPS: the TLS 1.3 cipher suites (OpenSSL syntax).")
+@click.option("--groups", metavar="LIST", help="HTTPS: key-exchange groups, e.g. X25519:P-256.")
+@click.option("--keylog", metavar="FILE", envvar="SSLKEYLOGFILE", show_envvar=True,
+              help="HTTPS: append the session keys here (NSS key-log format, for Wireshark).")
+@click.option("--tls-resume", type=click.Choice(["on", "off"]), default="on", show_default=True,
+              callback=lambda ctx, param, value: value == "on",
+              help="HTTPS: resume TLS sessions on reconnect (tickets, session IDs).")
+@click.option("--ktls", is_flag=True,
+              help="HTTPS: let the kernel do the record crypto after the handshake, where it can (kTLS).")
 @click.option("--json", "json_path", metavar="FILE",
               help="Write the result file here (- for standard output; the summary then goes to stderr).")
 @click.option("--html", "html_path", metavar="FILE", help="Write the HTML report here.")
@@ -111,7 +133,13 @@ def _positive(limit=None):
 def run_command(url, json_path, html_path, csv_path, hlog_path, prometheus_address, baseline_path, max_regression,
                 allow_inconclusive, watch_pid, quiet, **load_options):
     """Load URL: with CONNECTIONS keep-alive connections as fast as it answers
-    (closed model), or at a fixed or staged arrival RATE (open model)."""
+    (closed model), or at a fixed or staged arrival RATE (open model).
+
+    An https:// URL is verified against the system trust store and its host
+    name (--cacert adds trust, -k skips the check); a certificate that fails
+    ends the run before any load, naming the reason (exit 1).  The TLS options
+    apply to https:// URLs only; with a plan they apply to its https hosts,
+    over the plan's top-level tls: (a host's own tls: keys win)."""
     from surge.plan.build import build_workload
 
     built = build_workload(url, run_options(click.get_current_context(), load_options))
@@ -142,6 +170,9 @@ def run_options(ctx, values: dict):
     names = {"duration": "duration_ns", "timeout": "timeout_ns", "schedule_grid": "schedule_grid_ns"}
     fields = {names.get(k, k): v for k, v in values.items()}
     fields["headers"] = tuple(fields.get("headers") or ())
+    if ctx.get_parameter_source("keylog") == click.core.ParameterSource.ENVIRONMENT and not fields.get("keylog"):
+        fields["keylog"] = None         # SSLKEYLOGFILE= (empty) means none
+    fields["tls_resume"] = bool(fields.get("tls_resume", True))
     return RunOptions(**fields, explicit=explicit)
 
 

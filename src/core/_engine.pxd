@@ -3,7 +3,7 @@
 #
 # A mode-agnostic connection core (the Engine's own fields: sockets, the epoll
 # set, framing, counters, timeouts) plus two parts chosen once at set-up:
-#   transport (transport.pxd; tcp.pxi): connect / handshake / read / write / close
+#   transport (transport.pxd; tcp.pxi, tls.pxi), per host: connect / handshake / read / write / close
 #   policy (Policy below): what a connection event means for the load -
 #       closed.pxi (closed model), schedule.pxi (open model), flows.pxi (plans)
 # The callbacks call `self.policy.X(self, ...)`; none of them asks which mode runs.
@@ -11,12 +11,12 @@ cimport cython
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 
 from surge.core._histogram cimport Histogram
+from surge.core._tls cimport Negotiated
 from surge.core.conn cimport Conn
-from surge.core.counters cimport Counters
+from surge.core.counters cimport Counters, TlsCounters
 from surge.core.flows cimport Flows, Step, Template, VU
 from surge.core.includes.sys cimport epoll_event, sockaddr_storage, socklen_t
 from surge.core.schedule cimport Schedule
-from surge.core.transport cimport Transport
 
 cdef class Engine
 
@@ -44,12 +44,16 @@ cdef struct Policy:
 cdef class Engine:
     # ---- the core ----------------------------------------------------------
     cdef Policy policy
-    cdef Transport transport
     cdef int epfd
     cdef int n_hosts
     cdef sockaddr_storage* host_addrs       # per host, in the tables' host order
     cdef socklen_t* host_addr_lens
     cdef int* host_families
+    cdef const void** host_transports       # per host: its Transport (TCP or TLS), copied to each Conn
+    cdef void** host_shared                 # per host: the TLS context's TlsShared (NULL: TCP)
+    cdef list tls_contexts                  # the TlsContexts those point into (kept alive)
+    cdef bint any_tls                       # some host is TLS: snapshot() reports handshakes
+    cdef bint reuse_conns                   # keep-alive (False: close after each response, reconnect)
     cdef uint32_t conn_count
     cdef Conn* conns
     cdef int64_t* sent_ns
@@ -76,6 +80,10 @@ cdef class Engine:
     cdef readonly Histogram latency_uncorrected_us
     cdef int64_t previous_max_us    # the slowest response of the last snapshot interval
     cdef int64_t min_response_bytes # smallest complete response seen (0: none yet)
+    cdef int32_t lowat_max_bytes    # the highest SO_RCVLOWAT set; 1 (never set) where the kernel holds ciphertext
+    cdef readonly Histogram connect_us      # TCP connect times, this interval (reset by snapshot())
+    cdef readonly Histogram handshake_us    # TLS handshake times, this interval
+    cdef TlsCounters tls
     # ---- the fast path (one static step) -----------------------------------
     cdef char* request_buf          # the request repeated depth+1 times
     cdef int64_t request_len
@@ -88,11 +96,15 @@ cdef class Engine:
     cdef Flows flow
     cdef list step_latency          # Histogram per step (this interval)
     cdef object keepalive           # Python objects the C tables point into
-    cdef bint report_steps          # snapshot() carries per-step counters (plans; not URL runs)
 
     # core (_engine.pyx)
     cdef void _connect(self, Conn* c, int64_t now) noexcept
     cdef void _on_connect_ready(self, Conn* c, int64_t now) noexcept
+    cdef void _handshake(self, Conn* c, int64_t now) noexcept
+    cdef void _opened(self, Conn* c, Negotiated* hs, int64_t now) noexcept
+    cdef void _count_handshake(self, Conn* c, Negotiated* hs, int64_t now) noexcept
+    cdef void _fail_transport(self, Conn* c, int kind, int64_t now) noexcept
+    cdef void _count_tls_reason(self, const char* text) noexcept
     cdef void _set_state(self, Conn* c, int state) noexcept
     cdef void _watch(self, Conn* c, int op, bint want_write) noexcept
     cdef void _retry_later(self, Conn* c, int64_t now) noexcept
@@ -127,3 +139,4 @@ cdef class Engine:
     cdef void _alloc_vus(self) except *
     cdef void _free_flows(self) noexcept
     cdef dict _static_flow_snapshot(self, tuple latency)
+    cdef dict _connection_snapshot(self)

@@ -11,7 +11,7 @@ driven by the worker (surge.run.worker).
 
 Where things are (see _engine.pxd for the shape):
   _engine.pyx    the connection core: set-up, connect, read, frame, write, fail, sweep
-  tcp.pxi        the plain TCP transport
+  tcp.pxi        the plain TCP transport; tls.pxi the TLS one (OpenSSL), chosen per host
   closed.pxi     the closed-model policy (connections keep `depth` requests in flight)
   schedule.pxi   the open-model policy (requests due on a schedule)
   flows.pxi      the flows policy (virtual users running a plan's scenarios)
@@ -21,12 +21,13 @@ Where things are (see _engine.pxd for the shape):
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc, realloc
-from libc.string cimport memchr, memcmp, memcpy, memset
+from libc.stdio cimport snprintf
+from libc.string cimport memchr, memcmp, memcpy, memset, strcmp, strncpy
 
 from surge.core._histogram cimport Histogram, record_value
 from surge.core._limits cimport *
 from surge.core.conn cimport *
-from surge.core.counters cimport Counters, status_slot
+from surge.core.counters cimport *
 from surge.core.escape cimport ESCAPE_MAX_GROWTH, escape_into
 from surge.core.flows cimport *
 from surge.core.framing cimport *
@@ -45,6 +46,7 @@ DEF NO_WRAP = 0x7fffffffffffffff  # Conn.out_wrap of a rendered (flows) request
 include "framing.pxi"
 include "extract.pxi"
 include "tcp.pxi"
+include "tls.pxi"
 include "render.pxi"
 include "closed.pxi"
 include "schedule.pxi"
@@ -70,12 +72,17 @@ cdef class Engine:
 
     def __cinit__(self, list hosts, object tables, *, uint32_t users, int32_t pipeline, int64_t quota,
                   int64_t timeout_ns, object on_event, str pipeline_timing="batch", int64_t user_base=0,
-                  uint64_t seed=1, tuple worker=(0, 1)):
-        """hosts: [(family, sockaddr bytes)] in tables.hosts order.  tables: a
-        surge.run.flows.FlowTables.  users: this worker's virtual users (a URL
-        run: its connections); connections = users x hosts.  The engine takes
-        its fast path (the request rendered once, SO_RCVLOWAT reads, batch
-        pipelining) when the tables are one static step; pipeline > 1 needs it."""
+                  uint64_t seed=1, tuple worker=(0, 1), bint keepalive=True):
+        """hosts: [(family, sockaddr bytes, tls)] in tables.hosts order, tls a
+        surge.core._tls.TlsContext or None (plain TCP; a 2-tuple means None).
+        tables: a surge.run.flows.FlowTables.  users: this worker's virtual
+        users (a URL run: its connections); connections = users x hosts.  The
+        engine takes its fast path (the request rendered once, SO_RCVLOWAT
+        reads over TCP, batch pipelining) when the tables are one static step;
+        pipeline > 1 needs it.  keepalive=False: each connection is closed
+        after its response (not an error) and a new one opened; latency then
+        counts from the new connection's connect (except for the first
+        requests, on connections opened before the start)."""
         self.epfd = -1                  # (so that __dealloc__ after a refused set-up closes nothing)
         self.timer_fd = -1
         if users < 1 or pipeline < 1:
@@ -90,10 +97,9 @@ cdef class Engine:
             raise OSError(errno, "epoll_create1 failed")
         self.timer_fd = -1
         self.schedule.next_due_ns = NEVER_NS       # nothing is due until an open model starts
-        self.transport = TCP                        # (TLS: chosen here from the tables' scheme)
         self.policy = CLOSED_PLAIN                  # use_open_model() / flows pick another
         self.keepalive = []
-        self.report_steps = tables.report_steps
+        self.reuse_conns = keepalive
         self.set_pipeline_timing(pipeline_timing)
         self._set_hosts(hosts)
         self._alloc_connections(users * self.n_hosts, pipeline)
@@ -104,6 +110,8 @@ cdef class Engine:
         self.on_event = on_event
         self.latency_us = Histogram()
         self.latency_uncorrected_us = Histogram()
+        self.connect_us = Histogram()
+        self.handshake_us = Histogram()
         self._compile_steps(tables.steps)
         if static:
             self._use_static()
@@ -111,19 +119,41 @@ cdef class Engine:
             self._use_flows(tables, user_base, seed, worker)
 
     cdef void _set_hosts(self, list hosts) except *:
+        """Each host's address and transport, chosen here once: TLS where the
+        host has a TlsContext, plain TCP otherwise."""
         cdef int i
+        cdef TlsContext context
         self.n_hosts = len(hosts)
         self.host_addrs = <sockaddr_storage*>calloc(self.n_hosts, sizeof(sockaddr_storage))
         self.host_addr_lens = <socklen_t*>calloc(self.n_hosts, sizeof(socklen_t))
         self.host_families = <int*>calloc(self.n_hosts, sizeof(int))
-        if not (self.host_addrs and self.host_addr_lens and self.host_families):
+        self.host_transports = <const void**>calloc(self.n_hosts, sizeof(void*))
+        self.host_shared = <void**>calloc(self.n_hosts, sizeof(void*))
+        if not (self.host_addrs and self.host_addr_lens and self.host_families and self.host_transports
+                and self.host_shared):
             raise MemoryError()
-        for i, (family, sockaddr) in enumerate(hosts):
+        self.tls_contexts = []
+        for i, host in enumerate(hosts):
+            family, sockaddr = host[0], host[1]
+            tls = host[2] if len(host) > 2 else None
             if len(sockaddr) > sizeof(sockaddr_storage):
                 raise ValueError("socket address too long")
             memcpy(&self.host_addrs[i], PyBytes_AS_STRING(sockaddr), len(sockaddr))
             self.host_addr_lens[i] = <socklen_t>len(sockaddr)
             self.host_families[i] = family
+            if tls is None:
+                self.host_transports[i] = &TCP
+            elif isinstance(tls, TlsContext):
+                context = tls
+                self.tls_contexts.append(context)
+                self.host_transports[i] = &TLS
+                self.host_shared[i] = &context.shared
+                self.any_tls = True
+            else:
+                raise TypeError(f"host {i}: tls must be a TlsContext or None, got {type(tls).__name__}")
+        # SO_RCVLOWAT counts the bytes in the kernel: only where they are the
+        # plaintext that framing expects (the fast path has one host).
+        self.lowat_max_bytes = LOWAT_MAX_BYTES if (<const Transport*>self.host_transports[0]).plaintext_in_kernel else 1
 
     cdef void _alloc_connections(self, uint32_t connections, int32_t depth) except *:
         """The connection array, each with a ring of `depth` send instants."""
@@ -142,6 +172,8 @@ cdef class Engine:
         for i in range(connections):
             self.conns[i].fd = -1
             self.conns[i].index = i
+            self.conns[i].transport = self.host_transports[i % self.n_hosts]
+            self.conns[i].transport_host = self.host_shared[i % self.n_hosts]
             self.conns[i].sent_ns = self.sent_ns + <size_t>i * depth
             self.conns[i].intended_ns = self.intended_ns + <size_t>i * depth
             framer_reset(&self.conns[i].framer)
@@ -245,7 +277,7 @@ cdef class Engine:
         if self.conns != NULL:
             for i in range(self.conn_count):
                 if self.conns[i].fd >= 0:
-                    self.transport.close(&self.conns[i])
+                    tx(&self.conns[i]).close(&self.conns[i])
                 framer_free(&self.conns[i].framer)
                 free(self.conns[i].framer.cap_buf)
                 free(self.conns[i].rendered)
@@ -348,7 +380,7 @@ cdef class Engine:
         cdef uint32_t i
         for i in range(self.conn_count):
             if self.conns[i].fd >= 0:
-                self.transport.close(&self.conns[i])
+                tx(&self.conns[i]).close(&self.conns[i])
             self._set_state(&self.conns[i], C_IDLE)
             self.conns[i].in_flight = 0
             framer_free(&self.conns[i].framer)
@@ -385,6 +417,9 @@ cdef class Engine:
         elif c.state == C_CONNECTING:
             if now - c.state_since_ns > self.timeout_ns:
                 self._fail(c, ERR_CONNECT, now)
+        elif c.state == C_HANDSHAKE:
+            if now - c.state_since_ns > self.timeout_ns:
+                self._fail(c, ERR_TIMEOUT, now)     # TCP is up; the handshake never finished
         elif c.state == C_RETRY_WAIT:
             if c.index >= self.n_opened or c.index >= self.active_limit:
                 self._retire(c)             # ramped down meanwhile
@@ -409,6 +444,8 @@ cdef class Engine:
                     self._on_readable(c)
                 if c.state == C_OPEN and (ev & EPOLLOUT) and c.want_write:
                     self._flush(c)
+            elif c.state == C_HANDSHAKE:
+                self._handshake(c, monotonic_ns())
             elif c.state == C_CONNECTING:
                 self._on_connect_ready(c, monotonic_ns())
         self._woke(monotonic_ns())
@@ -433,13 +470,15 @@ cdef class Engine:
 
     def snapshot(self):
         """Cumulative counters plus this interval's latency histogram (then reset).
-        "flows": per-step counters (flow_snapshot) when the tables report steps."""
+        "flows": the per-step and per-scenario counters (flow_snapshot), for every
+        run: on the fast path they are derived here from the totals, so its
+        requests count nothing twice (whether a result lists steps is the
+        result's choice, surge.run.merge)."""
         latency = self.latency_us.to_sparse()
         uncorrected = self.latency_uncorrected_us.to_sparse() if self.open_model else None
-        flows = None
         if self.flows:
             flows = self.flow_snapshot()
-        elif self.report_steps:
+        else:
             flows = self._static_flow_snapshot(uncorrected if self.open_model else latency)
         self.previous_max_us = self.latency_us.max_value
         self.latency_us.reset()
@@ -459,6 +498,35 @@ cdef class Engine:
             "dropped": self.schedule.dropped,
             "queued": self.schedule.queued,
             "flows": flows,
+            **self._connection_snapshot(),
+        }
+
+    cdef dict _connection_snapshot(self):
+        """snapshot()'s connection keys: connections opened (cumulative), this
+        interval's connect and handshake histograms (then reset), and TLS's
+        handshakes, errors by reason and first session (None without a TLS host)."""
+        cdef int i
+        connect = self.connect_us.to_sparse()
+        self.connect_us.reset()
+        handshake = self.handshake_us.to_sparse() if self.any_tls else None
+        self.handshake_us.reset()
+        errors = {self.tls.reasons[i].text.decode(errors="replace"): self.tls.reasons[i].count
+                  for i in range(self.tls.n_reasons)}
+        if self.tls.other_reasons:
+            errors["other"] = self.tls.other_reasons
+        session = None
+        if self.tls.have_session:
+            session = {"protocol": self.tls.protocol.decode(), "cipher": self.tls.cipher.decode(),
+                       "group": self.tls.group.decode() if self.tls.group != NULL else None,
+                       "ktls": bool(self.tls.ktls_send or self.tls.ktls_recv),
+                       "ktls_send": bool(self.tls.ktls_send), "ktls_recv": bool(self.tls.ktls_recv)}
+        return {
+            "connections_opened": self.counters.connects,
+            "connect": connect,
+            "tls_handshake": handshake,
+            "handshakes": {"full": self.tls.full, "resumed": self.tls.resumed} if self.any_tls else None,
+            "tls_errors": errors,
+            "tls_session": session,
         }
 
     # ---- connections --------------------------------------------------------
@@ -466,19 +534,27 @@ cdef class Engine:
         """Every state change goes through here, so the counts stay true."""
         if c.state == C_OPEN:
             self.counters.open_conns -= 1
-        elif c.state == C_CONNECTING:
+        elif c.state == C_CONNECTING or c.state == C_HANDSHAKE:
             self.counters.connecting_conns -= 1
         if state == C_OPEN:
             self.counters.open_conns += 1
-        elif state == C_CONNECTING:
+        elif state == C_CONNECTING or state == C_HANDSHAKE:
             self.counters.connecting_conns += 1
         c.state = state
 
     cdef void _watch(self, Conn* c, int op, bint want_write) noexcept:
-        """Register or change the connection's epoll interest (EPOLLOUT only while
-        a write waits, or while connecting)."""
+        """Register or change the connection's epoll interest: EPOLLOUT while
+        connecting; during a handshake the one direction it waits for
+        (want_write: EPOLLOUT, else EPOLLIN), so that a handshake waiting for
+        the server never spins on a writable socket; once open EPOLLIN, plus
+        EPOLLOUT only while a write waits."""
         cdef epoll_event ev
-        ev.events = (EPOLLOUT if c.state == C_CONNECTING else EPOLLIN | (EPOLLOUT if want_write else 0))
+        if c.state == C_CONNECTING:
+            ev.events = EPOLLOUT
+        elif c.state == C_HANDSHAKE:
+            ev.events = EPOLLOUT if want_write else EPOLLIN
+        else:
+            ev.events = EPOLLIN | (EPOLLOUT if want_write else 0)
         ev.data.u64 = 0
         ev.data.u32 = c.index
         c.want_write = want_write
@@ -495,8 +571,9 @@ cdef class Engine:
         c.want_write = False
         c.response_bytes = 0
         c.lowat = 1
-        if self.transport.open(c, self.host_families[host], <sockaddr*>&self.host_addrs[host],
-                               self.host_addr_lens[host]) < 0:
+        c.established = False
+        if tx(c).open(c, self.host_families[host], <sockaddr*>&self.host_addrs[host],
+                      self.host_addr_lens[host]) < 0:
             self.counters.errors[ERR_CONNECT] += 1
             self._set_state(c, C_IDLE)
             self.policy.failed(self, c, ERR_CONNECT, now)
@@ -506,22 +583,91 @@ cdef class Engine:
         self._watch(c, EPOLL_CTL_ADD, False)
 
     cdef void _on_connect_ready(self, Conn* c, int64_t now) noexcept:
+        """The TCP connect finished (EPOLLOUT): its time is recorded, then the
+        transport's handshake starts (TCP: done at once)."""
         cdef int err = 0
         cdef socklen_t err_len = sizeof(err)
         getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &err_len)
         if err != 0:
             self._fail(c, ERR_CONNECT, now)
             return
-        cdef int done = self.transport.handshake(c)
-        if done == HANDSHAKE_AGAIN:
-            return                          # (TLS) the handshake goes on when the socket is ready
-        if done == HANDSHAKE_FAILED:
-            self._fail(c, ERR_CONNECT, now)
-            return
+        record_value(self.connect_us, (now - c.state_since_ns) // 1000)
+        c.tcp_up_ns = now
+        self._handshake(c, now)
+
+    cdef void _handshake(self, Conn* c, int64_t now) noexcept:
+        """One step of the handshake: done, failed, or waiting for the
+        direction it names (the epoll interest follows it)."""
+        cdef Negotiated hs
+        hs.protocol = NULL
+        cdef int r = tx(c).handshake(c, &hs)
+        cdef bint want_write
+        if r == HANDSHAKE_DONE:
+            self._opened(c, &hs, now)
+        elif r == HANDSHAKE_FAILED:
+            self._fail_transport(c, ERR_READ, now)      # EPROTO: tls; a reset: read
+        else:
+            want_write = r == HANDSHAKE_WANT_WRITE
+            if c.state != C_HANDSHAKE:
+                self._set_state(c, C_HANDSHAKE)         # (state_since_ns: still the connect's start)
+                self._watch(c, EPOLL_CTL_MOD, want_write)
+            elif want_write != c.want_write:
+                self._watch(c, EPOLL_CTL_MOD, want_write)
+
+    cdef void _opened(self, Conn* c, Negotiated* hs, int64_t now) noexcept:
+        """Connected and, for TLS, the handshake done: the policy may send.
+        Without keep-alive, what it sends counts its latency from the connect."""
+        cdef bint was_reading = c.state == C_HANDSHAKE and not c.want_write
+        if hs.protocol != NULL:
+            self._count_handshake(c, hs, now)
         self._set_state(c, C_OPEN)
+        c.established = True
         self.counters.connects += 1
-        self._watch(c, EPOLL_CTL_MOD, False)
-        self.policy.connected(self, c, now)
+        if not was_reading:                             # (EPOLLIN already, after a handshake's last read)
+            self._watch(c, EPOLL_CTL_MOD, False)
+        self.policy.connected(self, c, now if self.reuse_conns else c.state_since_ns)
+
+    cdef void _count_handshake(self, Conn* c, Negotiated* hs, int64_t now) noexcept:
+        record_value(self.handshake_us, (now - c.tcp_up_ns) // 1000)
+        if hs.resumed:
+            self.tls.resumed += 1
+        else:
+            self.tls.full += 1
+        if not self.tls.have_session:
+            self.tls.have_session = True
+            self.tls.protocol = hs.protocol
+            self.tls.cipher = hs.cipher
+            self.tls.group = hs.group
+            self.tls.ktls_send = hs.ktls_send
+            self.tls.ktls_recv = hs.ktls_recv
+
+    cdef void _fail_transport(self, Conn* c, int kind, int64_t now) noexcept:
+        """A transport operation failed (errno says how): a TLS error
+        (EPROTO) counts as `tls` with its reason, anything else as `kind`."""
+        cdef char text[TLS_REASON_TEXT]
+        if errno == EPROTO:
+            tx(c).error_text(c, text, TLS_REASON_TEXT)
+            self._count_tls_reason(text)
+            self._fail(c, ERR_TLS, now)
+        else:
+            self._fail(c, kind, now)
+
+    cdef void _count_tls_reason(self, const char* text) noexcept:
+        """One more TLS error for this reason: at most TLS_REASON_SLOTS distinct
+        reasons are kept, the rest count under "other"."""
+        cdef int i
+        for i in range(self.tls.n_reasons):
+            if strcmp(self.tls.reasons[i].text, text) == 0:
+                self.tls.reasons[i].count += 1
+                return
+        if self.tls.n_reasons == TLS_REASON_SLOTS:
+            self.tls.other_reasons += 1
+            return
+        i = self.tls.n_reasons
+        self.tls.n_reasons += 1
+        strncpy(self.tls.reasons[i].text, text, TLS_REASON_TEXT - 1)
+        self.tls.reasons[i].text[TLS_REASON_TEXT - 1] = 0
+        self.tls.reasons[i].count = 1
 
     cdef void _retry_later(self, Conn* c, int64_t now) noexcept:
         self._set_state(c, C_RETRY_WAIT)
@@ -532,7 +678,7 @@ cdef class Engine:
         and go back to the quota (the peer said it would close, or they were
         sent behind a request that failed)."""
         if c.fd >= 0:
-            self.transport.close(c)
+            tx(c).close(c)
         self._set_state(c, C_IDLE)
         self.counters.in_flight_total -= c.in_flight
         if self.counted and requeue:
@@ -558,18 +704,28 @@ cdef class Engine:
 
     # ---- the request loop -----------------------------------------------------
     cdef void _on_readable(self, Conn* c) noexcept:
-        cdef ssize_t n = self.transport.read(c, self.read_buf, READ_BUF_BYTES)
-        cdef int64_t now = monotonic_ns()
-        if n < 0:
-            if errno != EAGAIN and errno != EWOULDBLOCK and errno != EINTR:
-                self._fail(c, ERR_READ, now)
-            return
-        if n == 0:
-            self._on_eof(c, now)
-            return
-        self.counters.bytes_in += n
-        if self._frame_read(c, n, now):
+        """Read and frame until the transport has nothing more for now.  A
+        read that filled the buffer is followed by another: the rest may
+        wait in the kernel, or decrypted in the transport, where epoll
+        cannot see it."""
+        cdef ssize_t n
+        cdef int64_t now
+        while True:
+            n = tx(c).read(c, self.read_buf, READ_BUF_BYTES)
+            now = monotonic_ns()
+            if n < 0:
+                if errno != EAGAIN and errno != EWOULDBLOCK and errno != EINTR:
+                    self._fail_transport(c, ERR_READ, now)
+                return
+            if n == 0:
+                self._on_eof(c, now)
+                return
+            self.counters.bytes_in += n
+            if not self._frame_read(c, n, now):
+                return
             self.policy.read_done(self, c, now)
+            if n < READ_BUF_BYTES or c.state != C_OPEN:
+                return
 
     cdef void _on_eof(self, Conn* c, int64_t now) noexcept:
         """The peer closed: a close-delimited body may have ended with it."""
@@ -599,6 +755,7 @@ cdef class Engine:
                 if c.response_bytes < self.min_response_bytes or self.min_response_bytes == 0:
                     self.min_response_bytes = c.response_bytes
                 c.response_bytes = 0
+                c.framer.keep_alive &= self.reuse_conns     # keep-alive off: the policy closes and reconnects
                 if not self.policy.response(self, c, now):
                     return False
         return True
@@ -625,7 +782,7 @@ cdef class Engine:
         repeated request, wrapping at one request; or the rendered one)."""
         cdef ssize_t w
         while c.unsent_bytes > 0:
-            w = self.transport.write(c, c.out + c.out_pos, <size_t>c.unsent_bytes)
+            w = tx(c).write(c, c.out + c.out_pos, <size_t>c.unsent_bytes)
             if w > 0:
                 self.counters.bytes_out += w
                 c.unsent_bytes -= w
@@ -637,7 +794,7 @@ cdef class Engine:
                     self._watch(c, EPOLL_CTL_MOD, True)
                 return
             else:
-                self._fail(c, ERR_WRITE, monotonic_ns())
+                self._fail_transport(c, ERR_WRITE, monotonic_ns())
                 return
         if c.want_write:
             self._watch(c, EPOLL_CTL_MOD, False)
@@ -671,7 +828,8 @@ cdef class Engine:
         cdef uint32_t i
         if not self.settled_signalled:
             for i in range(self.n_opened):
-                if self.conns[i].state == C_CONNECTING or self.conns[i].state == C_IDLE:
+                if (self.conns[i].state == C_CONNECTING or self.conns[i].state == C_HANDSHAKE
+                        or self.conns[i].state == C_IDLE):
                     return
             self.settled_signalled = True
             self._signal("settled")
@@ -855,6 +1013,7 @@ cdef class Engine:
         free(self.flow.heap_wake); free(self.flow.heap_vu); free(self.flow.scratch)
         free(self.flow.step_counts); free(self.flow.step_statuses); free(self.flow.scenario_counts)
         free(self.host_addrs); free(self.host_addr_lens); free(self.host_families)
+        free(self.host_transports); free(self.host_shared)
 
 
 cdef dict _nonzero(int64_t* counts, int n):

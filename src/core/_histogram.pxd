@@ -35,6 +35,7 @@ cdef class Histogram:
     cdef int64_t _range_size(self, int64_t value) noexcept
     cdef int64_t _lowest_equivalent(self, int64_t value) noexcept
     cdef void _add_stats(self, int64_t count, int64_t min_value, int64_t max_value, int64_t sum_values) noexcept
+    cdef int64_t _add_pairs(self, bytes packed, int64_t sign) except? -1
 
 
 cdef inline int32_t counts_index_of(Histogram h, int64_t value) noexcept:

@@ -153,13 +153,18 @@ cdef class Histogram:
 
     def to_sparse(self):
         """Compact snapshot for pipes: (stats tuple, bytes of int64 index/count pairs)."""
-        cdef list pairs = []
         cdef int32_t i
+        cdef Py_ssize_t n = 0
         for i in range(self.counts_len):
             if self.counts[i]:
-                pairs.append(i)
-                pairs.append(self.counts[i])
-        packed = struct.pack(f"<{len(pairs)}q", *pairs)
+                n += 1
+        packed = PyBytes_FromStringAndSize(NULL, 16 * n)
+        cdef unsigned char* p = <unsigned char*><char*>packed
+        for i in range(self.counts_len):
+            if self.counts[i]:
+                _put_le_int64(p, i)
+                _put_le_int64(p + 8, self.counts[i])
+                p += 16
         return (self.total_count, self.min_value, self.max_value, self.sum_values, self.counts_len), packed
 
     def add_sparse(self, tuple stats, bytes packed):
@@ -167,11 +172,40 @@ cdef class Histogram:
         total, min_value, max_value, sum_values, counts_len = stats
         if counts_len != self.counts_len:
             raise ValueError("snapshot from a histogram with a different layout")
-        cdef Py_ssize_t k
-        values = struct.unpack(f"<{len(packed) // 8}q", packed)
-        for k in range(0, len(values), 2):
-            self.counts[<int32_t>values[k]] += values[k + 1]
+        self._add_pairs(packed, 1)
         self._add_stats(total, min_value, max_value, sum_values)
+
+    def add_sparse_difference(self, tuple now, tuple before=None):
+        """Add what was recorded between two `to_sparse` snapshots of one histogram
+        that was not reset in between (`before` None: since it was empty): each
+        bucket's count in `now` less its count in `before`, on the packed pairs
+        directly (the supervisor's quarter-second samples, surge.run.samples).
+        The total follows the counts; min, max and mean are not known from a
+        difference, so they are left as they were (the samples read counts only)."""
+        stats, packed = now
+        if stats[4] != self.counts_len:
+            raise ValueError("snapshot from a histogram with a different layout")
+        cdef int64_t added = self._add_pairs(packed, 1)
+        if before is not None:
+            if before[0][4] != self.counts_len:
+                raise ValueError("snapshot from a histogram with a different layout")
+            added += self._add_pairs(before[1], -1)
+        self.total_count += added
+
+    cdef int64_t _add_pairs(self, bytes packed, int64_t sign) except? -1:
+        """Add sign * count for each little-endian int64 (index, count) pair of a
+        `to_sparse` snapshot; returns the counts' sum (times sign)."""
+        cdef const unsigned char* p = packed
+        cdef Py_ssize_t n = len(packed) // 16, k
+        cdef int64_t index, count, total = 0
+        for k in range(n):
+            index = _le_int64(p + 16 * k)
+            count = _le_int64(p + 16 * k + 8)
+            if index < 0 or index >= self.counts_len:
+                raise ValueError(f"snapshot bucket {index} outside this histogram's {self.counts_len}")
+            self.counts[index] += sign * count
+            total += sign * count
+        return total
 
     def copy(self):
         """An independent histogram with the same counts."""
@@ -316,6 +350,23 @@ cdef class Histogram:
                     h.max_value = h.highest_equivalent(low)
                 index += 1
         return h
+
+
+cdef inline void _put_le_int64(unsigned char* p, int64_t value) noexcept:
+    cdef uint64_t v = <uint64_t>value
+    cdef int i
+    for i in range(8):
+        p[i] = <unsigned char>(v & 0xFF)
+        v >>= 8
+
+
+cdef inline int64_t _le_int64(const unsigned char* p) noexcept:
+    # The packed pairs are little-endian ("<q", to_sparse) whatever this machine is.
+    cdef uint64_t v = 0
+    cdef int i
+    for i in range(7, -1, -1):
+        v = (v << 8) | p[i]
+    return <int64_t>v
 
 
 cdef _put_zigzag_varint(bytearray out, int64_t value):

@@ -11,6 +11,7 @@ cdef enum:
     ERR_TIMEOUT
     ERR_PARSE
     ERR_CLOSED
+    ERR_TLS             # a TLS handshake failure, alert or record error (a reset mid-handshake is ERR_READ)
     ERR_KINDS
 
 # Status counters: one slot per code 100..599, slot 0 for anything outside.

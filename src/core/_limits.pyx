@@ -2,7 +2,8 @@
 """The engine's shared constants as Python sees them (declared in _limits.pxd)."""
 
 # Names of the ERR_* kinds, index = kind.
-ERROR_KINDS = ("connect", "read", "write", "timeout", "parse", "closed")
+# "tls" came last (result files written before it lack it: read it as 0).
+ERROR_KINDS = ("connect", "read", "write", "timeout", "parse", "closed", "tls")
 assert len(ERROR_KINDS) == ERR_KINDS
 
 STATUS_MIN_CODE = STATUS_MIN

@@ -60,8 +60,8 @@ cdef void set_lowat(Engine e, Conn* c) noexcept:
             want = 1
     if e.batch_timing:
         want += (c.in_flight - 1) * e.min_response_bytes
-    if want > LOWAT_MAX_BYTES:
-        want = LOWAT_MAX_BYTES
+    if want > e.lowat_max_bytes:        # (1 over TLS: the kernel counts ciphertext, the mark stays off)
+        want = e.lowat_max_bytes
     if want != c.lowat:
         c.lowat = <int32_t>want
         setsockopt(c.fd, SOL_SOCKET, SO_RCVLOWAT, &c.lowat, sizeof(c.lowat))
@@ -121,7 +121,7 @@ cdef void plain_idle_closed(Engine e, Conn* c, int64_t now) noexcept:
 cdef void closed_failed(Engine e, Conn* c, int kind, int64_t now) noexcept:
     if e.stopped or c.index >= e.active_limit:
         return                          # (ramped down: stays closed)
-    if kind == ERR_CONNECT:
+    if not c.established:               # the connect or its handshake failed: back off, then retry
         e._retry_later(c, now)
     else:
         e._connect(c, now)
@@ -147,7 +147,8 @@ cdef void closed_set_active(Engine e, uint32_t wanted, int64_t now) noexcept:
         if i < e.active_limit:
             if c.state == C_IDLE:
                 e._connect(c, now)
-        elif c.state == C_RETRY_WAIT or c.state == C_CONNECTING or (c.state == C_OPEN and c.in_flight == 0):
+        elif (c.state == C_RETRY_WAIT or c.state == C_CONNECTING or c.state == C_HANDSHAKE
+              or (c.state == C_OPEN and c.in_flight == 0)):
             e._retire(c)
 
 

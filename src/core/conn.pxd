@@ -5,9 +5,10 @@ from surge.core.framing cimport Framer
 
 cdef enum:
     C_IDLE = 0          # no socket
-    C_CONNECTING        # non-blocking connect (then the transport's handshake) in progress
-    C_OPEN              # connected, keep-alive
+    C_CONNECTING        # non-blocking TCP connect in progress
+    C_OPEN              # connected (handshake done), keep-alive
     C_RETRY_WAIT        # connect failed; retried by sweep() after a back-off
+    C_HANDSHAKE         # TCP up, the transport's handshake (TLS) in progress; counted as connecting
 
 cdef struct Conn:
     int fd
@@ -25,8 +26,12 @@ cdef struct Conn:
     int64_t rendered_cap
     int64_t unsent_bytes        # committed request bytes not yet written
     bint want_write             # EPOLLOUT registered
-    int64_t state_since_ns      # when connecting started / retry is due
+    int64_t state_since_ns      # when connecting started (through the handshake) / retry is due
+    int64_t tcp_up_ns           # when the TCP connect completed (the handshake's start)
+    bint established            # this attempt got through its handshake (else a failure backs off, like a connect's)
     int64_t response_bytes      # bytes of the response being framed, so far
     int32_t lowat               # the socket's SO_RCVLOWAT (1: the kernel default)
-    void* transport_state       # the transport's per-connection state (TLS: its session); TCP: NULL
+    const void* transport       # its host's Transport (transport.pxd; opaque here: transport.pxd cimports Conn)
+    void* transport_host        # what the transport shares per host (TLS: the context's TlsShared); TCP: NULL
+    void* transport_state       # the transport's per-connection state (TLS: its SSL); TCP: NULL
     Framer framer

@@ -171,7 +171,7 @@ cdef void open_read_done(Engine e, Conn* c, int64_t now) noexcept:
 cdef void open_failed(Engine e, Conn* c, int kind, int64_t now) noexcept:
     if e.stopped:
         return
-    if kind == ERR_CONNECT:
+    if not c.established:               # the connect or its handshake failed: back off, then retry
         e._retry_later(c, now)
     else:
         e._connect(c, now)

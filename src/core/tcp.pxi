@@ -1,5 +1,5 @@
 # The plain TCP transport (transport.pxd), included into _engine.pyx.
-# Each operation is the socket call itself; TLS will wrap the same five.
+# Each operation is the socket call itself; TLS (tls.pxi) wraps them.
 
 
 cdef int tcp_open(Conn* c, int family, const sockaddr* addr, socklen_t addr_len) noexcept:
@@ -16,8 +16,8 @@ cdef int tcp_open(Conn* c, int family, const sockaddr* addr, socklen_t addr_len)
     return 0
 
 
-cdef int tcp_handshake(Conn* c) noexcept:
-    return HANDSHAKE_DONE
+cdef int tcp_handshake(Conn* c, Negotiated* out) noexcept:
+    return HANDSHAKE_DONE               # (out.protocol stays NULL: no TLS session)
 
 
 cdef ssize_t tcp_read(Conn* c, char* buf, size_t n) noexcept:
@@ -33,9 +33,16 @@ cdef void tcp_close(Conn* c) noexcept:
     c.fd = -1
 
 
+cdef void tcp_why(Conn* c, char* out, size_t cap) noexcept:
+    out[0] = 0                          # (TCP never reports EPROTO)
+
+
 cdef Transport TCP
+TCP.name = b"tcp"
 TCP.open = tcp_open
 TCP.handshake = tcp_handshake
 TCP.read = tcp_read
 TCP.write = tcp_write
 TCP.close = tcp_close
+TCP.error_text = tcp_why
+TCP.plaintext_in_kernel = True

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from surge.plan.errors import PlanError
 from surge.plan.options import DEFAULT_DURATION_NS, DEFAULT_TIMEOUT_NS, RunOptions, load_profile
 from surge.plan.plan import Plan, Scenario
-from surge.plan.request import parse_auth, parse_header, parse_method, parse_target, url_step
+from surge.plan.request import CONNECTION_CLOSE, parse_auth, parse_header, parse_method, parse_target, url_step
+from surge.plan.template import static_template
+from surge.plan.tls import FILE_FIELDS, FLAG_NAMES, context_problem
 from surge.plan.workload import (LoadModel, PlanSource, UrlSource, Workload, default_max_connections,
                                  default_max_vus)
 
@@ -87,19 +89,62 @@ def url_workload(url: str, o: RunOptions) -> Built:
             problems.append(str(exc))
     if "target" in parsed and "auth" in parsed and "headers" in parsed:
         problems.extend(credential_conflicts(parsed["target"], parsed["auth"], parsed["headers"]))
+    if "headers" in parsed:
+        problems.extend(keepalive_conflicts(o, parsed["headers"]))
+    if "target" in parsed:
+        parsed["target"] = _with_tls(parsed["target"], o, url, problems)
     if problems:
         return Built(None, tuple(Problem(p) for p in problems))
     target, method, headers, body, auth = (parsed[k] for k in ("target", "method", "headers", "body", "auth"))
     credentials = auth if auth is not None else (
         (target.username, target.password or "") if target.username is not None else None)
-    step = url_step(target, method, headers, body, credentials)
+    step = url_step(target, method, headers, body, credentials, keepalive=not o.disable_keepalive)
     load = LoadModel(users=url_users(o, profile), profile=profile, duration_ns=_url_duration_ns(o, profile),
                      requests=o.requests, pipeline=o.pipeline, pipeline_timing=o.pipeline_timing,
-                     schedule_grid_ns=o.schedule_grid_ns, preconnect=True)
+                     schedule_grid_ns=o.schedule_grid_ns, keepalive=not o.disable_keepalive)
     source = UrlSource(method=method, headers=headers, body_bytes=len(body),
                        auth_user=credentials[0] if credentials is not None else None)
     return Built(Workload(source=source, target=target, scenarios=(Scenario("default", 1.0, (step,)),),
                           load=load, timeout_ns=o.timeout_ns, workers=_workers(o)), ())
+
+
+def _with_tls(target, o: RunOptions, url: str, problems: list[str]):
+    """An https target with the TLS flags' options (their problems added);
+    TLS flags with an http URL are a problem: they would do nothing."""
+    if target.scheme != "https":
+        flags = o.tls_flags_given
+        if flags:
+            problems.append(f"{', '.join(flags)}: TLS options apply to https:// URLs only, "
+                            f"and {target.origin(target.path).url} is plain HTTP")
+        return target
+    tls = o.tls
+    found = [f"{FLAG_NAMES[name]}: {message}" for name, message in tls.problems(FLAG_NAMES)]
+    if not found:
+        problem = context_problem(tls, target.host, FLAG_NAMES)
+        found = [problem] if problem else []
+    problems.extend(found)
+    return replace(target, tls=tls)
+
+
+def tls_flag_problems(o: RunOptions) -> list[str]:
+    """The TLS flags' own problems (files, versions), before a plan is read."""
+    given = o.tls_given()
+    tls = o.tls
+    return [f"{FLAG_NAMES[name]}: {message}" for name, message in tls.problems(FLAG_NAMES)
+            if name in given or (name in ("cert", "key") and {"cert", "key"} & set(given))]
+
+
+def keepalive_conflicts(o: RunOptions, headers) -> list[str]:
+    """--disable-keepalive sends its own Connection header; and one request per
+    connection cannot be pipelined."""
+    problems = []
+    if o.disable_keepalive:
+        if any(name.lower() == "connection" for name, _ in headers):
+            problems.append("-H Connection and --disable-keepalive both set the Connection header: give one")
+        if o.pipeline > 1:
+            problems.append("--pipeline and --disable-keepalive exclude each other: without keep-alive each "
+                            "connection carries one request")
+    return problems
 
 
 def read_body(value: str | None) -> bytes:
@@ -155,26 +200,47 @@ def plan_workload(path: str, o: RunOptions, environ=None) -> Built:
     """A plan file, validated (every problem at once), as a workload."""
     from surge.plan.validate import check_file
 
-    refused = refused_options(path, o)
+    refused = refused_options(path, o) + tls_flag_problems(o)
     if refused:      # the plan is not read: these are the answer
         return Built(None, tuple(Problem(p) for p in refused))
-    plan, problems = check_file(path, environ)
+    overrides = {name: (os.path.abspath(value) if name in FILE_FIELDS + ("keylog",) else value)
+                 for name, value in o.tls_given().items()}
+    plan, problems = check_file(path, environ, tls_overrides=overrides)
     if problems:
         return Built(None, tuple(Problem(p, in_plan_file=True) for p in problems))
+    flags = o.tls_flags_given
+    if flags and not any(host.scheme == "https" for host in (plan.target, *plan.hosts)):
+        return Built(None, (Problem(f"{', '.join(flags)}: TLS options apply to https:// hosts only, "
+                                    f"and every host of {path} is plain HTTP"),))
+    if o.disable_keepalive:
+        clash = [f"{scenario.name}.{step.name}" for scenario in plan.scenarios for step in scenario.steps
+                 if any(name.lower() == "connection" for name, _ in step.headers)]
+        if clash:
+            return Built(None, (Problem(f"--disable-keepalive sends Connection: close, and step "
+                                        f"{clash[0]} of {path} sets its own Connection header: drop one"),))
     return Built(compile_plan(plan, workers=_workers(o), timeout_ns=o.timeout_ns,
-                              schedule_grid_ns=o.schedule_grid_ns), ())
+                              schedule_grid_ns=o.schedule_grid_ns, keepalive=not o.disable_keepalive), ())
 
 
 def compile_plan(plan: Plan, workers: int = 1, timeout_ns: int = DEFAULT_TIMEOUT_NS,
-                 schedule_grid_ns: int | None = None) -> Workload:
-    """A validated plan as a workload (its users: `vus`, or `max_vus` in the open model)."""
+                 schedule_grid_ns: int | None = None, keepalive: bool = True) -> Workload:
+    """A validated plan as a workload (its users: `vus`, or `max_vus` in the open model).
+    Without keep-alive every step also sends `Connection: close`."""
     profile = plan.load
     if profile.model == "open":
         users = plan.max_vus or default_max_vus(plan.scenarios, profile.peak)
     else:
         users = max(1, math.ceil(profile.peak))
     load = LoadModel(users=users, profile=profile, duration_ns=profile.duration_ns,
-                     schedule_grid_ns=schedule_grid_ns)
+                     schedule_grid_ns=schedule_grid_ns, keepalive=keepalive)
+    scenarios = plan.scenarios if keepalive else tuple(_closing(s) for s in plan.scenarios)
     return Workload(source=PlanSource(name=plan.name, path=plan.source), target=plan.target,
-                    scenarios=plan.scenarios, load=load, timeout_ns=timeout_ns, workers=workers,
+                    scenarios=scenarios, load=load, timeout_ns=timeout_ns, workers=workers,
                     data=plan.data, objectives=plan.objectives)
+
+
+def _closing(scenario: Scenario) -> Scenario:
+    """The scenario with `Connection: close` on every step (--disable-keepalive)."""
+    name, value = CONNECTION_CLOSE
+    return replace(scenario, steps=tuple(replace(step, headers=step.headers + ((name, static_template(value)),))
+                                         for step in scenario.steps))

@@ -12,10 +12,15 @@ from surge.plan.workload import PlanSource, UrlSource, Workload
 
 def describe_config(workload: Workload, addresses: dict | None = None) -> dict:
     """The result's "config"; `addresses` (surge.run.supervisor.describe_addresses)
-    says which address the target and each host got."""
+    says which address the target and each host got, and what the probe
+    handshake of an https target negotiated ("tls": {..., "probe": {...}})."""
     source, load = workload.source, workload.load
     addresses = addresses or {}
     where = dict(addresses.get("target", {}))
+    target = workload.target
+    if target.tls is not None:      # what was asked for, and what the probe handshake got
+        probe = addresses.get("target_tls_probe")
+        where["tls"] = {**target.tls.describe(target.host), **({"probe": probe} if probe else {})}
     if isinstance(source, PlanSource) and "hosts" in addresses:
         where["host_addresses"] = addresses["hosts"]
     request = _url_request(source) if isinstance(source, UrlSource) else {}
@@ -31,6 +36,7 @@ def describe_config(workload: Workload, addresses: dict | None = None) -> dict:
         "timeout_s": workload.timeout_ns / NS_PER_S,
         **({"pipeline": load.pipeline} if request else {}),
         **({"pipeline_timing": load.pipeline_timing} if load.pipeline > 1 else {}),
+        **({"keepalive": False} if not load.keepalive else {}),
         "model": load.model,
         **_describe_profile(load),
     }

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from surge.plan.load import LoadError, LoadProfile, parse_shape, parse_stages
+from surge.plan.tls import FLAG_NAMES, TlsOptions
 
 DEFAULT_DURATION_NS = 10_000_000_000
 DEFAULT_TIMEOUT_NS = 5_000_000_000      # --timeout 5s: a request or connect older than this fails
@@ -36,10 +37,51 @@ class RunOptions:
     stages: str | None = None
     shape: str | None = None
     schedule_grid_ns: int | None = None
+    # TLS (https hosts only); names as TlsOptions has them, but --tls-resume is `tls_resume`
+    insecure: bool = False
+    cacert: str | None = None
+    cert: str | None = None
+    key: str | None = None
+    sni: str | None = None
+    tls_min: str | None = None
+    tls_max: str | None = None
+    ciphers: str | None = None
+    tls13_ciphers: str | None = None
+    groups: str | None = None
+    keylog: str | None = None               # --keylog, or SSLKEYLOGFILE (then not in `explicit`)
+    tls_resume: bool = True
+    ktls: bool = False
+    disable_keepalive: bool = False
     explicit: dict[str, str] = field(default_factory=dict, compare=False)
 
     def given(self, name: str) -> bool:
         return name in self.explicit
+
+    @property
+    def tls(self) -> TlsOptions:
+        """The TLS flags as TlsOptions (the defaults where none were given)."""
+        return TlsOptions(insecure=self.insecure, cacert=self.cacert, cert=self.cert, key=self.key, sni=self.sni,
+                          tls_min=self.tls_min, tls_max=self.tls_max, ciphers=self.ciphers,
+                          tls13_ciphers=self.tls13_ciphers, groups=self.groups, keylog=self.keylog,
+                          resume=self.tls_resume, ktls=self.ktls)
+
+    @property
+    def tls_flags_given(self) -> list[str]:
+        """The TLS flags typed on the command line, as spelled there."""
+        return [self.explicit[name] for name in (*TLS_OPTION_FIELDS, "tls_resume") if name in self.explicit]
+
+    def tls_given(self) -> dict:
+        """The TLS fields the command line set (for a plan: over its top-level tls:)."""
+        values = {name: getattr(self, name) for name in TLS_OPTION_FIELDS if self.given(name)}
+        if self.given("tls_resume"):
+            values["resume"] = self.tls_resume
+        if self.keylog is not None:         # SSLKEYLOGFILE counts as given, without being "typed"
+            values["keylog"] = self.keylog
+        return values
+
+
+# RunOptions fields that are TlsOptions fields of the same name.
+TLS_OPTION_FIELDS = tuple(name for name in FLAG_NAMES if name != "resume")
 
 
 def exclusions(o: RunOptions) -> list[str]:

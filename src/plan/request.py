@@ -8,12 +8,12 @@ from urllib.parse import unquote, urlsplit
 
 import surge
 from surge.plan.errors import PlanError
-from surge.plan.model import Target
+from surge.plan.model import DEFAULT_PORTS, Target
 from surge.plan.plan import Step
 from surge.plan.redact import is_secret_header, redact_url
 from surge.plan.template import Template
 
-SUPPORTED_SCHEMES = ("http",)
+SUPPORTED_SCHEMES = ("http", "https")
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _METHOD = _TOKEN
 # An authority after any userinfo: "[v6addr]" or a name/IPv4, then an optional ":port".
@@ -23,6 +23,8 @@ _PLAIN = re.compile(r"^([^:\[\]]*)(?::(.*))?$")
 _NAME_CHAR = re.compile(r"^[\w.\-]+$")
 _V6ISH = re.compile(r"^[0-9A-Fa-f:.]+$")          # an unbracketed IPv6 address (and maybe a port)
 USER_AGENT = f"surge/{surge.__version__}"
+# --disable-keepalive: the header that tells the server, too, that each connection carries one request.
+CONNECTION_CLOSE = ("Connection", "close")
 
 __all__ = ["PlanError", "parse_target", "parse_header", "parse_method", "parse_auth", "url_step",
            "USER_AGENT"]
@@ -51,7 +53,7 @@ def parse_target(url: str, allow_credentials: bool = False) -> Target:
         allowed = ", ".join(SUPPORTED_SCHEMES)
         raise PlanError(f"URL: scheme {parts.scheme!r} is not supported, allowed: {allowed}")
     userinfo, at, hostport = parts.netloc.rpartition("@")
-    host, port = _host_and_port(hostport, shown)
+    host, port = _host_and_port(hostport, shown, DEFAULT_PORTS[scheme])
     username = password = None
     if at:
         if not allow_credentials:
@@ -65,8 +67,8 @@ def parse_target(url: str, allow_credentials: bool = False) -> Target:
     return Target(scheme=scheme, host=host, port=port, path=path, username=username, password=password)
 
 
-def _host_and_port(hostport: str, shown: str) -> tuple[str, int]:
-    """The host (IPv6 without brackets, zone decoded) and port (default 80) of an authority."""
+def _host_and_port(hostport: str, shown: str, default_port: int) -> tuple[str, int]:
+    """The host (IPv6 without brackets, zone decoded) and port (the scheme's default) of an authority."""
     if not hostport.startswith("[") and hostport.count(":") > 1 and _V6ISH.match(hostport):
         raise PlanError(f"URL: an IPv6 address goes in brackets, like http://[::1]:8080/, got {shown}")
     match = _BRACKETED.match(hostport) if hostport.startswith("[") else _PLAIN.match(hostport)
@@ -91,7 +93,7 @@ def _host_and_port(hostport: str, shown: str) -> tuple[str, int]:
             reason = str(exc.__cause__ or exc).removeprefix("encoding with 'idna' codec failed ")
             raise PlanError(f"URL: host {host!r} in {shown} is not a valid host name: {reason}") from None
     if port_text is None or port_text == "":
-        return host, 80
+        return host, default_port
     if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
         raise PlanError(f"URL: invalid port in {shown}, expected 1..65535")
     return host, int(port_text)
@@ -149,17 +151,19 @@ def literal(text: str | bytes) -> Template:
 
 
 def url_step(target: Target, method: str = "GET", headers: tuple[tuple[str, str], ...] = (), body: bytes = b"",
-             credentials: tuple[str, str] | None = None) -> Step:
+             credentials: tuple[str, str] | None = None, keepalive: bool = True) -> Step:
     """The one step of `surge run URL`: literal path, headers and body.
 
     Basic `Authorization` (from --auth or the URL's credentials) comes first
     among the headers, right after the Host and User-Agent the engine's
     tables add unless the headers name them (surge.run.flows); the tables add
-    Content-Length for a body or POST/PUT/PATCH unless the headers give one."""
+    Content-Length for a body or POST/PUT/PATCH unless the headers give one.
+    Without keep-alive (--disable-keepalive) `Connection: close` comes last."""
     auth = (("Authorization", basic_authorization(*credentials)),) if credentials is not None else ()
+    close = () if keepalive else (CONNECTION_CLOSE,)
     return Step(name="default", method=method,
-                host=Target(scheme=target.scheme, host=target.host, port=target.port, path="/"),
+                host=target.origin(),
                 path=literal(target.path),
-                headers=tuple((name, literal(value)) for name, value in auth + tuple(headers)),
+                headers=tuple((name, literal(value)) for name, value in auth + tuple(headers) + close),
                 body=literal(body) if body else None,
                 request_text=f"{method} {target.path}")

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from surge.plan import template as tpl
 from surge.plan.checker import Checker, is_number, show
+from surge.plan.hosts import NAMED_REQUEST, HostTable, named_request
 from surge.plan.model import Target
 from surge.plan.plan import Expect, Scenario, Step
 from surge.plan.request import PlanError, parse_target
@@ -29,6 +30,7 @@ class Names:
     target: Target | None                      # None when the target itself was invalid
     data: dict                                 # source name -> its columns (None: file unreadable)
     multiline: set = field(default_factory=set)  # (source, column) with a value holding CR or LF
+    hosts: HostTable | None = None             # named hosts and the TLS options of https ones
 
 
 def check_scenarios(checker: Checker, value, names: Names) -> tuple[tuple[Scenario, ...] | None, dict | None]:
@@ -124,7 +126,7 @@ class _ScenarioChecker:
         available = set().union(*self.extracted[self.index][:n])
         templates = _TemplateChecker(c, self, n, available)
         name = check_name(c, path + ("name",), step["name"]) if "name" in step else None
-        request = _request(c, path + ("request",), step["request"], templates, self.names.target) \
+        request = _request(c, path + ("request",), step["request"], templates, self.names) \
             if "request" in step else None
         headers = _headers(c, path + ("headers",), step.get("headers", {}), templates)
         body = json_value = None
@@ -230,8 +232,10 @@ def check_name(checker: Checker, path, value) -> str | None:
     return name
 
 
-def _request(c: Checker, path, value, templates: _TemplateChecker, target: Target | None):
-    """'POST /login' -> (method, host, path template, text) or None."""
+def _request(c: Checker, path, value, templates: _TemplateChecker, names: Names):
+    """'POST /login' -> (method, host, path template, text) or None.  The host:
+    the target's for a path, an absolute URL's, or a named host's ("auth:/login")."""
+    target = names.target
     text = c.string(path, value, 'a request like "GET /items/1"')
     if text is None:
         return None
@@ -250,7 +254,12 @@ def _request(c: Checker, path, value, templates: _TemplateChecker, target: Targe
         c.problem(path, f"got {show(text)}, the path cannot contain spaces (write %20)")
         return None
     first = template.parts[0] if template.parts else ""
-    if isinstance(first, str) and _ABSOLUTE.match(first):
+    named = named_request(first, names.hosts) if isinstance(first, str) else None
+    if named is not None:
+        base = names.hosts.named[named[0]]
+        host = base.origin()
+        start = base.path.split("?")[0].rstrip("/") + named[1]
+    elif isinstance(first, str) and _ABSOLUTE.match(first):
         scheme_end = first.index("://") + 3
         slash = first.find("/", scheme_end)
         if slash < 0 and len(template.parts) > 1:
@@ -262,15 +271,20 @@ def _request(c: Checker, path, value, templates: _TemplateChecker, target: Targe
         except PlanError as exc:
             c.problem(path, str(exc).removeprefix("URL: "))
             return None
-        host = Target(host.scheme, host.host, host.port, "/")
+        host = host.origin() if names.hosts is None else names.hosts.resolve(host.origin())
     elif isinstance(first, str) and first.startswith("/"):
         if target is None:
             return None
-        host = Target(target.scheme, target.host, target.port, "/")
+        host = target.origin()
         start = target.path.split("?")[0].rstrip("/") + first
     else:
-        c.problem(path, f"the path must start with / or be an absolute URL like http://host:port/path, "
-                        f"got {show(rest)}")
+        hint = ""
+        match = NAMED_REQUEST.match(first) if isinstance(first, str) else None
+        if match is not None:
+            known = ", ".join(names.hosts.named) if names.hosts and names.hosts.named else "none"
+            hint = f" ({match.group(1)!r} is not a host under hosts:, which has: {known})"
+        c.problem(path, f"the path must start with /, be an absolute URL like http://host:port/path, or name a "
+                        f"host like api:/path, got {show(rest)}{hint}")
         return None
     parts = tpl.merge_literals([start, *template.parts[1:]])
     return method.upper(), host, Template(parts, rest), f"{method.upper()} {''.join(_written(template))}"

@@ -14,17 +14,16 @@ from typing import Mapping
 from surge.plan import template as tpl
 from surge.plan.checker import Checker, show
 from surge.plan.data import FORMATS, DataFileError, format_for, read_data_file
+from surge.plan.hosts import HOST_KEYS, TLS_KEYS, HostTable, base_url, check_contexts, check_hosts
 from surge.plan.load import LoadProfile, Stage
 from surge.plan.loader import read_document
 from surge.plan.model import Target
 from surge.plan.objective import ObjectiveError, parse_objective
 from surge.plan.plan import DataSource, Objective, Plan
-from surge.plan.request import PlanError, parse_target
 from surge.plan.scenarios import SCENARIO_KEYS, STEP_KEYS, Names, check_scenarios
 from surge.plan.step_checks import EXPECT_KEYS, EXTRACT_KEYS
-from surge.plan.template import TemplateError, parse_template
 
-PLAN_KEYS = ("name", "target", "objectives", "load", "data", "scenarios")
+PLAN_KEYS = ("name", "target", "tls", "hosts", "objectives", "load", "data", "scenarios")
 LOAD_KEYS = ("model", "stages", "rate", "vus", "duration", "start", "max_vus")
 STAGE_KEYS = ("duration", "target")
 DATA_KEYS = ("file", "format", "order", "on_exhausted")
@@ -34,7 +33,7 @@ ORDERS = ("sequential", "random", "unique")
 ON_EXHAUSTED = ("stop", "recycle")
 # Every key the plan format knows, at any level (for tests that build random plans).
 SCHEMA_KEYS = tuple(dict.fromkeys(PLAN_KEYS + LOAD_KEYS + STAGE_KEYS + DATA_KEYS + OBJECTIVE_KEYS + SCENARIO_KEYS
-                                  + STEP_KEYS + EXPECT_KEYS + EXTRACT_KEYS))
+                                  + STEP_KEYS + EXPECT_KEYS + EXTRACT_KEYS + HOST_KEYS + TLS_KEYS))
 _SOURCE_NAME = re.compile(rf"^{tpl.NAME_PATTERN}\Z")
 
 
@@ -61,14 +60,16 @@ def validate_file(path: str, environ: Mapping[str, str] | None = None) -> list[s
     return check_file(path, environ)[1]
 
 
-def check_file(path: str, environ: Mapping[str, str] | None = None) -> tuple[Plan | None, list[str]]:
-    """(the plan or None, its problems)."""
+def check_file(path: str, environ: Mapping[str, str] | None = None,
+               tls_overrides: dict | None = None) -> tuple[Plan | None, list[str]]:
+    """(the plan or None, its problems).  `tls_overrides`: TlsOptions fields
+    from the command line, over the plan's top-level `tls:` (file paths absolute)."""
     document, problems = read_document(str(path))
     if document is None:
         return None, problems
     plan_dir = os.path.dirname(os.path.abspath(str(path)))
     checker = Checker(document, os.environ if environ is None else environ, plan_dir)
-    plan = _PlanChecker(checker, str(path)).check(document.value)
+    plan = _PlanChecker(checker, str(path), tls_overrides).check(document.value)
     problems = problems + checker.problems
     return (None if problems else plan), problems
 
@@ -86,9 +87,10 @@ def _multiline_columns(sources) -> set:
 
 
 class _PlanChecker:
-    def __init__(self, checker: Checker, source: str):
+    def __init__(self, checker: Checker, source: str, tls_overrides: dict | None = None):
         self.c = checker
         self.source = source
+        self.tls_overrides = tls_overrides
 
     def check(self, value) -> Plan | None:
         c = self.c
@@ -97,19 +99,31 @@ class _PlanChecker:
             return None
         c.keys((), root, PLAN_KEYS, required=("target", "load", "scenarios"))
         name = self.name(root.get("name"))
-        target = self.target(root["target"]) if "target" in root else None
+        hosts = check_hosts(c, root, self.tls_overrides)
+        target = self.target(root["target"], hosts) if "target" in root else None
         data = self.data(root.get("data") or {})
         load = self.load(root["load"]) if "load" in root else None
         names = Names(target, {source: columns for source, (columns, _) in data.items()},
-                      _multiline_columns(source for _, source in data.values()))
+                      _multiline_columns(source for _, source in data.values()), hosts)
         scenarios, step_names = check_scenarios(c, root["scenarios"], names) if "scenarios" in root else (None, None)
         objectives = self.objectives(root.get("objectives") or [], step_names)
         if c.count or None in (target, load, scenarios, objectives):
             return None
         profile, max_vus = load
         sources = tuple(source for _, source in data.values())
-        return Plan(name=name, target=target, load=profile, scenarios=scenarios, data=sources,
+        plan = Plan(name=name, target=target, load=profile, scenarios=scenarios, data=sources,
                     objectives=objectives, max_vus=max_vus, source=self.source)
+        self.tls_used(root, hosts, plan)
+        return None if c.count else plan
+
+    def tls_used(self, root: dict, hosts: HostTable, plan: Plan) -> None:
+        """A top-level tls: needs an https host; each https host's options must
+        be ones OpenSSL takes (checked last: it reads the certificate files)."""
+        https = [host for host in (plan.target, *plan.hosts) if host.scheme == "https"]
+        if "tls" in root and not https:
+            self.c.problem(("tls",), "no https host in this plan: the target and every request are http://")
+            return
+        check_contexts(self.c, hosts, https)
 
     def name(self, value) -> str | None:
         if value is None:
@@ -121,29 +135,10 @@ class _PlanChecker:
 
     # ---- target ------------------------------------------------------------------
 
-    def target(self, value) -> Target | None:
-        c, path = self.c, ("target",)
-        text = c.string(path, value, "a base URL like http://127.0.0.1:8080")
-        if text is None:
-            return None
-        try:
-            template = parse_template(text).resolve_env(c.environ)
-        except TemplateError as exc:
-            for problem in exc.problems:
-                c.problem(path, problem)
-            return None
-        if not template.is_static:
-            c.problem(path, f"a base URL can hold only ${{env.NAME}} templates, got {show(text)}")
-            return None
-        try:
-            target = parse_target(template.literal)
-        except PlanError as exc:
-            c.problem(path, str(exc).removeprefix("URL: "))
-            return None
-        if "?" in target.path:
-            c.problem(path, f"a base URL has no query, got {show(template.literal)}")
-            return None
-        return target
+    def target(self, value, hosts: HostTable) -> Target | None:
+        """The base URL, with the TLS options of its host when it is https."""
+        target = base_url(self.c, ("target",), value)
+        return None if target is None else hosts.resolve(target)
 
     # ---- data --------------------------------------------------------------------
 

@@ -54,9 +54,9 @@ class LoadModel:
     pipeline: int = 1                       # requests in flight per connection (one static step only)
     pipeline_timing: str = "batch"          # "batch" | "each": see Engine.set_pipeline_timing
     schedule_grid_ns: int | None = None     # open model: due instants rounded to this (None: auto)
-    # Open model: open ~2 ms worth of connections before the start (URL runs,
-    # whose connections are the users); plans' users connect on first use.
-    preconnect: bool = False
+    # --disable-keepalive: one request per connection (the engine closes after each
+    # response and opens a new one; the steps carry `Connection: close`)
+    keepalive: bool = True
 
     @property
     def model(self) -> str:

@@ -539,7 +539,7 @@ def render_comparison(c: Comparison) -> str:
                      f"{_format_change(m):>10}{n:>11}{_format_p(m.p_value):>8}  {_row_verdict(m)}")
     lines.append("")
     if c.connection_costs:
-        lines.append("  new connections (shown, not tested: no per-second samples)")
+        lines.append("  new connections (whole-run percentiles, shown beside each other: outside the gate)")
         for name, base, cur in c.connection_costs:
             change = _change(base, cur)
             shown = "-" if change is None else ("new" if math.isinf(change) else f"{change * 100:+.1f}%")

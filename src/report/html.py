@@ -285,7 +285,8 @@ def _connections_table(result: dict) -> str:
         negotiated = " ".join(str(tls[k]) for k in ("protocol", "cipher", "group") if tls.get(k))
         rows.append(("TLS", negotiated or "no handshake completed"))
         rows.append(("certificate", "verified" if tls.get("verify") else "NOT VERIFIED (--insecure)"))
-        rows.append(("kTLS", "on" if tls.get("ktls") else "off"))
+        directions = [d for d, key in (("send", "ktls_send"), ("receive", "ktls_recv")) if tls.get(key)]
+        rows.append(("kTLS", ("on" + (f" ({', '.join(directions)})" if directions else "")) if tls.get("ktls") else "off"))
         rows.append(("session resumption", "on" if tls.get("resume", True) else "off"))
         shakes = tls.get("handshakes") or {}
         rows.append(("handshakes full / resumed", f"{shakes.get('full', 0):,} / {shakes.get('resumed', 0):,}"))

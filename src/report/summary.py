@@ -114,13 +114,17 @@ def _cost(lat: dict | None) -> str | None:
     return f"p50 {_us(pcts['50'])}  p99 {_us(pcts['99'])}  max {_us(lat['max'])}"
 
 
-def _tls_line(tls: dict) -> str:
-    """`TLS  TLSv1.3 TLS_AES_128_GCM_SHA256 X25519, verified` (or NOT VERIFIED)."""
+def _tls_line(tls: dict, asked: dict) -> str:
+    """`TLS  TLSv1.3 TLS_AES_128_GCM_SHA256 X25519, verified` (or NOT VERIFIED);
+    `asked`: the config's TLS options (--ktls asked but not in effect is said)."""
     negotiated = " ".join(str(tls[k]) for k in ("protocol", "cipher", "group") if tls.get(k))
     verified = "verified" if tls["verify"] else "NOT VERIFIED (--insecure): the server's certificate was not checked"
     extras = []
     if tls.get("ktls"):
-        extras.append("kTLS")
+        one_way = {(True, False): " (send only)", (False, True): " (receive only)"}
+        extras.append("kTLS" + one_way.get((tls.get("ktls_send"), tls.get("ktls_recv")), ""))
+    elif asked.get("ktls") is True:
+        extras.append("kTLS asked for but not in effect (kernel or OpenSSL without it)")
     if tls.get("resume") is False:
         extras.append("resumption off")
     return f"  TLS  {negotiated or 'no handshake completed'}, {verified}" + "".join(f", {e}" for e in extras)
@@ -137,14 +141,17 @@ def _connection_lines(result: dict) -> list[str]:
         parts = []
         if opened is not None:
             duration = totals["duration_s"]
-            rate = f" ({format_rate(opened / duration)}/s)" if duration else ""
+            # a rate says something when connections come and go (keep-alive off), not for a pool opened once
+            churn = result["config"].get("keepalive") is False
+            rate = f" ({format_rate(opened / duration)}/s)" if duration and churn else ""
             parts.append(f"{plural(opened, 'opened', 'opened')}{rate}")
         if connect:
             parts.append(f"connect {connect}")
         lines.append("  Connections: " + ", ".join(parts))
     tls = result.get("tls")
     if isinstance(tls, dict):
-        lines.append(_tls_line(tls))
+        asked = result["config"].get("tls") if isinstance(result["config"].get("tls"), dict) else {}
+        lines.append(_tls_line(tls, asked))
         handshake = _cost(result.get("tls_handshake"))
         shakes = tls["handshakes"]
         counted = f"handshakes {shakes['full']:,} full, {shakes['resumed']:,} resumed"

@@ -319,7 +319,7 @@ OBJECTIVE = Obj(required={"name": TEXT, "passed": FLAG, "value": Nullable(NUMBER
 TLS = Obj(required={"verify": FLAG, "handshakes": Obj(required={"full": COUNT, "resumed": COUNT}),
                     "errors": COUNTS},
           optional={"protocol": Nullable(TEXT), "cipher": Nullable(TEXT), "group": Nullable(TEXT),
-                    "ktls": FLAG, "resume": FLAG})
+                    "ktls": FLAG, "ktls_send": FLAG, "ktls_recv": FLAG, "resume": FLAG})
 USAGE = Obj(optional={"index": COUNT, "user_s": NUMBER, "sys_s": NUMBER, "max_rss_kb": COUNT,
                       "rss_kb": Nullable(COUNT)})
 

@@ -95,6 +95,8 @@ def tls_section(workers: list[list[dict]], options: list) -> dict | None:
         "cipher": session.get("cipher"),
         "group": session.get("group"),
         "ktls": bool(session.get("ktls", False)),
+        # which directions the kernel took over, where the engine says
+        **{key: bool(session[key]) for key in ("ktls_send", "ktls_recv") if key in session},
         "resume": all(getattr(o, "resume", True) for o in options),
         "handshakes": {"full": full, "resumed": resumed},
         "errors": _merged_errors(latest),

@@ -6,6 +6,8 @@ the engine has no rule of its own; surge.result.failed reads the counts back.
 """
 from __future__ import annotations
 
+from surge.core._limits import ERROR_KINDS
+
 
 def is_failed_status(status: int, allowed: tuple[int, ...] = ()) -> bool:
     """A response failed when its status is >= 400, unless the step lists the
@@ -44,10 +46,26 @@ def no_failed() -> dict:
     return {"count": 0, "by_reason": {}}
 
 
-def step_failed_counts(flows: dict | None, allowed: list[tuple[int, ...]]) -> int:
-    """Failed requests so far in one worker's cumulative flow counters (all steps)."""
+def snapshot_failed(snapshot: dict, allowed: list[tuple[int, ...]]) -> dict:
+    """{"count", "by_reason"} so far in one worker's cumulative snapshot: each
+    step's rule on its own counters ("flows", which the engine reports for every
+    run).  A snapshot without them (a hand-made one) is one step with the >= 400
+    rule on the worker's totals, which is what a one-step run's counters are."""
+    flows = snapshot.get("flows")
     if not flows:
-        return 0
+        return failed_requests(snapshot["statuses"], snapshot["errors"])
+    failed = no_failed()
+    for (_, _, _, errors, statuses, _), ok in zip(flows["steps"], allowed):
+        failed = add_failed(failed, failed_requests(statuses, dict(zip(ERROR_KINDS, errors)), ok))
+    return failed
+
+
+def failed_count(snapshot: dict, allowed: list[tuple[int, ...]]) -> int:
+    """snapshot_failed(...)["count"] without building the reasons (each second's point)."""
+    flows = snapshot.get("flows")
+    if not flows:
+        return (sum(snapshot["errors"].values())
+                + sum(n for status, n in snapshot["statuses"].items() if is_failed_status(status)))
     total = 0
     for (_, _, _, errors, statuses, _), ok in zip(flows["steps"], allowed):
         total += sum(errors) + sum(n for status, n in statuses.items() if is_failed_status(status, ok))

@@ -18,7 +18,6 @@ from surge.core._limits import (ESCAPE_KIND, EXTRACT_KIND, ORDER_KIND, PART_KIND
                                 THINK_KIND)
 from surge.plan import template as tpl
 from surge.plan.plan import Step
-from surge.plan.regex import posix_regex
 from surge.plan.request import USER_AGENT
 from surge.plan.workload import Workload
 
@@ -54,10 +53,8 @@ class EngineStep:
 class FlowTables:
     """Everything the engine needs to run the workload's flows, plus the names the
     result uses (step and scenario order matches the engine's counters).
-
-    report_steps: the engine's snapshot carries per-step counters ("flows"); a
-    URL run's result has no steps (workload.source.reports_steps), so its
-    tables say False."""
+    The engine reports per-step counters for every run; which sections the
+    result shows is decided where the result is made (surge.run.merge)."""
 
     def __init__(self, plan: Workload):
         self._sources = {d.name: d for d in plan.data}
@@ -67,7 +64,6 @@ class FlowTables:
         self.steps: list[EngineStep] = []
         self.step_names: list[tuple[str, str]] = []       # (scenario, step)
         self.scenarios: list[tuple[float, list[int], list[int]]] = []
-        self.report_steps = plan.source.reports_steps
         shares = plan.shares
         for scenario in plan.scenarios:
             ids, feeders = [], set()
@@ -146,6 +142,9 @@ class FlowTables:
                      "uniform": (THINK_KIND["uniform"], t.min_ns, t.max_ns),
                      "exponential": (THINK_KIND["exponential"], t.mean_ns, 0)}[t.kind]
         extracts = []
+        if step.extract or expect.body_matches is not None:
+            # only here: the translation's module loads ctypes (~2 ms) for validation
+            from surge.plan.regex import posix_regex
         for e in step.extract:
             if e.kind == "json":
                 expr = tuple(part if isinstance(part, int) else part.encode("utf-8") for part in e.json_path)

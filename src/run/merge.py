@@ -20,8 +20,9 @@ from surge.plan.describe import describe_config
 from surge.plan.units import NS_PER_S
 from surge.plan.workload import Workload
 from surge.result.format import RESULT_FORMAT, percentile_key
-from surge.run.failed_rule import add_failed, failed_fraction, failed_requests, is_failed_status, no_failed
-from surge.run.failed_rule import step_failed_counts
+from surge.run import connection_costs
+from surge.run.failed_rule import (add_failed, failed_count, failed_fraction, failed_requests, is_failed_status,
+                                   no_failed, snapshot_failed)
 from surge.run.samples import sub_second_samples
 
 PERCENTILES = (50, 75, 90, 95, 99, 99.9, 99.99)
@@ -106,9 +107,11 @@ class RunRecord:
         return self.workload.model == "open"
 
     @property
-    def reports_steps(self) -> bool:
-        """A plan's result has steps and scenarios (and totals made of them); a
-        URL run's has today's shape without them (presentation only)."""
+    def shows_steps(self) -> bool:
+        """Whether the result lists `steps`, `scenarios` and `step_timeseries`: a
+        plan's does, a URL run's keeps its shape without them.  Presentation only:
+        every run is counted the same way, from the engine's per-step counters
+        (each step's own failed rule; a URL run's one step has the >= 400 rule)."""
         return self.workload.source.reports_steps
 
     def total_histogram(self, key: str = "latency") -> Histogram:
@@ -151,12 +154,12 @@ class RunRecord:
             extra = {"due": sum(snap["due"] for snap in latest),
                      "dropped": sum(snap["dropped"] for snap in latest),
                      "queued_at_stop": sum(w.final.get("queued_at_stop", 0) for w in self.workers if w.final)}
-        if self.reports_steps:          # each step's own rule (expect.status)
-            failed = no_failed()
-            for step in self.step_counters()[0]:
-                failed = add_failed(failed, step["failed"])
-        else:
-            failed = failed_requests(statuses, errors)
+        failed = no_failed()            # each step's own rule (expect.status), every run alike
+        allowed = self.step_allowed
+        for w in self.workers:
+            snap = w.latest()
+            if snap:
+                failed = add_failed(failed, snapshot_failed(snap, allowed))
         return {
             "requests": requests,
             "duration_s": round(duration, 6),
@@ -168,6 +171,7 @@ class RunRecord:
             "failed": failed,
             "error_rate": failed_fraction(failed, requests, errors),
             "in_flight_at_stop": sum(w.abandoned for w in self.workers),
+            "connections_opened": sum(connection_costs.connections_opened(w.latest()) for w in self.workers),
             **extra,
         }
 
@@ -210,22 +214,14 @@ class RunRecord:
         interval_s = max(t_end - (k - 1), 1e-9)
         allowed = self.step_allowed
         for snap, previous in snaps:
-            # A plan's steps each have their own rule (their cumulative counters);
-            # a run without step counters has the >= 400 rule on its statuses.
-            by_steps = self.reports_steps and bool(snap.get("flows"))
             hist.add_sparse(*snap["latency"])
             errors += _errors_total(snap) - _errors_total(previous)
             for status, n in snap["statuses"].items():
                 delta = n - (previous["statuses"].get(status, 0) if previous else 0)
                 if delta:
                     statuses[str(status)] = statuses.get(str(status), 0) + delta
-                    if not by_steps and is_failed_status(status):
-                        failed += delta
-            if by_steps:
-                failed += (step_failed_counts(snap["flows"], allowed)
-                           - step_failed_counts((previous or {}).get("flows"), allowed))
-            else:
-                failed += _errors_total(snap) - _errors_total(previous)
+            # the same rule as the totals': each step's, on its cumulative counters
+            failed += failed_count(snap, allowed) - (failed_count(previous, allowed) if previous else 0)
             usage, before = snap.get("usage"), (previous or {}).get("usage")
             if usage:
                 cpu_s = usage["user_s"] + usage["sys_s"] - (before["user_s"] + before["sys_s"] if before else 0)
@@ -235,7 +231,8 @@ class RunRecord:
         p50, p99 = hist.values_at_percentiles((50, 99))
         point = {"t": t_end, "requests": hist.total_count, "errors": errors, "failed": failed, "p50": p50, "p99": p99,
                  "max": hist.max, "hdr": hist.encode(), "statuses": statuses,
-                 "active_connections": sum(snap["open_connections"] for snap, _ in snaps), "workers": workers}
+                 "active_connections": sum(snap["open_connections"] for snap, _ in snaps), "workers": workers,
+                 **connection_costs.point_fields(snaps)}
         profile = self.workload.load.profile
         if self.open_model:
             uncorrected = Histogram()
@@ -264,16 +261,12 @@ class RunRecord:
 
     @property
     def step_allowed(self) -> list[tuple[int, ...]]:
-        """Each plan step's `expect.status` (() = the >= 400 rule), in flow order."""
-        if not self.reports_steps:
-            return []
+        """Each step's `expect.status` (() = the >= 400 rule), in flow order."""
         return [step.expect.status for step in self.workload.steps]
 
     def step_counters(self) -> tuple[list[dict], list[list[int]]]:
         """Per step, from each worker's last report: requests, statuses, errors,
         checks, failed; per scenario: [started, completed, aborted]."""
-        if not self.reports_steps:
-            return [], []
         names = self.workload.step_names
         steps = [{"scenario": scn, "step": name, "requests": 0, "responses_by_status": {},
                   "errors": {kind: 0 for kind in ERROR_KINDS}, "checks": 0, "check_failures": 0}
@@ -303,8 +296,6 @@ class RunRecord:
     def flow_results(self) -> dict:
         """Per step and per scenario (test plans): counters from each worker's
         last report, latency from every interval, merged exactly."""
-        if not self.reports_steps:
-            return {}
         steps, iterations = self.step_counters()
         latencies = [Histogram() for _ in steps]
         for w in self.workers:
@@ -338,10 +329,16 @@ class RunRecord:
         """What objectives are evaluated on during the run: totals, latency,
         steps and scenarios so far (no time series)."""
         return {"totals": self.totals(), "latency": latency_summary(self.total_histogram()),
-                **self.flow_results()}
+                **(self.flow_results() if self.shows_steps else {})}
+
+    def tls(self) -> dict | None:
+        """The result's "tls" section (None when no host is https)."""
+        return connection_costs.tls_section([w.snapshots() for w in self.workers],
+                                            connection_costs.tls_options(self.workload))
 
     def to_result(self) -> dict:
         """The result file (the contract every report reads)."""
+        tls = self.tls()
         return {
             "surge_version": __version__,
             "result_format": RESULT_FORMAT,
@@ -354,11 +351,15 @@ class RunRecord:
             "latency": latency_summary(self.total_histogram()),
             **({"latency_uncorrected": latency_summary(self.total_histogram("latency_uncorrected"))}
                if self.open_model else {}),
+            # what new connections cost: TCP connect, and with an https host the TLS handshake
+            "connect": latency_summary(self.total_histogram(connection_costs.CONNECT_KEY)),
+            **({"tls_handshake": latency_summary(self.total_histogram(connection_costs.HANDSHAKE_KEY)),
+                "tls": tls} if tls is not None else {}),
             "timeseries": self.timeseries(),
             "workers_failed": [{"index": w.index, "cause": w.failure} for w in self.workers if w.failure],
             "resources": self.resources(),
-            **self.flow_results(),
-            **({"step_timeseries": step_timeseries(self)} if self.reports_steps else {}),
+            **(self.flow_results() if self.shows_steps else {}),
+            **({"step_timeseries": step_timeseries(self)} if self.shows_steps else {}),
             **({"samples": samples} if (samples := sub_second_samples(self)) else {}),
         }
 
@@ -378,7 +379,7 @@ def step_timeseries(record: RunRecord) -> list[dict]:
     The slots are chosen as in `RunRecord.timeseries`: tick k in slot k, a
     worker's final snapshot in the slot its end falls in; counters are
     cumulative per worker (deltas), step latencies are per interval."""
-    if not record.reports_steps or record.start_ns is None:
+    if record.start_ns is None:
         return []
     names = record.workload.step_names
     allowed = record.step_allowed

@@ -61,7 +61,7 @@ class Observers:
         point = live_point(record, k)
         self.progress.update(k, point)
         if self.exporter:
-            self.exporter.update(point, record.totals(), record.step_counters()[0])
+            self.exporter.update(point, record.totals(), record.step_counters()[0] if record.shows_steps else None)
         return self.abort.reason(k, record.live_result)
 
     def finish(self, result: dict) -> None:

@@ -10,10 +10,11 @@ from multiprocessing.connection import wait as wait_for_pipes
 
 from surge.plan.model import host_port
 from surge.plan.units import NS_PER_S
-from surge.plan.workload import Workload
+from surge.plan.workload import PlanSource, Workload
 from surge.run.addresses import AddressError, Choice, choose, lookup
 from surge.run.merge import RunRecord, WorkerRecord
 from surge.run.messages import Failed, Final, Ready, Start, Stop, Tick
+from surge.run.probe import ProbeError, probe
 from surge.run.worker import WorkerSpec, worker_main
 
 # Time for every worker to receive "start" before the common start instant: a
@@ -57,12 +58,27 @@ def choose_address(target, timeout_s: float) -> Choice:
         raise RunError(f"cannot connect to {where}: {exc}") from None
 
 
-def describe_addresses(target_choice: Choice, host_choices: list[tuple[object, Choice]]) -> dict:
+def describe_addresses(target_choice: Choice, host_choices: list[tuple[object, Choice]],
+                       probes: dict | None = None, target=None) -> dict:
     """Which addresses were used: "target" (the config's "address", and
-    "address_note" when one was skipped), "hosts" (each host the steps use);
+    "address_note" when one was skipped), "hosts" (each host the steps use,
+    with "tls" for an https one: its options and what the probe negotiated),
+    "target_tls_probe" (the target's probe, when it is an https host the steps use);
     surge.plan.describe shows them in the result's config."""
-    return {"target": target_choice.describe(),
-            "hosts": [{"host": host.authority, **choice.describe()} for host, choice in host_choices]}
+    probes = probes or {}
+    described = {"target": target_choice.describe(),
+                 "hosts": [{"host": host.authority, **choice.describe(), **_tls_keys(host, probes)}
+                           for host, choice in host_choices]}
+    if target is not None and target.origin() in probes:
+        described["target_tls_probe"] = probes[target.origin()]
+    return described
+
+
+def _tls_keys(host, probes: dict) -> dict:
+    if host.tls is None:
+        return {}
+    probe_result = probes.get(host)
+    return {"tls": {**host.tls.describe(host.host), **({"probe": probe_result} if probe_result else {})}}
 
 
 def split(total: int, parts: int) -> list[int]:
@@ -83,7 +99,8 @@ class Supervisor:
 
     def choose_hosts(self) -> tuple[tuple[tuple[int, bytes], ...], dict]:
         """(family, sockaddr) of each host in workload.hosts order, and the
-        config keys that say which were chosen."""
+        config keys that say which were chosen.  Each https host then gets
+        its probe handshake (a failure is a RunError naming the reason and the fix)."""
         workload = self.workload
         timeout_s = probe_timeout_s(workload)
         target = workload.target
@@ -93,7 +110,21 @@ class Supervisor:
             same = (host.host, host.port) == (target.host, target.port)
             host_choices.append((host, chosen if same else choose_address(host, timeout_s)))
         hosts = tuple((c.address.family, c.address.packed()) for _, c in host_choices)
-        return hosts, describe_addresses(chosen, host_choices)
+        probes = self.probe_tls(host_choices, timeout_s)
+        return hosts, describe_addresses(chosen, host_choices, probes, target)
+
+    def probe_tls(self, host_choices, timeout_s: float) -> dict:
+        """{host: what its probe handshake negotiated} for each https host."""
+        spelling = "plan" if isinstance(self.workload.source, PlanSource) else "flags"
+        probes = {}
+        for host, choice in host_choices:
+            if host.tls is None or host in probes:
+                continue
+            try:
+                probes[host] = probe(host, choice.address.family, choice.address.packed(), timeout_s, spelling)
+            except ProbeError as exc:
+                raise RunError(str(exc)) from None
+        return probes
 
     def specs(self, hosts) -> list[WorkerSpec]:
         """One spec per worker: users and the -n quota split evenly."""

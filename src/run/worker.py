@@ -109,6 +109,8 @@ class Worker:
         self.messages: asyncio.Queue = asyncio.Queue()
         self.engine = None
         self.quarters: list[tuple[int, tuple]] = []     # (q, latency of the second so far), since the last tick
+        # connect / tls_handshake times of the connections opened before the start (see run())
+        self.startup_costs: dict[str, tuple] = {}
 
     def on_engine_event(self, name: str) -> None:
         if name == "settled" and not self.settled.done():
@@ -152,6 +154,10 @@ class Worker:
     def snapshot(self) -> dict:
         """The engine's snapshot plus this worker's usage, index and sub-second reads."""
         snap = self.engine.snapshot()
+        if self.startup_costs:              # the first snapshot after the Ready one carries them
+            for key, early in self.startup_costs.items():
+                snap[key] = added_sparse(early, snap.get(key))
+            self.startup_costs = {}
         snap["usage"] = usage()
         snap["worker"] = self.spec.index
         snap["quarters"], self.quarters = self.quarters, []
@@ -176,10 +182,10 @@ class Worker:
         spec, load = self.spec, self.spec.load
         if load.model == "open":
             profile = load.profile
-            initial = 0
-            if load.preconnect:    # connections as users: start with enough for ~2 ms of latency
-                rate_per_worker = profile.value_at(0) / spec.workers
-                initial = min(spec.users, max(4, math.ceil(rate_per_worker * 0.002)))
+            # ~2 ms of the start rate's connections (at least 4) open before the start;
+            # the engine opens them where its users are connections (one static step),
+            # a flow's virtual users connect on first use
+            initial = min(spec.users, max(4, math.ceil(profile.value_at(0) / spec.workers * 0.002)))
             grid_ns = load.schedule_grid_ns or batch_grid_ns(profile.peak / spec.workers)
             self.engine.use_open_model(profile.segments(), spec.index, spec.workers, initial, grid_ns)
         elif load.staged:
@@ -197,6 +203,9 @@ class Worker:
         self.engine.connect_all()
         await asyncio.wait([self.settled, self.finished], return_when=asyncio.FIRST_COMPLETED)
         snap = self.engine.snapshot()
+        # That snapshot reset the interval histograms: keep the connect and handshake
+        # times of the connections opened so far, for the run's first second.
+        self.startup_costs = {key: snap[key] for key in ("connect", "tls_handshake") if snap.get(key)}
         self.pipe.send(Ready(open_connections=snap["open_connections"], errors=snap["errors"]))
 
         message = await self.messages.get()
@@ -227,6 +236,17 @@ class Worker:
         await self.finished
 
 
+def added_sparse(first: tuple, second: tuple | None) -> tuple:
+    """Two sparse histogram snapshots (Histogram.to_sparse) as one."""
+    from surge.core._histogram import Histogram
+
+    total = Histogram()
+    total.add_sparse(*first)
+    if second is not None:
+        total.add_sparse(*second)
+    return total.to_sparse()
+
+
 def make_engine(spec: WorkerSpec, on_event):
     """This worker's Engine for the workload's tables (after fork: nothing compiled
     is shared).  The engine itself takes its fast path when the tables are one
@@ -235,10 +255,21 @@ def make_engine(spec: WorkerSpec, on_event):
     from surge.run.flows import FlowTables
 
     workload, load = spec.workload, spec.load
-    tables = FlowTables(workload)       # per-step counters only where the result shows steps
-    return Engine(list(spec.hosts), tables, users=spec.users, pipeline=load.pipeline, quota=spec.quota_requests,
+    tables = FlowTables(workload)
+    return Engine(engine_hosts(spec), tables, users=spec.users, pipeline=load.pipeline, quota=spec.quota_requests,
                   timeout_ns=workload.timeout_ns, on_event=on_event, pipeline_timing=load.pipeline_timing,
-                  user_base=spec.user_base, seed=spec.seed, worker=(spec.index, spec.workers))
+                  user_base=spec.user_base, seed=spec.seed, worker=(spec.index, spec.workers),
+                  keepalive=load.keepalive)
+
+
+def engine_hosts(spec: WorkerSpec) -> list[tuple]:
+    """The engine's hosts: (family, sockaddr, TlsContext or None for plain TCP),
+    in workload.hosts order.  Each worker makes its own context per host after
+    the fork (an SSL_CTX and its session cache are not shared across processes)."""
+    hosts = []
+    for (family, sockaddr), host in zip(spec.hosts, spec.workload.hosts):
+        hosts.append((family, sockaddr, host.tls.context(host.host) if host.tls is not None else None))
+    return hosts
 
 
 def worker_main(spec: WorkerSpec, pipe) -> None:
@@ -249,7 +280,7 @@ def worker_main(spec: WorkerSpec, pipe) -> None:
 
     try:
         uvloop.run(_run(spec, pipe))
-    except (OSError, ValueError) as exc:        # fd limit, tables the engine cannot take
+    except (OSError, ValueError) as exc:        # fd limit, tables the engine cannot take (TlsConfigError is one)
         pipe.send(Failed(reason=str(exc)))
         raise SystemExit(1)
 

@@ -15,7 +15,7 @@ from tests.helpers import assert_one_line_error, run_surge
 @pytest.mark.parametrize("args, fragments", [
     (["run", "not-a-url"], ["URL", "absolute URL"]),
     (["run", "ftp://127.0.0.1/"], ["scheme 'ftp'", "allowed: http"]),
-    (["run", "https://127.0.0.1/"], ["scheme 'https'", "allowed: http"]),
+    (["run", "http://127.0.0.1/", "--cacert", "ca.pem"], ["--cacert", "https:// URLs only"]),
     (["run", "http://127.0.0.1:99999/"], ["invalid port"]),
     (["run", "http://127.0.0.1/", "-d", "10x"], ["--duration", "10x", "500ms"]),
     (["run", "http://127.0.0.1/", "-d", "0s"], ["--duration", "greater than 0"]),

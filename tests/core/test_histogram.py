@@ -87,6 +87,46 @@ def test_sparse_snapshot_round_trip():
     assert copy.total_count == 5 and copy.max == 9_999_999
 
 
+def test_sparse_form_is_little_endian_index_count_pairs():
+    import struct
+    h, _ = both([5, 5, 700])
+    stats, packed = h.to_sparse()
+    values = struct.unpack(f"<{len(packed) // 8}q", packed)
+    assert [h.value_from_index(i) for i in values[0::2]] == [5, 700] and list(values[1::2]) == [2, 1]
+    assert stats == (3, 5, 700, 710, h.counts_len)
+
+
+def test_sparse_difference_is_what_was_recorded_between_two_reads():
+    rng = random.Random(11)
+    first = [int(rng.expovariate(1 / 500)) + 1 for _ in range(2_000)]
+    second = [int(rng.expovariate(1 / 5_000)) + 1 for _ in range(3_000)] + [HIGHEST * 2]
+    h = Histogram()
+    for v in first:
+        h.record(v)
+    before = h.to_sparse()
+    for v in second:
+        h.record(v)
+    diff = Histogram()
+    diff.add_sparse_difference(h.to_sparse(), before)
+    only_second, _ = both(second)
+    assert diff.counts_array() == only_second.counts_array()
+    assert diff.total_count == len(second) and diff.encode() == only_second.encode()
+    since_empty = Histogram()                   # no earlier read: everything so far
+    since_empty.add_sparse_difference(h.to_sparse())
+    assert since_empty.counts_array() == h.counts_array() and since_empty.total_count == h.total_count
+    diff.add_sparse_difference(before)          # differences add up like any snapshot
+    assert diff.counts_array() == h.counts_array()
+
+
+def test_sparse_forms_of_another_layout_are_refused():
+    other = Histogram(1, 1_000_000, 2)
+    other.record(3)
+    with pytest.raises(ValueError, match="layout"):
+        Histogram().add_sparse_difference(other.to_sparse())
+    with pytest.raises(ValueError, match="layout"):
+        Histogram().add_sparse(*other.to_sparse())
+
+
 def test_encode_decodes_with_hdrhistogram_package():
     rng = random.Random(7)
     values = [int(rng.expovariate(1 / 800)) + 1 for _ in range(30_000)] + [HIGHEST // 2]

@@ -75,7 +75,7 @@ def test_a_url_run_is_one_literal_step():
     assert all(t.is_static for t in step.templates)          # never parsed as templates
     assert step.path.literal == "/a/${x}?b=%20"
     assert [name for name, _ in step.headers] == ["Authorization", "X-A"]
-    assert workload.load.users == 3 and workload.load.preconnect
+    assert workload.load.users == 3
     (engine_step,) = FlowTables(workload).steps           # what the engine sends
     head = b"".join(engine_step.head)
     assert head.startswith(b"POST /a/${x}?b=%20 HTTP/1.1\r\nHost: 127.0.0.1:9\r\nUser-Agent: surge/")

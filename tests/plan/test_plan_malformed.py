@@ -115,16 +115,16 @@ scenarios:
       - {name: home, request: GET /}
 """,
          ['plan.yaml:3 load: duplicate key (first at line 2)']),
-    Case('https_target',
+    Case('ftp_target',
          """\
-target: https://example.com
+target: ftp://example.com
 load: {model: closed, vus: 2, duration: 1s}
 scenarios:
   - name: flow
     steps:
       - {name: home, request: GET /}
 """,
-         ["plan.yaml:1 target: scheme 'https' is not supported, allowed: http"]),
+         ["plan.yaml:1 target: scheme 'ftp' is not supported, allowed: http, https"]),
     Case('target_not_a_url',
          """\
 target: example.com
@@ -474,7 +474,7 @@ scenarios:
       - {name: about, request: GET about}
 """,
          ['plan.yaml:6 scenarios[0].steps[0].request: got \'GET\', expected "METHOD PATH" like "GET /items/1" or "POST /login"',
-          "plan.yaml:7 scenarios[0].steps[1].request: the path must start with / or be an absolute URL like http://host:port/path, got 'about'"]),
+          "plan.yaml:7 scenarios[0].steps[1].request: the path must start with /, be an absolute URL like http://host:port/path, or name a host like api:/path, got 'about'"]),
     Case('json_and_body',
          """\
 target: http://127.0.0.1:8080

@@ -33,7 +33,7 @@ def test_the_summary_names_the_negotiated_tls_and_says_verified():
     assert (f"handshake p50 {_us(hs['percentiles']['50'])}  p99 {_us(hs['percentiles']['99'])}  "
             f"max {_us(hs['max'])}; handshakes 64 full, 0 resumed") in text
     connect = result["connect"]
-    assert f"Connections: 64 opened ({64 / 6:.1f}/s), connect p50 {_us(connect['percentiles']['50'])}" in text
+    assert f"Connections: 64 opened, connect p50 {_us(connect['percentiles']['50'])}" in text
     assert "TLS errors: alert 40: 1, certificate verify failed: 2" not in text      # the most frequent first
     assert "TLS errors: certificate verify failed: 2, alert 40: 1" in text
     assert "NOT VERIFIED" not in text and "keep-alive off" not in text
@@ -47,6 +47,7 @@ def test_insecure_and_keepalive_off_are_said_plainly():
     # keep-alive off: one connection per request, resumed after the first few
     opened = result["totals"]["connections_opened"]
     assert opened == result["totals"]["requests"]
+    assert f"Connections: {opened:,} opened ({opened / 6:,.0f}/s), connect p50" in text
     shakes = result["tls"]["handshakes"]
     assert f"handshakes {shakes['full']:,} full, {shakes['resumed']:,} resumed" in text
     page = render_html(result)
@@ -59,6 +60,19 @@ def test_only_the_top_tls_error_reasons_are_named():
     line = next(line for line in text.splitlines() if "TLS errors:" in line)
     assert line.strip() == ("TLS errors: reason 09: 9, reason 08: 8, reason 07: 7, reason 06: 6, reason 05: 5, "
                             "4 more reasons: 10")
+
+
+def test_ktls_says_which_directions_took_effect():
+    result = _tls_result()
+    result["tls"].update(ktls=True, ktls_send=True, ktls_recv=False)
+    assert "X25519, verified, kTLS (send only)" in render_summary(result)
+    result["tls"].update(ktls_recv=True)
+    line = next(line for line in render_summary(result).splitlines() if line.startswith("  TLS  "))
+    assert line == "  TLS  TLSv1.3 TLS_AES_128_GCM_SHA256 X25519, verified, kTLS"
+    assert "on (send, receive)" in render_html(result)
+    result["tls"].update(ktls=False, ktls_send=False, ktls_recv=False)
+    result["config"]["tls"] = {"verify": True, "ktls": True}
+    assert "verified, kTLS asked for but not in effect" in render_summary(result)
 
 
 def test_no_handshake_completed_is_not_shown_as_a_cipher():
@@ -114,7 +128,7 @@ def test_compare_shows_connection_costs_side_by_side_only_when_both_have_them():
     slower = add_connection_costs(make_result(6, model="closed", seed=12), keepalive=False,
                                   handshake_median_us=3000.0)
     text = compare(base, slower).render()
-    assert "new connections (shown, not tested: no per-second samples)" in text
+    assert "new connections (whole-run percentiles, shown beside each other: outside the gate)" in text
     row = next(line for line in text.splitlines() if line.strip().startswith("handshake p50"))
     from surge.report.numbers import format_us
     before, after = (r["tls_handshake"]["percentiles"]["50"] for r in (base, slower))
@@ -133,7 +147,8 @@ def test_compare_shows_connection_costs_side_by_side_only_when_both_have_them():
 
 def test_a_file_from_before_tls_reports_as_before(tmp_path):
     old = make_result(6, model="closed", seed=11)
-    assert "tls" not in old["totals"]["errors"] and "connect" not in old
+    old["totals"]["errors"].pop("tls", None)           # a file written before the error kind existed
+    assert "connect" not in old and "connections_opened" not in old["totals"]
     path = tmp_path / "old.json"
     path.write_text(json.dumps(old))
     loaded = load_result(path)

@@ -87,6 +87,7 @@ def test_the_tls_section_sums_the_last_reports_and_keeps_the_first_session():
     assert list(section["errors"])[0] == "certificate verify failed"     # most frequent first
     assert (section["protocol"], section["cipher"], section["group"]) == ("TLSv1.3", "CIPHER_7", "X25519")
     assert section["verify"] is True and section["resume"] is True and section["ktls"] is False
+    assert "ktls_send" not in section           # these snapshots do not say the directions
 
 
 def test_verify_is_false_when_any_https_host_was_insecure():
@@ -119,3 +120,46 @@ def test_more_reasons_than_the_cap_fold_into_other():
     assert len(errors) == costs.MAX_TLS_ERROR_REASONS
     assert sum(errors.values()) == 2 * sum(1 + i for i in range(12))
     assert errors["other"] == sum(sorted([1 + i for i in range(12)] * 2)[:24 - 15])
+
+
+# ---- the result file a RunRecord makes (surge.run.merge wires the above in) -------------------
+S = 1_000_000_000
+START_NS = 1_000 * S
+
+
+def _record(url: str, workers: list[list[dict]], **options):
+    from surge.plan.build import url_workload
+    from surge.plan.options import RunOptions
+    from surge.run.merge import RunRecord, WorkerRecord
+
+    built = url_workload(url, RunOptions(duration_ns=len(workers[0]) * S, **options))
+    assert not built.problems, built.problems
+    records = []
+    for index, snaps in enumerate(workers):
+        worker = WorkerRecord(index)
+        for k, snap in enumerate(snaps[:-1], start=1):
+            worker.ticks[k] = snap
+        worker.final, worker.end_ns = snaps[-1], START_NS + len(snaps) * S
+        records.append(worker)
+    run = RunRecord(built.workload, records)
+    run.start_ns = START_NS
+    return run
+
+
+def _engine_like(snaps: list[dict]) -> list[dict]:
+    """The counters every snapshot also carries, made consistent with its connection keys."""
+    done = 0
+    out = []
+    for snap in snaps:
+        done += 5
+        out.append({"completed": done, "bytes_in": 0, "bytes_out": 0, "statuses": {200: done},
+                    "errors": {"connect": 0}, "latency": _sparse([100] * 5), "open_connections": 3, **snap})
+    return out
+
+
+def test_a_plain_http_result_has_connect_but_no_tls():
+    workers = [_worker(seed, 3, tls=False) for seed in (1, 2)]
+    result = _record("http://127.0.0.1:9/", [_engine_like(w[0]) for w in workers]).to_result()
+    assert result["connect"]["count"] == sum(len(w[1]) for w in workers)
+    assert "tls" not in result and "tls_handshake" not in result
+    assert all("hdr_tls_handshake" not in p for p in result["timeseries"])

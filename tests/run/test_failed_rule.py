@@ -34,6 +34,23 @@ def test_failed_requests_by_reason():
     assert failed_requests({"200": 5}, {"timeout": 0}) == {"count": 0, "by_reason": {}}
 
 
+def test_a_snapshot_is_counted_by_its_steps_rules_and_one_step_is_its_totals():
+    from surge.core._limits import ERROR_KINDS
+    from surge.run.failed_rule import failed_count, snapshot_failed
+    errors = [0] * len(ERROR_KINDS)
+    errors[ERROR_KINDS.index("timeout")] = 2
+    totals = {"statuses": {200: 5, 404: 3, 500: 7}, "errors": dict(zip(ERROR_KINDS, errors))}
+    one_step = {**totals, "flows": {"steps": [(15, 0, 0, errors, totals["statuses"], None)], "scenarios": []}}
+    expected = {"count": 12, "by_reason": {"status 500": 7, "status 404": 3, "timeout": 2}}
+    assert snapshot_failed(one_step, [()]) == snapshot_failed(totals, [()]) == expected
+    assert failed_count(one_step, [()]) == failed_count(totals, [()]) == 12
+    # two steps, the second expecting 404: only the first step's 404 fails
+    two = {**totals, "flows": {"steps": [(8, 0, 0, errors, {200: 5, 404: 3}, None),
+                                         (7, 0, 0, [0] * len(ERROR_KINDS), {404: 7}, None)], "scenarios": []}}
+    assert snapshot_failed(two, [(), (404,)]) == {"count": 5, "by_reason": {"status 404": 3, "timeout": 2}}
+    assert failed_count(two, [(), (404,)]) == 5
+
+
 def test_numbers_read_failed_and_fall_back_to_errors_for_old_results():
     from surge.result.failed import error_rate, failed_count
     new = {"requests": 90, "errors": {"timeout": 10}, "failed": {"count": 40, "by_reason": {}}}

@@ -40,7 +40,7 @@ def test_result_file_contract(nginx):
     for key in ("surge_version", "started_at", "config", "machine", "interrupted", "totals", "latency", "timeseries"):
         assert key in r
     assert set(r["machine"]) >= {"cpu_model", "cpus", "kernel", "python"}
-    assert set(r["totals"]["errors"]) == {"connect", "read", "write", "timeout", "parse", "closed"}
+    assert set(r["totals"]["errors"]) == {"connect", "read", "write", "timeout", "parse", "closed", "tls"}
     lat = r["latency"]
     assert lat["unit"] == "us"
     assert list(lat["percentiles"]) == ["50", "75", "90", "95", "99", "99.9", "99.99"]

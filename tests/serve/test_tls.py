@@ -132,3 +132,18 @@ def test_an_encrypted_key_is_refused_not_prompted_for(tmp_path):
                            "--key", locked], capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "unencrypted" in proc.stderr
+
+
+def test_the_demo_app_over_tls_routes_and_counts():
+    with ServeProcess(tls=True, app="demo") as server:
+        context = ssl.create_default_context(cafile=server.cacert)
+        raw = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        with context.wrap_socket(raw, server_hostname="localhost") as tls:
+            tls.sendall(b"GET /items/7 HTTP/1.1\r\nHost: localhost\r\n\r\n" * 3)
+            data = b""
+            while data.count(b"HTTP/1.1 200 ") < 3:
+                chunk = tls.recv(65536)
+                assert chunk
+                data += chunk
+        assert server.routes()["GET /items/{id}"] == 3
+        assert server.served() == 3

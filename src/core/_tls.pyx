@@ -1,0 +1,367 @@
+# cython: language_level=3
+"""TLS settings for the engine: one TlsContext (an OpenSSL SSL_CTX) per host
+per worker, built once, and probe(), the blocking handshake the supervisor
+does before a run.
+
+Verification is on by default, against the system trust store plus
+`cacert`, with the host name (or IP address) checked.  Sessions are resumed
+on reconnect: the context keeps the last session the server issued (TLS 1.3
+ticket or TLS 1.2 session ID) and offers it on each new connection.
+
+Errors: TlsConfigError (a bad option or file: one line naming it, and what
+is allowed; exit 2) and TlsHandshakeError (the probe's handshake failed: a
+short reason such as "certificate verify failed (self-signed certificate)").
+"""
+import ipaddress
+import os
+import select
+import socket
+import time
+
+from libc.errno cimport errno
+from libc.stdio cimport snprintf
+from libc.string cimport strcmp, strlen
+from posix.uio cimport iovec, writev
+from posix.unistd cimport close as close_fd
+
+from surge.core.includes.ssl cimport *
+
+cdef extern from "<openssl/err.h>" nogil:
+    int ERR_GET_REASON(unsigned long e)
+cdef extern from "<openssl/x509err.h>" nogil:
+    enum:
+        X509_R_KEY_VALUES_MISMATCH
+cdef extern from "<openssl/ssl.h>" nogil:
+    enum:
+        SSL_R_CERTIFICATE_VERIFY_FAILED
+
+VERSIONS = {"1.2": TLS1_2_VERSION, "1.3": TLS1_3_VERSION}
+ALPN_HTTP11 = b"\x08http/1.1"       # offered so that servers that look at ALPN pick HTTP/1.1
+
+
+class TlsConfigError(ValueError):
+    """A TLS option or file that cannot be used.  str(e) is one line naming
+    it and what is allowed; `option` is the keyword it came from."""
+
+    def __init__(self, option: str, message: str):
+        super().__init__(message)
+        self.option = option
+
+
+class TlsHandshakeError(RuntimeError):
+    """The probe's handshake failed; str(e) is the reason."""
+
+
+# ---- callbacks (OpenSSL calls them; each finds its TlsShared in ex_data 0) -----
+cdef int keep_session(SSL* ssl, SSL_SESSION* session) noexcept nogil:
+    """The server issued a session: keep it (the last one wins) for the next
+    connection of this context.  Returning 1 takes over the reference."""
+    cdef TlsShared* t = <TlsShared*>SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), 0)
+    if t == NULL or not t.resume or t.probing:
+        return 0
+    if t.session != NULL:
+        SSL_SESSION_free(t.session)
+    t.session = session
+    return 1
+
+
+cdef void write_keylog(const SSL* ssl, const char* line) noexcept nogil:
+    """One NSS key-log line (the format Wireshark reads), appended with one
+    write so that concurrent workers' lines do not interleave."""
+    cdef TlsShared* t = <TlsShared*>SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), 0)
+    cdef iovec parts[2]
+    cdef char newline = 10
+    if t == NULL or t.keylog_fd < 0:
+        return
+    parts[0].iov_base = <void*>line
+    parts[0].iov_len = strlen(line)
+    parts[1].iov_base = &newline
+    parts[1].iov_len = 1
+    writev(t.keylog_fd, parts, 2)
+
+
+cdef int no_passphrase(char* buf, int size, int rwflag, void* userdata) noexcept nogil:
+    """An encrypted key would otherwise prompt on the terminal: refuse it."""
+    return 0
+
+
+# ---- helpers shared with the engine (declared in _tls.pxd) -------------------------
+cdef SSL* tls_new(TlsShared* t, int fd) noexcept:
+    cdef SSL* ssl = SSL_new(t.ctx)
+    if ssl == NULL:
+        return NULL
+    SSL_set_fd(ssl, fd)
+    if t.sni != NULL:
+        SSL_set_tlsext_host_name(ssl, t.sni)
+    if t.session != NULL:
+        SSL_set_session(ssl, t.session)
+    return ssl
+
+
+cdef void tls_negotiated(SSL* ssl, Negotiated* out) noexcept:
+    cdef int nid = SSL_get_negotiated_group(ssl)
+    out.resumed = SSL_session_reused(ssl) == 1
+    out.protocol = SSL_get_version(ssl)
+    out.cipher = SSL_CIPHER_get_name(SSL_get_current_cipher(ssl))
+    out.group = OBJ_nid2sn(nid) if nid > 0 else NULL
+    if out.group == NULL and nid > 0:
+        out.group = SSL_group_to_name(ssl, nid)
+    out.ktls_send = BIO_get_ktls_send(SSL_get_wbio(ssl)) == 1
+    out.ktls_recv = BIO_get_ktls_recv(SSL_get_rbio(ssl)) == 1
+
+
+cdef void tls_error_text(SSL* ssl, char* out, size_t cap) noexcept:
+    cdef unsigned long code = ERR_get_error()
+    cdef const char* reason = ERR_reason_error_string(code) if code != 0 else NULL
+    cdef long verify
+    if reason == NULL:
+        reason = b"TLS protocol error"
+    verify = SSL_get_verify_result(ssl) if ssl != NULL else X509_V_OK
+    if code != 0 and ERR_GET_REASON(code) == SSL_R_CERTIFICATE_VERIFY_FAILED and verify != X509_V_OK:
+        snprintf(out, cap, b"%s (%s)", reason, X509_verify_cert_error_string(verify))
+    else:
+        snprintf(out, cap, b"%s", reason)
+    ERR_clear_error()
+
+
+# ---- the context -----------------------------------------------------------------
+def _readable(option: str, path: str) -> bytes:
+    """The path as bytes, once it is known to be a readable file."""
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise TlsConfigError(option, f"{option} {path}: cannot read it ({exc.strerror or exc})") from None
+    return os.fsencode(path)
+
+
+def _version(option: str, value):
+    if value is None:
+        return 0
+    if value not in VERSIONS:
+        raise TlsConfigError(option, f"{option} {value!r}: allowed 1.2, 1.3")
+    return VERSIONS[value]
+
+
+def _bare_name(name: str) -> str:
+    """A URL host as a name: "[::1]" -> "::1"."""
+    return name[1:len(name) - 1] if name.startswith("[") and name.endswith("]") else name
+
+
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+cdef class TlsContext:
+    """One SSL_CTX: what every TLS connection to one host shares."""
+
+    def __init__(self, *, str server_name, bint verify=True, cacert=None, cert=None, key=None,
+                 min_version=None, max_version=None, ciphers=None, tls13_ciphers=None, groups=None,
+                 keylog=None, bint resume=True, bint ktls=False):
+        """server_name: sent as SNI and checked against the certificate (an IP
+        literal is checked as an IP SAN and not sent).  Raises TlsConfigError."""
+        name = _bare_name(server_name or "")
+        if not name:
+            raise TlsConfigError("server_name", "server_name: empty (the host name to send and check)")
+        self.server_name = name
+        self.verify = verify
+        self.resume = resume
+        self.ktls = ktls
+        self.keylog = keylog
+        self.shared.keylog_fd = -1
+        lo, hi = _version("min_version", min_version), _version("max_version", max_version)
+        if lo and hi and lo > hi:
+            raise TlsConfigError("min_version", f"min_version {min_version} is above max_version {max_version}")
+        if (cert is None) != (key is None):
+            given, missing = ("cert", "key") if key is None else ("key", "cert")
+            raise TlsConfigError(missing, f"{given} without {missing}: a client certificate needs both")
+        self.ctx = SSL_CTX_new(TLS_client_method())
+        if self.ctx == NULL:
+            raise MemoryError()
+        self.shared.ctx = self.ctx
+        self.shared.resume = resume
+        SSL_CTX_set_ex_data(self.ctx, 0, &self.shared)
+        # Idle connections give their buffers back; the engine's write
+        # retries may come from a moved or grown buffer (partial writes).
+        SSL_CTX_set_mode(self.ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE
+                         | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER)
+        # A server closing without close_notify is an end of stream (as over
+        # TCP, where the framing decides), not an error; no renegotiation
+        # (a write would have to wait for reads).
+        SSL_CTX_set_options(self.ctx, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION
+                            | (SSL_OP_ENABLE_KTLS if ktls else 0))
+        # Read whole socket buffers, not a record header then its body: one
+        # recv() for every record that has arrived (two per record otherwise).
+        SSL_CTX_set_read_ahead(self.ctx, 1)
+        SSL_CTX_set_default_passwd_cb(self.ctx, no_passphrase)
+        cdef bytes alpn = ALPN_HTTP11
+        SSL_CTX_set_alpn_protos(self.ctx, alpn, len(alpn))
+        self._set_verify(name, cacert)
+        if cert is not None:
+            self._set_client_cert(cert, key)
+        if lo:
+            SSL_CTX_set_min_proto_version(self.ctx, lo)
+        if hi:
+            SSL_CTX_set_max_proto_version(self.ctx, hi)
+        self._set_lists(ciphers, tls13_ciphers, groups)
+        if resume:
+            SSL_CTX_set_session_cache_mode(self.ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE)
+            SSL_CTX_sess_set_new_cb(self.ctx, keep_session)
+        else:
+            SSL_CTX_set_session_cache_mode(self.ctx, SSL_SESS_CACHE_OFF)
+        if keylog is not None:
+            self._open_keylog(keylog)
+        ERR_clear_error()
+
+    cdef _set_verify(self, str name, cacert):
+        cdef X509_VERIFY_PARAM* param
+        if cacert is not None:
+            path = _readable("cacert", cacert)
+            if SSL_CTX_load_verify_locations(self.ctx, path, NULL) != 1:
+                ERR_clear_error()
+                raise TlsConfigError("cacert", f"cacert {cacert}: no PEM certificate in it")
+        ip = _is_ip(name)
+        self._sni = None if ip else name.encode("idna" if not name.isascii() else "ascii")
+        self.shared.sni = NULL if ip else <const char*>self._sni
+        if not self.verify:
+            SSL_CTX_set_verify(self.ctx, SSL_VERIFY_NONE, NULL)
+            return
+        SSL_CTX_set_verify(self.ctx, SSL_VERIFY_PEER, NULL)
+        SSL_CTX_set_default_verify_paths(self.ctx)
+        param = SSL_CTX_get0_param(self.ctx)
+        X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS)
+        if ip:
+            X509_VERIFY_PARAM_set1_ip_asc(param, name.encode())
+        else:
+            X509_VERIFY_PARAM_set1_host(param, <const char*>self._sni, 0)
+
+    cdef _set_client_cert(self, cert, key):
+        cert_path = _readable("cert", cert)
+        key_path = _readable("key", key)
+        if SSL_CTX_use_certificate_chain_file(self.ctx, cert_path) != 1:
+            ERR_clear_error()
+            raise TlsConfigError("cert", f"cert {cert}: no PEM certificate in it")
+        if SSL_CTX_use_PrivateKey_file(self.ctx, key_path, SSL_FILETYPE_PEM) != 1:
+            mismatch = ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH
+            ERR_clear_error()
+            if mismatch:
+                raise TlsConfigError("key", f"key {key} does not match cert {cert}")
+            raise TlsConfigError("key", f"key {key}: not a PEM private key, or encrypted (use an unencrypted key)")
+        if SSL_CTX_check_private_key(self.ctx) != 1:
+            ERR_clear_error()
+            raise TlsConfigError("key", f"key {key} does not match cert {cert}")
+
+    cdef _set_lists(self, ciphers, tls13_ciphers, groups):
+        if ciphers is not None and SSL_CTX_set_cipher_list(self.ctx, ciphers.encode()) != 1:
+            ERR_clear_error()
+            raise TlsConfigError("ciphers", f"ciphers {ciphers!r}: no known TLS 1.2 cipher in it "
+                                            "(OpenSSL list syntax, e.g. ECDHE-ECDSA-AES128-GCM-SHA256)")
+        if tls13_ciphers is not None and SSL_CTX_set_ciphersuites(self.ctx, tls13_ciphers.encode()) != 1:
+            ERR_clear_error()
+            raise TlsConfigError("tls13_ciphers", f"tls13_ciphers {tls13_ciphers!r}: allowed a ':'-list of "
+                                 "TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384, TLS_CHACHA20_POLY1305_SHA256")
+        if groups is not None and SSL_CTX_set1_groups_list(self.ctx, groups.encode()) != 1:
+            ERR_clear_error()
+            raise TlsConfigError("groups", f"groups {groups!r}: allowed a ':'-list of known groups "
+                                           "(e.g. X25519:P-256:P-384)")
+
+    cdef _open_keylog(self, keylog):
+        try:
+            self.shared.keylog_fd = os.open(keylog, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise TlsConfigError("keylog", f"keylog {keylog}: cannot open it for appending "
+                                           f"({exc.strerror or exc})") from None
+        SSL_CTX_set_keylog_callback(self.ctx, write_keylog)
+
+    def __dealloc__(self):
+        if self.shared.session != NULL:
+            SSL_SESSION_free(self.shared.session)
+        if self.ctx != NULL:
+            SSL_CTX_free(self.ctx)
+        if self.shared.keylog_fd >= 0:
+            close_fd(self.shared.keylog_fd)
+
+    @property
+    def has_session(self):
+        """True once a server issued a session this context will offer (resume)."""
+        return self.shared.session != NULL
+
+    def probe(self, int family, bytes sockaddr, double timeout_s):
+        """Connect, do a full handshake, close; nothing is sent.  Returns
+        {"protocol", "cipher", "group", "alpn"}.  Raises TlsHandshakeError
+        (verification, alert, garbage, reset, no answer within timeout_s) or
+        OSError (the TCP connect)."""
+        deadline = time.monotonic() + timeout_s
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(timeout_s)
+            sock.connect(_address(family, sockaddr))
+            sock.setblocking(False)
+            return self._probe_handshake(sock, deadline, timeout_s)
+        except socket.timeout:
+            raise OSError(110, f"TCP connect timed out after {timeout_s:g} s") from None
+        finally:
+            sock.close()
+
+    cdef dict _probe_handshake(self, sock, double deadline, double timeout_s):
+        cdef char reason[TLS_REASON_BYTES]
+        cdef Negotiated got
+        cdef const unsigned char* alpn = NULL
+        cdef unsigned int alpn_len = 0
+        cdef int r, err
+        cdef SSL* ssl
+        self.shared.probing = True
+        ssl = tls_new(&self.shared, sock.fileno())
+        if ssl == NULL:
+            self.shared.probing = False
+            raise MemoryError()
+        try:
+            while True:
+                r = SSL_connect(ssl)
+                if r == 1:
+                    break
+                err = SSL_get_error(ssl, r)
+                if err == SSL_ERROR_WANT_READ or err == SSL_ERROR_WANT_WRITE:
+                    left = deadline - time.monotonic()
+                    reads, writes = ([sock], []) if err == SSL_ERROR_WANT_READ else ([], [sock])
+                    readable, writable, _ = select.select(reads, writes, [], left) if left > 0 else ([], [], [])
+                    if not (readable or writable):
+                        raise TlsHandshakeError(f"no handshake answer within {timeout_s:g} s")
+                    continue
+                if err == SSL_ERROR_SSL:
+                    tls_error_text(ssl, reason, sizeof(reason))
+                    raise TlsHandshakeError(reason.decode(errors="replace"))
+                code = errno
+                ERR_clear_error()
+                if err == SSL_ERROR_SYSCALL and code != 0:
+                    raise TlsHandshakeError(f"{os.strerror(code).lower()} during the handshake")
+                raise TlsHandshakeError("connection closed during the handshake")
+            tls_negotiated(ssl, &got)
+            SSL_get0_alpn_selected(ssl, &alpn, &alpn_len)
+            return {
+                "protocol": got.protocol.decode(),
+                "cipher": got.cipher.decode(),
+                "group": got.group.decode() if got.group != NULL else None,
+                "alpn": alpn[:alpn_len].decode(errors="replace") if alpn_len else None,
+            }
+        finally:
+            SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN)
+            SSL_free(ssl)
+            self.shared.probing = False
+
+
+def _address(int family, bytes sockaddr):
+    """A packed sockaddr back to the tuple socket.connect() takes."""
+    import struct
+    if family == socket.AF_INET:
+        port = struct.unpack_from("!H", sockaddr, 2)[0]
+        return socket.inet_ntop(socket.AF_INET, sockaddr[4:8]), port
+    if family == socket.AF_INET6:
+        port, flowinfo = struct.unpack_from("!HI", sockaddr, 2)
+        scope = struct.unpack_from("=I", sockaddr, 24)[0]
+        return socket.inet_ntop(socket.AF_INET6, sockaddr[8:24]), port, flowinfo, scope
+    raise ValueError(f"address family {family}: allowed AF_INET, AF_INET6")
