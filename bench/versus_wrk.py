@@ -423,7 +423,8 @@ def _surge_worker_rss_kib(json_path: str) -> list[int]:
 
 
 def _surge_tls(json_path: str) -> dict:
-    """What surge's result says about TLS: handshake_p50_us, connect_p50_us,
+    """What surge's result says about TLS: handshake_p50_us, connect_p50_us (and
+    how many were timed: handshake_count, connect_count),
     protocol, cipher, group, ktls, resume, handshakes {full, resumed}, errors
     ({reason: count}) and connections_opened; whatever of it is present."""
     try:
@@ -435,6 +436,7 @@ def _surge_tls(json_path: str) -> dict:
     for key in ("tls_handshake", "connect"):
         try:
             found[f"{key.removeprefix('tls_')}_p50_us"] = float(result[key]["percentiles"]["50"])
+            found[f"{key.removeprefix('tls_')}_count"] = int(result[key]["count"])
         except (KeyError, TypeError, ValueError):
             pass
     tls = result.get("tls") if isinstance(result.get("tls"), dict) else {}
@@ -565,7 +567,9 @@ def _tls_notes(tls: dict) -> list[str]:
         notes.append(f"handshakes {tls['handshakes'].get('full', 0):,} full /"
                      f" {tls['handshakes'].get('resumed', 0):,} resumed")
     if tls.get("handshake_p50_us") is not None:
-        notes.append(f"handshake p50 {tls['handshake_p50_us']:,.0f} µs")
+        count = tls.get("handshake_count")
+        notes.append(f"handshake p50 {tls['handshake_p50_us']:,.0f} µs"
+                     + (f" (of {count:,} timed)" if count is not None else ""))
     if tls.get("errors"):
         notes.append("TLS errors " + ", ".join(f"{reason}: {count}" for reason, count in tls["errors"].items()))
     return notes
