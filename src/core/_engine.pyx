@@ -603,7 +603,9 @@ cdef class Engine:
         cdef int r = tx(c).handshake(c, &hs)
         cdef bint want_write
         if r == HANDSHAKE_DONE:
-            self._opened(c, &hs, now)
+            # (the clock again: the server's flight can arrive while one
+            # SSL_connect() runs, which then ends the handshake it began)
+            self._opened(c, &hs, monotonic_ns())
         elif r == HANDSHAKE_FAILED:
             self._fail_transport(c, ERR_READ, now)      # EPROTO: tls; a reset: read
         else:

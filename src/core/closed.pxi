@@ -96,12 +96,15 @@ cdef bint closed_response(Engine e, Conn* c, int64_t now) noexcept:
 
 cdef inline bint keep_or_reconnect(Engine e, Conn* c, int64_t now) noexcept:
     """After a response of a plain run.  The peer closes after it (Connection:
-    close): unanswered requests are issued again on a new connection, not
-    counted as errors."""
+    close, or keep-alive off): unanswered requests are issued again on a new
+    connection, not counted as errors.  With -n it reconnects only for
+    requests that the connections already connecting will not take, so no
+    new connection carries nothing (a request that fails goes back to the
+    quota, and its own connection reconnects in closed_failed)."""
     if c.framer.keep_alive:
         return True
     e._close(c, True)
-    if not e.stopped:
+    if not e.stopped and not (e.counted and e.quota_left <= e.counters.connecting_conns * e.depth):
         e._connect(c, now)
     return False
 

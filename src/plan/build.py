@@ -127,11 +127,9 @@ def _with_tls(target, o: RunOptions, url: str, problems: list[str]):
 
 
 def tls_flag_problems(o: RunOptions) -> list[str]:
-    """The TLS flags' own problems (files, versions), before a plan is read."""
-    given = o.tls_given()
-    tls = o.tls
-    return [f"{FLAG_NAMES[name]}: {message}" for name, message in tls.problems(FLAG_NAMES)
-            if name in given or (name in ("cert", "key") and {"cert", "key"} & set(given))]
+    """The TLS flags' own problems (files, versions), before a plan is read
+    (the defaults have none, so every problem is about a flag given)."""
+    return [f"{FLAG_NAMES[name]}: {message}" for name, message in o.tls.problems(FLAG_NAMES)]
 
 
 def keepalive_conflicts(o: RunOptions, headers) -> list[str]:

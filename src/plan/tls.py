@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 
 TLS_VERSIONS = ("1.2", "1.3")
 # How the command line spells each field (plans spell them as the field names).
@@ -115,11 +115,6 @@ class TlsOptions:
                 "client_cert": self.cert, "tls_min": self.tls_min, "tls_max": self.tls_max,
                 "ciphers": self.ciphers, "tls13_ciphers": self.tls13_ciphers, "groups": self.groups,
                 "resume": self.resume, "ktls": self.ktls, "keylog": self.keylog is not None}
-
-    def given(self) -> dict:
-        """The fields that differ from the defaults."""
-        default = TlsOptions()
-        return {k: v for k, v in asdict(self).items() if getattr(default, k) != v}
 
 
 # TlsContext's keywords that are not TlsOptions' field names (TlsConfigError.option).

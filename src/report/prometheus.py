@@ -74,6 +74,7 @@ class _State:
         self.dropped = 0
         self.target_rate: float | None = None
         self.active_connections: int | None = None
+        self.connections_opened: int | None = None   # None: a result without the count (before issue 11)
         self.bucket_counts = [0] * (len(DURATION_BUCKETS_S) + 1)     # the last is +Inf only
         self.duration_sum_s = 0.0
         self.scrapes = 0                # /metrics responses written out in full
@@ -90,6 +91,7 @@ class _Collector:
             statuses, errors, failed = dict(s.statuses), dict(s.errors), dict(s.failed)
             steps = list(s.steps)
             dropped, target, active = s.dropped, s.target_rate, s.active_connections
+            opened = s.connections_opened
             counts, total_s = list(s.bucket_counts), s.duration_sum_s
         per_step = steps or [("", "", statuses, failed)]
         requests = CounterMetricFamily("surge_requests", "Completed responses, by HTTP status (plans: per step).",
@@ -126,6 +128,9 @@ class _Collector:
                                     value=target)
         if active is not None:
             yield GaugeMetricFamily("surge_active_connections", "Connections open to the target.", value=active)
+        if opened is not None:
+            yield CounterMetricFamily("surge_connections_opened", "Connections established (TCP up and, over "
+                                      "TLS, the handshake done); with keep-alive off, one per request.", value=opened)
 
 
 def _bound_label(bound: float) -> str:
@@ -225,6 +230,8 @@ class PrometheusExporter:
             active = (point or {}).get("active_connections", totals.get("active_connections"))
             if active is not None:
                 s.active_connections = int(active)
+            if isinstance(totals.get("connections_opened"), int):
+                s.connections_opened = int(totals["connections_opened"])
             if added is not None:
                 counts, sum_s = added
                 s.bucket_counts = [a + b for a, b in zip(s.bucket_counts, counts)]

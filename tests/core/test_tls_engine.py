@@ -1,6 +1,7 @@
 """The engine over TLS, driven directly (as the worker does: epoll fd, on_ready,
 sweep), against nginx with TLS and the faulty TLS servers.  Counts come from
 nginx (stub_status, its TLS access log), not from what the engine claims."""
+import os
 import select
 import socket
 import ssl
@@ -16,7 +17,9 @@ from surge.plan.options import RunOptions
 from surge.plan.validate import load_plan
 from surge.run.addresses import pack_sockaddr
 from surge.run.flows import FlowTables
+from surge.plan.request import parse_target
 from tests.support.faulty import FaultyServer
+from tests.support.tables import literal_tables
 
 DRIVE_LIMIT_S = 20.0        # a bound on a broken test, never a measurement
 
@@ -86,6 +89,7 @@ def test_a_quota_over_tls_is_served_exactly_and_says_what_was_negotiated(nginx_t
     assert after["accepts"] - before["accepts"] - 1 == 4 == snapshot["connections_opened"]     # (status read)
     assert snapshot["handshakes"] == {"full": 4, "resumed": 0}      # all four connected before any session
     assert values(snapshot["connect"]) == 4 and values(snapshot["tls_handshake"]) == 4
+    assert snapshot["tls_handshake"][0][1] > 0      # (its min: a handshake takes its crypto's time at least)
     assert snapshot["tls_session"]["protocol"] == "TLSv1.3" and snapshot["tls_session"]["group"] == "X25519"
     assert snapshot["tls_session"]["ktls"] is False
     assert sum(snapshot["errors"].values()) == 0 and snapshot["tls_errors"] == {}
@@ -103,9 +107,12 @@ def test_pipelining_over_tls_is_exact(nginx_tls, tls_certs):
 class BigBodyServer:
     """A TLS server (Python's ssl: the test's instrument) answering every
     request with a `body_bytes` body in one sendall: many 16-KiB records per
-    response, more than the engine's 64-KiB read buffer."""
+    response, more than the engine's 64-KiB read buffer.  garbage_after: the
+    connection's Nth request is answered with bytes that are no TLS record,
+    written under the TLS layer (a record error mid-stream)."""
 
-    def __init__(self, pair, body_bytes: int):
+    def __init__(self, pair, body_bytes: int, garbage_after: int = 0):
+        self.garbage_after = garbage_after
         self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.context.load_cert_chain(str(pair.cert), str(pair.key))
         self.response = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % body_bytes + b"x" * body_bytes
@@ -131,6 +138,7 @@ class BigBodyServer:
         try:
             with self.context.wrap_socket(raw, server_side=True) as conn:
                 pending = b""
+                answered = 0
                 while not self.stopping.is_set():
                     data = conn.recv(65536)
                     if not data:
@@ -138,6 +146,12 @@ class BigBodyServer:
                     pending += data
                     while b"\r\n\r\n" in pending:
                         _, pending = pending.split(b"\r\n\r\n", 1)
+                        answered += 1
+                        if answered == self.garbage_after:
+                            with socket.socket(fileno=os.dup(conn.fileno())) as under:
+                                under.send(b"\x17\x03\x03\x00\x20" + b"not a record of this session....")
+                            time.sleep(0.2)
+                            return
                         conn.sendall(self.response)
         except OSError:
             return
@@ -147,6 +161,58 @@ class BigBodyServer:
         for thread in self.threads:
             thread.join(5)
         self.listener.close()
+
+
+class SlowReader(BigBodyServer):
+    """Reads each request's body in small pieces with pauses, so the client's
+    socket buffer fills and its TLS writes must wait and be retried; keeps
+    what it received."""
+
+    def __init__(self, pair):
+        super().__init__(pair, 2)
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)    # (inherited by accepted sockets)
+        self.bodies = []
+
+    def _serve(self, raw):
+        raw.settimeout(5)
+        try:
+            with self.context.wrap_socket(raw, server_side=True) as conn:
+                pending = b""
+                while not self.stopping.is_set():
+                    while b"\r\n\r\n" not in pending:
+                        data = conn.recv(65536)
+                        if not data:
+                            return
+                        pending += data
+                    head, pending = pending.split(b"\r\n\r\n", 1)
+                    length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+                    while len(pending) < length:
+                        time.sleep(0.0005)
+                        data = conn.recv(65536)
+                        if not data:
+                            return
+                        pending += data
+                    self.bodies.append(pending[:length])
+                    pending = pending[length:]
+                    conn.sendall(self.response)
+        except OSError:
+            return
+
+
+def test_a_write_that_must_wait_is_retried_from_where_it_stopped(tls_certs):
+    """8-MB request bodies (more than a socket's send buffer takes) to a server
+    that reads slowly: SSL_write says WANT_WRITE, and the retries (from a
+    moved buffer position) send every byte once, in order."""
+    server = SlowReader(tls_certs.leaf)
+    body = bytes(range(256)) * (8_000_000 // 256)
+    try:
+        tables = literal_tables(parse_target(f"http://127.0.0.1:{server.port}/"), ("POST", (), body))
+        snapshot = Driven([address(server.port) + (verified(tls_certs),)], tables, users=1,
+                          quota=3).run(lambda: False)
+    finally:
+        server.close()
+    assert snapshot["completed"] == 3 and sum(snapshot["errors"].values()) == 0
+    assert server.bodies == [body] * 3
 
 
 def test_large_responses_over_tls_are_read_whole(tls_certs):
@@ -204,7 +270,8 @@ def test_keepalive_off_closes_even_when_the_server_would_keep_the_connection(ngi
     after = server.status()
     assert snapshot["completed"] == 10 and sum(snapshot["errors"].values()) == 0
     assert after["requests"] - before["requests"] - 1 == 10
-    assert after["accepts"] - before["accepts"] >= 10                # (plus reconnects under way at the end)
+    assert after["accepts"] - before["accepts"] - 1 == 10            # (less the status read's own)
+    assert snapshot["connections_opened"] == 10
 
 
 def test_resumption_off_makes_every_handshake_full(nginx_tls, tls_certs):
@@ -228,7 +295,7 @@ def test_plain_http_without_keepalive_opens_a_connection_per_request(nginx):
                       keepalive=False).run(lambda: False)
     after = nginx.status()
     assert snapshot["completed"] == 10 and after["requests"] - before["requests"] - 1 == 10
-    assert after["accepts"] - before["accepts"] >= 10
+    assert after["accepts"] - before["accepts"] - 1 == 10            # none opened once -n is spent
     assert snapshot["handshakes"] is None and snapshot["tls_handshake"] is None and snapshot["tls_session"] is None
 
 
@@ -270,6 +337,34 @@ def test_a_server_that_breaks_the_handshake_is_counted_and_the_engine_goes_on(ki
         assert snapshot["tls_errors"] == {}
 
 
+def test_a_record_error_mid_stream_is_counted_as_tls_and_the_connection_replaced(tls_certs):
+    """A record that does not decrypt, after two good responses on the connection."""
+    server = BigBodyServer(tls_certs.leaf, 100, garbage_after=3)
+    try:
+        driven = Driven([address(server.port) + (verified(tls_certs),)], url_tables(server.port), users=1)
+        snapshot = driven.run(lambda: driven.engine.snapshot()["errors"]["tls"] >= 3)
+    finally:
+        server.close()
+    assert snapshot["errors"]["tls"] >= 3 and snapshot["completed"] >= 6
+    assert {k for k, n in snapshot["errors"].items() if n} == {"tls"}
+    assert list(snapshot["tls_errors"]) == ["decryption failed or bad record mac"], snapshot["tls_errors"]
+    assert snapshot["handshakes"]["full"] + snapshot["handshakes"]["resumed"] == snapshot["connections_opened"] >= 3
+
+
+def test_ktls_asked_for_reports_whether_the_kernel_took_the_records(nginx_tls, tls_certs):
+    """--ktls: where the kernel has no `tls` ULP (this machine's usual case) OpenSSL
+    keeps the records in user space, and says so; the load is served either way."""
+    with open("/proc/sys/net/ipv4/tcp_available_ulp") as ulps:
+        kernel_tls = "tls" in ulps.read().split()
+    server = nginx_tls()
+    before = server.requests()
+    snapshot = Driven([address(server.tls_port) + (verified(tls_certs, ktls=True),)], url_tables(server.tls_port),
+                      quota=50).run(lambda: False)
+    assert snapshot["completed"] == 50 == server.requests() - before
+    if not kernel_tls:
+        assert snapshot["tls_session"]["ktls"] is False
+
+
 # ---- plans: hosts of either kind --------------------------------------------------------------
 PLAN = """\
 name: two hosts
@@ -302,3 +397,40 @@ def test_a_plan_mixes_http_and_https_hosts(nginx_tls, tls_certs, tmp_path):
     assert snapshot["handshakes"]["full"] == 2          # one TLS connection per VU, none for the plain host
     assert server.requests() - before >= snapshot["completed"]
     assert sum(snapshot["errors"].values()) == 0
+
+
+ONE_HOST_PLAN = """\
+name: one https host
+target: http://127.0.0.1:{port}
+load: {{model: closed, vus: 1, duration: 1s}}
+scenarios:
+  - name: only
+    steps:
+      - {{name: get, request: GET /}}
+      - {{name: again, request: GET /}}
+"""
+
+
+def test_a_plan_whose_handshakes_fail_backs_off_instead_of_spinning(nginx_tls, tls_certs, tmp_path):
+    """A virtual user whose connection never got through its handshake waits the
+    retry back-off (50 ms) before its next attempt, as after a refused connect.
+    Over WINDOW_S, 2 users can make at most 2 x (WINDOW_S / 50 ms + 1) attempts;
+    without the back-off each retries at once, ~1 ms per handshake on loopback.
+    (A slow machine makes fewer attempts, never more.)"""
+    WINDOW_S = 0.5
+    server = nginx_tls("self_signed")
+    path = tmp_path / "plan.yaml"
+    path.write_text(ONE_HOST_PLAN.format(port=server.tls_port))
+    tables = FlowTables(compile_plan(load_plan(str(path))))
+    driven = Driven([address(server.tls_port) + (verified(tls_certs),)], tables, users=2)
+    started = []
+
+    def window_over() -> bool:
+        started.append(time.monotonic())
+        return started[-1] - started[0] >= WINDOW_S
+
+    snapshot = driven.run(window_over)
+    attempts = snapshot["errors"]["tls"]
+    assert attempts >= 2, snapshot["errors"]                     # each user tried at least once
+    assert attempts <= 2 * (WINDOW_S / 0.05 + 1) + 2, attempts   # +2: the window is measured from the start
+    assert snapshot["connections_opened"] == 0 and snapshot["completed"] == 0

@@ -350,3 +350,11 @@ scenarios: [{name: s, steps: [{name: a, request: GET /}]}]
     lines = (run.stdout + run.stderr).strip().splitlines()
     assert lines == [f"{path}:3 tls.cacert: cannot read '{tmp_path / 'missing.pem'}': No such file or directory",
                      f"{path}:4 tls.tls_min: 1.3 is above tls_max 1.2: no version would be left"]
+
+
+def test_a_plans_tls_flags_are_checked_as_flags_before_the_plan_is_read(tmp_path, tls_certs):
+    certs_beside(tmp_path, tls_certs)
+    path = write(tmp_path, MIXED)
+    missing = str(tmp_path / "nope.pem")
+    assert [p.text for p in build_workload(path, options(cacert=missing)).problems] == [
+        f"--cacert: cannot read {missing!r}: No such file or directory"]

@@ -84,8 +84,13 @@ def test_real_run_result(surge_server, tmp_path):
     path = tmp_path / "real.hlog"
     write_hlog(run.result, path)
     _, intervals = read_intervals(path)
-    assert len(intervals) == len(run.result["timeseries"])          # one per second: points carry `hdr`
-    assert sum(h.get_total_count() for h in intervals) == run.result["latency"]["count"]
+    untagged = [h for h in intervals if h.get_tag() is None]
+    assert len(untagged) == len(run.result["timeseries"])          # one per second: points carry `hdr`
+    assert sum(h.get_total_count() for h in untagged) == run.result["latency"]["count"]
+    # the 4 connections' connect times, in the second they were reported (the first)
+    connect = [h for h in intervals if h.get_tag() == "connect"]
+    assert sum(h.get_total_count() for h in connect) == run.result["connect"]["count"] == 4
+    assert {h.get_tag() for h in intervals} == {None, "connect"}    # plain http: no handshake
 
 
 def test_intervals_given_directly(tmp_path):

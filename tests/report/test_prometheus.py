@@ -25,14 +25,16 @@ DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "surge.
 def replay(exporter: PrometheusExporter, result: dict, start: int = 0, stop: int | None = None) -> None:
     """Feed the exporter as the supervisor does: each second's point (those in
     [start, stop)) and the cumulative totals up to it."""
-    statuses, timeouts, dropped = {}, 0, 0
+    statuses, timeouts, dropped, opened = {}, 0, 0, 0
     for i, point in enumerate(result["timeseries"][:stop]):
         for status, n in point["statuses"].items():
             statuses[status] = statuses.get(status, 0) + n
         timeouts += point["errors"]
         dropped += point.get("dropped", 0)
+        opened += point.get("connections_opened", 0)
         totals = {"responses_by_status": dict(statuses), "dropped": dropped,
-                  "errors": {**{k: 0 for k in result["totals"]["errors"]}, "timeout": timeouts}}
+                  "errors": {**{k: 0 for k in result["totals"]["errors"]}, "timeout": timeouts},
+                  **({"connections_opened": opened} if "connections_opened" in result["totals"] else {})}
         if i >= start:
             exporter.update({**point, "active_connections": ACTIVE_CONNECTIONS}, totals)
 
@@ -92,6 +94,17 @@ def test_metrics_over_http_equal_the_result(exporter):
     for bound, count in expected_buckets(result).items():
         assert samples[("surge_request_duration_seconds_bucket", (("le", repr(bound)),))] == count
     assert samples[("surge_request_duration_seconds_bucket", (("le", "+Inf"),))] == result["latency"]["count"]
+
+
+def test_connections_opened_is_a_counter_only_when_the_result_counts_them(exporter):
+    from tests.report.synthetic import add_connection_costs
+    result = add_connection_costs(make_result(6, seed=5), keepalive=False)
+    e = exporter(config=result["config"])
+    replay(e, result)
+    assert scrape(e.url)[("surge_connections_opened_total", ())] == result["totals"]["connections_opened"]
+    old = exporter(config=result["config"])
+    replay(old, make_result(6, seed=5))
+    assert not any(name.startswith("surge_connections_opened") for name, _ in scrape(old.url))
 
 
 def test_finish_sets_the_final_numbers(exporter):

@@ -157,6 +157,26 @@ def _engine_like(snaps: list[dict]) -> list[dict]:
     return out
 
 
+def test_the_result_file_carries_every_connection_cost_merged_exactly():
+    workers = [_worker(seed, 4) for seed in (21, 22)]
+    run = _record("https://127.0.0.1:9/", [_engine_like(w[0]) for w in workers], insecure=True,
+                  disable_keepalive=True)
+    result = run.to_result()
+    from surge.result.load import check_result
+    check_result(result, "result.json")
+    assert result["totals"]["connections_opened"] == sum(w[0][-1]["connections_opened"] for w in workers)
+    assert [p["connections_opened"] for p in result["timeseries"]] == [
+        sum(w[0][k]["connections_opened"] - (w[0][k - 1]["connections_opened"] if k else 0) for w in workers)
+        for k in range(4)]
+    connects = Histogram()
+    connects.record_many(np.asarray([v for w in workers for v in w[1]], dtype=np.int64))
+    assert result["connect"]["hdr"] == connects.encode()
+    assert result["connect"]["count"] == sum(p["connections_opened"] for p in result["timeseries"])
+    assert result["tls_handshake"]["count"] == sum(len(w[2]) for w in workers)
+    assert result["tls"]["verify"] is False and result["tls"]["handshakes"]["full"] > 0
+    assert result["config"]["keepalive"] is False
+
+
 def test_a_plain_http_result_has_connect_but_no_tls():
     workers = [_worker(seed, 3, tls=False) for seed in (1, 2)]
     result = _record("http://127.0.0.1:9/", [_engine_like(w[0]) for w in workers]).to_result()

@@ -74,9 +74,6 @@ scenarios:
     assert secure["tls"]["probe"]["protocol"] == "TLSv1.3"
 
 
-# strict: once the engine stops reconnecting after the -n quota is spent (HELPERS.md request
-# to tls-core, closed.pxi keep_or_reconnect), this passes and the marker must go.
-@pytest.mark.xfail(strict=True, reason="the engine opens one more connection per -c after the last request")
 @pytest.mark.parametrize("scheme", ["https", "http"])
 def test_disable_keepalive_opens_one_connection_per_request(nginx_tls, tls_certs, scheme):
     server = nginx_tls("leaf")

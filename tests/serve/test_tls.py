@@ -147,3 +147,42 @@ def test_the_demo_app_over_tls_routes_and_counts():
                 data += chunk
         assert server.routes()["GET /items/{id}"] == 3
         assert server.served() == 3
+
+
+# ---- end to end: surge run against surge serve --tls ---------------------------------------------
+@pytest.mark.parametrize("keepalive", [True, False])
+def test_surge_run_over_tls_is_served_exactly_and_reports_its_connections(keepalive):
+    with ServeProcess(tls=True, workers=2) as server:
+        extra = [] if keepalive else ["--disable-keepalive"]
+        run = run_surge("run", server.url + "/", "--cacert", server.cacert, "-n", "400", "-c", "4", "-w", "2",
+                        *extra, timeout_s=120)
+        assert run.code == 0, run.stderr
+        served = server.served()
+    result = run.result
+    totals = result["totals"]
+    assert totals["requests"] == served == 400
+    tls = result["tls"]
+    assert tls["verify"] is True and tls["protocol"] in ("TLSv1.2", "TLSv1.3") and tls["errors"] == {}
+    opened = totals["connections_opened"]
+    assert sum(p["connections_opened"] for p in result["timeseries"]) == opened
+    assert tls["handshakes"]["full"] + tls["handshakes"]["resumed"] == opened
+    # every connection established had one handshake timed; a TCP connect is timed before its
+    # handshake, so at the stop up to one per connection (-c 4) may be up without one
+    assert result["tls_handshake"]["count"] == opened
+    assert opened <= result["connect"]["count"] <= opened + 4
+    if keepalive:
+        assert opened == 4
+    else:
+        assert opened >= 400 and tls["handshakes"]["resumed"] > 0      # the server issues tickets
+        assert result["config"]["keepalive"] is False
+        assert "keep-alive off: latency includes connect and handshake" in run.stdout
+    assert f"  TLS  {tls['protocol']} {tls['cipher']} {tls['group']}, verified" in run.stdout
+
+
+def test_an_insecure_run_says_so_in_its_result_and_summary():
+    with ServeProcess(tls=True) as server:
+        run = run_surge("run", server.url + "/", "-k", "-n", "50", "-c", "2", timeout_s=60)
+        assert run.code == 0, run.stderr
+        assert server.served() == 50
+    assert run.result["tls"]["verify"] is False and run.result["config"]["tls"]["verify"] is False
+    assert "NOT VERIFIED (--insecure)" in run.stdout
