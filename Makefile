@@ -50,7 +50,7 @@ test: build
 bench: build
 	$(PY) -m pytest -q bench/micro --benchmark-only --benchmark-columns=min,median,mean,ops
 	$(PY) bench/versus_wrk.py --scenarios default,pipeline,c10k --rounds 5
-	$(PY) bench/versus_wrk.py --scenarios tls,tls-pipeline,tls-close,tls-c10k,tls-ktls --rounds 5
+	$(PY) bench/versus_wrk.py --scenarios tls,tls-pipeline,tls-close,tls-ktls,tls-c10k --rounds 5
 	$(PY) bench/open_model.py
 	$(PY) bench/progress_overhead.py
 	$(PY) bench/compare_pair.py

@@ -89,6 +89,10 @@ OVERRUN_ALLOWANCE_S = 30.0
 # How long a stub_status read may take: behind 10,000 TLS handshakes nginx's one
 # worker answers it late (tests keep the 5-s default).
 STATUS_TIMEOUT_S = 30.0
+# Before a round, nginx must be idle (only the status connection active): after
+# 10,000 TLS connections it is still closing and handshaking for a while, and the
+# next round would be measured against that backlog. Waited for at most this long.
+IDLE_TIMEOUT_S = 60.0
 
 
 # -- arguments ---------------------------------------------------------------
@@ -128,9 +132,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--c10k-connections", type=int, default=10000, help="c10k scenario (default 10000)")
     parser.add_argument("--c10k-workers", type=int, default=2,
                         help="surge workers / wrk threads in c10k (default 2)")
-    parser.add_argument("--tls-c10k-duration", type=duration_argument, default="20s",
-                        help="tls-c10k's rounds instead of --duration (default 20s: 10,000 full handshakes"
-                             " alone keep nginx's one worker busy for seconds)")
+    parser.add_argument("--tls-c10k-duration", type=duration_argument, default="30s",
+                        help="tls-c10k's rounds instead of --duration (default 30s: 10,000 full handshakes"
+                             " alone keep nginx's one worker busy for many seconds)")
     parser.add_argument("--close-connections", type=int, default=20,
                         help="tls-close scenario: connections, each one request long (default 20)")
     parser.add_argument("--scenarios", type=list_argument(KNOWN_SCENARIOS), default=["default", "pipeline"],
@@ -271,6 +275,7 @@ class Round:
     rss_sum_kib: int = 0      # sum of the per-process peaks
     processes: int = 0        # how many processes the tool's tree had
     ru_maxrss_kib: int = 0    # raw, for the record: includes the harness (see proctree.py)
+    busy_at_start: int = 0    # connections nginx still had open when the round had to start anyway
     tool_reported_requests: int | None = None   # wrk's own count, for a cross-check
     tool_reported_errors: str = ""               # wrk's socket-error and non-2xx lines
     worker_max_rss_kib: list[int] = field(default_factory=list)  # surge's JSON, when present
@@ -333,6 +338,7 @@ def run_round(nginx: Nginx, tool: Tool, scenario: str, round_index: int,
     stdout_path, stderr_path = file_stem + ".out", file_stem + ".err"
     deadline_s = parse_duration_s(args.duration) + OVERRUN_ALLOWANCE_S
 
+    result.busy_at_start = wait_until_idle(nginx, IDLE_TIMEOUT_S)
     connections_before = nginx.connections()
     served_before = nginx.requests()
     window = SteadyWindow(nginx, parse_duration_s(args.duration))
@@ -393,6 +399,19 @@ def run_round(nginx: Nginx, tool: Tool, scenario: str, round_index: int,
     return result
 
 
+def wait_until_idle(nginx: Nginx, timeout_s: float) -> int:
+    """Wait until nginx has no connection open but the status read's own;
+    0 then, else how many were still open after timeout_s."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        busy = nginx.status()["active"] - 1
+        if busy <= 0:
+            return 0
+        if time.monotonic() > deadline:
+            return busy
+        time.sleep(0.1)
+
+
 def _surge_worker_rss_kib(json_path: str) -> list[int]:
     """resources.workers[i].max_rss_kb from surge's result file; [] when absent."""
     try:
@@ -404,7 +423,8 @@ def _surge_worker_rss_kib(json_path: str) -> list[int]:
 
 
 def _surge_tls(json_path: str) -> dict:
-    """What surge's result says about TLS: handshake_p50_us, connect_p50_us,
+    """What surge's result says about TLS: handshake_p50_us, connect_p50_us (and
+    how many were timed: handshake_count, connect_count),
     protocol, cipher, group, ktls, resume, handshakes {full, resumed}, errors
     ({reason: count}) and connections_opened; whatever of it is present."""
     try:
@@ -416,11 +436,12 @@ def _surge_tls(json_path: str) -> dict:
     for key in ("tls_handshake", "connect"):
         try:
             found[f"{key.removeprefix('tls_')}_p50_us"] = float(result[key]["percentiles"]["50"])
+            found[f"{key.removeprefix('tls_')}_count"] = int(result[key]["count"])
         except (KeyError, TypeError, ValueError):
             pass
     tls = result.get("tls") if isinstance(result.get("tls"), dict) else {}
-    found.update({key: tls[key] for key in ("protocol", "cipher", "group", "ktls", "resume", "verify",
-                                            "handshakes", "errors") if key in tls})
+    found.update({key: tls[key] for key in ("protocol", "cipher", "group", "ktls", "ktls_send", "ktls_recv",
+                                            "resume", "verify", "handshakes", "errors") if key in tls})
     opened = (result.get("totals") or {}).get("connections_opened")
     if opened is not None:
         found["connections_opened"] = opened
@@ -511,6 +532,8 @@ def render_scenario(title: str, rounds: list[Round], tools: list[Tool], summary:
         notes = []
         if not r.ok:
             notes.append(f"FAILED: {r.failure}")
+        if r.busy_at_start:
+            notes.append(f"nginx still had {r.busy_at_start:,} connections open at the start")
         if r.tool_reported_requests is not None:
             notes.append(f"wrk counted {r.tool_reported_requests:,}")
         if r.tool_reported_errors:
@@ -537,11 +560,16 @@ def _tls_notes(tls: dict) -> list[str]:
     if tls.get("protocol"):
         notes.append(" ".join(str(tls.get(key) or "") for key in ("protocol", "cipher", "group")).strip()
                      + (", verified" if tls.get("verify") else "") + (", kTLS" if tls.get("ktls") else ""))
+    if "ktls_send" in tls or "ktls_recv" in tls:
+        notes.append(f"kTLS send {'on' if tls.get('ktls_send') else 'off'},"
+                     f" receive {'on' if tls.get('ktls_recv') else 'off'}")
     if isinstance(tls.get("handshakes"), dict):
         notes.append(f"handshakes {tls['handshakes'].get('full', 0):,} full /"
                      f" {tls['handshakes'].get('resumed', 0):,} resumed")
     if tls.get("handshake_p50_us") is not None:
-        notes.append(f"handshake p50 {tls['handshake_p50_us']:,.0f} µs")
+        count = tls.get("handshake_count")
+        notes.append(f"handshake p50 {tls['handshake_p50_us']:,.0f} µs"
+                     + (f" (of {count:,} timed)" if count is not None else ""))
     if tls.get("errors"):
         notes.append("TLS errors " + ", ".join(f"{reason}: {count}" for reason, count in tls["errors"].items()))
     return notes
