@@ -21,7 +21,6 @@ Where things are (see _engine.pxd for the shape):
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc, realloc
-from libc.stdio cimport snprintf
 from libc.string cimport memchr, memcmp, memcpy, memset, strcmp, strncpy
 
 from surge.core._histogram cimport Histogram, record_value

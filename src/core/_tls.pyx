@@ -16,6 +16,7 @@ import ipaddress
 import os
 import select
 import socket
+import struct
 import time
 
 from libc.errno cimport errno
@@ -356,7 +357,6 @@ cdef class TlsContext:
 
 def _address(int family, bytes sockaddr):
     """A packed sockaddr back to the tuple socket.connect() takes."""
-    import struct
     if family == socket.AF_INET:
         port = struct.unpack_from("!H", sockaddr, 2)[0]
         return socket.inet_ntop(socket.AF_INET, sockaddr[4:8]), port
