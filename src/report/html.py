@@ -239,6 +239,13 @@ def _headline(result: dict) -> str:
                                format_us(uncorrected.get("percentiles", {}).get(key))))
     if "dropped" in totals:
         cards.append(_card("dropped (no connection free in time)", f"{totals['dropped']:,}"))
+    # keep-alive off measures handshake capacity: connections per second and what each cost
+    duration_s = totals.get("duration_s") or 0
+    if cfg.get("keepalive") is False and isinstance(totals.get("connections_opened"), int) and duration_s:
+        cards.append(_card("connections / s", format_rate(totals["connections_opened"] / duration_s)))
+    handshake = result.get("tls_handshake") if isinstance(result.get("tls_handshake"), dict) else {}
+    if handshake.get("count"):
+        cards.append(_card("p50 TLS handshake", format_us((handshake.get("percentiles") or {}).get("50"))))
     cards.append(_card("duration", f"{totals.get('duration_s', 0):.2f} s"))
     return f'<div class="cards">{"".join(cards)}</div>'
 

@@ -52,6 +52,10 @@ def test_insecure_and_keepalive_off_are_said_plainly():
     assert f"handshakes {shakes['full']:,} full, {shakes['resumed']:,} resumed" in text
     page = render_html(result)
     assert "TLS NOT VERIFIED (--insecure)" in page and "keep-alive off: latency includes" in page
+    from surge.report.numbers import format_rate, format_us
+    assert (f'<div class="v">{format_rate(opened / 6)}</div><div class="k">connections / s</div>') in page
+    p50 = format_us(result["tls_handshake"]["percentiles"]["50"])
+    assert f'<div class="v">{p50}</div><div class="k">p50 TLS handshake</div>' in page
 
 
 def test_only_the_top_tls_error_reasons_are_named():
