@@ -248,7 +248,8 @@ cdef class Histogram:
         return self.values_at_percentiles([percentile])[0]
 
     def values_at_percentiles(self, percentiles):
-        """Values at many percentiles in one cumulative scan, in the order given."""
+        """Values at many percentiles in one cumulative scan, in the order given
+        (HdrHistogram's, capped at the recorded max)."""
         if self.total_count == 0:
             return [0 for _ in percentiles]
         order = sorted(range(len(percentiles)), key=lambda k: percentiles[k])
@@ -266,8 +267,10 @@ cdef class Histogram:
             if p == 0:
                 results[k] = self.min_value
             else:
-                # HdrHistogram's convention: report the bucket's highest equivalent value.
-                results[k] = self.highest_equivalent(self.value_at_index(i - 1))
+                # HdrHistogram's convention: report the bucket's highest equivalent
+                # value; but never above the largest value recorded (that can be
+                # up to a bucket, 0.1%, higher), so no report reads p99 > max.
+                results[k] = min(self.highest_equivalent(self.value_at_index(i - 1)), self.max_value)
         return results
 
     def count_at_index(self, int32_t index):
