@@ -101,7 +101,23 @@ class TlsOptions:
 
     def context(self, host: str):
         """A surge.core._tls.TlsContext for talking to `host` (raises its
-        TlsConfigError for what only OpenSSL can refuse)."""
+        TlsConfigError for what only OpenSSL can refuse).
+
+        Made once per process and options: OpenSSL 3 takes ~30 ms of CPU to load
+        the system trust store into each new context, and the build's check, the
+        supervisor's probe and every worker would each pay it.  Workers inherit
+        the supervisor's context at the fork, and from then on each has its own
+        copy (its own SSL_CTX and session cache), so it is still one context per
+        host per worker.  A context that holds a session (it carried load in this
+        process) is not handed out again: a new run's first handshakes are full."""
+        key = (self, host)
+        cached = _CONTEXTS.get(key)
+        if cached is not None and not cached.has_session:
+            return cached
+        _CONTEXTS[key] = context = self._new_context(host)
+        return context
+
+    def _new_context(self, host: str):
         from surge.core._tls import TlsContext
 
         return TlsContext(server_name=self.server_name(host), verify=not self.insecure, cacert=self.cacert,
@@ -117,6 +133,9 @@ class TlsOptions:
                 "resume": self.resume, "ktls": self.ktls, "keylog": self.keylog is not None}
 
 
+# TlsOptions.context's contexts, by (options, host).
+_CONTEXTS: dict = {}
+
 # TlsContext's keywords that are not TlsOptions' field names (TlsConfigError.option).
 _CONTEXT_KEYWORDS = {"min_version": "tls_min", "max_version": "tls_max", "verify": "insecure", "resume": "resume"}
 
@@ -124,8 +143,8 @@ _CONTEXT_KEYWORDS = {"min_version": "tls_min", "max_version": "tls_max", "verify
 def context_problem(options: TlsOptions, host: str, names: dict[str, str] | None = None) -> str | None:
     """What OpenSSL says against these options (a key that does not match, a
     bad cipher list), or None; with `names` (FLAG_NAMES) it starts with the
-    flag it is about.  The context made here is thrown away: each worker
-    makes its own after the fork."""
+    flag it is about.  The context made here is the one the probe and the
+    workers then use (TlsOptions.context)."""
     from surge.core._tls import TlsConfigError
 
     try:

@@ -264,8 +264,9 @@ def make_engine(spec: WorkerSpec, on_event):
 
 def engine_hosts(spec: WorkerSpec) -> list[tuple]:
     """The engine's hosts: (family, sockaddr, TlsContext or None for plain TCP),
-    in workload.hosts order.  Each worker makes its own context per host after
-    the fork (an SSL_CTX and its session cache are not shared across processes)."""
+    in workload.hosts order.  The contexts come from TlsOptions.context: the
+    supervisor's, inherited at the fork, so each worker holds its own copy (an
+    SSL_CTX and its session cache are not shared across processes)."""
     hosts = []
     for (family, sockaddr), host in zip(spec.hosts, spec.workload.hosts):
         hosts.append((family, sockaddr, host.tls.context(host.host) if host.tls is not None else None))

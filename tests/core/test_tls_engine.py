@@ -434,3 +434,23 @@ def test_a_plan_whose_handshakes_fail_backs_off_instead_of_spinning(nginx_tls, t
     assert attempts >= 2, snapshot["errors"]                     # each user tried at least once
     assert attempts <= 2 * (WINDOW_S / 0.05 + 1) + 2, attempts   # +2: the window is measured from the start
     assert snapshot["connections_opened"] == 0 and snapshot["completed"] == 0
+
+
+def test_one_context_per_options_and_host_until_it_has_carried_load(nginx_tls, tls_certs):
+    """TlsOptions.context hands out one context per (options, host): the build's
+    check, the probe and the workers (through the fork) share it instead of each
+    loading the trust store.  Once it holds a session it is not handed out again,
+    so another run in this process starts with full handshakes."""
+    from surge.plan.tls import TlsOptions
+
+    server = nginx_tls()
+    options = TlsOptions(cacert=str(tls_certs.ca))
+    context = options.context("127.0.0.1")
+    assert options.context("127.0.0.1") is context
+    assert options.context("localhost") is not context            # another server name, another context
+    context.probe(*address(server.tls_port), 5.0)
+    assert not context.has_session and options.context("127.0.0.1") is context    # a probe keeps none
+    Driven([address(server.tls_port) + (context,)], url_tables(server.tls_port), users=1, quota=5).run(lambda: False)
+    assert context.has_session
+    fresh = options.context("127.0.0.1")
+    assert fresh is not context and not fresh.has_session
