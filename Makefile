@@ -16,6 +16,7 @@ DEMO_PORT ?= 18080
 ssl-headers:
 	$(if $(shell command -v $(firstword $(CC)) 2>/dev/null),,$(error C compiler $(CC) missing: install gcc (Debian/Ubuntu: apt-get install build-essential)))
 	$(if $(shell echo '#include <openssl/ssl.h>' | $(CC) -E - >/dev/null 2>&1 && echo found),,$(error libssl headers missing: install libssl-dev (Debian/Ubuntu: apt-get install libssl-dev)))
+	$(if $(shell printf '#include <openssl/opensslv.h>\n#if OPENSSL_VERSION_NUMBER < 0x30000000L\n#error old\n#endif\n' | $(CC) -E - >/dev/null 2>&1 && echo found),,$(error OpenSSL 3.0 or newer needed (the core uses its kTLS and group-name calls): install a newer libssl-dev))
 	@:
 
 $(VENV)/.installed: pyproject.toml setup.py | ssl-headers

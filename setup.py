@@ -31,7 +31,7 @@ def ext(name, source, libraries=()):
     return Extension(name, [source], define_macros=macros, extra_compile_args=cflags, libraries=list(libraries))
 
 
-# OpenSSL (libssl + libcrypto, 1.1.1 or 3.x; Debian: libssl-dev): the TLS
+# OpenSSL (libssl + libcrypto, 3.0 or newer; Debian: libssl-dev): the TLS
 # contexts and the engine's TLS transport call it directly.
 OPENSSL = ("ssl", "crypto")
 

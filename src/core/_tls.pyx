@@ -90,10 +90,12 @@ cdef int no_passphrase(char* buf, int size, int rwflag, void* userdata) noexcept
 cdef SSL* tls_new(TlsShared* t, int fd) noexcept:
     cdef SSL* ssl = SSL_new(t.ctx)
     if ssl == NULL:
+        ERR_clear_error()               # (out of memory) not to be blamed on another connection
         return NULL
-    SSL_set_fd(ssl, fd)
-    if t.sni != NULL:
-        SSL_set_tlsext_host_name(ssl, t.sni)
+    if SSL_set_fd(ssl, fd) != 1 or (t.sni != NULL and SSL_set_tlsext_host_name(ssl, t.sni) != 1):
+        SSL_free(ssl)
+        ERR_clear_error()
+        return NULL
     if t.session != NULL:
         SSL_set_session(ssl, t.session)
     return ssl
@@ -109,6 +111,7 @@ cdef void tls_negotiated(SSL* ssl, Negotiated* out) noexcept:
         out.group = SSL_group_to_name(ssl, nid)
     out.ktls_send = BIO_get_ktls_send(SSL_get_wbio(ssl)) == 1
     out.ktls_recv = BIO_get_ktls_recv(SSL_get_rbio(ssl)) == 1
+    ERR_clear_error()       # OBJ_nid2sn may queue "unknown nid": never another connection's failure
 
 
 cdef void tls_error_text(SSL* ssl, char* out, size_t cap) noexcept:
@@ -159,6 +162,9 @@ def _is_ip(name: str) -> bool:
 
 cdef class TlsContext:
     """One SSL_CTX: what every TLS connection to one host shares."""
+
+    def __cinit__(self):
+        self.shared.keylog_fd = -1      # before __init__ can fail: __dealloc__ must not close fd 0
 
     def __init__(self, *, str server_name, bint verify=True, cacert=None, cert=None, key=None,
                  min_version=None, max_version=None, ciphers=None, tls13_ciphers=None, groups=None,
@@ -226,7 +232,18 @@ cdef class TlsContext:
                 ERR_clear_error()
                 raise TlsConfigError("cacert", f"cacert {cacert}: no PEM certificate in it")
         ip = _is_ip(name)
-        self._sni = None if ip else name.encode("idna" if not name.isascii() else "ascii")
+        if not ip:
+            try:
+                self._sni = name.encode("idna" if not name.isascii() else "ascii")
+            except UnicodeError:
+                raise TlsConfigError("server_name", f"server_name {name[:80]!r}: not a valid host name "
+                                                    "(labels of 1-63 characters, at most 253 in all)") from None
+            labels = self._sni.rstrip(b".").split(b".")
+            if len(self._sni) > 253 or not all(0 < len(label) <= 63 for label in labels):
+                raise TlsConfigError("server_name", f"server_name {name[:80]!r}: not a valid host name "
+                                                    "(labels of 1-63 characters, at most 253 in all)")
+        else:
+            self._sni = None
         self.shared.sni = NULL if ip else <const char*>self._sni
         if not self.verify:
             SSL_CTX_set_verify(self.ctx, SSL_VERIFY_NONE, NULL)
@@ -235,10 +252,16 @@ cdef class TlsContext:
         SSL_CTX_set_default_verify_paths(self.ctx)
         param = SSL_CTX_get0_param(self.ctx)
         X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS)
+        # Both can refuse (a scoped IPv6 literal such as ::1%lo, an odd name): then
+        # no identity would be checked and any certificate the CA signed would pass.
         if ip:
-            X509_VERIFY_PARAM_set1_ip_asc(param, name.encode())
+            checked = X509_VERIFY_PARAM_set1_ip_asc(param, name.encode()) == 1
         else:
-            X509_VERIFY_PARAM_set1_host(param, <const char*>self._sni, 0)
+            checked = X509_VERIFY_PARAM_set1_host(param, <const char*>self._sni, 0) == 1
+        if not checked:
+            ERR_clear_error()
+            raise TlsConfigError("server_name", f"server_name {name!r}: OpenSSL cannot check a certificate "
+                                                "against it (an IP address without a scope, or a host name)")
 
     cdef _set_client_cert(self, cert, key):
         cert_path = _readable("cert", cert)

@@ -114,7 +114,10 @@ class TlsOptions:
         cached = _CONTEXTS.get(key)
         if cached is not None and not cached.has_session:
             return cached
-        _CONTEXTS[key] = context = self._new_context(host)
+        context = self._new_context(host)
+        if len(_CONTEXTS) >= _CONTEXTS_KEPT:          # a long-lived process (tests, a library user)
+            del _CONTEXTS[next(iter(_CONTEXTS))]
+        _CONTEXTS[key] = context
         return context
 
     def _new_context(self, host: str):
@@ -133,11 +136,13 @@ class TlsOptions:
                 "resume": self.resume, "ktls": self.ktls, "keylog": self.keylog is not None}
 
 
-# TlsOptions.context's contexts, by (options, host).
+# TlsOptions.context's contexts, by (options, host); the oldest goes past _CONTEXTS_KEPT.
 _CONTEXTS: dict = {}
+_CONTEXTS_KEPT = 32
 
 # TlsContext's keywords that are not TlsOptions' field names (TlsConfigError.option).
-_CONTEXT_KEYWORDS = {"min_version": "tls_min", "max_version": "tls_max", "verify": "insecure", "resume": "resume"}
+_CONTEXT_KEYWORDS = {"min_version": "tls_min", "max_version": "tls_max", "verify": "insecure", "resume": "resume",
+                     "server_name": "sni"}
 
 
 def context_problem(options: TlsOptions, host: str, names: dict[str, str] | None = None) -> str | None:

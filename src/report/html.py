@@ -17,6 +17,7 @@ from surge.report.findings import findings, format_measured, has_responses, summ
 from surge.report.numbers import format_percent, format_rate, format_us, is_open_model, saturated_workers
 from surge.report.resample import resample
 from surge.report.steps import steps_of
+from surge.report.summary import keepalive_off_note
 from surge.result.failed import error_rate, errors_total, failed_count, failed_reasons
 
 MAX_REPORT_BYTES = 5_000_000
@@ -183,7 +184,8 @@ def _banners(result: dict) -> str:
         out.append('<div class="banner warn">TLS NOT VERIFIED (--insecure): the server\'s certificate was not '
                    "checked, so these numbers may come from a server other than the one named.</div>")
     if (result.get("config") or {}).get("keepalive") is False:
-        out.append('<div class="banner warn">keep-alive off: latency includes connect and handshake '
+        open_model = (result.get("config") or {}).get("model") == "open"
+        out.append(f'<div class="banner warn">{_esc(keepalive_off_note(open_model))} '
                    "(a new connection for every request).</div>")
     for index, cpu in saturated_workers(result):
         out.append(f'<div class="banner warn">Worker {_esc(index)} used {cpu * 100:.0f}% of a CPU core: the load '

@@ -202,7 +202,7 @@ def render_summary(result: dict) -> str:
     else:
         lines += _latency_block("Latency", lat)
     if cfg.get("keepalive") is False:
-        lines += ["  keep-alive off: latency includes connect and handshake", ""]
+        lines += [f"  {keepalive_off_note(open_model)}", ""]
     duration = totals["duration_s"]
     lines.append(f"  {plural(totals['requests'], 'request')} in {duration:.2f}s, {format_bytes(totals['bytes_in'])} "
                  f"read, {format_bytes(totals['bytes_out'])} written")
@@ -236,3 +236,13 @@ def render_summary(result: dict) -> str:
     for failed in result.get("workers_failed", []):
         lines.append(f"  WORKER {failed['index']} DIED: {failed['cause']} (its results up to then are included)")
     return "\n".join(lines)
+
+
+def keepalive_off_note(open_model: bool) -> str:
+    """What --disable-keepalive means for the latency shown.  The open model
+    opens each request's connection as soon as the last one closed, ahead of
+    its due time, so the connect and handshake are not in its latency."""
+    if open_model:
+        return ("keep-alive off: a new connection per request, opened ahead of its due time: "
+                "latency excludes connect and handshake (see Connections)")
+    return "keep-alive off: latency includes connect and handshake"

@@ -110,7 +110,7 @@ class Supervisor:
             same = (host.host, host.port) == (target.host, target.port)
             host_choices.append((host, chosen if same else choose_address(host, timeout_s)))
         hosts = tuple((c.address.family, c.address.packed()) for _, c in host_choices)
-        probes = self.probe_tls(host_choices, timeout_s)
+        probes = self.probe_tls(host_choices, workload.timeout_ns / NS_PER_S)   # a slow handshake gets --timeout
         return hosts, describe_addresses(chosen, host_choices, probes, target)
 
     def probe_tls(self, host_choices, timeout_s: float) -> dict:

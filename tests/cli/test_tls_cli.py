@@ -83,6 +83,8 @@ def test_https_to_a_plain_http_port_says_so(nginx_tls):
     (lambda certs, tmp: ["--ciphers", "NOT-A-CIPHER"], ["NOT-A-CIPHER"]),
     (lambda certs, tmp: ["--tls-min", "1.3", "--tls-max", "1.2"], ["--tls-min", "--tls-max"]),
     (lambda certs, tmp: ["--tls-min", "1.1"], ["--tls-min", "1.1"]),
+    (lambda certs, tmp: ["-k", "--sni", "a" * 300], ["--sni", "not a valid host name"]),      # was exit 0, no SNI
+    (lambda certs, tmp: ["--sni", "\u00e4" * 70], ["--sni", "not a valid host name"]),      # was a traceback
 ])
 def test_bad_tls_options_are_one_line_and_exit_2(tls_certs, tmp_path, make_args, fragments):
     run = run_surge("run", "https://127.0.0.1:9/", *make_args(tls_certs, tmp_path), *QUICK, json_result=False)

@@ -1,6 +1,8 @@
 """surge.core._tls: the TLS context's options and files, and probe()'s
 handshake against real servers (nginx over TLS, the faulty TLS servers).
 Each certificate of the kit fails verification for its own reason."""
+import gc
+import os
 import socket
 
 import pytest
@@ -189,3 +191,36 @@ def test_a_probe_keeps_no_session_so_the_first_handshakes_of_a_run_are_full(ngin
     context = TlsContext(server_name="127.0.0.1", cacert=str(tls_certs.ca))
     probe(context, server.tls_port)
     assert not context.has_session
+
+
+def test_a_context_refused_early_closes_no_descriptor_it_does_not_own():
+    """__dealloc__ of a TlsContext whose __init__ failed on its first check used
+    to close fd 0 (the zeroed keylog descriptor)."""
+    read_end, write_end = os.pipe()
+    saved = os.dup(0)
+    try:
+        os.dup2(read_end, 0)
+        with pytest.raises(TlsConfigError):
+            TlsContext(server_name="")
+        gc.collect()
+        os.fstat(0)                     # still open: raises OSError (EBADF) otherwise
+    finally:
+        os.dup2(saved, 0)
+        for fd in (saved, read_end, write_end):
+            os.close(fd)
+
+
+@pytest.mark.parametrize("name", ["::2%lo", "fe80::1%eth0"])
+def test_an_address_openssl_cannot_check_is_refused_not_left_unchecked(name):
+    """OpenSSL refuses a scoped IPv6 literal as the identity to check; ignoring
+    that would let any certificate the CA signed pass."""
+    with pytest.raises(TlsConfigError) as refused:
+        TlsContext(server_name=name)
+    assert refused.value.option == "server_name" and name in str(refused.value)
+
+
+@pytest.mark.parametrize("name", ["ä" * 70, "a" * 64 + ".example", ("abc." * 70) + "com"])
+def test_a_name_that_is_no_host_name_is_a_config_error(name):
+    with pytest.raises(TlsConfigError) as refused:
+        TlsContext(server_name=name, verify=False)
+    assert refused.value.option == "server_name" and "\n" not in str(refused.value)

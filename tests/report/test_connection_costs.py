@@ -187,3 +187,17 @@ def test_a_tls_report_renders_in_chromium_with_the_connections_chart(chromium_pa
     assert ids == ["throughput", "latency-over-time", "spectrum", "responses-errors", "connections",
                    "client-cpu", "client-memory"]
     assert page.status["rendered"] == str(len(ids))
+
+
+def test_keepalive_off_in_the_open_model_says_latency_leaves_the_connect_out():
+    """The open model opens each request's connection ahead of its due time, so
+    its latency does not hold the connect and handshake: the summary must not
+    claim it does."""
+    result = _tls_result(verify=True, keepalive=False)
+    result["config"].update(model="open", rate=1000, max_connections=64)
+    text = render_summary(result)
+    assert "latency includes connect" not in text
+    assert "keep-alive off: a new connection per request, opened ahead of its due time: " \
+           "latency excludes connect and handshake" in text
+    page = render_html(result)
+    assert "latency includes connect" not in page and "latency excludes connect and handshake" in page

@@ -1,4 +1,4 @@
-# OpenSSL's public C API, only what surge uses (libssl/libcrypto 1.1.1 or 3.x).
+# OpenSSL's public C API, only what surge uses (libssl/libcrypto 3.0 or newer: kTLS, SSL_OP_IGNORE_UNEXPECTED_EOF and the group-name calls are 3.0 API; the Makefile checks the version).
 # Several of these are macros in the headers (marked); Cython emits a call
 # to the name, which the C preprocessor expands.
 from libc.stdint cimport uint64_t
