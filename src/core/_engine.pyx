@@ -94,7 +94,6 @@ cdef class Engine:
         self.epfd = epoll_create1(EPOLL_CLOEXEC)
         if self.epfd < 0:
             raise OSError(errno, "epoll_create1 failed")
-        self.timer_fd = -1
         self.schedule.next_due_ns = NEVER_NS       # nothing is due until an open model starts
         self.policy = CLOSED_PLAIN                  # use_open_model() / flows pick another
         self.keepalive = []
@@ -606,7 +605,8 @@ cdef class Engine:
             # SSL_connect() runs, which then ends the handshake it began)
             self._opened(c, &hs, monotonic_ns())
         elif r == HANDSHAKE_FAILED:
-            self._fail_transport(c, ERR_READ, now)      # EPROTO: tls; a reset: read
+            # EPROTO: tls; the ClientHello's send refused: write; a reset: read
+            self._fail_transport(c, ERR_WRITE if errno == EPIPE else ERR_READ, now)
         else:
             want_write = r == HANDSHAKE_WANT_WRITE
             if c.state != C_HANDSHAKE:

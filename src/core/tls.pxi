@@ -9,6 +9,9 @@
 # queue first, so a reason left there would make the next connection's
 # WANT_READ look like a failure.  Every path that leaves an error there
 # returns EPROTO, and the core then calls tls_error_text(), which empties it.
+# errno is cleared before each SSL call: SSL_ERROR_SYSCALL with errno 0 means
+# the peer closed, and a stale EAGAIN left from an earlier call would make a
+# closed socket read as "nothing yet" and spin level-triggered epoll.
 from surge.core._tls cimport TlsContext, TlsShared, tls_error_text, tls_negotiated, tls_new
 from surge.core.includes.ssl cimport *
 
@@ -28,8 +31,9 @@ cdef int tls_open(Conn* c, int family, const sockaddr* addr, socklen_t addr_len)
 
 cdef int tls_handshake(Conn* c, Negotiated* out) noexcept:
     cdef SSL* ssl = <SSL*>c.transport_state
-    cdef int r = SSL_connect(ssl)
-    cdef int err
+    cdef int r, err
+    set_errno(0)
+    r = SSL_connect(ssl)
     if r == 1:
         tls_negotiated(ssl, out)
         return HANDSHAKE_DONE
@@ -64,6 +68,7 @@ cdef ssize_t tls_read(Conn* c, char* buf, size_t n) noexcept:
     cdef size_t total = 0
     cdef int r, err
     while True:
+        set_errno(0)
         r = SSL_read(ssl, buf + total, <int>(n - total))
         if r > 0:
             total += r
@@ -91,8 +96,9 @@ cdef ssize_t tls_write(Conn* c, const char* data, size_t n) noexcept:
     and SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER lets the core's retry come from
     c.out + c.out_pos with a length that has grown since."""
     cdef SSL* ssl = <SSL*>c.transport_state
-    cdef int r = SSL_write(ssl, data, <int>(n if n < 0x40000000 else 0x40000000))
-    cdef int err
+    cdef int r, err
+    set_errno(0)
+    r = SSL_write(ssl, data, <int>(n if n < 0x40000000 else 0x40000000))
     if r > 0:
         return r
     err = SSL_get_error(ssl, r)

@@ -27,7 +27,8 @@ OTHER_REASON = "other"
 
 
 def histogram_of(snapshots, key: str) -> Histogram:
-    """Every interval's `key` histogram in `snapshots` added (an empty one when none has it)."""
+    """Every interval's `key` histogram in `snapshots` added (an empty one when none has it);
+    also what RunRecord.total_histogram adds for latency."""
     total = Histogram()
     for snap in snapshots:
         sparse = snap.get(key)

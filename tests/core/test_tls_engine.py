@@ -378,13 +378,18 @@ scenarios:
 """
 
 
+def plan_tables(tmp_path, text: str) -> FlowTables:
+    """The engine tables of a plan written as `text`."""
+    path = tmp_path / "plan.yaml"
+    path.write_text(text)
+    return FlowTables(compile_plan(load_plan(str(path))))
+
+
 def test_a_plan_mixes_http_and_https_hosts(nginx_tls, tls_certs, tmp_path):
     """Each host's transport is its own: the plan's second host is TLS (the
     plan says http: the scheme is the Python side's business)."""
     server = nginx_tls()
-    path = tmp_path / "plan.yaml"
-    path.write_text(PLAN.format(plain=server.port, secure=server.tls_port))
-    tables = FlowTables(compile_plan(load_plan(str(path))))
+    tables = plan_tables(tmp_path, PLAN.format(plain=server.port, secure=server.tls_port))
     ports = [host.port for host in tables.hosts]
     assert sorted(ports) == sorted([server.port, server.tls_port]), tables.hosts
     contexts = {server.port: None, server.tls_port: verified(tls_certs)}
@@ -419,9 +424,7 @@ def test_a_plan_whose_handshakes_fail_backs_off_instead_of_spinning(nginx_tls, t
     (A slow machine makes fewer attempts, never more.)"""
     WINDOW_S = 0.5
     server = nginx_tls("self_signed")
-    path = tmp_path / "plan.yaml"
-    path.write_text(ONE_HOST_PLAN.format(port=server.tls_port))
-    tables = FlowTables(compile_plan(load_plan(str(path))))
+    tables = plan_tables(tmp_path, ONE_HOST_PLAN.format(port=server.tls_port))
     driven = Driven([address(server.tls_port) + (verified(tls_certs),)], tables, users=2)
     started = []
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from .faulty import CHUNKED_BODY, GARBAGE, KINDS, FaultyServer
+from .faulty import CHUNKED_BODY, GARBAGE, KINDS, TLS_KINDS, FaultyServer
 
 GET = b"GET / HTTP/1.1\r\nHost: test\r\n\r\n"
 CLIENT_TIMEOUT_S = 5.0
@@ -54,10 +54,11 @@ def split_head(response: bytes) -> tuple[str, dict[str, str], bytes]:
 
 
 def test_every_kind_starts_and_stops_fast():
-    for kind in KINDS:
+    for kind in KINDS + TLS_KINDS:
+        scheme = "https" if kind in TLS_KINDS else "http"
         started_s = time.monotonic()
         with FaultyServer(kind) as server:
-            assert server.url == f"http://127.0.0.1:{server.port}/"
+            assert server.url == f"{scheme}://127.0.0.1:{server.port}/"
         assert time.monotonic() - started_s < 1.0, kind
 
 
