@@ -64,6 +64,8 @@ cdef class Engine:
     cdef uint32_t n_early           #   at the end of the current call (_serve_early): never nested
     cdef int probe_credit           # connects may be probed while > 0 (see _probe_connected)
     cdef uint32_t probe_skipped     # connects not probed since the credit ran out
+    cdef bint drain_useful          # the last extra epoll_wait of on_ready found events
+    cdef uint32_t drain_skipped     # wake-ups without an extra epoll_wait since one came back empty
     cdef int32_t depth              # pipelining depth (requests in flight per connection)
     cdef uint32_t active_limit      # closed: connections (flows: VUs) wanted now; open: the maximum
     cdef uint32_t n_opened          # connections [0, n_opened) are in use
