@@ -77,7 +77,8 @@ cdef struct VU:
     int32_t* var_lengths    # the current value's length (0: not extracted)
     int32_t* var_caps       # each buffer's capacity
     int64_t wake_ns         # thinking until
-    int64_t intended_ns     # open model: when this iteration was due (0: not the first step)
+    int64_t intended_ns     # open model: when the current step was due (its iteration's arrival, then
+                            # chained: flows.pxi chain_intended); 0: closed model, timed from the send
     bint aborted            # a transport error ended this iteration early
 
 
@@ -102,3 +103,5 @@ cdef struct Flows:
     int64_t* step_counts        # per step: FLOW_COUNTERS counters
     int64_t* step_statuses      # per step: STATUS_SLOTS status counters
     int64_t* scenario_counts    # per scenario: SCN_COUNTERS counters
+    int64_t* step_best_us       # open model, per step: its fastest response so far (µs from the write),
+                                # the service time of the intended chain (flows.pxi chain_intended); else NULL
