@@ -280,6 +280,11 @@ def _with_step_percentiles(point: dict) -> dict:
     return point
 
 
+def _chart_fields(point: dict) -> dict:
+    """What the step chart draws from a point (no histograms: see steps_over_time_figure)."""
+    return {key: value for key, value in point.items() if not key.startswith("hdr") and key != "statuses"}
+
+
 def _step_traces(points: list[dict], visible: bool, has_uncorrected: bool) -> list[dict]:
     """One step's lines: p50/p99 (ms, log axis), then its requests and failed per second (right axis)."""
     xs = [p["t"] for p in points]
@@ -299,7 +304,7 @@ def _step_traces(points: list[dict], visible: bool, has_uncorrected: bool) -> li
     return traces
 
 
-def steps_over_time_figure(result: dict, seconds_per_point: int, note: str) -> dict | None:
+def steps_over_time_figure(result: dict, seconds_per_point: int) -> dict | None:
     """Each plan step's seconds (the result's `step_timeseries`): p50 and p99,
     requests and failed per second.  One chart whatever the number of steps:
     a menu picks the step shown (20 charts would bury the page), the first
@@ -311,7 +316,10 @@ def steps_over_time_figure(result: dict, seconds_per_point: int, note: str) -> d
     has_uncorrected = any("hdr_uncorrected" in p or "p99_uncorrected" in p for s in series for p in s["points"])
     data, owner, names = [], [], []
     for i, entry in enumerate(series):
-        points, _ = resample([_with_step_percentiles(p) for p in entry["points"]], seconds_per_point)
+        # Wide intervals show each one's worst second: merging every step's
+        # histograms again on each of the page's size passes cost ~40 s for 20
+        # steps over an hour; the step's exact figures are in the table above.
+        points, _ = resample([_chart_fields(_with_step_percentiles(p)) for p in entry["points"]], seconds_per_point)
         traces = _step_traces(points, i == 0, has_uncorrected)
         data.extend(traces)
         owner.extend([i] * len(traces))
@@ -324,12 +332,14 @@ def steps_over_time_figure(result: dict, seconds_per_point: int, note: str) -> d
     layout["updatemenus"] = [{"type": "dropdown", "buttons": buttons, "active": 0, "showactive": True,
                               "x": 0, "xanchor": "left", "y": 1.18, "yanchor": "top"}]
     text = f"Pick the step in the menu ({len(names)} {'step' if len(names) == 1 else 'steps'})."
+    if seconds_per_point > 1:
+        text += f" Each point covers {seconds_per_point} seconds; latency shows the worst second of each."
     if has_uncorrected:
         text += (" Corrected latency runs from when the step was due: its iteration's arrival for a first step, "
                  "else its predecessor's intended completion (due time + that step's fastest response) plus "
                  "the think time, so a stall shows in every later step it delayed; uncorrected from the step's "
                  "own send.")
-    return figure(STEP_FIGURE_ID, "Per step, per second", data, layout, (note + " " if note else "") + text)
+    return figure(STEP_FIGURE_ID, "Per step, per second", data, layout, text)
 
 
 # ---- client resources ----------------------------------------------------------------------
@@ -409,7 +419,7 @@ def build_figures(result: dict, points: list[dict], seconds_per_point: int, exac
         connections = connections_figure(result, points, note)
         if connections:
             figures.append(connections)
-    steps = steps_over_time_figure(result, seconds_per_point, note)
+    steps = steps_over_time_figure(result, seconds_per_point)
     if steps:
         figures.append(steps)
     figures.extend(resource_figures(result, points, note))
