@@ -66,13 +66,14 @@ scenarios:
 
 def stall_model(rate: float, duration_s: float, *, stall_s: float = STALL_S, every_s: float = EVERY_S,
                 think_s: tuple[float, float] = THINK_S, steps: int = 3, start_phase_s: float = START_PHASE_S + 0.4,
-                seed: int = 12) -> list[tuple[list[float], list[float]]]:
+                seed: int = 12, rule: str = "best") -> list[tuple[list[float], list[float]]]:
     """The stall model, computed: each scheduled arrival (i / rate) runs the
     chain against a server that answers at once outside a stall and at a
     stall's end inside one, with think times drawn from think_s; each step's
     intended instant follows flows.pxi chain_intended (predecessor's intended
-    start + its best time, 0 here, + the think time).  Per step: (corrected,
-    uncorrected) latencies in µs, one per iteration."""
+    start + its best time, 0 here, + the think time; rule="measured": the
+    rejected rule, its measured latency instead of its best time).  Per step:
+    (corrected, uncorrected) latencies in µs, one per iteration."""
     import random
     rng = random.Random(seed)
 
@@ -90,7 +91,8 @@ def stall_model(rate: float, duration_s: float, *, stall_s: float = STALL_S, eve
             out[k][0].append((done - intended) * 1e6)
             out[k][1].append((done - sent) * 1e6)
             think = rng.uniform(*think_s)
-            intended, sent = intended + think, done + think
+            service = done - sent if rule == "measured" else 0.0
+            intended, sent = intended + service + think, done + think
     return out
 
 
@@ -142,10 +144,10 @@ def _ms(us: float) -> str:
     return f"{us / 1000:,.1f}"
 
 
-def predictions(rate: float, duration_s: float) -> list[dict]:
+def predictions(rate: float, duration_s: float, rule: str = "best") -> list[dict]:
     """Per step, the model's corrected percentiles and uncorrected p99 (µs)."""
     rows = []
-    for corrected, uncorrected in stall_model(rate, duration_s):
+    for corrected, uncorrected in stall_model(rate, duration_s, rule=rule):
         rows.append({"corrected": {q: percentile_us(corrected, float(q)) for q in ("50", *PERCENTILES)},
                      "uncorrected": {q: percentile_us(uncorrected, float(q)) for q in ("50", "99")}})
     return rows
@@ -168,6 +170,9 @@ def main() -> int:
         c = row["corrected"]
         print(f"model   step {i + 1}: corrected " + " ".join(f"p{q} {_ms(c[q])}" for q in PERCENTILES)
               + f" ms | uncorrected p99 {_ms(row['uncorrected']['99'])} ms")
+    rejected = predictions(args.rate, duration_s, rule="measured")
+    print("(the rejected rule, due at the predecessor's intended start + its measured latency, would give "
+          + ", ".join(f"step {i + 1} p99 {_ms(r['corrected']['99'])} ms" for i, r in enumerate(rejected)) + ")")
     rounds = []
     with ServeProcess(stall=f"{STALL_S:g}s", stall_every=f"{EVERY_S:g}s") as server:
         for k in range(1, args.rounds + 1):
