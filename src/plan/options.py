@@ -29,6 +29,7 @@ class RunOptions:
     headers: tuple[str, ...] = ()            # 'Name: value' as typed
     body: str | None = None                  # TEXT or @FILE
     auth: str | None = field(default=None, repr=False)    # USER:PASSWORD
+    follow: int | None = None                # --follow N: redirects followed (None: 0 for a URL, the plan's)
     timeout_ns: int = DEFAULT_TIMEOUT_NS
     pipeline: int = 1
     pipeline_timing: str = "batch"
