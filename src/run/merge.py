@@ -24,7 +24,7 @@ from surge.run import connection_costs
 from surge.run.failed_rule import (add_failed, failed_count, failed_fraction, failed_requests, is_failed_status,
                                    no_failed, snapshot_failed)
 from surge.run.samples import sub_second_samples
-from surge.run.redirects import add_redirects
+from surge.run.redirects import add_redirects, redirect_totals
 
 PERCENTILES = (50, 75, 90, 95, 99, 99.9, 99.99)
 
@@ -169,6 +169,7 @@ class RunRecord:
             "in_flight_at_stop": sum(w.abandoned for w in self.workers),
             "connections_opened": sum(connection_costs.connections_opened(w.latest()) for w in self.workers),
             **extra,
+            **redirect_totals(self.step_counters()[0]),     # hops (surge.run.redirects)
         }
 
     def final_second(self, end_ns: int) -> int:

@@ -25,3 +25,19 @@ def add_redirects(steps: list[dict], flows: dict) -> None:
     for out in steps:
         if "redirects_by_status" in out:
             out["redirects_by_status"] = dict(sorted(out["redirects_by_status"].items()))
+
+
+def redirect_totals(steps: list[dict]) -> dict:
+    """The totals' `redirects` and `redirects_by_status` (every step's hops;
+    {} when no step follows redirects): a URL run with --follow lists no steps."""
+    followed = [step for step in steps if "redirects" in step]
+    if not followed:
+        return {}
+    by_status: dict[str, int] = {}
+    for step in followed:
+        for status, n in step["redirects_by_status"].items():
+            by_status[status] = by_status.get(status, 0) + n
+    return {"redirects": sum(step["redirects"] for step in followed),
+            "redirects_by_status": dict(sorted(by_status.items())),
+            "redirect_limit_exceeded": sum(step["redirect_limit_exceeded"] for step in followed)}
+

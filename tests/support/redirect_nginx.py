@@ -31,7 +31,10 @@ SERVER_A = r"""
         location = /r308 {{ return 308 /target; }}
         location = /two {{ return 302 /r301; }}
         location = /dir/sub/rel {{ return 302 ../target?from=rel; }}
-        location = /dir/query {{ return 302 ?page=2; }}
+        location = /dir/query {{
+            if ($arg_page = "2") {{ return 200 "page 2\n"; }}
+            return 302 ?page=2;
+        }}
         location = /absolute {{ return 302 http://127.0.0.1:{port_a}/target; }}
         location = /scheme-relative {{ return 302 //127.0.0.1:{port_b}/target; }}
         location = /to-b {{ return 302 http://127.0.0.1:{port_b}/target; }}
