@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from surge.plan.checker import Checker
+from surge.plan.redact import redact_auth
 
 AUTH_KEYS = ("basic", "bearer")
 BASIC_KEYS = ("user", "password")
@@ -32,6 +33,11 @@ class AuthSpec:
     user: str = field(default="", repr=False)
     password: str = field(default="", repr=False)
     token: str = field(default="", repr=False)
+
+    def __repr__(self) -> str:          # never the secret, wherever an AuthSpec is printed
+        return f"AuthSpec({redact_auth(self.kind, self.user)})"
+
+    __str__ = __repr__
 
     @property
     def header_text(self) -> str | None:
