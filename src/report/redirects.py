@@ -9,8 +9,8 @@ def redirect_lines(result: dict) -> list[str]:
     if not totals.get("redirects") and not totals.get("redirect_limit_exceeded"):
         return []
     by_status = ", ".join(f"{code}: {n}" for code, n in (totals.get("redirects_by_status") or {}).items())
-    lines = [f"  Redirects followed: {totals.get('redirects', 0)} ({by_status or 'none'}), counted in the "
-             f"requests above; each step's latency covers its whole chain"]
+    lines = [f"  Redirects followed: {totals.get('redirects', 0)} ({by_status or 'none'}), each a request above "
+             f"(the latency above is each request's own; a plan step's covers its whole chain)"]
     limit = (result.get("config") or {}).get("follow_redirects")
     for step in result.get("steps") or []:
         if step.get("redirect_limit_exceeded"):
