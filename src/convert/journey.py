@@ -242,7 +242,7 @@ class _Converter:
                 self._note_header(lower, "set by the client")
                 continue
             if lower == "accept-encoding":
-                self._note_header(lower, "--keep-header accept-encoding keeps it")
+                self._note_header(lower, "compressed answers are not wanted (--keep-header accept-encoding keeps it)")
                 continue
             if lower in BROWSER_HEADERS or lower.startswith("sec-"):
                 self._note_header(lower, "the browser's own")
@@ -361,18 +361,18 @@ class _Converter:
             if not secret.env.startswith("${"):
                 used = ", ".join(dict.fromkeys(self.secret_steps.get(secret.env, [])))
                 header.append(f"set {secret.env} before running: {secret.what} (steps {used}); "
-                              f"the recorded value is not written here")
+                              f"the value in the input is not written here")
         dropped = ", ".join(f"{n} {why}" for why, n in self.counts.items())
         if dropped:
             header.append(f"left out: {dropped} (each listed where it was)")
         if self.dropped_headers:
             by_why: dict = {}
-            for name, (why, count) in sorted(self.dropped_headers.items()):
-                by_why.setdefault(why, []).append(f"{name} ({count})")
+            for header_name, (why, count) in sorted(self.dropped_headers.items()):
+                by_why.setdefault(why, []).append(f"{header_name} ({count})")
             header.append("headers dropped (how many requests had them):")
             for why, names in by_why.items():
                 header += textwrap.wrap(f"{why}: {', '.join(names)}", width=100, initial_indent="  ",
-                                        subsequent_indent="    ")
+                                        subsequent_indent="    ", break_on_hyphens=False)
         return Draft(name=name, source=recording.source, target=target, hosts=list(hosts.values()),
                      scenario=_scenario_name(recording), steps=steps, secrets=list(self.secrets.values()),
                      header_comments=header, trailing_comments=trailing, vus=self.options.vus,
