@@ -235,6 +235,10 @@ def convert_curl(command: str, vus: int = 1, duration: str = "1m") -> Draft:
     if "://" not in url:
         url = "http://" + url                   # as curl does
     parts = urlsplit(url)
+    try:
+        parts.port
+    except ValueError:
+        raise ConvertError(f"--curl: {url!r}: the port is not a number from 1 to 65535") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConvertError(f"--curl: {url!r}: expected an http:// or https:// URL")
     body = "&".join(data) if data else None

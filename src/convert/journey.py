@@ -126,6 +126,9 @@ class _Converter:
             if scheme not in ("http", "https"):
                 self._drop(pending, "not http(s)", f"{entry.method} {entry.url[:60]}: not an http(s) request")
                 continue
+            if not _valid_url(entry.url):
+                self._drop(pending, "bad URL", f"{entry.method} {entry.url[:60]}: not a valid URL")
+                continue
             if led_by is not None:
                 self._drop(pending, "redirect", f"{_shown(entry)}: the redirect of {_shown(led_by)} "
                                                 f"(status {led_by.status}), followed by the client itself")
@@ -377,6 +380,15 @@ class _Converter:
                      scenario=_scenario_name(recording), steps=steps, secrets=list(self.secrets.values()),
                      header_comments=header, trailing_comments=trailing, vus=self.options.vus,
                      duration=self.options.duration)
+
+
+def _valid_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        parts.port
+    except ValueError:
+        return False
+    return bool(parts.hostname) and not any(ch.isspace() for ch in url)
 
 
 def _stem(path: str) -> str:
