@@ -63,6 +63,7 @@ cdef void vu_begin(Engine e, uint32_t v, int64_t intended, int64_t now) noexcept
         vu.pos = 0
         vu.iteration += 1
         vu.intended_ns = intended
+        vu.hops = 0
         e.flow.scenario_counts[s * SCN_COUNTERS + SCN_STARTED] += 1
         vu_send(e, v, now)
         return
@@ -134,6 +135,9 @@ cdef void vu_send(Engine e, uint32_t v, int64_t now) noexcept:
     cdef VU* vu = &e.flow.vus[v]
     cdef Step* st = &e.flow.steps[e.flow.scenarios[vu.scenario].steps[vu.pos]]
     cdef Conn* c = &e.conns[v * e.n_hosts + st.host]
+    if vu.hops:
+        hop_send(e, v, now)             # a redirect's next request (redirect.pxi)
+        return
     vu.state = VU_BUSY
     if c.state == C_IDLE:
         e._connect(c, now)           # the request goes out once connected
@@ -162,6 +166,8 @@ cdef void vu_after_response(Engine e, Conn* c, int64_t latency_us, int64_t now, 
     cdef Step* st = &e.flow.steps[sid]
     cdef int64_t* counts = e.flow.step_counts + sid * FLOW_COUNTERS
     cdef int64_t think
+    if st.follow_max and redirect_take(e, c, v, st, sid, &latency_us, now, defer):
+        return                          # a redirect followed: the step goes on (redirect.pxi)
     record_value(<Histogram>e.step_latency[sid], latency_us)
     counts[SC_RESPONSES] += 1
     e.flow.step_statuses[sid * STATUS_SLOTS + status_slot(c.framer.status)] += 1
@@ -262,6 +268,9 @@ cdef void vu_next(Engine e, uint32_t v, int64_t now) noexcept:
     if vu.aborted:
         vu.aborted = False
         vu_end_iteration(e, v, now)
+        return
+    if vu.hops:
+        vu_send(e, v, now)              # a redirect's hop, after its connection closed (redirect.pxi)
         return
     vu.pos += 1
     if vu.pos >= e.flow.scenarios[vu.scenario].n_steps:
