@@ -50,6 +50,7 @@ include "render.pxi"
 include "closed.pxi"
 include "schedule.pxi"
 include "flows.pxi"
+include "redirect.pxi"
 
 
 cdef class Engine:
@@ -99,7 +100,7 @@ cdef class Engine:
         self.keepalive = []
         self.reuse_conns = keepalive
         self.set_pipeline_timing(pipeline_timing)
-        self._set_hosts(hosts)
+        self._set_hosts(hosts + [(0, b"", None)] * redirect_extra_hosts(tables))   # redirect slots (redirect.pxi)
         self._alloc_connections(users * self.n_hosts, pipeline)
         self.counted = quota >= 0
         self.quota_left = quota if quota >= 0 else 0
@@ -234,6 +235,7 @@ cdef class Engine:
         if spec.body_matches is not None:
             st.body_regex = self._compile_regex(spec.body_matches)
         st.max_latency_us = spec.max_latency_us
+        st.follow_max = spec.follow
         self._compile_extracts(st, spec.extracts)
         st.think_kind, st.think_a_ns, st.think_b_ns = spec.think
         st.capture = bool(st.n_extracts or st.body_contains != NULL or st.body_regex != NULL)
@@ -862,6 +864,7 @@ cdef class Engine:
         self._compile_scenarios(tables.scenarios)
         self._compile_feeders(tables.feeders, worker)
         self._alloc_vus()
+        redirect_setup(self, tables)
         self.flow.user_base = user_base
         self.flow.rng = seed or 0x9E3779B97F4A7C15
         self.n_opened = 0
@@ -974,7 +977,7 @@ cdef class Engine:
             for hist in self.step_latency_corrected:
                 hist.reset_counts()
         return {"steps": steps, "scenarios": scenarios, "vus_done": self.flow.vus_done,
-                "steps_corrected": corrected}
+                "redirects": redirect_snapshot(self), "steps_corrected": corrected}
 
     cdef dict _static_flow_snapshot(self, tuple latency, tuple corrected):
         """flow_snapshot() of the fast path: one step, one scenario, from the totals
@@ -1028,6 +1031,7 @@ cdef class Engine:
         free(self.flow.heap_wake); free(self.flow.heap_vu); free(self.flow.scratch)
         free(self.flow.step_counts); free(self.flow.step_statuses); free(self.flow.scenario_counts)
         free(self.flow.step_best_us)
+        redirect_free(self)
         free(self.host_addrs); free(self.host_addr_lens); free(self.host_families)
         free(self.host_transports); free(self.host_shared)
 

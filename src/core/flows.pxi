@@ -64,6 +64,7 @@ cdef void vu_begin(Engine e, uint32_t v, int64_t intended, int64_t now) noexcept
         vu.pos = 0
         vu.iteration += 1
         vu.intended_ns = intended
+        vu.hops = 0
         e.flow.scenario_counts[s * SCN_COUNTERS + SCN_STARTED] += 1
         vu_send(e, v, now)
         return
@@ -135,6 +136,9 @@ cdef void vu_send(Engine e, uint32_t v, int64_t now) noexcept:
     cdef VU* vu = &e.flow.vus[v]
     cdef Step* st = &e.flow.steps[e.flow.scenarios[vu.scenario].steps[vu.pos]]
     cdef Conn* c = &e.conns[v * e.n_hosts + st.host]
+    if vu.hops:
+        hop_send(e, v, now)             # a redirect's next request (redirect.pxi)
+        return
     vu.state = VU_BUSY
     if c.state == C_IDLE:
         e._connect(c, now)           # the request goes out once connected
@@ -163,6 +167,8 @@ cdef void vu_after_response(Engine e, Conn* c, int64_t latency_us, int64_t now, 
     cdef Step* st = &e.flow.steps[sid]
     cdef int64_t* counts = e.flow.step_counts + sid * FLOW_COUNTERS
     cdef int64_t think
+    if st.follow_max and redirect_take(e, c, v, st, sid, &latency_us, now, defer):
+        return                          # a redirect followed: the step goes on (redirect.pxi)
     record_value(<Histogram>e.step_latency[sid], latency_us)
     counts[SC_RESPONSES] += 1
     e.flow.step_statuses[sid * STATUS_SLOTS + status_slot(c.framer.status)] += 1
@@ -170,7 +176,7 @@ cdef void vu_after_response(Engine e, Conn* c, int64_t latency_us, int64_t now, 
     counts[SC_CHECK_FAILURES] += failed_checks(st, &c.framer, latency_us) + failed_extracts(st, &c.framer, vu)
     c.framer.cap_len = 0
     think = think_ns(e, st)
-    chain_intended(e, vu, sid, latency_us, think)
+    chain_intended(e, vu, sid, latency_us, think, now)
     if defer and think == 0:
         think = 1
     if think > 0:
@@ -204,23 +210,24 @@ cdef void vu_after_response(Engine e, Conn* c, int64_t latency_us, int64_t now, 
 # the response, or later), and corrected >= uncorrected by construction, as
 # for a first step.  The price: ordinary variation of earlier steps above
 # their best counts too (a few tens of µs per step on loopback).
-cdef inline void chain_intended(Engine e, VU* vu, int sid, int64_t latency_us, int64_t think) noexcept:
-    """After step `sid`'s response: the VU's next step's intended instant (open
-    model; the closed model keeps 0, timed from the send)."""
+cdef inline void chain_intended(Engine e, VU* vu, int sid, int64_t latency_us, int64_t think,
+                                int64_t now) noexcept:
+    """After step `sid`'s response (a redirect chain's last: latency_us is the
+    chain's): the step's corrected latency, then the VU's next step's intended
+    instant (open model; the closed model keeps 0, timed from the send)."""
     cdef int64_t* best
     if vu.intended_ns == 0:
         return
+    record_step_corrected(e, vu, sid, now)
     best = e.flow.step_best_us + sid
     if latency_us < best[0]:
         best[0] = latency_us
     vu.intended_ns += best[0] * 1000 + think
 
 
-cdef inline void record_step_corrected(Engine e, Conn* c, int64_t now) noexcept:
-    """Open model: the answered step's latency from its intended instant, in its own histogram."""
-    cdef VU* vu = &e.flow.vus[c.index // e.n_hosts]
-    cdef int sid = e.flow.scenarios[vu.scenario].steps[vu.pos]
-    record_value(<Histogram>e.step_latency_corrected[sid], (now - c.intended_ns[c.ring_head]) // 1000)
+cdef inline void record_step_corrected(Engine e, VU* vu, int sid, int64_t now) noexcept:
+    """Open model: the step's latency from its intended instant to its (last) response, in its own histogram."""
+    record_value(<Histogram>e.step_latency_corrected[sid], (now - vu.intended_ns) // 1000)
 
 
 cdef void use_open_step_latency(Engine e) except *:
@@ -318,6 +325,9 @@ cdef void vu_next(Engine e, uint32_t v, int64_t now) noexcept:
         vu.aborted = False
         vu_end_iteration(e, v, now)
         return
+    if vu.hops:
+        vu_send(e, v, now)              # a redirect's hop, after its connection closed (redirect.pxi)
+        return
     vu.pos += 1
     if vu.pos >= e.flow.scenarios[vu.scenario].n_steps:
         e.flow.scenario_counts[vu.scenario * SCN_COUNTERS + SCN_COMPLETED] += 1
@@ -395,17 +405,16 @@ cdef void wake_thinkers(Engine e, int64_t now) noexcept:
 
 
 cdef bint flow_response_open(Engine e, Conn* c, int64_t now) noexcept:
-    """The open model also records latency from the write (uncorrected), and
-    each step's from its intended instant (chain_intended) in its own histogram."""
+    """The open model also records latency from the write (uncorrected); each
+    step's own corrected latency is chain_intended's (vu_after_response)."""
     record_value(e.latency_uncorrected_us, (now - c.sent_ns[c.ring_head]) // 1000)
-    record_step_corrected(e, c, now)
     return flow_response(e, c, now)
 
 
 cdef bint flow_response(Engine e, Conn* c, int64_t now) noexcept:
     """A flow step's response ended: record it from the intended instant (the
     step's own histogram: from the write; the open model's corrected one is
-    flow_response_open's), then the VU goes on.  False: a step
+    chain_intended's), then the VU goes on.  False: a step
     has one request, nothing more is framed from this read."""
     cdef int64_t latency_us = (now - c.sent_ns[c.ring_head]) // 1000
     record_value(e.latency_us, (now - c.intended_ns[c.ring_head]) // 1000)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from surge.report.numbers import format_bytes, format_percent, format_rate, format_us, plural, saturated_workers
 from surge.result.failed import error_rate, errors_total, failed_count, failed_reasons
+from surge.report.redirects import redirect_lines
 
 
 def _us(value: float) -> str:
@@ -221,6 +222,7 @@ def render_summary(result: dict) -> str:
         lines.append("  Errors: " + ", ".join(f"{k} {v}" for k, v in errors.items()))
     else:
         lines.append("  Errors: none")
+    lines += redirect_lines(result)
     lines += _connection_lines(result)
     if "due" in totals:
         lines += _open_model_lines(totals)

@@ -24,6 +24,7 @@ from surge.run import connection_costs
 from surge.run.failed_rule import (add_failed, failed_count, failed_fraction, failed_requests, is_failed_status,
                                    no_failed, snapshot_failed)
 from surge.run.samples import sub_second_samples
+from surge.run.redirects import add_redirects, redirect_totals
 
 PERCENTILES = (50, 75, 90, 95, 99, 99.9, 99.99)
 
@@ -168,6 +169,7 @@ class RunRecord:
             "in_flight_at_stop": sum(w.abandoned for w in self.workers),
             "connections_opened": sum(connection_costs.connections_opened(w.latest()) for w in self.workers),
             **extra,
+            **redirect_totals(self.step_counters()[0]),     # hops (surge.run.redirects)
         }
 
     def final_second(self, end_ns: int) -> int:
@@ -283,6 +285,7 @@ class RunRecord:
             for i, counts in enumerate(last["scenarios"]):
                 for k in range(3):
                     iterations[i][k] += counts[k]
+            add_redirects(steps, last)          # each step's hops (surge.run.redirects)
         for out, allowed in zip(steps, self.step_allowed):
             out["responses_by_status"] = dict(sorted(out["responses_by_status"].items(), key=lambda kv: int(kv[0])))
             out["failed"] = failed_requests(out["responses_by_status"], out["errors"], allowed)

@@ -76,3 +76,37 @@ scenarios:
     for entry in run.result["step_timeseries"]:
         busy = [p for p in entry["points"] if p["requests"]]
         assert busy and all(0 < p["p50"] <= p["p99"] and "p99_uncorrected" not in p for p in busy)
+
+
+def test_a_redirect_chain_is_one_corrected_step(tmp_path):
+    """A step that follows two redirects (nginx: /two -> /r301 -> /target) is
+    one step for the correction: one corrected latency per chain, from the
+    step's intended instant to the chain's last response, never below the
+    chain's own time."""
+    from bench.nginx import nginx_available
+    from tests.support.redirect_nginx import RedirectNginx
+    ok, reason = nginx_available()
+    if not ok:
+        pytest.skip(f"nginx not available: {reason}")
+    with RedirectNginx() as server:
+        plan = tmp_path / "plan.yaml"
+        plan.write_text(f"""
+name: open-redirects
+target: {server.url_a}
+load: {{model: open, rate: 50, duration: 2s, max_vus: 20}}
+scenarios:
+  - name: s
+    steps:
+      - {{name: chain, request: GET /two}}
+      - {{name: after, request: GET /target}}
+""")
+        run = run_surge("run", str(plan), "-w", "1", "-q", timeout_s=60)
+    assert run.code == 0, run.stderr
+    for step in run.result["steps"]:
+        corrected, uncorrected = step["latency"], step["latency_uncorrected"]
+        assert step["requests"] > 0
+        assert corrected["count"] == uncorrected["count"] == step["requests"], step
+        assert corrected["percentiles"]["50"] >= uncorrected["percentiles"]["50"]
+        assert corrected["min"] >= uncorrected["min"]
+    chain = run.result["steps"][0]
+    assert chain["redirects"] == 2 * chain["requests"]
