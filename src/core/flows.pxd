@@ -78,7 +78,8 @@ cdef struct VU:
     int32_t* var_lengths    # the current value's length (0: not extracted)
     int32_t* var_caps       # each buffer's capacity
     int64_t wake_ns         # thinking until
-    int64_t intended_ns     # open model: when this iteration was due (0: not the first step)
+    int64_t intended_ns     # open model: when the current step was due (its iteration's arrival, then
+                            # chained: flows.pxi chain_intended); 0: closed model, timed from the send
     bint aborted            # a transport error ended this iteration early
     int hops                # redirects followed in the current step (> 0: its next request is a hop)
     int hop_host            # the host the hop goes to (a plan host, or a redirect slot)
@@ -120,6 +121,8 @@ cdef struct Flows:
     int64_t* step_counts        # per step: FLOW_COUNTERS counters
     int64_t* step_statuses      # per step: STATUS_SLOTS status counters
     int64_t* scenario_counts    # per scenario: SCN_COUNTERS counters
+    int64_t* step_best_us       # open model, per step: its fastest response so far (µs from the write),
+                                # the service time of the intended chain (flows.pxi chain_intended); else NULL
     int64_t* step_redirects     # per step: RD_COUNTERS counters (redirect.pxi); NULL: no step follows
     RedirectHost* rhosts        # per host of the engine (plan hosts, then redirect slots)
     int n_plan_hosts

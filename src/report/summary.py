@@ -47,14 +47,18 @@ def _flow_lines(result: dict) -> list[str]:
                          f"{p50:>8}  {p99:>8}")
     steps = [st for st in result.get("steps") or [] if "check_failures" in st and "latency" in st]
     if steps:
+        # open model: a step's p50/p99 are corrected (from when it was due), its uncorrected p99 beside them
+        uncorrected = all("latency_uncorrected" in st for st in steps)
         lines += ["", "  Steps                           requests        failed  errors  checks failed       p50"
-                      "       p99  statuses"]
+                      "       p99" + (" p99 uncorr" if uncorrected else "") + "  statuses"]
         for st in steps:
             p50, p99 = _pcts(st["latency"])
+            extra = f" {_pcts(st['latency_uncorrected'])[1]:>10}" if uncorrected else ""
             statuses = ",".join(f"{k}:{v}" for k, v in st["responses_by_status"].items())
             name = f"{st['scenario']}/{st['step']}"
             lines.append(f"  {name[:30]:<30} {st['requests']:>9}  {_failed_cell(st):>12}  "
-                         f"{errors_total(st['errors']):>6}  {st['check_failures']:>13}  {p50:>8}  {p99:>8}  {statuses}")
+                         f"{errors_total(st['errors']):>6}  {st['check_failures']:>13}  {p50:>8}  {p99:>8}{extra}"
+                         f"  {statuses}")
     if result.get("objectives"):
         lines += ["", "  Objectives"]
         for o in result["objectives"]:
