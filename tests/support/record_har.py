@@ -278,12 +278,22 @@ def has_web_routes(base_url: str) -> bool:
     return "POST /web/login" in routes
 
 
-def record(base_url: str, out_path: str, chromium: str | None = None) -> dict:
-    """Record the journey against the demo app at base_url into out_path; returns the HAR."""
+def demo_journey(base_url: str) -> tuple[str, list[str]]:
+    """(the page to open, the scripts to run on it) of a session of the demo app."""
+    scripts = [JOURNEY_JS] + ([WEB_JOURNEY_JS] if has_web_routes(base_url) else [])
+    return "/search?q=shoes", scripts
+
+
+def record(base_url: str, out_path: str, chromium: str | None = None, page: str | None = None,
+           scripts: list[str] | None = None) -> dict:
+    """Record a session into out_path; returns the HAR.  By default the demo
+    app's journey (demo_journey); else open `page` (a path of base_url) and
+    run each of `scripts` there (each an expression whose promise gives 'done')."""
     binary = chromium or find_chromium()
     if binary is None:
         raise RuntimeError("chromium not installed (apt-get install chromium)")
-    web = has_web_routes(base_url)
+    if page is None:
+        page, scripts = demo_journey(base_url)
     with tempfile.TemporaryDirectory(prefix="surge-har-") as profile:
         devtools = DevTools(binary, profile)
         try:
@@ -292,18 +302,14 @@ def record(base_url: str, out_path: str, chromium: str | None = None) -> dict:
             devtools.call("Network.enable", {}, session)
             devtools.call("Page.enable", {}, session)
             started_wall = time.time()
-            page_url = base_url.rstrip("/") + "/search?q=shoes"
+            page_url = base_url.rstrip("/") + page
             devtools.call("Page.navigate", {"url": page_url}, session)
             devtools.wait_for("Page.loadEventFired")
-            done = devtools.call("Runtime.evaluate", {"expression": JOURNEY_JS, "awaitPromise": True,
-                                                      "returnByValue": True}, session, timeout_s=60)
-            if done.get("result", {}).get("value") != "done":
-                raise RuntimeError(f"the journey's script failed: {done}")
-            if web:
-                done = devtools.call("Runtime.evaluate", {"expression": WEB_JOURNEY_JS, "awaitPromise": True,
+            for script in scripts or ():
+                done = devtools.call("Runtime.evaluate", {"expression": script, "awaitPromise": True,
                                                           "returnByValue": True}, session, timeout_s=60)
                 if done.get("result", {}).get("value") != "done":
-                    raise RuntimeError(f"the web journey's script failed: {done}")
+                    raise RuntimeError(f"the journey's script failed: {done}")
             time.sleep(0.5)                     # the last loadingFinished events
             devtools.call("Runtime.evaluate", {"expression": "1"}, session)   # collects pending events
             entries = har_entries(devtools.events, devtools, session)
