@@ -33,6 +33,7 @@ from urllib.parse import parse_qsl, quote, urljoin, urlsplit
 from surge.convert.draft import (NO_BODY, Draft, DraftHost, DraftStep, Secret, env_name, escape_json,
                                  escape_template, host_name, origin_of, step_name, var_name)
 from surge.convert.har import Recorded, Recording
+from surge.plan.redact import redact_url
 
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
                         "upgrade", "host", "content-length"})
@@ -125,10 +126,11 @@ class _Converter:
             if location:
                 follow_ups[location] = (entry, led_by[1] if led_by else entry)
             if scheme not in ("http", "https"):
-                self._drop(pending, "not http(s)", f"{entry.method} {entry.url[:60]}: not an http(s) request")
+                self._drop(pending, "not http(s)", f"{entry.method} {redact_url(entry.url)[:60]}: "
+                                                   f"not an http(s) request")
                 continue
             if not _valid_url(entry.url):
-                self._drop(pending, "bad URL", f"{entry.method} {entry.url[:60]}: not a valid URL")
+                self._drop(pending, "bad URL", f"{entry.method} {redact_url(entry.url)[:60]}: not a valid URL")
                 continue
             if led_by is not None:
                 hop, first = led_by
@@ -416,12 +418,14 @@ def _seconds(value_s: float) -> str:
 
 
 def _json_safe(value) -> bool:
-    """Whether YAML reads the value back as the same JSON (no NaN, no huge floats)."""
+    """Whether YAML reads the value back as the same JSON: no NaN, and no number
+    YAML 1.1 reads otherwise (PyYAML takes 1e+20, without a dot, for a string)."""
+    import yaml
     try:
-        json.dumps(value, allow_nan=False)
-    except ValueError:
+        text = json.dumps(value, allow_nan=False, ensure_ascii=False)
+        return yaml.safe_load(text) == value
+    except (ValueError, yaml.YAMLError):
         return False
-    return True
 
 
 def _find(document, value: str, path=()):

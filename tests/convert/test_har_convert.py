@@ -205,7 +205,8 @@ def test_bodies_json_form_and_text_with_template_marks_escaped(tmp_path):
                                                      "params": [{"name": "q", "value": "a b"},
                                                                 {"name": "password", "value": "pw"}]}),
                _entry("PUT", f"{SHOP}/t?a=$" + "{b}", 20, post={"mimeType": "text/plain", "text": "hello ${y}"}),
-               _entry("POST", f"{SHOP}/bad-json", 30, post={"mimeType": "application/json", "text": "{nope"}))
+               _entry("POST", f"{SHOP}/bad-json", 30, post={"mimeType": "application/json", "text": "{nope"}),
+               _entry("POST", f"{SHOP}/big", 40, post={"mimeType": "application/json", "text": '{"n": 1e+20}'}))
     text, doc, plan, problems = _plan(har, tmp_path, environ={"PASSWORD": "p"})
     assert problems == [], problems
     steps = doc["scenarios"][0]["steps"]
@@ -213,6 +214,7 @@ def test_bodies_json_form_and_text_with_template_marks_escaped(tmp_path):
     assert steps[1]["body"] == "q=a%20b&password=${env.PASSWORD}"
     assert steps[2]["request"] == "PUT /t?a=$${b}" and steps[2]["body"] == "hello $${y}"
     assert steps[3]["body"] == "{nope"
+    assert steps[4]["body"] == '{"n": 1e+20}'       # YAML would read 1e+20 back as a string: sent as recorded
     sent = {s.name: s for s in plan.scenarios[0].steps}
     assert sent["j"].body.literal == '{"q":"${x}","n":2,"ok":true,"tags":["a"]}'   # the recorded bytes
 
