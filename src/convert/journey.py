@@ -109,6 +109,7 @@ class _Converter:
         self.secret_steps: dict = {}    # env name -> [step names]
         self.dropped_headers: dict = {}  # lower-case name -> (why, count)
         self.counts: dict = {}          # why dropped -> count
+        self.chain_end: dict = {}       # entry index -> when the last redirect it led to ended
 
     # ---- which requests -------------------------------------------------------------
 
@@ -119,10 +120,10 @@ class _Converter:
         follow_ups = {}                 # url -> the entry whose redirect it is
         for entry in self.recording.entries:
             scheme = urlsplit(entry.url).scheme.lower()
-            led_by = follow_ups.pop(entry.url.split("#")[0], None)
+            led_by = follow_ups.pop(entry.url.split("#")[0], None)     # (the hop before, the chain's first)
             location = _location(entry)
             if location:
-                follow_ups[location] = entry
+                follow_ups[location] = (entry, led_by[1] if led_by else entry)
             if scheme not in ("http", "https"):
                 self._drop(pending, "not http(s)", f"{entry.method} {entry.url[:60]}: not an http(s) request")
                 continue
@@ -130,8 +131,11 @@ class _Converter:
                 self._drop(pending, "bad URL", f"{entry.method} {entry.url[:60]}: not a valid URL")
                 continue
             if led_by is not None:
-                self._drop(pending, "redirect", f"{_shown(entry)}: the redirect of {_shown(led_by)} "
-                                                f"(status {led_by.status}), followed by the client itself")
+                hop, first = led_by
+                self._drop(pending, "redirect", f"{_shown(entry)}: the redirect of {_shown(hop)} "
+                                                f"(status {hop.status}), followed by the client itself")
+                if entry.ended_s is not None:       # the step's think time starts where its chain ended
+                    self.chain_end[first.index] = max(self.chain_end.get(first.index, 0.0), entry.ended_s)
                 continue
             if entry.method == "OPTIONS" and entry.header("access-control-request-method"):
                 self._drop(pending, "preflight", f"{_shown(entry)}: a CORS preflight (the browser's own)")
@@ -314,7 +318,7 @@ class _Converter:
         """(think time, a note when it was capped) after `entry`."""
         if following is None or entry.ended_s is None or following.started_s is None:
             return None, None
-        gap_s = following.started_s - entry.ended_s
+        gap_s = following.started_s - max(entry.ended_s, self.chain_end.get(entry.index, 0.0))
         steps = round(gap_s / THINK_STEP_S)
         if steps < 1:
             return None, None

@@ -229,17 +229,20 @@ def test_think_times_are_rounded_and_capped(tmp_path):
 def test_redirect_follow_ups_preflights_and_other_schemes_are_left_out(tmp_path):
     har = _har(_entry("POST", f"{SHOP}/cart", 0, status=303, redirect="/cart/1",
                       post={"mimeType": "application/json", "text": "{}"}),
-               _entry("GET", f"{SHOP}/cart/1", 20),
-               _entry("OPTIONS", "https://api.shop.test/x", 30, headers=[("Access-Control-Request-Method", "PUT")]),
-               _entry("PUT", "https://api.shop.test/x", 40, status=404),
-               _entry("GET", "data:image/png;base64,AAAA", 50),
-               _entry("GET", "chrome-extension://abc/x.js", 60))
+               _entry("GET", f"{SHOP}/cart/1", 20, status=302, redirect=f"{SHOP}/cart/2"),
+               _entry("GET", f"{SHOP}/cart/2", 40, time_ms=500),
+               _entry("OPTIONS", "https://api.shop.test/x", 1730, headers=[("Access-Control-Request-Method", "PUT")]),
+               _entry("PUT", "https://api.shop.test/x", 1740, status=404),
+               _entry("GET", "data:image/png;base64,AAAA", 1750),
+               _entry("GET", "chrome-extension://abc/x.js", 1760))
     text, doc, _, problems = _plan(har, tmp_path)
     assert problems == []
     steps = doc["scenarios"][0]["steps"]
     assert [s["request"] for s in steps] == ["POST /cart", "PUT api:/x"]
     assert steps[1]["expect"] == {"status": 404}            # what the recording got
     assert "the redirect of POST https://shop.test/cart (status 303), followed by the client itself" in text
+    assert "GET https://shop.test/cart/2: the redirect of GET https://shop.test/cart/1 (status 302)" in text
+    assert steps[0]["think"] == "1.2s"      # from the end of the chain (540 ms) to the next request (1740 ms)
     assert "a CORS preflight" in text and text.count("not an http(s) request") == 2
 
 

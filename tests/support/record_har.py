@@ -4,7 +4,10 @@ Headless Chromium is driven over the DevTools protocol on a pipe
 (`--remote-debugging-pipe`: JSON messages ended by NUL on file descriptors 3
 and 4, so no WebSocket library is needed). The page opens the demo app's
 search, then its script does what a user of the shop's API does: log in, open
-the dashboard with the token, look at an item, log out, with pauses between.
+the dashboard with the token, look at an item, log out, with pauses between;
+where the demo app has its cookie-session shop (/web/*), the same user then
+logs in there (a session cookie), opens the account, places an order (a POST
+answered 303, followed) and logs out.
 Network events (requestWillBeSent, responseReceived, loadingFinished, and
 their ExtraInfo twins for the headers really sent) become HAR entries, with
 the response bodies (Network.getResponseBody).
@@ -43,6 +46,28 @@ JOURNEY_JS = """
   await (await fetch('/items/42', {headers: {'Accept': 'application/json'}})).json();
   await pause(400);
   await fetch('/logout', {method: 'POST', headers: {'Authorization': 'Bearer ' + token}});
+  return 'done';
+})()
+"""
+# The shop as a browser sees it (demo routes /web/*, where the server has them): a
+# session cookie set by the login and sent by the browser, and an order whose POST
+# answers 303 See Other, which fetch follows as a browser does.
+WEB_JOURNEY_JS = """
+(async () => {
+  const pause = ms => new Promise(done => setTimeout(done, ms));
+  await pause(300);
+  await (await fetch('/web/login', {method: 'POST',
+      headers: {'Content-Type': 'application/x-www-form-urlencoded'},
+      body: 'user=alice&password=wonderland'})).json();
+  await pause(600);
+  await (await fetch('/web/account')).json();
+  await pause(500);
+  const order = await fetch('/web/orders', {method: 'POST', headers: {'Content-Type': 'application/json'},
+      body: JSON.stringify({item: 42, quantity: 2})});
+  if (!order.redirected) throw new Error('the order did not redirect');
+  await order.json();
+  await pause(400);
+  await fetch('/web/logout', {method: 'POST'});
   return 'done';
 })()
 """
@@ -245,11 +270,30 @@ def _har_entry(entry: dict) -> dict:
     return har
 
 
-def record(base_url: str, out_path: str, chromium: str | None = None) -> dict:
-    """Record the journey against the demo app at base_url into out_path; returns the HAR."""
+def has_web_routes(base_url: str) -> bool:
+    """Whether the demo app serves the cookie-session shop (/web/*): its status path lists the routes."""
+    import urllib.request
+    with urllib.request.urlopen(base_url.rstrip("/") + "/__surge/status", timeout=5) as answer:
+        routes = json.load(answer).get("routes", {})
+    return "POST /web/login" in routes
+
+
+def demo_journey(base_url: str) -> tuple[str, list[str]]:
+    """(the page to open, the scripts to run on it) of a session of the demo app."""
+    scripts = [JOURNEY_JS] + ([WEB_JOURNEY_JS] if has_web_routes(base_url) else [])
+    return "/search?q=shoes", scripts
+
+
+def record(base_url: str, out_path: str, chromium: str | None = None, page: str | None = None,
+           scripts: list[str] | None = None) -> dict:
+    """Record a session into out_path; returns the HAR.  By default the demo
+    app's journey (demo_journey); else open `page` (a path of base_url) and
+    run each of `scripts` there (each an expression whose promise gives 'done')."""
     binary = chromium or find_chromium()
     if binary is None:
         raise RuntimeError("chromium not installed (apt-get install chromium)")
+    if page is None:
+        page, scripts = demo_journey(base_url)
     with tempfile.TemporaryDirectory(prefix="surge-har-") as profile:
         devtools = DevTools(binary, profile)
         try:
@@ -258,13 +302,14 @@ def record(base_url: str, out_path: str, chromium: str | None = None) -> dict:
             devtools.call("Network.enable", {}, session)
             devtools.call("Page.enable", {}, session)
             started_wall = time.time()
-            page_url = base_url.rstrip("/") + "/search?q=shoes"
+            page_url = base_url.rstrip("/") + page
             devtools.call("Page.navigate", {"url": page_url}, session)
             devtools.wait_for("Page.loadEventFired")
-            done = devtools.call("Runtime.evaluate", {"expression": JOURNEY_JS, "awaitPromise": True,
-                                                      "returnByValue": True}, session, timeout_s=60)
-            if done.get("result", {}).get("value") != "done":
-                raise RuntimeError(f"the journey's script failed: {done}")
+            for script in scripts or ():
+                done = devtools.call("Runtime.evaluate", {"expression": script, "awaitPromise": True,
+                                                          "returnByValue": True}, session, timeout_s=60)
+                if done.get("result", {}).get("value") != "done":
+                    raise RuntimeError(f"the journey's script failed: {done}")
             time.sleep(0.5)                     # the last loadingFinished events
             devtools.call("Runtime.evaluate", {"expression": "1"}, session)   # collects pending events
             entries = har_entries(devtools.events, devtools, session)
