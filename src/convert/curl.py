@@ -257,7 +257,7 @@ def convert_curl(command: str, vus: int = 1, duration: str = "1m") -> Draft:
         headers.append(("Content-Type", "application/x-www-form-urlencoded"))    # as curl sends -d
     if parts.username is not None and user is None:
         user = parts.username + (":" + parts.password if parts.password is not None else "")
-        notes.append("credentials in the URL: sent as Basic auth, read from BASIC_AUTH")
+        notes.append("credentials in the URL: sent as Basic auth (the step's auth:)")
     if user is not None:
         import base64
         headers.append(("Authorization", "Basic " + base64.b64encode(user.encode()).decode()))
@@ -282,6 +282,7 @@ def _draft(url, method, headers, body, notes, insecure, vus, duration) -> Draft:
     step = DraftStep(name=name, request="")
     step.request = converter.request_line(recorded, {}, target, name, [], [])
     step.headers = converter.headers(recorded, name, [], [])
+    step.auth = converter.auth.get(name)
     converter.body(recorded, step, [], [])
     step.notes = list(notes)
     draft = converter.draft(target, {}, [step], [])

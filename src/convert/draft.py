@@ -22,6 +22,7 @@ class DraftStep:
     json: object = NO_BODY
     body: str | None = None
     extract: dict = field(default_factory=dict)    # var -> {"json": path} | {"header": name}
+    auth: dict | None = None                       # {"basic": {"user": ..., "password": "${env.X}"}}
     expect_status: int | None = None
     think: str | None = None                       # "1.2s"
     comments: list = field(default_factory=list)   # lines above the step

@@ -33,6 +33,7 @@ from urllib.parse import parse_qsl, quote, urljoin, urlsplit
 from surge.convert.draft import (NO_BODY, Draft, DraftHost, DraftStep, Secret, env_name, escape_json,
                                  escape_template, host_name, origin_of, step_name, var_name)
 from surge.convert.har import Recorded, Recording
+from surge.plan.redact import redact_url
 
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
                         "upgrade", "host", "content-length"})
@@ -110,6 +111,7 @@ class _Converter:
         self.dropped_headers: dict = {}  # lower-case name -> (why, count)
         self.counts: dict = {}          # why dropped -> count
         self.chain_end: dict = {}       # entry index -> when the last redirect it led to ended
+        self.auth: dict = {}            # step name -> its auth: block (Basic credentials)
 
     # ---- which requests -------------------------------------------------------------
 
@@ -125,10 +127,11 @@ class _Converter:
             if location:
                 follow_ups[location] = (entry, led_by[1] if led_by else entry)
             if scheme not in ("http", "https"):
-                self._drop(pending, "not http(s)", f"{entry.method} {entry.url[:60]}: not an http(s) request")
+                self._drop(pending, "not http(s)", f"{entry.method} {redact_url(entry.url)[:60]}: "
+                                                   f"not an http(s) request")
                 continue
             if not _valid_url(entry.url):
-                self._drop(pending, "bad URL", f"{entry.method} {entry.url[:60]}: not a valid URL")
+                self._drop(pending, "bad URL", f"{entry.method} {redact_url(entry.url)[:60]}: not a valid URL")
                 continue
             if led_by is not None:
                 hop, first = led_by
@@ -213,6 +216,29 @@ class _Converter:
         self.secret_steps.setdefault(env, []).append(step)
         return f"${{env.{env}}}"
 
+    def basic_auth(self, value: str, step: str) -> dict | None:
+        """`Authorization: Basic ...` as a step's auth block {"basic": {"user", "password"}}
+        (the user as recorded, the password from an environment variable), or None
+        when the value is not Basic credentials a plan can say that way."""
+        import base64
+        import binascii
+        scheme, _, credential = value.strip().partition(" ")
+        if scheme.lower() != "basic":
+            return None
+        try:
+            user, colon, password = base64.b64decode(credential.strip(), validate=True).decode("utf-8") \
+                .partition(":")
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            return None
+        if not colon or not user or any(ch in user + password for ch in "\r\n") or "${" in user:
+            return None
+        auth = {"user": user}
+        if password:
+            auth["password"] = self.secret_value("basic-password", password, "BASIC_PASSWORD",
+                                                 f"the Basic auth password of {user}", step, [], [])
+        self.auth[step] = {"basic": auth}
+        return self.auth[step]
+
     def header_value(self, name: str, value: str, step: str, before: list, steps: list) -> str:
         lower = name.lower()
         if lower in ("authorization", "proxy-authorization"):
@@ -239,6 +265,8 @@ class _Converter:
             if lower == "cookie":
                 self._note_header(lower, "the cookie jar sends what Set-Cookie gave")
                 continue
+            if lower == "authorization" and self.basic_auth(value, step) is not None:
+                continue                                    # the step's auth: block says it
             if SECRET_HEADER.match(lower):
                 kept.append((name, self.header_value(name, value, step, before, steps)))
                 continue
@@ -343,6 +371,7 @@ class _Converter:
             before = entries[:n]
             step.request = self.request_line(entry, hosts, target, name, before, steps)
             step.headers = self.headers(entry, name, before, steps)
+            step.auth = self.auth.get(name)
             self.body(entry, step, before, steps)
             if entry.status is not None and entry.status >= 400:
                 step.expect_status = entry.status
@@ -416,12 +445,14 @@ def _seconds(value_s: float) -> str:
 
 
 def _json_safe(value) -> bool:
-    """Whether YAML reads the value back as the same JSON (no NaN, no huge floats)."""
+    """Whether YAML reads the value back as the same JSON: no NaN, and no number
+    YAML 1.1 reads otherwise (PyYAML takes 1e+20, without a dot, for a string)."""
+    import yaml
     try:
-        json.dumps(value, allow_nan=False)
-    except ValueError:
+        text = json.dumps(value, allow_nan=False, ensure_ascii=False)
+        return yaml.safe_load(text) == value
+    except (ValueError, yaml.YAMLError):
         return False
-    return True
 
 
 def _find(document, value: str, path=()):

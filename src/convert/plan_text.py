@@ -42,6 +42,10 @@ def _step(step: DraftStep) -> list[str]:
     if step.headers:
         lines.append("        headers:")
         lines += [f"          {key(name)}: {scalar(value)}" for name, value in step.headers]
+    if step.auth:
+        (kind, values), = step.auth.items()
+        inner = ", ".join(f"{k}: {scalar(v)}" for k, v in values.items())
+        lines.append(f"        auth: {{{kind}: {{{inner}}}}}")
     if step.json is not NO_BODY:
         lines.append(f"        json: {json.dumps(step.json, ensure_ascii=False)}")
     elif step.body is not None:

@@ -62,11 +62,12 @@ def test_a_copied_curl_command_becomes_a_step_that_runs_green(surge_server, tmp_
 def test_flags_read_and_flags_listed(tmp_path):
     text, doc, step, problems = _step(
         "curl -u alice:pw -G -d q=shoes --data-urlencode 'note=a b' -A 'my-agent/1' -e https://x.test/ "
-        "-L --max-time 5 --weird https://api.test:8443/search -b 'c=1'", tmp_path, {"BASIC_AUTH": "x"})
+        "-L --max-time 5 --weird https://api.test:8443/search -b 'c=1'", tmp_path, {"BASIC_PASSWORD": "x"})
     assert problems == []
     assert doc["target"] == "${env.TARGET_URL:-https://api.test:8443}"
     assert step["request"] == "GET /search?q=shoes&note=a%20b"
-    assert step["headers"] == {"User-Agent": "my-agent/1", "Authorization": "Basic ${env.BASIC_AUTH}"}
+    assert step["headers"] == {"User-Agent": "my-agent/1"}
+    assert step["auth"] == {"basic": {"user": "alice", "password": "${env.BASIC_PASSWORD}"}}
     assert "pw" not in json.dumps(step) and "alice:pw" not in text
     for note in ("# -L: not used by a load test (plans follow redirects themselves)",
                  "# --max-time 5: not used by a load test", "# --weird: an option surge convert does not know",

@@ -169,18 +169,19 @@ def test_an_auth_header_becomes_a_variable_never_the_recorded_secret(tmp_path):
     har = _har(_entry("GET", f"{SHOP}/me", 0, headers=[("Authorization", "Bearer REC-SECRET-1")]),
                _entry("GET", f"{SHOP}/orders", 50, headers=[("Authorization", "Bearer REC-SECRET-1"),
                                                              ("X-Api-Key", "REC-KEY-2")]),
-               _entry("GET", f"{SHOP}/basic", 90, headers=[("Authorization", "Basic dTpwYXNzd29yZA==")]))
+               _entry("GET", f"{SHOP}/basic", 90, headers=[("Authorization", "Basic dTpodW50ZXIyMg==")]))
     text, doc, plan, problems = _plan(har, tmp_path)
-    for secret in ("REC-SECRET-1", "REC-KEY-2", "dTpwYXNzd29yZA=="):
+    for secret in ("REC-SECRET-1", "REC-KEY-2", "dTpodW50ZXIyMg==", "hunter22"):
         assert secret not in text
     steps = doc["scenarios"][0]["steps"]
     assert steps[0]["headers"] == {"Authorization": "Bearer ${env.BEARER_TOKEN}"}
     assert steps[1]["headers"] == {"Authorization": "Bearer ${env.BEARER_TOKEN}", "X-Api-Key": "${env.X_API_KEY}"}
-    assert steps[2]["headers"] == {"Authorization": "Basic ${env.BASIC_AUTH}"}
+    assert steps[2]["auth"] == {"basic": {"user": "u", "password": "${env.BASIC_PASSWORD}"}}   # u:hunter22
+    assert "headers" not in steps[2]
     assert "# set BEARER_TOKEN before running: the Bearer token of Authorization (steps me, orders)" in text
     # without the variables the plan says which to set; with them it validates
     assert any("environment variable BEARER_TOKEN is not set" in p for p in problems)
-    _, _, plan, problems = _plan(har, tmp_path, environ={"BEARER_TOKEN": "t", "X_API_KEY": "k", "BASIC_AUTH": "b"})
+    _, _, plan, problems = _plan(har, tmp_path, environ={"BEARER_TOKEN": "t", "X_API_KEY": "k", "BASIC_PASSWORD": "b"})
     assert problems == [] and plan is not None
 
 
@@ -205,7 +206,8 @@ def test_bodies_json_form_and_text_with_template_marks_escaped(tmp_path):
                                                      "params": [{"name": "q", "value": "a b"},
                                                                 {"name": "password", "value": "pw"}]}),
                _entry("PUT", f"{SHOP}/t?a=$" + "{b}", 20, post={"mimeType": "text/plain", "text": "hello ${y}"}),
-               _entry("POST", f"{SHOP}/bad-json", 30, post={"mimeType": "application/json", "text": "{nope"}))
+               _entry("POST", f"{SHOP}/bad-json", 30, post={"mimeType": "application/json", "text": "{nope"}),
+               _entry("POST", f"{SHOP}/big", 40, post={"mimeType": "application/json", "text": '{"n": 1e+20}'}))
     text, doc, plan, problems = _plan(har, tmp_path, environ={"PASSWORD": "p"})
     assert problems == [], problems
     steps = doc["scenarios"][0]["steps"]
@@ -213,6 +215,7 @@ def test_bodies_json_form_and_text_with_template_marks_escaped(tmp_path):
     assert steps[1]["body"] == "q=a%20b&password=${env.PASSWORD}"
     assert steps[2]["request"] == "PUT /t?a=$${b}" and steps[2]["body"] == "hello $${y}"
     assert steps[3]["body"] == "{nope"
+    assert steps[4]["body"] == '{"n": 1e+20}'       # YAML would read 1e+20 back as a string: sent as recorded
     sent = {s.name: s for s in plan.scenarios[0].steps}
     assert sent["j"].body.literal == '{"q":"${x}","n":2,"ok":true,"tags":["a"]}'   # the recorded bytes
 

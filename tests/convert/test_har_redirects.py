@@ -78,3 +78,22 @@ def test_a_browser_session_through_redirects_replays_each_hop(server, tmp_path):
     assert seen[("GET", "/two")] == seen[("GET", "/r301")] or in_flight
     assert seen[("POST", "/r303")] >= steps["r303"]["requests"]
     assert ("GET", "/dir/target?from=rel") in seen
+
+
+def test_a_curl_command_with_basic_auth_runs_against_a_protected_file(server, tmp_path):
+    from tests.support.redirect_nginx import PASSWORD, USER
+    plan = tmp_path / "plan.yaml"
+    command = f"curl -u '{USER}:{PASSWORD}' {server.url_a}private.txt"
+    converted = subprocess.run([sys.executable, "-m", "surge", "convert", "--curl", command, "--duration", "1s",
+                                "-o", str(plan)], capture_output=True, text=True, timeout=60)
+    assert converted.returncode == 0, converted.stderr
+    assert PASSWORD not in plan.read_text() and "BASIC_PASSWORD" in plan.read_text()
+    server.clear_log()
+    result_path = tmp_path / "result.json"
+    ran = subprocess.run([sys.executable, "-m", "surge", "run", str(plan), "-q", "--json", str(result_path)],
+                         capture_output=True, text=True, timeout=60, env={**os.environ, "BASIC_PASSWORD": PASSWORD})
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    step = json.loads(result_path.read_text())["steps"][0]
+    assert step["requests"] > 0 and step["responses_by_status"] == {"200": step["requests"]}
+    users = {line["user"] for line in server.log(at_least=step["requests"])}
+    assert users == {USER}                      # nginx checked the password on every request
