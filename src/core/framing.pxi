@@ -26,6 +26,7 @@ cdef inline void framer_reset(Framer* f) noexcept:
     f.carry_len = 0
     f.cap_len = 0
     f.cap_head_len = 0
+    f.location_len = 0
 
 
 cdef inline void framer_free(Framer* f) noexcept:
@@ -33,6 +34,10 @@ cdef inline void framer_free(Framer* f) noexcept:
     f.carry = NULL
     f.carry_cap = 0
     f.carry_len = 0
+    free(f.location)
+    f.location = NULL
+    f.location_cap = 0
+    f.location_len = 0
 
 
 cdef inline bint ieq_prefix(const char* p, Py_ssize_t n, const char* lower) noexcept:
@@ -119,6 +124,8 @@ cdef inline bint parse_header_line(Framer* f, const char* line, Py_ssize_t line_
     elif c == b't':
         if ieq_prefix(line, line_len, b"transfer-encoding:") and icontains(line + 18, line_len - 18, b"chunked", 7):
             facts.chunked = True
+    elif c == b'l' and f.want_location and ieq_prefix(line, line_len, b"location:"):
+        keep_location(f, line + 9, line_len - 9)        # redirect.pxi
     return True
 
 

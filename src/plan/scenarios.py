@@ -7,6 +7,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from surge.plan import auth as plan_auth
 from surge.plan import template as tpl
 from surge.plan.checker import Checker, is_number, show
 from surge.plan.hosts import NAMED_REQUEST, HostTable, named_request
@@ -17,7 +18,7 @@ from surge.plan.step_checks import TOKEN, check_expect, check_extract, check_thi
 from surge.plan.template import Template, TemplateError, parse_template, static_template
 
 SCENARIO_KEYS = ("name", "weight", "steps")
-STEP_KEYS = ("name", "request", "headers", "json", "body", "expect", "extract", "think")
+STEP_KEYS = ("name", "request", "headers", "json", "body", "expect", "extract", "think", "follow_redirects", "auth")
 
 NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
 NAME_HELP = "letters, digits, _ . and - (no spaces)"
@@ -31,6 +32,8 @@ class Names:
     data: dict                                 # source name -> its columns (None: file unreadable)
     multiline: set = field(default_factory=set)  # (source, column) with a value holding CR or LF
     hosts: HostTable | None = None             # named hosts and the TLS options of https ones
+    follow_redirects: int = 10                 # the plan's follow_redirects: (a step may say its own)
+    auth: plan_auth.AuthSpec | None = None     # the plan's auth (--auth over auth: / the target's user:password@)
 
 
 def check_scenarios(checker: Checker, value, names: Names) -> tuple[tuple[Scenario, ...] | None, dict | None]:
@@ -143,11 +146,22 @@ class _ScenarioChecker:
         expect = check_expect(c, path + ("expect",), step["expect"]) if "expect" in step else Expect()
         extract = check_extract(c, path + ("extract",), step["extract"]) if "extract" in step else ()
         think = check_think(c, path + ("think",), step["think"]) if "think" in step else None
+        follow = self.names.follow_redirects
+        if "follow_redirects" in step:
+            follow = plan_auth.check_follow(c, path + ("follow_redirects",), step["follow_redirects"])
+        own_auth = plan_auth.check_auth(c, path + ("auth",), step["auth"]) if "auth" in step else None
         if c.count > before or request is None:
             return None
         method, host, request_path, text = request
+        inherited = plan_auth.effective(self.names.hosts.auth_of(host) if self.names.hosts else None,
+                                        self.names.auth) if self.names.hosts else self.names.auth
+        if headers is not None:
+            headers = plan_auth.step_headers(c, path, own_auth, inherited, headers, templates)
+        if c.count > before or headers is None:
+            return None
         return Step(name=name, method=method, host=host, path=request_path, headers=headers, body=body,
-                    expect=expect, extract=extract, think=think, json=json_value, request_text=text)
+                    expect=expect, extract=extract, think=think, json=json_value, request_text=text,
+                    follow_redirects=follow)
 
     def extracted_where(self, var: str, step_index: int) -> str | None:
         """Why var is not available before step_index, if it is extracted elsewhere."""

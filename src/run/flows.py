@@ -40,6 +40,7 @@ class EngineStep:
     max_latency_us: int = 0                 # 0: no latency check
     extracts: tuple = ()                    # (var, EXTRACT_*, expression, group)
     think: tuple = (0, 0, 0)                # (THINK_*, a_ns, b_ns)
+    follow: int = 0                         # redirects followed at most (src/core/redirect.pxi)
 
     @property
     def is_static(self) -> bool:
@@ -47,7 +48,8 @@ class EngineStep:
         its responses: the engine can pre-render it and pipeline it."""
         return (all(isinstance(part, bytes) for part in self.head + self.body)
                 and self.status_ok is None and self.body_contains is None and self.body_matches is None
-                and not self.max_latency_us and not self.extracts and self.think[0] == THINK_KIND["none"])
+                and not self.max_latency_us and not self.extracts and self.think[0] == THINK_KIND["none"]
+                and not self.follow)
 
 
 class FlowTables:
@@ -59,6 +61,7 @@ class FlowTables:
     def __init__(self, plan: Workload):
         self._sources = {d.name: d for d in plan.data}
         self.hosts = list(plan.hosts)
+        self.redirect_hosts = [redirect_host(host) for host in self.hosts]
         self.feeder_names = [d.name for d in plan.data]
         self.var_names: list[str] = []
         self.steps: list[EngineStep] = []
@@ -166,7 +169,16 @@ class FlowTables:
             max_latency_us=expect.max_latency_us or 0,
             extracts=tuple(extracts),
             think=think,
+            follow=step.follow_redirects,
         )
+
+
+def redirect_host(host) -> tuple[bool, bytes, int, bytes]:
+    """(https, name, port, Host header value) of a host, as the engine matches a
+    Location's authority against it: the name lower case, in its IDNA form,
+    an IPv6 address without brackets."""
+    name = host.host if host.host.isascii() else host.host.encode("idna").decode("ascii")
+    return host.scheme == "https", name.lower().encode("ascii"), host.port, host.authority.encode("ascii")
 
 
 def _escape_kind(escape: str, in_query: bool) -> int:
