@@ -2,6 +2,8 @@
 # users that run them (flows.pxi).
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 
+from surge.core.cookies cimport CookieJar, CookieTable
+
 cdef struct TemplatePart:
     int kind                # PART_* (_limits.pxd)
     int escape              # ESCAPE_* (_limits.pxd): how the value lands (raw, URL path segment, URL query value, JSON string, header value)
@@ -29,6 +31,12 @@ cdef struct Extract:
     JsonSegment* segments
     int n_segments
 
+cdef struct StepCookie:
+    # `cookies: {name: value}` in a step: put into the jar before its request is sent.
+    const char* name
+    int32_t name_len
+    Template value
+
 cdef struct Step:
     int host
     Template head           # request line and headers, without Content-Length and the blank line
@@ -48,6 +56,9 @@ cdef struct Step:
     int64_t think_b_ns
     bint capture                    # keep the response's head and body (checks or extracts need them)
     int n_checks                    # checks per response: status, body, regex, latency, each extract
+    bint cookies_capture            # Set-Cookie in its responses goes into the VU's jar (cookies.pxi)
+    StepCookie* set_cookies         # cookies it sets before sending (its head then has a PART_COOKIES part)
+    int n_set_cookies
 
 cdef struct Scenario:
     double weight_upto      # cumulative share, the last one is 1.0
@@ -79,6 +90,7 @@ cdef struct VU:
     int64_t wake_ns         # thinking until
     int64_t intended_ns     # open model: when this iteration was due (0: not the first step)
     bint aborted            # a transport error ended this iteration early
+    CookieJar jar           # its cookies (empty and unallocated unless a response sets one)
 
 
 cdef struct Flows:
@@ -102,3 +114,4 @@ cdef struct Flows:
     int64_t* step_counts        # per step: FLOW_COUNTERS counters
     int64_t* step_statuses      # per step: STATUS_SLOTS status counters
     int64_t* scenario_counts    # per scenario: SCN_COUNTERS counters
+    CookieTable cookies         # what the VUs' jars share: the hosts as cookies see them
