@@ -34,8 +34,9 @@ cdef struct CookieHost:
 
 cdef struct CookieTable:
     # What every jar of one engine shares.
-    CookieHost* hosts       # in the engine's host order
-    int n_hosts
+    CookieHost* hosts       # in the engine's host order (redirect slots after the plan's: filled per hop)
+    int n_hosts             # the plan's hosts
+    int n_all_hosts         # with the redirect slots
     bint reset_each_iteration   # cookies: {reset: iteration} (the default) else never
     char* scratch           # a step-set cookie's rendered value (the body uses Flows.scratch meanwhile)
     int64_t scratch_cap
@@ -47,9 +48,10 @@ cdef struct CookieJar:
     int n
     int64_t next_seq
     CookieTable* table
-    # The request in flight, set when its Cookie header is rendered: a
+    # The request in flight, noted when its Cookie header is rendered: a
     # Set-Cookie in its response is read against this host and path.
+    bint noted
     int host
-    char** request_buf      # the buffer holding the rendered request line (its owner may grow it)
-    int32_t path_at         # where the request's path starts in it
-    int32_t path_len        # up to '?' or the space before the version
+    char* path              # the request's path, up to '?' (owned, reused)
+    int32_t path_len
+    int32_t path_cap

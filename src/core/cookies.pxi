@@ -56,7 +56,8 @@ cdef void cookies_setup(Engine e, object tables) except *:
     cdef int i
     hosts = tables.cookie_hosts
     t.n_hosts = len(hosts)
-    t.hosts = <CookieHost*>calloc(max(t.n_hosts, 1), sizeof(CookieHost))
+    t.n_all_hosts = max(e.n_hosts, t.n_hosts)
+    t.hosts = <CookieHost*>calloc(max(t.n_all_hosts, 1), sizeof(CookieHost))
     if t.hosts == NULL:
         raise MemoryError()
     for i, (name, https, is_ip) in enumerate(hosts):
@@ -74,6 +75,7 @@ cdef void compile_step_cookies(Engine e, Step* st, object spec) except *:
     """The step's cookie flags and the cookies it sets (name, value template)."""
     cdef int k
     st.cookies_capture = spec.cookies_capture
+    st.cookies_hops = spec.cookies_hops
     st.n_set_cookies = len(spec.set_cookies)
     if st.n_set_cookies == 0:
         return
@@ -108,6 +110,9 @@ cdef void cookies_free(Engine e) noexcept:
 
 cdef void jar_free(CookieJar* jar) noexcept:
     cdef int k
+    free(jar.path)
+    jar.path = NULL
+    jar.path_cap = 0
     if jar.cookies == NULL:
         return
     for k in range(JAR_MAX_COOKIES):
@@ -145,9 +150,11 @@ cdef int64_t cookie_header_into(Engine e, VU* vu, Step* st, bint send, char** bu
 
 
 cdef void jar_note_request(CookieJar* jar, int host, char** buf, int64_t at) noexcept:
-    """The request line starts buf[0]: "METHOD SP path[?query] SP HTTP/1.1"."""
+    """The request line starts buf[0]: "METHOD SP path[?query] SP HTTP/1.1".
+    Its path is copied: the buffer may be shared (a redirect hop's) or grown."""
     cdef const char* line = buf[0]
     cdef int64_t i = 0, j
+    cdef char* grown
     while i < at and line[i] != b' ':
         i += 1
     i += 1
@@ -155,19 +162,56 @@ cdef void jar_note_request(CookieJar* jar, int host, char** buf, int64_t at) noe
     while j < at and line[j] != b' ' and line[j] != b'?' and line[j] != b'#' and line[j] != b'\r':
         j += 1
     jar.host = host
-    jar.request_buf = buf
-    jar.path_at = <int32_t>min(i, at)
-    jar.path_len = <int32_t>max(j - i, 0)
+    jar.noted = False
+    jar.path_len = 0
+    if j > i:
+        if j - i > jar.path_cap:
+            grown = <char*>realloc(jar.path, max(j - i, 64))
+            if grown == NULL:
+                return
+            jar.path = grown
+            jar.path_cap = <int32_t>max(j - i, 64)
+        memcpy(jar.path, line + i, j - i)
+        jar.path_len = <int32_t>(j - i)
+    jar.noted = True
 
 
 cdef inline void request_path(CookieJar* jar, const char** path, int32_t* path_len) noexcept:
     """The noted request's path ("/" when it has none: RFC 6265 section 5.1.4)."""
-    if jar.path_len == 0 or jar.request_buf[0][jar.path_at] != b'/':
+    if jar.path_len == 0 or jar.path[0] != b'/':
         path[0] = b"/"
         path_len[0] = 1
     else:
-        path[0] = jar.request_buf[0] + jar.path_at
+        path[0] = jar.path
         path_len[0] = jar.path_len
+
+
+cdef int64_t cookie_hop_into(Engine e, VU* vu, Step* st, int host, char** buf, int64_t* cap,
+                             int64_t at) noexcept:
+    """A redirect hop's request (redirect.pxi), its request line and Host
+    written in buf[0] up to `at`: note it for its response's Set-Cookie and
+    add the jar's Cookie header for the hop's host and path.  Nothing when
+    the step keeps no cookies.  Returns the new end (-1: out of memory)."""
+    cdef CookieTable* t = &e.flow.cookies
+    cdef CookieHost* h
+    cdef int32_t i
+    if not st.cookies_hops or t.hosts == NULL or not 0 <= host < t.n_all_hosts:
+        return at
+    if host >= t.n_hosts:               # a host first seen in a Location: its slot's name now
+        if e.flow.rhosts == NULL:
+            return at
+        h = &t.hosts[host]
+        h.name = e.flow.rhosts[host].name
+        h.name_len = e.flow.rhosts[host].name_len
+        h.https = e.flow.rhosts[host].https
+        h.is_ip = h.name_len > 0
+        for i in range(h.name_len):
+            if not (h.name[i] == b'.' or h.name[i] == b':' or b'0' <= h.name[i] <= b'9'):
+                h.is_ip = False
+    jar_note_request(&vu.jar, host, buf, at)
+    if vu.jar.n == 0:
+        return at
+    return jar_header_into(&vu.jar, buf, cap, at)
 
 
 cdef bint jar_set_step_cookies(Engine e, VU* vu, Step* st) noexcept:
@@ -202,7 +246,7 @@ cdef void jar_capture(void* sink, const char* p, Py_ssize_t n) noexcept:
     cdef int64_t now, expires = 0, delta_s
     cdef bint host_only = True, expired = False
     cdef int i
-    if jar.request_buf == NULL or jar.table == NULL or not parse_set_cookie(p, n, &ck):
+    if not jar.noted or jar.table == NULL or not parse_set_cookie(p, n, &ck):
         return
     host = &jar.table.hosts[jar.host]
     now = jar_now(jar.table)
@@ -430,7 +474,7 @@ cdef int64_t jar_header_into(CookieJar* jar, char** buf, int64_t* cap, int64_t a
         k += 1
     if n_sent == 0:
         return at
-    if not reserve(buf, cap, at + need + 1):       # (path pointed into buf[0]: not read after this)
+    if not reserve(buf, cap, at + need + 1):
         return -1
     memcpy(buf[0] + at, b"Cookie: ", 8)
     at += 8
@@ -467,7 +511,7 @@ cdef bint jar_extract(VU* vu, Extract* ex) noexcept:
     cdef bint best_sent = False, sent
     cdef int64_t now
     cdef Cookie* c
-    if jar.n == 0 or jar.request_buf == NULL:
+    if jar.n == 0 or not jar.noted:
         return False
     host = &jar.table.hosts[jar.host]
     now = jar_now(jar.table)

@@ -29,3 +29,7 @@ cdef struct Framer:
     char* carry             # partial header block kept across reads (rare)
     int32_t carry_len
     int32_t carry_cap
+    bint want_location      # keep the Location header's value (a plan step follows redirects: redirect.pxi)
+    char* location          # its value, copied out of the read buffer (owned)
+    int32_t location_len    # 0: the response has no Location
+    int32_t location_cap

@@ -27,6 +27,7 @@ cdef inline void framer_reset(Framer* f) noexcept:
     f.carry_len = 0
     f.cap_len = 0
     f.cap_head_len = 0
+    f.location_len = 0
 
 
 cdef inline void framer_free(Framer* f) noexcept:
@@ -34,6 +35,10 @@ cdef inline void framer_free(Framer* f) noexcept:
     f.carry = NULL
     f.carry_cap = 0
     f.carry_len = 0
+    free(f.location)
+    f.location = NULL
+    f.location_cap = 0
+    f.location_len = 0
 
 
 cdef inline bint ieq_prefix(const char* p, Py_ssize_t n, const char* lower) noexcept:
@@ -122,6 +127,8 @@ cdef inline bint parse_header_line(Framer* f, const char* line, Py_ssize_t line_
             facts.chunked = True
     elif c == b's' and f.cookie_jar != NULL and ieq_prefix(line, line_len, b"set-cookie:"):
         jar_capture(f.cookie_jar, line + 11, line_len - 11)     # cookies.pxi
+    elif c == b'l' and f.want_location and ieq_prefix(line, line_len, b"location:"):
+        keep_location(f, line + 9, line_len - 9)        # redirect.pxi
     return True
 
 

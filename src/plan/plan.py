@@ -80,6 +80,7 @@ class Step:
     json: object = field(default=None, hash=False, repr=False)  # the json: value as written (None: no json:)
     request_text: str = ""                        # "POST /login" as written (env resolved)
     cookies: StepCookies = StepCookies()          # off, or cookies it puts into the jar (surge.plan.cookies)
+    follow_redirects: int = 0                     # hops followed at most (plans: 10 unless set; a URL run: --follow)
 
     @property
     def needs_body(self) -> bool:

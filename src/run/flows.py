@@ -42,6 +42,8 @@ class EngineStep:
     think: tuple = (0, 0, 0)                # (THINK_*, a_ns, b_ns)
     cookies_capture: bool = False           # Set-Cookie in its responses goes into the VU's jar
     set_cookies: tuple = ()                 # (name bytes, value parts): put into the jar before it is sent
+    cookies_hops: bool = False              # its redirect hops send the jar's cookies (and keep theirs)
+    follow: int = 0                         # redirects followed at most (src/core/redirect.pxi)
 
     @property
     def is_static(self) -> bool:
@@ -49,7 +51,8 @@ class EngineStep:
         its responses: the engine can pre-render it and pipeline it."""
         return (all(isinstance(part, bytes) for part in self.head + self.body)
                 and self.status_ok is None and self.body_contains is None and self.body_matches is None
-                and not self.max_latency_us and not self.extracts and self.think[0] == THINK_KIND["none"])
+                and not self.max_latency_us and not self.extracts and self.think[0] == THINK_KIND["none"]
+                and not self.follow)
 
 
 class FlowTables:
@@ -61,6 +64,7 @@ class FlowTables:
     def __init__(self, plan: Workload):
         self._sources = {d.name: d for d in plan.data}
         self.hosts = list(plan.hosts)
+        self.redirect_hosts = [redirect_host(host) for host in self.hosts]
         self.feeder_names = [d.name for d in plan.data]
         self.var_names: list[str] = []
         self.steps: list[EngineStep] = []
@@ -111,11 +115,13 @@ class FlowTables:
         sets = tuple((name.encode(), _merge(self._parts(value, header=True))) for name, value in step.cookies.values)
         given = any(name.lower() == "cookie" for name, _ in step.headers)      # the user's header wins
         send = (jar_may_hold or bool(sets)) and not given
-        capture = later_sends or any(e.kind == "cookie" for e in step.extract)
+        hops = bool(engine_step.follow) and not given       # a redirect's Set-Cookie goes on to its hop
+        capture = later_sends or hops or any(e.kind == "cookie" for e in step.extract)
         if not (send or capture or sets):
             return engine_step
         part = (PART_KIND["cookies"], sid, int(send), ESCAPE_KIND["raw"])
-        return replace(engine_step, head=engine_step.head + (part,), cookies_capture=capture, set_cookies=sets)
+        return replace(engine_step, head=engine_step.head + (part,), cookies_capture=capture, set_cookies=sets,
+                       cookies_hops=hops)
 
     def _var(self, name: str) -> int:
         if name not in self.var_names:
@@ -201,7 +207,16 @@ class FlowTables:
             max_latency_us=expect.max_latency_us or 0,
             extracts=tuple(extracts),
             think=think,
+            follow=step.follow_redirects,
         )
+
+
+def redirect_host(host) -> tuple[bool, bytes, int, bytes]:
+    """(https, name, port, Host header value) of a host, as the engine matches a
+    Location's authority against it: the name lower case, in its IDNA form,
+    an IPv6 address without brackets."""
+    name = host.host if host.host.isascii() else host.host.encode("idna").decode("ascii")
+    return host.scheme == "https", name.lower().encode("ascii"), host.port, host.authority.encode("ascii")
 
 
 def _escape_kind(escape: str, in_query: bool) -> int:

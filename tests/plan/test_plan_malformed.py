@@ -80,7 +80,7 @@ scenarios:
     steps:
       - {name: home, request: GET /, retries: 3}
 """,
-         ['plan.yaml:6 scenarios[0].steps[0].retries: unknown key, allowed: name, request, headers, json, body, expect, extract, think, cookies']),
+         ['plan.yaml:6 scenarios[0].steps[0].retries: unknown key, allowed: name, request, headers, json, body, expect, extract, think, follow_redirects, auth, cookies']),
     Case('yaml_syntax_error',
          """\
 target: http://127.0.0.1:8080

@@ -59,7 +59,8 @@ def demo():
 
 
 def test_login_sets_the_session_cookie_and_every_later_step_sends_it(demo, tmp_path):
-    """Bar: login sets a session cookie, the next steps need it: zero 401s, counted by the server."""
+    """Bar: login sets a session cookie, the next steps need it and the POST's 303 is followed:
+    zero 401s, every hop counted, by the server and in the result."""
     plan = write_plan(tmp_path, f"""
 target: {demo.url}
 load: {{model: closed, vus: 8, duration: 3s}}
@@ -72,7 +73,7 @@ scenarios:
       - name: order
         request: POST /web/orders
         json: {{item: 5}}
-        expect: {{status: 303}}
+        expect: {{status: 200}}
       - name: logout
         request: POST /web/logout
         expect: {{status: 204}}
@@ -85,7 +86,13 @@ scenarios:
     assert routes["POST /web/login"] > 100
     # every account, order and logout had the session; the logout's Max-Age=0 deleted it
     assert statuses(run, "account") == {200: step(run, "account")["requests"]}
-    assert statuses(run, "order") == {303: step(run, "order")["requests"]}
+    # the 303 is followed (follow_redirects' default) with the cookie: the order page answers 200
+    orders = step(run, "order")
+    assert statuses(run, "order") == {200: orders["requests"]}
+    assert list(orders["redirects_by_status"]) == ["303"]
+    assert 0 <= orders["redirects_by_status"]["303"] - orders["requests"] <= 8    # hops of chains cut by the stop
+    assert 0 <= routes["POST /web/orders"] - orders["requests"] <= 8
+    assert 0 <= routes["GET /web/orders/{id}"] - orders["requests"] <= 8
     assert statuses(run, "logout") == {204: step(run, "logout")["requests"]}
     assert statuses(run, "after_logout") == {401: step(run, "after_logout")["requests"]}
     counted = step(run, "account")["requests"] + step(run, "after_logout")["requests"]
@@ -301,6 +308,7 @@ def test_a_url_run_and_a_one_step_plan_keep_the_fast_path(tmp_path):
     one = _tables(tmp_path, """
 target: http://127.0.0.1:9
 load: {model: closed, vus: 1, duration: 1s}
+follow_redirects: 0
 scenarios: [{name: s, steps: [{name: a, request: GET /}]}]
 """)
     assert one.is_static and not one.steps[0].cookies_capture
@@ -311,6 +319,7 @@ def test_only_steps_that_can_use_the_jar_carry_it(tmp_path):
     tables = _tables(tmp_path, """
 target: http://127.0.0.1:9
 load: {model: closed, vus: 1, duration: 1s}
+follow_redirects: 0
 scenarios:
   - {name: s, steps: [{name: a, request: GET /}, {name: b, request: GET /}, {name: c, request: GET /}]}
   - {name: t, steps: [{name: d, request: GET /, cookies: {k: v}}]}
@@ -325,10 +334,17 @@ scenarios:
     never = _tables(tmp_path, """
 target: http://127.0.0.1:9
 load: {model: closed, vus: 1, duration: 1s}
+follow_redirects: 0
 cookies: {reset: never}
 scenarios: [{name: s, steps: [{name: a, request: GET /}]}]
 """)
     assert not never.is_static and never.steps[0].cookies_capture       # the next iteration reads it
+    follows = _tables(tmp_path, """
+target: http://127.0.0.1:9
+load: {model: closed, vus: 1, duration: 1s}
+scenarios: [{name: s, steps: [{name: a, request: GET /}]}]
+""")
+    assert follows.steps[0].cookies_capture and follows.steps[0].cookies_hops   # a 303's cookie goes to its hop
 
 
 # ---- bad input ----------------------------------------------------------------------------
