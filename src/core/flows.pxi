@@ -64,6 +64,7 @@ cdef void vu_begin(Engine e, uint32_t v, int64_t intended, int64_t now) noexcept
         vu.pos = 0
         vu.iteration += 1
         vu.intended_ns = intended
+        jar_new_iteration(e, vu)
         vu.hops = 0
         e.flow.scenario_counts[s * SCN_COUNTERS + SCN_STARTED] += 1
         vu_send(e, v, now)
@@ -152,6 +153,7 @@ cdef void vu_send(Engine e, uint32_t v, int64_t now) noexcept:
     c.framer.head_request = st.head_request
     c.framer.capture = st.capture
     c.framer.cap_len = 0
+    c.framer.cookie_jar = jar_sink(vu, st)
     e._commit(c, c.ring_head, vu.intended_ns if vu.intended_ns else now, now)
     e._flush(c)
 
@@ -266,7 +268,9 @@ cdef int failed_extracts(Step* st, Framer* f, VU* vu) noexcept:
     for k in range(st.n_extracts):
         ex = &st.extracts[k]
         vu.var_lengths[ex.var] = 0
-        if not find_extract(ex, f, &start, &length):
+        if ex.kind == EXTRACT_COOKIE:
+            failures += not jar_extract(vu, ex)
+        elif not find_extract(ex, f, &start, &length):
             failures += 1
         elif set_variable(vu, ex.var, f.cap_buf + start, length):
             vu.var_lengths[ex.var] = <int32_t>length

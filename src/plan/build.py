@@ -241,7 +241,7 @@ def compile_plan(plan: Plan, workers: int = 1, timeout_ns: int = DEFAULT_TIMEOUT
     scenarios = plan.scenarios if keepalive else tuple(_closing(s) for s in plan.scenarios)
     return Workload(source=PlanSource(name=plan.name, path=plan.source), target=plan.target,
                     scenarios=scenarios, load=load, timeout_ns=timeout_ns, workers=workers,
-                    data=plan.data, objectives=plan.objectives)
+                    data=plan.data, objectives=plan.objectives, cookies=plan.cookies)
 
 
 def _closing(scenario: Scenario) -> Scenario:

@@ -14,6 +14,7 @@ from typing import Mapping
 from surge.plan import auth as plan_auth
 from surge.plan import template as tpl
 from surge.plan.checker import Checker, show
+from surge.plan.cookies import RESETS, CookiePolicy, check_plan_cookies
 from surge.plan.data import FORMATS, DataFileError, format_for, read_data_file
 from surge.plan.hosts import HOST_KEYS, TLS_KEYS, HostTable, base_url, check_contexts, check_hosts
 from surge.plan.load import LoadProfile, Stage
@@ -24,7 +25,8 @@ from surge.plan.plan import DataSource, Objective, Plan
 from surge.plan.scenarios import SCENARIO_KEYS, STEP_KEYS, Names, check_scenarios
 from surge.plan.step_checks import EXPECT_KEYS, EXTRACT_KEYS
 
-PLAN_KEYS = ("name", "target", "tls", "hosts", "objectives", "load", "data", "scenarios", "follow_redirects", "auth")
+PLAN_KEYS = ("name", "target", "tls", "hosts", "objectives", "load", "data", "scenarios", "follow_redirects", "auth",
+             "cookies")
 LOAD_KEYS = ("model", "stages", "rate", "vus", "duration", "start", "max_vus")
 STAGE_KEYS = ("duration", "target")
 DATA_KEYS = ("file", "format", "order", "on_exhausted")
@@ -33,7 +35,7 @@ MODELS = ("open", "closed")
 ORDERS = ("sequential", "random", "unique")
 ON_EXHAUSTED = ("stop", "recycle")
 # Every key the plan format knows, at any level (for tests that build random plans).
-SCHEMA_KEYS = tuple(dict.fromkeys(PLAN_KEYS + LOAD_KEYS + STAGE_KEYS + DATA_KEYS + OBJECTIVE_KEYS + SCENARIO_KEYS
+SCHEMA_KEYS = tuple(dict.fromkeys(PLAN_KEYS + LOAD_KEYS + STAGE_KEYS + DATA_KEYS + OBJECTIVE_KEYS + SCENARIO_KEYS + ("reset",)
                                   + STEP_KEYS + EXPECT_KEYS + EXTRACT_KEYS + HOST_KEYS + TLS_KEYS))
 _SOURCE_NAME = re.compile(rf"^{tpl.NAME_PATTERN}\Z")
 
@@ -111,17 +113,18 @@ class _PlanChecker:
         target = self.target(root["target"], hosts) if "target" in root else None
         data = self.data(root.get("data") or {})
         load = self.load(root["load"]) if "load" in root else None
+        cookies = check_plan_cookies(c, ("cookies",), root["cookies"]) if "cookies" in root else CookiePolicy()
         names = Names(target, {source: columns for source, (columns, _) in data.items()},
-                      _multiline_columns(source for _, source in data.values()), hosts,
+                      _multiline_columns(source for _, source in data.values()), hosts, cookies,
                       follow_redirects=self.follow(root), auth=self.auth(root))
         scenarios, step_names = check_scenarios(c, root["scenarios"], names) if "scenarios" in root else (None, None)
         objectives = self.objectives(root.get("objectives") or [], step_names)
-        if c.count or None in (target, load, scenarios, objectives):
+        if c.count or None in (target, load, scenarios, objectives, cookies):
             return None
         profile, max_vus = load
         sources = tuple(source for _, source in data.values())
         plan = Plan(name=name, target=target, load=profile, scenarios=scenarios, data=sources,
-                    objectives=objectives, max_vus=max_vus, source=self.source)
+                    objectives=objectives, max_vus=max_vus, cookies=cookies, source=self.source)
         self.tls_used(root, hosts, plan)
         return None if c.count else plan
 
