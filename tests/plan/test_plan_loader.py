@@ -64,7 +64,7 @@ def test_yaml_things_a_plan_cannot_hold(tmp_path):
         "plan.yaml:4: a key must be plain text, got a list"]
     assert problems(tmp_path, "a: &x [*x]\n" + HEAD + ONE_SCENARIO) == [
         "plan.yaml:1 a[0]: a recursive alias (a value that contains itself)",
-        "plan.yaml:1 a: unknown key, allowed: name, target, tls, hosts, objectives, load, data, scenarios"]
+        "plan.yaml:1 a: unknown key, allowed: name, target, tls, hosts, objectives, load, data, scenarios, follow_redirects, auth, cookies"]
 
 
 def test_alias_bomb_is_bounded(tmp_path):

@@ -80,7 +80,7 @@ scenarios:
     steps:
       - {name: home, request: GET /, retries: 3}
 """,
-         ['plan.yaml:6 scenarios[0].steps[0].retries: unknown key, allowed: name, request, headers, json, body, expect, extract, think']),
+         ['plan.yaml:6 scenarios[0].steps[0].retries: unknown key, allowed: name, request, headers, json, body, expect, extract, think, follow_redirects, auth, cookies']),
     Case('yaml_syntax_error',
          """\
 target: http://127.0.0.1:8080
@@ -416,7 +416,7 @@ scenarios:
         request: GET /
         extract: {id: {json: $.id, header: X-Id}}
 """,
-         ['plan.yaml:8 scenarios[0].steps[0].extract.id: give exactly one of json, regex or header; got json and header']),
+         ['plan.yaml:8 scenarios[0].steps[0].extract.id: give exactly one of json, regex, header or cookie; got json and header']),
     Case('regex_group_out_of_range',
          """\
 target: http://127.0.0.1:8080
