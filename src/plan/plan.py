@@ -78,6 +78,7 @@ class Step:
     think: Think | None = None
     json: object = field(default=None, hash=False, repr=False)  # the json: value as written (None: no json:)
     request_text: str = ""                        # "POST /login" as written (env resolved)
+    timeout_ns: int | None = None                 # this step's request timeout (None: the run's --timeout)
 
     @property
     def needs_body(self) -> bool:

@@ -40,6 +40,7 @@ class EngineStep:
     max_latency_us: int = 0                 # 0: no latency check
     extracts: tuple = ()                    # (var, EXTRACT_*, expression, group)
     think: tuple = (0, 0, 0)                # (THINK_*, a_ns, b_ns)
+    timeout_ns: int = 0                     # the step's own request timeout (0: the run's)
 
     @property
     def is_static(self) -> bool:
@@ -47,7 +48,8 @@ class EngineStep:
         its responses: the engine can pre-render it and pipeline it."""
         return (all(isinstance(part, bytes) for part in self.head + self.body)
                 and self.status_ok is None and self.body_contains is None and self.body_matches is None
-                and not self.max_latency_us and not self.extracts and self.think[0] == THINK_KIND["none"])
+                and not self.max_latency_us and not self.extracts and self.think[0] == THINK_KIND["none"]
+                and not self.timeout_ns)
 
 
 class FlowTables:
@@ -74,6 +76,9 @@ class FlowTables:
                 feeders.update(self.feeder_names.index(source) for source, _ in
                                (c for t in step.templates for c in t.data_columns))
             self.scenarios.append((shares[scenario.name], ids, sorted(feeders)))
+        # --targets --order round-robin: iterations take the scenarios in turn (the engine's rotation)
+        self.rotate = plan.scenario_order == "rotate"
+        self.requests_total = plan.load.requests
         self.feeders = [([[value.encode("utf-8") for value in row] for row in d.rows],
                          ORDER_KIND[d.order], d.on_exhausted == "stop") for d in plan.data]
 
@@ -166,6 +171,7 @@ class FlowTables:
             max_latency_us=expect.max_latency_us or 0,
             extracts=tuple(extracts),
             think=think,
+            timeout_ns=step.timeout_ns or 0,
         )
 
 
