@@ -46,10 +46,18 @@ def _max_regression(ctx, param, value):
               help="A significant change worse than this fails (exit 3).")
 @click.option("--allow-inconclusive", is_flag=True,
               help="Exit 0, not 3, when the runs are too short for any change to be significant.")
-def compare_command(baseline_path, current_path, max_regression, allow_inconclusive):
+@click.option("--junit", "junit_path", metavar="FILE",
+              help="Write the gate as a JUnit XML test case here (for CI), the comparison in its output.")
+def compare_command(baseline_path, current_path, max_regression, allow_inconclusive, junit_path):
     """Compare CURRENT.json against BASELINE.json, metric by metric."""
     from surge.result.load import ResultFileError, load_result
 
+    if junit_path:
+        from surge.report.outputs import Output, OutputPathError, check_paths
+        try:
+            check_paths([Output("--junit", junit_path)], {"BASELINE": baseline_path, "CURRENT": current_path})
+        except OutputPathError as exc:
+            raise SurgeExit(EXIT_USAGE, f"surge compare: error: {exc}") from None
     try:
         baseline = load_result(baseline_path)
         current = load_result(current_path)
@@ -58,4 +66,23 @@ def compare_command(baseline_path, current_path, max_regression, allow_inconclus
     code, text = gate(baseline, current, max_regression, baseline_path, current_path,
                       allow_inconclusive=allow_inconclusive)
     click.echo(text)
+    if junit_path:
+        code = _write_junit(junit_path, baseline_path, current, code, text)
+    return code
+
+
+def _write_junit(path: str, baseline_path: str, current: dict, code: int, text: str) -> int:
+    """The gate's JUnit file; exit 1 when it cannot be written."""
+    import os
+
+    from surge.outcome import EXIT_RUNTIME, EXIT_OK, worst_exit
+    from surge.report.junit import write_gate_junit
+
+    gate = {"verdict": text.strip().splitlines()[-1].strip(), "baseline": os.path.basename(baseline_path),
+            "passed": code == EXIT_OK}
+    try:
+        write_gate_junit(path, current, gate, code, text)
+    except OSError as exc:
+        click.echo(f"surge compare: error: cannot write --junit {path}: {exc.strerror or exc}", err=True)
+        return worst_exit(code, EXIT_RUNTIME)
     return code

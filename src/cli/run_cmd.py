@@ -134,10 +134,14 @@ def _positive(limit=None):
               help="With --baseline: the worst change allowed.")
 @click.option("--allow-inconclusive", is_flag=True,
               help="With --baseline: exit 0, not 3, when the runs are too short for any change to be significant.")
+@click.option("--junit", "junit_path", metavar="FILE",
+              help="Write each objective and the baseline gate as a JUnit XML test case here (for CI).")
+@click.option("--summary-json", "summary_path", metavar="FILE",
+              help="Write a small JSON verdict here: passed, exit code, objectives, gate, headline numbers.")
 @click.option("--watch-pid", type=int, help="Sample this process's CPU and memory each second (the target).")
 @click.option("-q", "--quiet", is_flag=True, help="No live progress.")
 def run_command(url, json_path, html_path, csv_path, hlog_path, prometheus_address, baseline_path, max_regression,
-                allow_inconclusive, watch_pid, quiet, **load_options):
+                allow_inconclusive, junit_path, summary_path, watch_pid, quiet, **load_options):
     """Load URL: with CONNECTIONS keep-alive connections as fast as it answers
     (closed model), or at a fixed or staged arrival RATE (open model).
 
@@ -154,6 +158,7 @@ def run_command(url, json_path, html_path, csv_path, hlog_path, prometheus_addre
                                               for p in built.problems))
     workload = built.workload
     ending = _ending(json_path, html_path, csv_path, hlog_path, baseline_path, max_regression, allow_inconclusive)
+    verdict_files = _verdict_files(junit_path, summary_path, ending)
     observers = _observers(workload, quiet, prometheus_address, watch_pid)
     from surge.run.session import conclude, run_observed
     from surge.run.supervisor import RunError
@@ -163,7 +168,9 @@ def run_command(url, json_path, html_path, csv_path, hlog_path, prometheus_addre
         raise SurgeExit(EXIT_RUNTIME, f"surge run: error: {exc}") from None
     finally:
         observers.close()
-    return conclude(result, workload, ending, lambda text, err: click.echo(text, err=err))
+    echo = lambda text, err: click.echo(text, err=err)  # noqa: E731
+    code = conclude(result, workload, ending, echo)
+    return verdict_files.write(result, code, workload.objectives, ending.command, echo)
 
 
 def run_options(ctx, values: dict):
@@ -201,6 +208,21 @@ def _ending(json_path, html_path, csv_path, hlog_path, baseline_path, max_regres
             raise SurgeExit(EXIT_USAGE, f"surge run: error: --baseline: {exc}") from None
     return Ending(files=files, baseline=baseline, baseline_path=baseline_path, max_regression=max_regression,
                   allow_inconclusive=allow_inconclusive)
+
+
+def _verdict_files(junit_path, summary_path, ending):
+    """--junit and --summary-json (surge.report.verdict), their paths checked with the others'."""
+    from surge.report.outputs import OutputPathError, check_paths
+    from surge.report.verdict import VerdictFiles
+
+    files = VerdictFiles(junit_path, summary_path)
+    if files.outputs():
+        try:
+            check_paths(ending.files + files.outputs(), {"--baseline": ending.baseline_path} if ending.baseline_path
+                        else None)
+        except OutputPathError as exc:
+            raise SurgeExit(EXIT_USAGE, f"surge run: error: {exc}") from None
+    return files
 
 
 def _observers(workload, quiet, prometheus_address, watch_pid):

@@ -95,6 +95,12 @@ def _duration_ns(ctx, param, value: str | None) -> int:
               help="Hold every response for this long once per --stall-every, e.g. 1s.")
 @click.option("--stall-every", default=None, callback=_duration_ns, metavar="DURATION",
               help="Period of the stalls, from the server's start; the first begins one period in.")
+@click.option("--service-time", default=None, callback=_duration_ns, metavar="DURATION",
+              help="A target with a known capacity: each request holds a service slot this long "
+                   "(a timer, not CPU), e.g. 2ms; the rest wait in FIFO order. Capacity: "
+                   "--concurrency / --service-time per worker, printed at start and in the status JSON.")
+@click.option("--concurrency", type=int, default=None, metavar="N",
+              help="With --service-time: requests in service at once per worker (default 1).")
 @click.option("--app", type=click.Choice(server.APPS), default="default", show_default=True,
               help="default: every request gets the same answer (--status, --body-size). "
                    "demo: a small shop for test plans (POST /login, GET /dashboard, POST /logout, "
@@ -112,9 +118,10 @@ def _duration_ns(ctx, param, value: str | None) -> int:
 @click.option("--status-path", default=server.DEFAULT_STATUS_PATH, show_default=True,
               callback=_checked(server.problem_with_status_path),
               help="Path answering JSON {requests, workers, started_at_monotonic_ns, stall_ns, "
-                   "stall_every_ns, app, routes (demo app)}; not counted, not delayed or stalled.")
+                   "stall_every_ns, app, service_time_ns, concurrency, capacity_per_s, now_monotonic_ns, routes (demo app)}; not counted, not delayed or stalled.")
 def serve_command(host: str, port: int, workers: int, body_size: int, status: int,
                   delay: server.Delay | None, seed: int | None, stall: int, stall_every: int,
+                  service_time: int, concurrency: int | None,
                   app: str, tls: bool, cert: str | None, key: str | None, close: bool, status_path: str) -> None:
     """Serve HTTP/1.1 (keep-alive, pipelining) until Ctrl-C or SIGTERM.
 
@@ -136,6 +143,10 @@ def serve_command(host: str, port: int, workers: int, body_size: int, status: in
                 flag = "--" + name.replace("_", "-")
                 raise OneLineUsageError(f"{flag} applies to --app default only; the demo app's "
                                         f"routes choose their own status and body", ctx)
+    service_slots = concurrency if concurrency is not None else (1 if service_time else 0)
+    problem = server.problem_with_service(service_time, service_slots, delay, stall)
+    if problem:
+        raise OneLineUsageError(problem, ctx)
     certificate = _certificate(ctx, tls, cert, key)
     started_at_ns = time.monotonic_ns()
 
@@ -146,6 +157,10 @@ def serve_command(host: str, port: int, workers: int, body_size: int, status: in
             details.append(f"app {app}")
         if delay is not None:
             details.append(f"delay {delay.describe()}")
+        if service_time:
+            per_worker = server.capacity_per_s(service_time, service_slots)
+            details.append(f"service time {server.format_ns(service_time)}, concurrency {service_slots}: "
+                           f"capacity {per_worker:,.0f}/s per worker, {per_worker * workers:,.0f}/s in all")
         if stall:
             # the status path says the same as JSON; windows are
             # [start + k*every, start + k*every + stall) for k >= 1
@@ -162,7 +177,8 @@ def serve_command(host: str, port: int, workers: int, body_size: int, status: in
     try:
         served = server.serve(host, port, workers, body_size, status, delay, close, status_path,
                               ready_callback=announce, stall_ns=stall, stall_every_ns=stall_every,
-                              seed=seed, started_at_ns=started_at_ns, app=app, tls=certificate)
+                              seed=seed, started_at_ns=started_at_ns, app=app, tls=certificate,
+                              service_ns=service_time, service_slots=service_slots)
     except ImportError as error:
         _fail(ctx, f"the compiled protocol is missing ({error}); run `make build`")
     except server.ServeError as error:

@@ -22,8 +22,10 @@ do. A metric whose floor is not even below alpha (no errors on either side:
 every sample 0) stays out of Holm's family, so it costs the others nothing.
 
 Per-second samples of one run are not independent (a slow minute is slow for
-many seconds), which makes the test over-eager; the bound is what keeps that
-honest, so a regression needs both.
+many seconds): tested as if they were, two runs of the same configuration
+differed "significantly" (bench/compare_pair.py). The rank sum's variance is
+widened by the samples' own lag-1 correlation (significance.serial_inflation),
+so n correlated samples count as fewer; and a regression needs the bound too.
 """
 from __future__ import annotations
 
@@ -32,7 +34,8 @@ from dataclasses import dataclass, field, replace
 
 from surge.core._histogram import Histogram, HistogramDecodeError
 from surge.report.numbers import MIN_INTERVAL_S, format_percent, format_rate, format_us, interval_lengths_s
-from surge.report.significance import holm_adjust, mann_whitney_u, samples_needed, smallest_p, smallest_p_of
+from surge.report.significance import (holm_adjust, mann_whitney_u, samples_needed, serial_inflation, smallest_p,
+                                      smallest_p_of)
 from surge.report.steps import steps_of
 from surge.result.failed import error_rate
 
@@ -274,8 +277,9 @@ def _metric(scope: str, name: str, values: tuple, samples: tuple, series: tuple[
     elif not base_samples or not cur_samples:
         untested = f"not tested: no samples in the {'baseline' if not base_samples else 'current run'}"
     else:
-        raw_p = mann_whitney_u(base_samples, cur_samples)[1]
-        lowest_p = smallest_p_of(base_samples, cur_samples)
+        inflation = serial_inflation(base_samples, cur_samples)
+        raw_p = mann_whitney_u(base_samples, cur_samples, inflation)[1]
+        lowest_p = smallest_p_of(base_samples, cur_samples, inflation)
         constant = len(set(base_samples) | set(cur_samples)) == 1
     interval = series[0].interval_s if series[0].points is not None else series[1].interval_s
     return MetricChange(scope, name, kind, higher_is_better, base_value, cur_value, change, None, counts,
@@ -526,7 +530,7 @@ def render_comparison(c: Comparison) -> str:
     lines = [f"surge compare: {c.baseline_name} (baseline) vs {c.current_name} (current)",
              f"  bound {c.max_regression * 100:g}% in the bad direction, significant at p < {c.alpha:g} "
              f"(Mann-Whitney U on {' / '.join(_interval_words(i) for i in intervals)} samples, "
-             f"Holm-adjusted over {c.tested} metric{'s' if c.tested != 1 else ''})"]
+             f"widened for their serial correlation, Holm-adjusted over {c.tested} metric{'s' if c.tested != 1 else ''})"]
     scope = None
     for m in c.metrics:
         if m.scope != scope:

@@ -27,6 +27,13 @@ cdef struct HeldBatch:
     PyObject* protocol              # owned references
     PyObject* data
     bint close_after
+    bint ends_service               # its request held a service slot until due_ns
+
+
+cdef struct Waiting:
+    # a request waiting for a service slot (--service-time), in arrival order
+    int64_t arrival_ns              # CLOCK_MONOTONIC, when it was read
+    PyObject* protocol              # owned reference
 
 
 cdef class ServeProtocol
@@ -46,6 +53,8 @@ cdef class ServeConfig:
     cdef readonly bytes status_path
     cdef readonly Py_ssize_t worker_index
     cdef readonly str app               # "default" or "demo"
+    cdef readonly int64_t service_ns    # --service-time: each request holds a slot this long; 0: off
+    cdef readonly Py_ssize_t service_slots  # --concurrency: slots per worker (requests in service at once)
 
     cdef bint timed                     # a delay or stalls: responses may be held
     cdef uint64_t rng_state             # xorshift64*, never 0
@@ -82,12 +91,25 @@ cdef class ServeConfig:
     cdef int timer_fd
     cdef int64_t armed_ns               # what the timerfd is set to; 0: disarmed
 
+    # the service queue (--service-time/--concurrency): at most service_slots
+    # requests in service, the rest wait here in FIFO order (a ring buffer)
+    cdef Py_ssize_t in_service
+    cdef Waiting* waiting
+    cdef Py_ssize_t waiting_head
+    cdef Py_ssize_t waiting_len
+    cdef Py_ssize_t waiting_cap
+
     cdef int batch_append(self, bytes data) except -1
     cdef bytes status_response(self, int kind, bint is_head)
     cdef int64_t draw_delay_ns(self) noexcept nogil
     cdef int64_t stall_end_ns(self, int64_t at_ns) noexcept nogil
-    cdef int hold(self, int64_t due_ns, ServeProtocol protocol, bytes data, bint close_after) except -1
+    cdef int hold(self, int64_t due_ns, ServeProtocol protocol, bytes data, bint close_after,
+                  bint ends_service) except -1
     cdef int arm(self, int64_t due_ns) except -1
+    cdef int admit(self, ServeProtocol protocol, int64_t arrival_ns) except -1
+    cdef int start_service(self, ServeProtocol protocol, int64_t start_ns) except -1
+    cdef int service_ended(self, int64_t ended_ns) except -1
+    cdef bytes capacity_json(self)
 
 
 cdef class ServeProtocol:
@@ -123,6 +145,9 @@ cdef class ServeProtocol:
     cdef Py_ssize_t delayed_bytes   # and their size
     cdef int64_t now_ns             # when the input being framed was read (timed only)
     cdef int64_t last_due_ns        # due time of the latest held or batched response
+    # --service-time: answers waiting for a slot, in request order ([bytes, close_after]
+    # lists; an answer that needs no service, a status request's, rides on the one before)
+    cdef object awaiting            # collections.deque, made on first use
 
     # back-pressure: framing stops once a batch is large, until the client reads
     cdef bint backlogged            # complete requests wait in pending
@@ -139,6 +164,9 @@ cdef class ServeProtocol:
     cdef int parse_head(self, const char* head, Py_ssize_t size) except -1
     cdef int finish_request(self) except -1
     cdef int reject(self, bytes response) except -1
+    cdef bint rides_along(self, bytes response, bint close_after) except -1
+    cdef int await_service(self, bytes response) except -1
+    cdef int finish_served_request(self) except -1
     cdef int queue(self, bytes response) except -1
     cdef int flush(self) except -1
     cdef int send_held(self, bytes data, bint close_after) except -1

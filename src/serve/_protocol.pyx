@@ -28,13 +28,14 @@ against a cached loop time, which makes a 10ms delay fire anywhere from 9 to
 """
 import json
 import os
+from collections import deque
 from http import HTTPStatus
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
 from libc.math cimport cos, log, log1p, sqrt
 from libc.stdint cimport int64_t, uint64_t
-from libc.stdlib cimport free, realloc
+from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memchr, memcmp, memcpy, memmove, strerror
 
 # The clock, the timerfd and errno: the declarations the engine uses too.
@@ -230,7 +231,8 @@ cdef class ServeConfig:
                  int64_t stall_ns=0, int64_t stall_every_ns=0, object started_at_ns=None,
                  bint close=False, str status_path="/__surge/status", object counts=None,
                  Py_ssize_t worker_index=0, object loop=None, str app="default",
-                 object route_counts=None, object token_secret=None):
+                 object route_counts=None, object token_secret=None,
+                 int64_t service_ns=0, Py_ssize_t service_slots=0):
         cdef int kind
         cdef uint64_t seed_bits
         if not 200 <= status <= 599:
@@ -259,7 +261,14 @@ cdef class ServeConfig:
         self.stall_ns = stall_ns
         self.stall_every_ns = stall_every_ns
         self.started_at_ns = monotonic_ns() if started_at_ns is None else started_at_ns
-        self.timed = self.delay_kind != DELAY_NONE or stall_ns > 0
+        if service_ns < 0 or (service_ns > 0) != (service_slots > 0) or service_slots < 0:
+            raise ValueError(f"a service time needs service_ns > 0 and service_slots >= 1, "
+                             f"got {service_ns}ns and {service_slots}")
+        if service_ns and (self.delay_kind != DELAY_NONE or stall_ns > 0):
+            raise ValueError("a service time does not combine with a delay or stalls")
+        self.service_ns = service_ns
+        self.service_slots = service_slots
+        self.timed = self.delay_kind != DELAY_NONE or stall_ns > 0 or service_ns > 0
         if self.timed and loop is None:
             raise ValueError("a delay or stalls need the event loop to schedule on")
         seed_bits = int.from_bytes(os.urandom(8), "little") if seed is None else <uint64_t>(seed & 0xFFFFFFFFFFFFFFFF)
@@ -314,6 +323,9 @@ cdef class ServeConfig:
             Py_DECREF(<object>self.held[i].protocol)
             Py_DECREF(<object>self.held[i].data)
         free(self.held)
+        for i in range(self.waiting_len):
+            Py_DECREF(<object>self.waiting[(self.waiting_head + i) % self.waiting_cap].protocol)
+        free(self.waiting)
         if self.timer_fd >= 0:
             if self.loop is not None and not self.loop.is_closed():
                 self.loop.remove_reader(self.timer_fd)
@@ -361,9 +373,11 @@ cdef class ServeConfig:
 
     cdef bytes status_response(self, int kind, bint is_head):
         body = (b'{"requests": %d, "workers": %d, "started_at_monotonic_ns": %d, '
-                b'"stall_ns": %d, "stall_every_ns": %d, "app": "%s"'
+                b'"stall_ns": %d, "stall_every_ns": %d, "app": "%s", '
+                b'"service_time_ns": %d, "concurrency": %d, "capacity_per_s": %s, "now_monotonic_ns": %d'
                 % (self.served(), self.counts.shape[0], self.started_at_ns,
-                   self.stall_ns, self.stall_every_ns, self.app.encode()))
+                   self.stall_ns, self.stall_every_ns, self.app.encode(),
+                   self.service_ns, self.service_slots, self.capacity_json(), monotonic_ns()))
         if self.demo:
             body += b', "routes": ' + json.dumps(self.route_counts_by_name()).encode()
         body += b"}"
@@ -371,6 +385,69 @@ cdef class ServeConfig:
                 b"Cache-Control: no-store\r\nContent-Length: %d\r\n%s\r\n"
                 % (len(body), CONNECTION_HEADERS[kind]))
         return head if is_head else head + body
+
+    cdef bytes capacity_json(self):
+        if not self.service_ns:
+            return b"null"
+        # every worker: service_slots requests per service time
+        return repr(self.counts.shape[0] * self.service_slots * 1e9 / self.service_ns).encode()
+
+    # -- the service queue (--service-time, --concurrency) ----------------------
+    # A request holds one of service_slots slots for service_ns; the rest wait in
+    # arrival order. A slot is handed on at the instant its request's service
+    # ends (the held answer's due_ns), not when the timer happens to fire: a
+    # late wake-up delays that answer but never the next request's start, so
+    # the capacity stays service_slots / service_ns while requests wait. A
+    # waiting request whose connection closed is dropped, not served.
+
+    cdef int admit(self, ServeProtocol protocol, int64_t arrival_ns) except -1:
+        """A request was read: start it if a slot is free, else it waits its turn."""
+        cdef Py_ssize_t new_cap, i
+        cdef Waiting* grown
+        if self.in_service < self.service_slots:
+            return self.start_service(protocol, arrival_ns)
+        if self.waiting_len == self.waiting_cap:
+            new_cap = max(self.waiting_cap * 2, 256)
+            grown = <Waiting*>malloc(new_cap * sizeof(Waiting))
+            if grown == NULL:
+                raise MemoryError()
+            for i in range(self.waiting_len):  # unwrap the ring into the new array
+                grown[i] = self.waiting[(self.waiting_head + i) % self.waiting_cap]
+            free(self.waiting)
+            self.waiting = grown
+            self.waiting_cap = new_cap
+            self.waiting_head = 0
+        i = (self.waiting_head + self.waiting_len) % self.waiting_cap
+        Py_INCREF(protocol)
+        self.waiting[i].protocol = <PyObject*>protocol
+        self.waiting[i].arrival_ns = arrival_ns
+        self.waiting_len += 1
+        return 0
+
+    cdef int start_service(self, ServeProtocol protocol, int64_t start_ns) except -1:
+        """Give a slot to the connection's oldest answer waiting for one."""
+        cdef int64_t due_ns = start_ns + self.service_ns
+        answer = protocol.awaiting.popleft()
+        self.in_service += 1
+        if due_ns > protocol.last_due_ns:
+            protocol.last_due_ns = due_ns
+        return self.hold(due_ns, protocol, <bytes>answer[0], <bint>answer[1], True)
+
+    cdef int service_ended(self, int64_t ended_ns) except -1:
+        """A request's service ended at ended_ns: count it, hand its slot on."""
+        cdef Waiting next_up
+        self.in_service -= 1
+        self.own_count[0] += 1
+        while self.in_service < self.service_slots and self.waiting_len > 0:
+            next_up = self.waiting[self.waiting_head]
+            self.waiting_head = (self.waiting_head + 1) % self.waiting_cap
+            self.waiting_len -= 1
+            protocol = <ServeProtocol>next_up.protocol
+            Py_DECREF(protocol)  # the ring's reference; the local keeps it alive
+            if protocol.transport is None or not protocol.awaiting:
+                continue  # its client has gone: nobody to serve
+            self.start_service(protocol, max(next_up.arrival_ns, ended_ns))
+        return 0
 
     # -- delays, stalls and held responses --------------------------------------
 
@@ -414,7 +491,8 @@ cdef class ServeConfig:
             return at_ns - phase_ns + self.stall_ns
         return 0
 
-    cdef int hold(self, int64_t due_ns, ServeProtocol protocol, bytes data, bint close_after) except -1:
+    cdef int hold(self, int64_t due_ns, ServeProtocol protocol, bytes data, bint close_after,
+                  bint ends_service) except -1:
         """Keep a batch until due_ns (and any stall then) has passed."""
         cdef Py_ssize_t new_cap, child, parent
         cdef HeldBatch* grown
@@ -433,6 +511,7 @@ cdef class ServeConfig:
         entry.protocol = <PyObject*>protocol
         entry.data = <PyObject*>data
         entry.close_after = close_after
+        entry.ends_service = ends_service
         self.held_seq += 1
         # sift up
         child = self.held_len
@@ -499,6 +578,8 @@ cdef class ServeConfig:
                 Py_DECREF(protocol)  # the heap's references; the locals keep them alive
                 Py_DECREF(data)
                 (<ServeProtocol>protocol).send_held(data, entry.close_after)
+                if entry.ends_service:
+                    self.service_ended(entry.due_ns)
                 now_ns = monotonic_ns()
         except BaseException:
             if self.held_len > 0:
@@ -526,6 +607,7 @@ cdef class ServeProtocol:
 
     def connection_lost(self, exc):
         self.transport = None
+        self.awaiting = None            # what still waits for a slot is dropped there
         self.state = DISCARD
         self.backlogged = False
         self.batch_first = None
@@ -822,7 +904,9 @@ cdef class ServeProtocol:
     cdef int finish_request(self) except -1:
         cdef ServeConfig config = self.config
         cdef int64_t due_ns, stall_end_ns
-        if config.timed:
+        if config.service_ns:
+            self.finish_served_request()
+        elif config.timed:
             if self.request_is_status:
                 due_ns = self.last_due_ns  # no delay of its own, but never ahead of others
             else:
@@ -838,7 +922,9 @@ cdef class ServeProtocol:
             if self.batch_responses > 0 and due_ns != self.batch_due_ns:
                 self.flush()  # a batch goes out at one instant
             self.batch_due_ns = due_ns
-        if self.request_is_status:
+        if config.service_ns:
+            pass  # answered by finish_served_request
+        elif self.request_is_status:
             self.queue(config.status_response(self.request_kind, self.request_is_head))
         elif config.demo:
             self.queue(self.demo_response())
@@ -855,8 +941,55 @@ cdef class ServeProtocol:
             self.state = READ_HEAD
         return 0
 
+    cdef int finish_served_request(self) except -1:
+        """--service-time: a counted request waits for a slot (counted when its
+        service ends); a status request is answered at once, behind what this
+        connection is still owed."""
+        cdef ServeConfig config = self.config
+        cdef int64_t due_ns
+        if self.request_is_status:
+            response = config.status_response(self.request_kind, self.request_is_head)
+            if self.rides_along(response, self.request_kind == KIND_CLOSE):
+                return 0
+            due_ns = self.last_due_ns if self.last_due_ns > self.now_ns else 0
+            if self.batch_responses > 0 and due_ns != self.batch_due_ns:
+                self.flush()
+            self.batch_due_ns = due_ns
+            self.queue(response)
+            return 0
+        response = self.demo_response() if config.demo else \
+            <bytes>config.responses[self.request_kind * 2 + self.request_is_head]
+        self.flush()            # status answers batched before it go out ahead of it
+        return self.await_service(response)
+
+    cdef int await_service(self, bytes response) except -1:
+        if self.awaiting is None:
+            self.awaiting = deque()
+        self.awaiting.append([response, self.request_kind == KIND_CLOSE])
+        # owed, like a held answer: keeps an half-closed socket open and counts
+        # towards the output that pauses framing
+        self.delayed_batches += 1
+        self.delayed_bytes += PyBytes_GET_SIZE(response)
+        return self.config.admit(self, self.now_ns)
+
+    cdef bint rides_along(self, bytes response, bint close_after) except -1:
+        """Append an answer that needs no service to the last one waiting for a
+        slot on this connection (answers leave in request order); False when
+        none waits."""
+        if self.awaiting is None or not self.awaiting:
+            return False
+        last = self.awaiting[len(self.awaiting) - 1]
+        last[0] = <bytes>last[0] + response
+        last[1] = last[1] or close_after
+        self.delayed_bytes += PyBytes_GET_SIZE(response)
+        return True
+
     cdef int reject(self, bytes response) except -1:
         """Answer a request we cannot frame, then close: the stream is lost."""
+        if self.config.service_ns and self.rides_along(response, True):
+            self.closing = True
+            self.state = DISCARD
+            return 0
         self.queue(response)
         self.closing = True
         self.state = DISCARD
@@ -897,7 +1030,7 @@ cdef class ServeProtocol:
         if held:
             self.delayed_batches += 1
             self.delayed_bytes += PyBytes_GET_SIZE(data)
-            config.hold(due_ns, self, data, self.closing)
+            config.hold(due_ns, self, data, self.closing, False)
             return 0
         self.transport.write(data)
         if self.closing:

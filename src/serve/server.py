@@ -18,6 +18,11 @@ made once in the parent, before the fork, so a bad certificate fails before
 any worker starts and every worker shares its session-ticket keys: a client
 resumes with any worker.
 
+A known capacity (`--service-time T --concurrency C`): each worker serves at
+most C requests at a time, each held T by the timerfd (not by CPU), the rest
+waiting in FIFO order: C / T requests per second per worker, whatever the
+offered load (`capacity_per_s`, printed at start and in the status JSON).
+
 Apps: "default" gives every request the same answer (the max-RPS target);
 "demo" routes requests to a small shop for test plans (`demo.DemoApp`: login
 with tokens any worker accepts, dashboard, logout, search, items, admin
@@ -49,6 +54,7 @@ MAX_WORKERS = 1024
 MAX_BODY_SIZE_BYTES = 1024 ** 3
 MAX_DELAY_NS = 3600 * 1_000_000_000  # per parameter: an hour is already absurd for a target
 MAX_SEED = 2 ** 64 - 1
+MAX_SERVICE_SLOTS = 1_000_000
 DEFAULT_STATUS_PATH = "/__surge/status"
 APPS = ("default", "demo")
 DELAY_SYNTAX = "a duration (10ms), uniform:LOW:HIGH, exp:MEAN or normal:MEAN:STDDEV"
@@ -191,6 +197,28 @@ def problem_with_stall(stall_ns: int, stall_every_ns: int) -> str | None:
     return None
 
 
+def problem_with_service(service_ns: int, service_slots: int, delay: Delay | None = None,
+                         stall_ns: int = 0) -> str | None:
+    """--service-time needs a duration > 0; --concurrency needs --service-time;
+    neither combines with --delay or --stall (one rule decides when an answer leaves)."""
+    if not service_ns and not service_slots:
+        return None
+    if not service_ns:
+        return "--concurrency needs --service-time (how long each request holds its slot), e.g. --service-time 2ms"
+    if not 0 < service_ns <= MAX_DELAY_NS:
+        return f"--service-time must be from 1us to 1h, got {format_ns(service_ns)}"
+    if not 1 <= service_slots <= MAX_SERVICE_SLOTS:
+        return f"--concurrency must be from 1 to {MAX_SERVICE_SLOTS}, got {service_slots}"
+    if delay is not None or stall_ns:
+        return f"--service-time does not combine with {'--delay' if delay is not None else '--stall'}"
+    return None
+
+
+def capacity_per_s(service_ns: int, service_slots: int, workers: int = 1) -> float:
+    """Requests per second the service queue can complete: slots / service time, per worker."""
+    return workers * service_slots * 1e9 / service_ns
+
+
 def problem_with_seed(seed: int | None) -> str | None:
     if seed is not None and not 0 <= seed <= MAX_SEED:
         return f"must be from 0 to 2**64-1, got {seed}"
@@ -222,7 +250,8 @@ def serve(host: str, port: int, workers: int, body_size: int, status: int, delay
           close: bool, status_path: str,
           ready_callback: Callable[[str, int], None] | None = None, *,
           stall_ns: int = 0, stall_every_ns: int = 0, seed: int | None = None,
-          started_at_ns: int | None = None, app: str = "default", tls=None) -> int:
+          started_at_ns: int | None = None, app: str = "default", tls=None,
+          service_ns: int = 0, service_slots: int = 0) -> int:
     """Serve until SIGINT or SIGTERM; return the number of requests served.
 
     body_size is in bytes; delay a Delay, or an int of nanoseconds for a fixed
@@ -230,13 +259,17 @@ def serve(host: str, port: int, workers: int, body_size: int, status: int, delay
     (time.monotonic_ns(); default now), the first one period after it, every
     response is held for stall_ns. seed makes the delays repeatable (None:
     random). app "demo" serves the demo shop (status and body_size are then
-    not used) and counts requests per route. tls, a surge.serve.certs.ServerCertificate,
+    not used) and counts requests per route. service_ns with service_slots:
+    at most service_slots requests per worker in service, each for service_ns,
+    the rest waiting FIFO (service_slots defaults to 1). tls, a surge.serve.certs.ServerCertificate,
     serves HTTPS with it (a file that cannot be loaded: ServeError). ready_callback(host, port) is called once every worker accepts;
     port is the real one when 0 was asked for. Raises ValueError for bad
     options and ServeError when the port cannot be bound or a worker fails.
     """
     if isinstance(delay, int):
         delay = Delay("fixed", delay) if delay > 0 else None
+    if service_ns and not service_slots:
+        service_slots = 1
     problems = [f"{name}: {problem}" for name, problem in (
         ("port", problem_with_port(port)),
         ("workers", problem_with_workers(workers)),
@@ -245,6 +278,7 @@ def serve(host: str, port: int, workers: int, body_size: int, status: int, delay
         ("delay", problem_with_delay(delay)),
         ("stall", problem_with_stall(stall_ns, stall_every_ns)),
         ("seed", problem_with_seed(seed)),
+        ("service", problem_with_service(service_ns, service_slots, delay, stall_ns)),
         ("status_path", problem_with_status_path(status_path)),
         ("app", problem_with_app(app)),
     ) if problem]
@@ -290,7 +324,8 @@ def serve(host: str, port: int, workers: int, body_size: int, status: int, delay
             # each worker mixes in its index: distinct sequences, repeatable with --seed
             seed=int.from_bytes(os.urandom(8), "little") if seed is None else seed,
             # one secret for all workers, so each accepts the tokens the others issue
-            app=app, token_secret=os.urandom(16) if app == "demo" else None)
+            app=app, token_secret=os.urandom(16) if app == "demo" else None,
+            service_ns=service_ns, service_slots=service_slots)
         if delay is not None:
             config.update(delay.config())
         processes = _start_workers(listeners, counts, route_counts, wake_r, stop_signals, config, parent_alive,
@@ -505,7 +540,7 @@ class ServeProcess:
 
     Options are passed as keywords and become flags: body_size="4k" ->
     --body-size 4k, close=True -> --close, delay="exp:10ms", stall="1s",
-    stall_every="5s", seed=7, app="demo", tls=True (with cert=, key=, or a
+    stall_every="5s", seed=7, app="demo", service_time="2ms", concurrency=4, tls=True (with cert=, key=, or a
     throwaway certificate); False/None are left out. After
     start(), .port and .url say where it listens and .listening_line is the
     line it printed (.cacert: the certificate to trust with tls, the throwaway
@@ -578,7 +613,9 @@ class ServeProcess:
 
     def status(self, timeout_s: float = 5.0) -> dict:
         """The status path's JSON: requests, workers, started_at_monotonic_ns,
-        stall_ns, stall_every_ns, app, and with the demo app routes
+        stall_ns, stall_every_ns, app, service_time_ns, concurrency,
+        capacity_per_s (None without --service-time), now_monotonic_ns (when it
+        answered: rates from two reads need no client clock), and with the demo app routes
         (status answers are never delayed or stalled)."""
         opener = _DIRECT
         if self.url.startswith("https://"):

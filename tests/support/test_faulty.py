@@ -53,13 +53,19 @@ def split_head(response: bytes) -> tuple[str, dict[str, str], bytes]:
     return status_line, headers, rest
 
 
-def test_every_kind_starts_and_stops_fast():
+def all_threads_finished(server: FaultyServer) -> bool:
+    """Exit joined every thread (it raises if one is still running after its
+    join timeout): checked by state, not by a wall-clock bound a busy machine breaks."""
+    return not any(t.is_alive() for t in server._connection_threads + [server._accept_thread])
+
+
+def test_every_kind_starts_and_stops():
     for kind in KINDS + TLS_KINDS:
         scheme = "https" if kind in TLS_KINDS else "http"
-        started_s = time.monotonic()
         with FaultyServer(kind) as server:
             assert server.url == f"{scheme}://127.0.0.1:{server.port}/"
-        assert time.monotonic() - started_s < 1.0, kind
+        assert all_threads_finished(server), kind
+        assert server._listener.fileno() == -1, kind          # closed
 
 
 def test_unknown_kind_is_refused_with_the_list():
@@ -205,13 +211,12 @@ def test_silent_reads_but_never_answers():
 
 
 def test_exit_does_not_wait_for_clients_that_stay_connected():
-    sock = None
-    started_s = time.monotonic()
     with FaultyServer("silent") as server:
         sock = connect(server)
         sock.sendall(GET)
         assert server.wait_for_requests(1)
-    assert time.monotonic() - started_s < 1.0
+    # the client is still connected, yet every server thread has ended
+    assert sock.fileno() != -1 and all_threads_finished(server)
     sock.close()
 
 
