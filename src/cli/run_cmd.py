@@ -51,6 +51,12 @@ def _rate(ctx, param, value):
     return rate
 
 
+def _follow(ctx, param, value):
+    if value is not None and not 0 <= value <= 1000:
+        raise click.BadParameter(f"got {value}, allowed: 0 to 1000 redirects", ctx, param)
+    return value
+
+
 def _positive(limit=None):
     def check(ctx, param, value):
         if value is None:
@@ -74,7 +80,11 @@ def _positive(limit=None):
 @click.option("-H", "--header", "headers", multiple=True, help="'Name: value', repeatable.")
 @click.option("--body", help="Request body: TEXT, or @FILE to read it from a file.")
 @click.option("--auth", metavar="USER:PASSWORD",
-              help="HTTP Basic auth (as credentials in the URL do); conflicts with -H Authorization.")
+              help="HTTP Basic auth (as credentials in the URL do); conflicts with -H Authorization. "
+                   "With a plan: its auth for every step (a host's or step's own auth: wins).")
+@click.option("--follow", type=int, metavar="N", callback=_follow,
+              help="Follow up to N redirects per request (default: 0 for a URL, as wrk; a plan's "
+                   "follow_redirects, 10 unless it says).")
 @click.option("--timeout", default="5s", show_default=True, callback=_duration,
               help="A request (or connect) older than this fails with a timeout error.")
 @click.option("--pipeline", default=1, show_default=True, callback=_positive(MAX_PIPELINE),

@@ -17,6 +17,7 @@ Where things are (see _engine.pxd for the shape):
   flows.pxi      the flows policy (virtual users running a plan's scenarios)
   framing.pxi    HTTP/1.1 response framing; extract.pxi what flows read from responses
   render.pxi     request rendering from templates (escape.pxd: how slot values are escaped)
+  cookies.pxi    each virtual user's cookie jar (RFC 6265): Set-Cookie in, one Cookie header out
 """
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
@@ -26,6 +27,7 @@ from libc.string cimport memchr, memcmp, memcpy, memset, strcmp, strncpy
 from surge.core._histogram cimport Histogram, record_value
 from surge.core._limits cimport *
 from surge.core.conn cimport *
+from surge.core.cookies cimport *
 from surge.core.counters cimport *
 from surge.core.escape cimport ESCAPE_MAX_GROWTH, escape_into
 from surge.core.flows cimport *
@@ -50,6 +52,8 @@ include "render.pxi"
 include "closed.pxi"
 include "schedule.pxi"
 include "flows.pxi"
+include "cookies.pxi"
+include "redirect.pxi"
 
 
 cdef class Engine:
@@ -99,7 +103,7 @@ cdef class Engine:
         self.keepalive = []
         self.reuse_conns = keepalive
         self.set_pipeline_timing(pipeline_timing)
-        self._set_hosts(hosts)
+        self._set_hosts(hosts + [(0, b"", None)] * redirect_extra_hosts(tables))   # redirect slots (redirect.pxi)
         self._alloc_connections(users * self.n_hosts, pipeline)
         self.counted = quota >= 0
         self.quota_left = quota if quota >= 0 else 0
@@ -234,7 +238,9 @@ cdef class Engine:
         if spec.body_matches is not None:
             st.body_regex = self._compile_regex(spec.body_matches)
         st.max_latency_us = spec.max_latency_us
+        st.follow_max = spec.follow
         self._compile_extracts(st, spec.extracts)
+        compile_step_cookies(self, st, spec)
         st.think_kind, st.think_a_ns, st.think_b_ns = spec.think
         st.timeout_ns = spec.timeout_ns
         st.capture = bool(st.n_extracts or st.body_contains != NULL or st.body_regex != NULL)
@@ -252,8 +258,8 @@ cdef class Engine:
             ex.var = var
             ex.kind = kind
             ex.group = group
-            if kind == EXTRACT_HEADER:
-                name = expr.lower()
+            if kind == EXTRACT_HEADER or kind == EXTRACT_COOKIE:
+                name = expr.lower() if kind == EXTRACT_HEADER else expr     # cookie names are case-sensitive
                 keep.append(name)
                 ex.name = PyBytes_AS_STRING(name)
                 ex.name_len = len(name)
@@ -318,6 +324,8 @@ cdef class Engine:
         set_segments(&self.schedule, segments)
         self.open_model = True
         self.policy = FLOWS_OPEN if self.flows else OPEN_PLAIN
+        if self.flows:
+            use_open_step_latency(self)     # each step corrected from its intended instant (flows.pxi)
         self.schedule.grid_ns = max(grid_ns, 1)
         self.schedule.next_index = first_index
         self.schedule.index_step = index_step
@@ -478,7 +486,8 @@ cdef class Engine:
         if self.flows:
             flows = self.flow_snapshot()
         else:
-            flows = self._static_flow_snapshot(uncorrected if self.open_model else latency)
+            flows = self._static_flow_snapshot(uncorrected if self.open_model else latency,
+                                               latency if self.open_model else None)
         self.previous_max_us = self.latency_us.max_value
         self.latency_us.reset()
         self.latency_uncorrected_us.reset()
@@ -860,6 +869,8 @@ cdef class Engine:
         self._compile_scenarios(tables.scenarios)
         self._compile_feeders(tables.feeders, worker)
         self._alloc_vus()
+        cookies_setup(self, tables)
+        redirect_setup(self, tables)
         self.flow.user_base = user_base
         self.flow.rng = seed or 0x9E3779B97F4A7C15
         if getattr(tables, "rotate", False):
@@ -953,14 +964,17 @@ cdef class Engine:
         return rx
 
     def flow_snapshot(self):
-        """Per step: (responses, checks, check failures, errors by kind, statuses, latency),
-        per scenario: (started, completed, aborted); step latencies then reset.
-        On the fast path the one step's counters are the totals, and its latency
-        is the interval's (reset by snapshot(), not here)."""
+        """Per step: (responses, checks, check failures, errors by kind, statuses, latency
+        from the write), per scenario: (started, completed, aborted); "steps_corrected":
+        the open model's per-step latency from the intended instant (None in the
+        closed model); step latencies then reset.  On the fast path the one step's
+        counters are the totals, and its latencies are the interval's (reset by
+        snapshot(), not here)."""
         cdef int i, k
         if not self.flows:
             return self._static_flow_snapshot(
-                (self.latency_uncorrected_us if self.open_model else self.latency_us).to_sparse())
+                (self.latency_uncorrected_us if self.open_model else self.latency_us).to_sparse(),
+                self.latency_us.to_sparse() if self.open_model else None)
         steps = []
         for i in range(self.flow.n_steps):
             base = self.flow.step_counts + i * FLOW_COUNTERS
@@ -972,10 +986,17 @@ cdef class Engine:
                           _nonzero(self.flow.step_statuses + i * STATUS_SLOTS, STATUS_SLOTS), sparse))
         scenarios = [tuple(self.flow.scenario_counts[i * SCN_COUNTERS + k] for k in range(SCN_COUNTERS))
                      for i in range(self.flow.n_scenarios)]
-        return {"steps": steps, "scenarios": scenarios, "vus_done": self.flow.vus_done}
+        corrected = None
+        if self.step_latency_corrected is not None:
+            corrected = [hist.to_sparse() for hist in self.step_latency_corrected]
+            for hist in self.step_latency_corrected:
+                hist.reset_counts()
+        return {"steps": steps, "scenarios": scenarios, "vus_done": self.flow.vus_done,
+                "redirects": redirect_snapshot(self), "steps_corrected": corrected}
 
-    cdef dict _static_flow_snapshot(self, tuple latency):
-        """flow_snapshot() of the fast path: one step, one scenario, from the totals.
+    cdef dict _static_flow_snapshot(self, tuple latency, tuple corrected):
+        """flow_snapshot() of the fast path: one step, one scenario, from the totals
+        (latency: from the write; corrected: the open model's, else None).
         An iteration is one request: completed = responses, aborted = transport
         errors (each ends an iteration in flows too), started = both plus the
         requests in flight."""
@@ -986,11 +1007,13 @@ cdef class Engine:
         step = (self.counters.completed, 0, 0, [self.counters.errors[k] for k in range(ERR_KINDS)],
                 _nonzero(self.counters.status_counts, STATUS_SLOTS), latency)
         scenario = (self.counters.completed + errors + self.counters.in_flight_total, self.counters.completed, errors)
-        return {"steps": [step], "scenarios": [scenario], "vus_done": 0}
+        return {"steps": [step], "scenarios": [scenario], "vus_done": 0,
+                "steps_corrected": [corrected] if corrected is not None else None}
 
     cdef void _free_flows(self) noexcept:
         cdef int i, j
         cdef uint32_t v
+        cookies_free(self)
         if self.flow.steps != NULL:
             for i in range(self.flow.n_steps):
                 free(self.flow.steps[i].head.parts)
@@ -1023,6 +1046,8 @@ cdef class Engine:
         free(self.flow.steps); free(self.flow.scenarios); free(self.flow.feeders); free(self.flow.vus)
         free(self.flow.heap_wake); free(self.flow.heap_vu); free(self.flow.scratch)
         free(self.flow.step_counts); free(self.flow.step_statuses); free(self.flow.scenario_counts)
+        free(self.flow.step_best_us)
+        redirect_free(self)
         free(self.host_addrs); free(self.host_addr_lens); free(self.host_families)
         free(self.host_transports); free(self.host_shared)
 

@@ -7,7 +7,7 @@ order, so the result counts each target apart and an iteration is one request:
 takes the scenarios in turn (Workload.scenario_order "rotate"); random picks
 one per iteration, all weighted alike.  -H headers go on every target (a
 target's own header of the same name wins); --auth and URL credentials are
-Basic auth as for one URL; the TLS flags apply to the https targets.
+Basic auth and --follow as for one URL; the TLS flags apply to the https targets.
 """
 from __future__ import annotations
 
@@ -92,5 +92,5 @@ def _steps(specs, cli_headers, auth, o: RunOptions, problems: list[str]):
         credentials = auth if auth is not None else (
             (target.username, target.password or "") if target.username is not None else None)
         step = url_step(target, spec.method, headers, spec.body, credentials, keepalive=not o.disable_keepalive)
-        steps.append(replace(step, name=name))
+        steps.append(replace(step, name=name, follow_redirects=o.follow or 0))     # --follow N, as for one URL
     return steps

@@ -30,6 +30,8 @@ def describe_config(workload: Workload, addresses: dict | None = None) -> dict:
         **{k: request[k] for k in ("method", "headers", "auth") if k in request},
         **where,
         **({"body_bytes": request["body_bytes"]} if request else {}),
+        **({"follow_redirects": max(s.follow_redirects for s in workload.steps)}
+           if any(s.follow_redirects for s in workload.steps) else {}),
         "connections": load.users,
         "workers": workload.workers,
         "duration_s": load.duration_ns / NS_PER_S if load.duration_ns else None,

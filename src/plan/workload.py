@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from surge.plan.cookies import CookiePolicy
 from surge.plan.load import LoadProfile
 from surge.plan.options import DEFAULT_TIMEOUT_NS
 from surge.plan.model import Target
@@ -80,6 +81,7 @@ class Workload(ScenarioSet):
     workers: int = 1
     data: tuple[DataSource, ...] = ()
     objectives: tuple[Objective, ...] = ()
+    cookies: CookiePolicy = CookiePolicy(enabled=False)     # plans: the plan's; a URL run keeps none (as wrk)
     # how an iteration picks its scenario: "weighted" (at random, by weight) or
     # "rotate" (each in turn: --targets --order round-robin)
     scenario_order: str = "weighted"

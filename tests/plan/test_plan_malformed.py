@@ -417,7 +417,7 @@ scenarios:
         request: GET /
         extract: {id: {json: $.id, header: X-Id}}
 """,
-         ['plan.yaml:8 scenarios[0].steps[0].extract.id: give exactly one of json, regex or header; got json and header']),
+         ['plan.yaml:8 scenarios[0].steps[0].extract.id: give exactly one of json, regex, header or cookie; got json and header']),
     Case('regex_group_out_of_range',
          """\
 target: http://127.0.0.1:8080
