@@ -272,3 +272,28 @@ def test_an_unreadable_recording_is_one_line_and_exit_2(tmp_path):
 
 def _as_run(proc):
     return SurgeRun(proc.returncode, proc.stdout, proc.stderr, None)
+
+
+@pytest.mark.chromium
+def test_a_browser_session_with_a_session_cookie_and_a_303_replays_green(surge_server, tmp_path):
+    # The demo app's cookie-session shop (/web/*: login sets a cookie, an order's POST answers 303).
+    if record_har.find_chromium() is None:
+        pytest.skip("chromium not installed (apt-get install chromium)")
+    recorder = surge_server(app="demo")
+    if not record_har.has_web_routes(recorder.url):
+        pytest.skip("this demo app has no /web/* routes (the cookie-session shop)")
+    har = tmp_path / "web.har"
+    record_har.record(recorder.url, str(har))
+    target = surge_server(app="demo")
+    text, result = _convert_validate_run(har, target, tmp_path)
+    assert "Cookie:" not in text and "session=" not in text                 # the jar's business
+    steps = {s["step"]: s for s in result["steps"]}
+    assert {"web-login", "web-account", "web-orders", "web-logout"} <= set(steps)
+    assert "followed by the client itself" in text                          # GET /web/orders/ID left out
+    assert result["totals"]["failed"]["count"] == 0                         # no 401: the cookie went along
+    orders = steps["web-orders"]
+    assert orders["responses_by_status"] == {"200": orders["requests"]}     # the 303's target answered
+    assert orders["redirects_by_status"] == {"303": orders["requests"]}
+    routes = target.routes()
+    in_flight = result["totals"]["in_flight_at_stop"]
+    assert orders["requests"] <= routes["GET /web/orders/{id}"] <= orders["requests"] + in_flight
