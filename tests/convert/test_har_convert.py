@@ -30,9 +30,9 @@ def _surge(*args, env=None, timeout_s=60):
     return proc
 
 
-def _convert_validate_run(har: Path, server, tmp_path) -> tuple[str, dict]:
+def _convert_validate_run(har: Path, server, tmp_path, *options: str) -> tuple[str, dict]:
     plan = tmp_path / "plan.yaml"
-    converted = _surge("convert", str(har), "--duration", "3s", "--vus", "2", "-o", str(plan))
+    converted = _surge("convert", str(har), "--duration", "3s", "--vus", "2", "-o", str(plan), *options)
     assert converted.returncode == 0, converted.stderr
     text = plan.read_text()
     env = {"TARGET_URL": server.url.rstrip("/"), "PASSWORD": "any-password"}
@@ -53,7 +53,8 @@ def _recorded_secrets(har: Path) -> list[str]:
 
 def _assert_green_journey(text: str, result: dict, server, har: Path) -> None:
     steps = {s["step"]: s for s in result["steps"]}
-    assert list(steps) == ["search", "login", "dashboard", "items-42", "logout"]   # favicon.ico dropped
+    # favicon.ico dropped (a demo app with the /web/* shop records its journey after these)
+    assert list(steps)[:5] == ["search", "login", "dashboard", "items-42", "logout"]
     assert all(s["requests"] >= 1 for s in steps.values()), steps
     assert result["totals"]["failed"]["count"] == 0 and result["objectives"][0]["passed"]
     routes = server.routes()
@@ -285,7 +286,8 @@ def test_a_browser_session_with_a_session_cookie_and_a_303_replays_green(surge_s
     har = tmp_path / "web.har"
     record_har.record(recorder.url, str(har))
     target = surge_server(app="demo")
-    text, result = _convert_validate_run(har, target, tmp_path)
+    # think times capped at 200 ms, so every step runs within the 3-s run
+    text, result = _convert_validate_run(har, target, tmp_path, "--max-think", "200ms")
     assert "Cookie:" not in text and "session=" not in text                 # the jar's business
     steps = {s["step"]: s for s in result["steps"]}
     assert {"web-login", "web-account", "web-orders", "web-logout"} <= set(steps)
