@@ -89,7 +89,7 @@ def test_a_fresh_chromium_recording_converts_and_runs_green(surge_server, tmp_pa
     har = tmp_path / "fresh.har"
     record_har.record(recorder.url, str(har))
     target = surge_server(app="demo")           # another server: the recorded token is worthless there
-    text, result = _convert_validate_run(har, target, tmp_path)
+    text, result = _convert_validate_run(har, target, tmp_path, "--max-think", "200ms")   # every step in 3 s
     _assert_green_journey(text, result, target, har)
 
 
