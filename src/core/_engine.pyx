@@ -242,6 +242,7 @@ cdef class Engine:
         self._compile_extracts(st, spec.extracts)
         compile_step_cookies(self, st, spec)
         st.think_kind, st.think_a_ns, st.think_b_ns = spec.think
+        st.timeout_ns = spec.timeout_ns
         st.capture = bool(st.n_extracts or st.body_contains != NULL or st.body_regex != NULL)
         st.n_checks = ((st.status_ok != NULL) + (st.body_contains != NULL) + (st.body_regex != NULL)
                        + (st.max_latency_us != 0) + st.n_extracts)
@@ -416,7 +417,7 @@ cdef class Engine:
 
     cdef void _sweep_conn(self, Conn* c, int64_t now, int64_t stall_ns) noexcept:
         if c.state == C_OPEN and c.in_flight > 0:
-            if now - c.sent_ns[c.ring_head] > self.timeout_ns:
+            if now - c.sent_ns[c.ring_head] > request_timeout_ns(self, c):
                 self._fail(c, ERR_TIMEOUT, now)
             elif c.lowat > 1 and now - c.sent_ns[c.ring_head] > stall_ns:
                 unstall(self, c)
@@ -872,6 +873,15 @@ cdef class Engine:
         redirect_setup(self, tables)
         self.flow.user_base = user_base
         self.flow.rng = seed or 0x9E3779B97F4A7C15
+        if getattr(tables, "rotate", False):
+            # Scenarios in turn (--targets --order round-robin).  Each worker starts
+            # where the workers before it leave off: with -n N split as the supervisor
+            # splits it (the first N % W workers one more), the totals differ by at most one.
+            index, workers = worker
+            total = getattr(tables, "requests_total", None) or 0
+            self.flow.rotate = True
+            self.flow.next_scenario = (index * (total // workers) + min(index, total % workers) if total
+                                       else index) % self.flow.n_scenarios
         self.n_opened = 0
         self.active_limit = self.flow.n_vus
         if self.timer_fd < 0:

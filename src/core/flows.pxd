@@ -54,6 +54,7 @@ cdef struct Step:
     int think_kind                  # THINK_* (_limits.pxd)
     int64_t think_a_ns
     int64_t think_b_ns
+    int64_t timeout_ns              # this step's request timeout (0: the engine's timeout_ns)
     bint capture                    # keep the response's head and body (checks or extracts need them)
     int n_checks                    # checks per response: status, body, regex, latency, each extract
     bint cookies_capture            # Set-Cookie in its responses goes into the VU's jar (cookies.pxi)
@@ -128,6 +129,8 @@ cdef struct Flows:
     uint32_t* heap_vu
     uint32_t heap_len
     uint64_t rng                # xorshift64* state
+    bint rotate                 # scenarios taken in turn (--targets --order round-robin), not by weight
+    int next_scenario           # rotate: the next one
     int64_t user_base           # global number of this worker's first VU
     char* scratch               # body rendering
     int64_t scratch_cap

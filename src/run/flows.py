@@ -40,6 +40,7 @@ class EngineStep:
     max_latency_us: int = 0                 # 0: no latency check
     extracts: tuple = ()                    # (var, EXTRACT_*, expression, group)
     think: tuple = (0, 0, 0)                # (THINK_*, a_ns, b_ns)
+    timeout_ns: int = 0                     # the step's own request timeout (0: the run's)
     cookies_capture: bool = False           # Set-Cookie in its responses goes into the VU's jar
     set_cookies: tuple = ()                 # (name bytes, value parts): put into the jar before it is sent
     cookies_hops: bool = False              # its redirect hops send the jar's cookies (and keep theirs)
@@ -52,7 +53,7 @@ class EngineStep:
         return (all(isinstance(part, bytes) for part in self.head + self.body)
                 and self.status_ok is None and self.body_contains is None and self.body_matches is None
                 and not self.max_latency_us and not self.extracts and self.think[0] == THINK_KIND["none"]
-                and not self.follow)
+                and not self.timeout_ns and not self.follow)
 
 
 class FlowTables:
@@ -80,6 +81,9 @@ class FlowTables:
                 feeders.update(self.feeder_names.index(source) for source, _ in
                                (c for t in step.templates for c in t.data_columns))
             self.scenarios.append((shares[scenario.name], ids, sorted(feeders)))
+        # --targets --order round-robin: iterations take the scenarios in turn (the engine's rotation)
+        self.rotate = plan.scenario_order == "rotate"
+        self.requests_total = plan.load.requests
         self.cookie_hosts = cookie_hosts(self.hosts)
         self.cookies_reset_each_iteration = plan.cookies.reset == "iteration"
         if plan.cookies.enabled:
@@ -207,6 +211,7 @@ class FlowTables:
             max_latency_us=expect.max_latency_us or 0,
             extracts=tuple(extracts),
             think=think,
+            timeout_ns=step.timeout_ns or 0,
             follow=step.follow_redirects,
         )
 
