@@ -17,6 +17,7 @@ Where things are (see _engine.pxd for the shape):
   flows.pxi      the flows policy (virtual users running a plan's scenarios)
   framing.pxi    HTTP/1.1 response framing; extract.pxi what flows read from responses
   render.pxi     request rendering from templates (escape.pxd: how slot values are escaped)
+  cookies.pxi    each virtual user's cookie jar (RFC 6265): Set-Cookie in, one Cookie header out
 """
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
@@ -26,6 +27,7 @@ from libc.string cimport memchr, memcmp, memcpy, memset, strcmp, strncpy
 from surge.core._histogram cimport Histogram, record_value
 from surge.core._limits cimport *
 from surge.core.conn cimport *
+from surge.core.cookies cimport *
 from surge.core.counters cimport *
 from surge.core.escape cimport ESCAPE_MAX_GROWTH, escape_into
 from surge.core.flows cimport *
@@ -50,6 +52,7 @@ include "render.pxi"
 include "closed.pxi"
 include "schedule.pxi"
 include "flows.pxi"
+include "cookies.pxi"
 include "redirect.pxi"
 
 
@@ -237,7 +240,9 @@ cdef class Engine:
         st.max_latency_us = spec.max_latency_us
         st.follow_max = spec.follow
         self._compile_extracts(st, spec.extracts)
+        compile_step_cookies(self, st, spec)
         st.think_kind, st.think_a_ns, st.think_b_ns = spec.think
+        st.timeout_ns = spec.timeout_ns
         st.capture = bool(st.n_extracts or st.body_contains != NULL or st.body_regex != NULL)
         st.n_checks = ((st.status_ok != NULL) + (st.body_contains != NULL) + (st.body_regex != NULL)
                        + (st.max_latency_us != 0) + st.n_extracts)
@@ -253,8 +258,8 @@ cdef class Engine:
             ex.var = var
             ex.kind = kind
             ex.group = group
-            if kind == EXTRACT_HEADER:
-                name = expr.lower()
+            if kind == EXTRACT_HEADER or kind == EXTRACT_COOKIE:
+                name = expr.lower() if kind == EXTRACT_HEADER else expr     # cookie names are case-sensitive
                 keep.append(name)
                 ex.name = PyBytes_AS_STRING(name)
                 ex.name_len = len(name)
@@ -412,7 +417,7 @@ cdef class Engine:
 
     cdef void _sweep_conn(self, Conn* c, int64_t now, int64_t stall_ns) noexcept:
         if c.state == C_OPEN and c.in_flight > 0:
-            if now - c.sent_ns[c.ring_head] > self.timeout_ns:
+            if now - c.sent_ns[c.ring_head] > request_timeout_ns(self, c):
                 self._fail(c, ERR_TIMEOUT, now)
             elif c.lowat > 1 and now - c.sent_ns[c.ring_head] > stall_ns:
                 unstall(self, c)
@@ -864,9 +869,19 @@ cdef class Engine:
         self._compile_scenarios(tables.scenarios)
         self._compile_feeders(tables.feeders, worker)
         self._alloc_vus()
+        cookies_setup(self, tables)
         redirect_setup(self, tables)
         self.flow.user_base = user_base
         self.flow.rng = seed or 0x9E3779B97F4A7C15
+        if getattr(tables, "rotate", False):
+            # Scenarios in turn (--targets --order round-robin).  Each worker starts
+            # where the workers before it leave off: with -n N split as the supervisor
+            # splits it (the first N % W workers one more), the totals differ by at most one.
+            index, workers = worker
+            total = getattr(tables, "requests_total", None) or 0
+            self.flow.rotate = True
+            self.flow.next_scenario = (index * (total // workers) + min(index, total % workers) if total
+                                       else index) % self.flow.n_scenarios
         self.n_opened = 0
         self.active_limit = self.flow.n_vus
         if self.timer_fd < 0:
@@ -998,6 +1013,7 @@ cdef class Engine:
     cdef void _free_flows(self) noexcept:
         cdef int i, j
         cdef uint32_t v
+        cookies_free(self)
         if self.flow.steps != NULL:
             for i in range(self.flow.n_steps):
                 free(self.flow.steps[i].head.parts)

@@ -32,6 +32,7 @@ cdef enum:
     PART_UUID
     PART_ITERATION
     PART_USER
+    PART_COOKIES        # the VU's Cookie header for this request (a = step), cookies.pxi
 
 # How a slot's value is escaped where it lands (TemplatePart.escape).
 cdef enum:
@@ -46,6 +47,7 @@ cdef enum:
     EXTRACT_JSON = 0
     EXTRACT_REGEX
     EXTRACT_HEADER
+    EXTRACT_COOKIE      # the jar's current value of a cookie (name: its name)
 
 # Think time kinds (Step.think_kind): none, constant a, uniform a..b, exponential mean a.
 cdef enum:

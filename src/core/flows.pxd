@@ -2,6 +2,8 @@
 # users that run them (flows.pxi).
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 
+from surge.core.cookies cimport CookieJar, CookieTable
+
 cdef struct TemplatePart:
     int kind                # PART_* (_limits.pxd)
     int escape              # ESCAPE_* (_limits.pxd): how the value lands (raw, URL path segment, URL query value, JSON string, header value)
@@ -29,6 +31,12 @@ cdef struct Extract:
     JsonSegment* segments
     int n_segments
 
+cdef struct StepCookie:
+    # `cookies: {name: value}` in a step: put into the jar before its request is sent.
+    const char* name
+    int32_t name_len
+    Template value
+
 cdef struct Step:
     int host
     Template head           # request line and headers, without Content-Length and the blank line
@@ -46,8 +54,13 @@ cdef struct Step:
     int think_kind                  # THINK_* (_limits.pxd)
     int64_t think_a_ns
     int64_t think_b_ns
+    int64_t timeout_ns              # this step's request timeout (0: the engine's timeout_ns)
     bint capture                    # keep the response's head and body (checks or extracts need them)
     int n_checks                    # checks per response: status, body, regex, latency, each extract
+    bint cookies_capture            # Set-Cookie in its responses goes into the VU's jar (cookies.pxi)
+    bint cookies_hops               # its redirect hops get the jar's Cookie header (cookies.pxi)
+    StepCookie* set_cookies         # cookies it sets before sending (its head then has a PART_COOKIES part)
+    int n_set_cookies
     int follow_max                  # follow_redirects: hops followed at most (0: none; redirect.pxi)
 
 cdef struct Scenario:
@@ -81,6 +94,7 @@ cdef struct VU:
     int64_t intended_ns     # open model: when the current step was due (its iteration's arrival, then
                             # chained: flows.pxi chain_intended); 0: closed model, timed from the send
     bint aborted            # a transport error ended this iteration early
+    CookieJar jar           # its cookies (empty and unallocated unless a response sets one)
     int hops                # redirects followed in the current step (> 0: its next request is a hop)
     int hop_host            # the host the hop goes to (a plan host, or a redirect slot)
     int64_t hop_len         # the hop's request bytes, rendered into that host's Conn.rendered
@@ -115,12 +129,15 @@ cdef struct Flows:
     uint32_t* heap_vu
     uint32_t heap_len
     uint64_t rng                # xorshift64* state
+    bint rotate                 # scenarios taken in turn (--targets --order round-robin), not by weight
+    int next_scenario           # rotate: the next one
     int64_t user_base           # global number of this worker's first VU
     char* scratch               # body rendering
     int64_t scratch_cap
     int64_t* step_counts        # per step: FLOW_COUNTERS counters
     int64_t* step_statuses      # per step: STATUS_SLOTS status counters
     int64_t* scenario_counts    # per scenario: SCN_COUNTERS counters
+    CookieTable cookies         # what the VUs' jars share: the hosts as cookies see them
     int64_t* step_best_us       # open model, per step: its fastest response so far (µs from the write),
                                 # the service time of the intended chain (flows.pxi chain_intended); else NULL
     int64_t* step_redirects     # per step: RD_COUNTERS counters (redirect.pxi); NULL: no step follows

@@ -66,6 +66,11 @@ cdef int64_t render_template(Engine e, Template* t, VU* vu, uint32_t v, char** b
     cdef char tmp[SLOT_BYTES]
     for i in range(t.n_parts):
         p = &t.parts[i]
+        if p.kind == PART_COOKIES:      # the Cookie header and the jar's note of this request (cookies.pxi)
+            at = cookie_header_into(e, vu, &e.flow.steps[p.a], p.b, buf, cap, at)
+            if at < 0:
+                return -1
+            continue
         if p.kind == PART_LITERAL:
             src, n = p.literal, p.literal_len
         else:

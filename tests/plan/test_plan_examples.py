@@ -226,7 +226,7 @@ def test_validate_command_ok_line_through_python_m_surge():
 @pytest.mark.parametrize("options, fragments", [
     (["-c", "5"], ["-c/--connections does not apply to a test plan", "smoke.yaml", "load: vus"]),
     (["--rate", "10"], ["--rate does not apply to a test plan", "load: rate"]),
-    (["-H", "X-A: 1"], ["-H/--header does not apply to a test plan", "headers per step"]),
+    (["-H", "X-A"], ["-H/--header: got 'X-A'", "'Name: value'"]),      # -H itself is a default header now
     (["--pipeline", "4"], ["--pipeline does not apply to a test plan"]),
     (["--pipeline-timing", "each"], ["--pipeline-timing does not apply to a test plan"]),
 ])

@@ -12,6 +12,7 @@ from functools import lru_cache
 import pytest
 
 from surge.cli import main as cli_main
+from surge.plan.scenarios import STEP_KEYS
 from surge.plan.validate import PlanValidationError, load_plan, validate_file
 
 ENV_WITHOUT_TEST_VARS = {k: v for k, v in os.environ.items() if not k.startswith("SURGE_TEST_")}
@@ -80,7 +81,7 @@ scenarios:
     steps:
       - {name: home, request: GET /, retries: 3}
 """,
-         ['plan.yaml:6 scenarios[0].steps[0].retries: unknown key, allowed: name, request, headers, json, body, expect, extract, think, follow_redirects, auth']),
+         [f'plan.yaml:6 scenarios[0].steps[0].retries: unknown key, allowed: {", ".join(STEP_KEYS)}']),
     Case('yaml_syntax_error',
          """\
 target: http://127.0.0.1:8080
@@ -416,7 +417,7 @@ scenarios:
         request: GET /
         extract: {id: {json: $.id, header: X-Id}}
 """,
-         ['plan.yaml:8 scenarios[0].steps[0].extract.id: give exactly one of json, regex or header; got json and header']),
+         ['plan.yaml:8 scenarios[0].steps[0].extract.id: give exactly one of json, regex, header or cookie; got json and header']),
     Case('regex_group_out_of_range',
          """\
 target: http://127.0.0.1:8080
