@@ -72,13 +72,17 @@ def _assert_green_journey(text: str, result: dict, server, har: Path) -> None:
 
 
 def test_a_recorded_browser_session_converts_to_a_plan_that_validates_and_runs_green(surge_server, tmp_path):
+    # The session (recorded 08:28 with the demo app's /web/* shop): the JSON API journey with a
+    # Bearer token, then a session cookie and an order's POST answered 303 (followed by the browser).
     server = surge_server(app="demo")
-    text, result = _convert_validate_run(SESSION, server, tmp_path)
+    text, result = _convert_validate_run(SESSION, server, tmp_path, "--max-think", "200ms")
     _assert_green_journey(text, result, server, SESSION)
+    steps = {s["step"]: s for s in result["steps"]}
+    assert steps["web-orders"]["redirects_by_status"] == {"303": steps["web-orders"]["requests"]}
+    assert steps["web-account"]["responses_by_status"] == {"200": steps["web-account"]["requests"]}
     # think times are the recorded gaps, rounded to 100 ms
-    plan = yaml.safe_load(text)
-    thinks = [s.get("think") for s in plan["scenarios"][0]["steps"]]
-    assert thinks[:4] == ["0.8s", "0.9s", "0.5s", "0.4s"] and thinks[4] is None
+    draft = convert_recording(parse_har(SESSION.read_text(), str(SESSION)))
+    assert [s.think for s in draft.steps] == ["0.8s", "0.9s", "0.5s", "0.4s", "0.3s", "0.6s", "0.5s", "0.4s", None]
 
 
 @pytest.mark.chromium
