@@ -279,12 +279,17 @@ cdef int failed_extracts(Step* st, Framer* f, VU* vu) noexcept:
     for k in range(st.n_extracts):
         ex = &st.extracts[k]
         vu.var_lengths[ex.var] = 0
+        vu.var_types[ex.var] = VAR_UNSET
         if ex.kind == EXTRACT_COOKIE:
-            failures += not jar_extract(vu, ex)
+            if jar_extract(vu, ex):
+                vu.var_types[ex.var] = VAR_TEXT
+            else:
+                failures += 1
         elif not find_extract(ex, f, &start, &length):
             failures += 1
         elif set_variable(vu, ex.var, f.cap_buf + start, length):
             vu.var_lengths[ex.var] = <int32_t>length
+            vu.var_types[ex.var] = extracted_type(ex, f, start)
     return failures
 
 
@@ -308,6 +313,15 @@ cdef bint find_extract(Extract* ex, Framer* f, int64_t* start, int64_t* length) 
     start[0] = f.cap_head_len + groups[ex.group].rm_so
     length[0] = groups[ex.group].rm_eo - groups[ex.group].rm_so
     return True
+
+
+cdef inline unsigned char extracted_type(Extract* ex, Framer* f, int64_t start) noexcept:
+    """VAR_* of a value just extracted: a JSON path's string starts right after
+    its opening quote; any other JSON value follows ':', ',', '[', a space or
+    the head's last line break, never a quote."""
+    if ex.kind != EXTRACT_JSON:
+        return VAR_TEXT
+    return VAR_JSON_STRING if f.cap_buf[start - 1] == b'"' else VAR_JSON
 
 
 cdef bint set_variable(VU* vu, int var, const char* value, int64_t length) noexcept:

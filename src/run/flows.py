@@ -15,8 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from surge.core._limits import (ESCAPE_KIND, EXTRACT_KIND, ORDER_KIND, PART_KIND, STATUS_SLOT_COUNT,
-                                THINK_KIND)
+                                THINK_KIND, TIMESTAMP_UNIT)
 from surge.plan import template as tpl
+from surge.plan.data import JsonText
 from surge.plan.plan import Step
 from surge.plan.request import USER_AGENT
 from surge.plan.workload import Workload
@@ -89,7 +90,7 @@ class FlowTables:
         if plan.cookies.enabled:
             self._use_cookies(plan)
         self.feeders = [([[value.encode("utf-8") for value in row] for row in d.rows],
-                         ORDER_KIND[d.order], d.on_exhausted == "stop") for d in plan.data]
+                         ORDER_KIND[d.order], d.on_exhausted == "stop", _json_cells(d.rows)) for d in plan.data]
 
     @property
     def is_static(self) -> bool:
@@ -133,7 +134,7 @@ class FlowTables:
         return self.var_names.index(name)
 
     def _parts(self, template: tpl.Template | None, header: bool = False) -> list:
-        parts = [part if isinstance(part, bytes) or not header else part[:3] + (ESCAPE_KIND["header"],)
+        parts = [part if isinstance(part, bytes) or not header else part[:3] + (ESCAPE_KIND["header"],) + part[4:]
                  for part in self._slot_parts(template)]
         return parts
 
@@ -156,7 +157,14 @@ class FlowTables:
             elif part.kind == tpl.VAR:
                 parts.append((PART_KIND[tpl.VAR], self._var(part.name), 0, escape))
             elif part.kind == tpl.RANDOM_INT:
-                parts.append((PART_KIND[tpl.RANDOM_INT], part.low, part.high, escape))
+                parts.append((PART_KIND[tpl.RANDOM_INT], part.low, part.high, escape, part.width, None))
+            elif part.kind == tpl.RANDOM_STRING:
+                parts.append((PART_KIND[tpl.RANDOM_STRING], 0, 0, escape, part.width, None))
+            elif part.kind == tpl.RANDOM_CHOICE:
+                items = b"".join(item.encode("utf-8") + b"\0" for item in part.choices)
+                parts.append((PART_KIND[tpl.RANDOM_CHOICE], len(part.choices), int(part.is_number), escape, 0, items))
+            elif part.kind == tpl.TIMESTAMP:
+                parts.append((PART_KIND[tpl.TIMESTAMP], TIMESTAMP_UNIT[part.unit], 0, escape))
             else:
                 parts.append((PART_KIND[part.kind], 0, 0, escape))
         return parts
@@ -222,6 +230,13 @@ def redirect_host(host) -> tuple[bool, bytes, int, bytes]:
     an IPv6 address without brackets."""
     name = host.host if host.host.isascii() else host.host.encode("idna").decode("ascii")
     return host.scheme == "https", name.lower().encode("ascii"), host.port, host.authority.encode("ascii")
+
+
+def _json_cells(rows) -> bytes | None:
+    """Per cell (row-major), 1 where a JSON-lines value is not a string (a typed
+    json: field writes it bare); None when every cell is text (CSV, or strings only)."""
+    flags = bytes(isinstance(value, JsonText) for row in rows for value in row)
+    return flags if any(flags) else None
 
 
 def _escape_kind(escape: str, in_query: bool) -> int:
