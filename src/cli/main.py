@@ -36,6 +36,7 @@ class LazyGroup(click.Group):
         "compare": "surge.cli.compare_cmd:compare_command",
         "validate": "surge.cli.validate_cmd:validate_command",
         "capacity": "surge.cli.capacity_cmd:capacity_command",
+        "convert": "surge.cli.convert_cmd:convert_command",
     }
 
     def list_commands(self, ctx):

@@ -51,6 +51,12 @@ def _rate(ctx, param, value):
     return rate
 
 
+def _follow(ctx, param, value):
+    if value is not None and not 0 <= value <= 1000:
+        raise click.BadParameter(f"got {value}, allowed: 0 to 1000 redirects", ctx, param)
+    return value
+
+
 def _positive(limit=None):
     def check(ctx, param, value):
         if value is None:
@@ -63,7 +69,7 @@ def _positive(limit=None):
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("url", metavar="URL|PLAN")
+@click.argument("url", metavar="URL|PLAN", required=False)
 @click.option("-c", "--connections", default=50, show_default=True, callback=_positive(1_000_000),
               help="Keep-alive connections, spread evenly over the workers.")
 @click.option("-d", "--duration", callback=_duration, help="Run time: 500ms, 10s, 2m, 1h (default 10s).")
@@ -74,7 +80,11 @@ def _positive(limit=None):
 @click.option("-H", "--header", "headers", multiple=True, help="'Name: value', repeatable.")
 @click.option("--body", help="Request body: TEXT, or @FILE to read it from a file.")
 @click.option("--auth", metavar="USER:PASSWORD",
-              help="HTTP Basic auth (as credentials in the URL do); conflicts with -H Authorization.")
+              help="HTTP Basic auth (as credentials in the URL do); conflicts with -H Authorization. "
+                   "With a plan: its auth for every step (a host's or step's own auth: wins).")
+@click.option("--follow", type=int, metavar="N", callback=_follow,
+              help="Follow up to N redirects per request (default: 0 for a URL, as wrk; a plan's "
+                   "follow_redirects, 10 unless it says).")
 @click.option("--timeout", default="5s", show_default=True, callback=_duration,
               help="A request (or connect) older than this fails with a timeout error.")
 @click.option("--pipeline", default=1, show_default=True, callback=_positive(MAX_PIPELINE),
@@ -114,6 +124,12 @@ def _positive(limit=None):
               help="HTTPS: resume TLS sessions on reconnect (tickets, session IDs).")
 @click.option("--ktls", is_flag=True,
               help="HTTPS: let the kernel do the record crypto after the handshake, where it can (kTLS).")
+@click.option("--targets", metavar="FILE",
+              help="Load many URLs instead of one: each line 'METHOD URL', then optional 'Name: value' and "
+                   "'@BODYFILE' lines (vegeta's format); each target is counted apart.")
+@click.option("--order", type=click.Choice(["round-robin", "random"]),
+              help="With --targets: each request takes the next target in turn (round-robin, the default) "
+                   "or one at random.")
 @click.option("--json", "json_path", metavar="FILE",
               help="Write the result file here (- for standard output; the summary then goes to stderr).")
 @click.option("--html", "html_path", metavar="FILE", help="Write the HTML report here.")

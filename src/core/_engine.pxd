@@ -94,7 +94,8 @@ cdef class Engine:
     # ---- flows ---------------------------------------------------------------
     cdef bint flows
     cdef Flows flow
-    cdef list step_latency          # Histogram per step (this interval)
+    cdef list step_latency          # Histogram per step (this interval), from the write
+    cdef list step_latency_corrected    # open model: Histogram per step (this interval), from its intended instant; else None
     cdef object keepalive           # Python objects the C tables point into
 
     # core (_engine.pyx)
@@ -138,5 +139,5 @@ cdef class Engine:
     cdef void _compile_feeders(self, list feeders, tuple worker) except *
     cdef void _alloc_vus(self) except *
     cdef void _free_flows(self) noexcept
-    cdef dict _static_flow_snapshot(self, tuple latency)
+    cdef dict _static_flow_snapshot(self, tuple latency, tuple corrected)
     cdef dict _connection_snapshot(self)

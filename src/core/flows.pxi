@@ -27,6 +27,7 @@ cdef extern from "<regex.h>" nogil:
 
 DEF MAX_REGEX_GROUPS = 10
 DEF UNIT_SCALE = 1.0 / 9007199254740992.0     # 2**-53: 53 random bits -> [0, 1)
+DEF INT64_MAX_US = 0x7FFFFFFFFFFFFFFF           # a step's best time before its first response
 
 # The table codes (PART_*, ESCAPE_*, EXTRACT_*, THINK_*, ORDER_*, SC_*, SCN_*)
 # are in _limits.pxd, shared with surge.run.flows.
@@ -53,6 +54,11 @@ cdef void vu_begin(Engine e, uint32_t v, int64_t intended, int64_t now) noexcept
     on; when none is left, the VU is done."""
     cdef VU* vu = &e.flow.vus[v]
     cdef int s, tries
+    if e.counted:               # -n (--targets: an iteration is one request)
+        if e.quota_left <= 0:
+            vu.state = VU_IDLE
+            return
+        e.quota_left -= 1
     for tries in range(4 * e.flow.n_scenarios + 4):
         s = pick_scenario(e)
         if s < 0:
@@ -63,6 +69,8 @@ cdef void vu_begin(Engine e, uint32_t v, int64_t intended, int64_t now) noexcept
         vu.pos = 0
         vu.iteration += 1
         vu.intended_ns = intended
+        jar_new_iteration(e, vu)
+        vu.hops = 0
         e.flow.scenario_counts[s * SCN_COUNTERS + SCN_STARTED] += 1
         vu_send(e, v, now)
         return
@@ -71,9 +79,15 @@ cdef void vu_begin(Engine e, uint32_t v, int64_t intended, int64_t now) noexcept
 
 
 cdef int pick_scenario(Engine e) noexcept:
-    """A scenario by weight; a disabled one is replaced by one still running (-1: none)."""
-    cdef double pick = (flow_rand(e) >> 11) * UNIT_SCALE
+    """A scenario by weight, or the next in turn (rotate); a disabled one is
+    replaced by one still running (-1: none)."""
+    cdef double pick
     cdef int s = 0
+    if e.flow.rotate:
+        s = e.flow.next_scenario
+        e.flow.next_scenario = (s + 1) % e.flow.n_scenarios
+        return first_enabled_scenario(e) if e.flow.scenarios[s].disabled else s
+    pick = (flow_rand(e) >> 11) * UNIT_SCALE
     while s < e.flow.n_scenarios - 1 and pick >= e.flow.scenarios[s].weight_upto:
         s += 1
     if e.flow.scenarios[s].disabled:
@@ -134,6 +148,9 @@ cdef void vu_send(Engine e, uint32_t v, int64_t now) noexcept:
     cdef VU* vu = &e.flow.vus[v]
     cdef Step* st = &e.flow.steps[e.flow.scenarios[vu.scenario].steps[vu.pos]]
     cdef Conn* c = &e.conns[v * e.n_hosts + st.host]
+    if vu.hops:
+        hop_send(e, v, now)             # a redirect's next request (redirect.pxi)
+        return
     vu.state = VU_BUSY
     if c.state == C_IDLE:
         e._connect(c, now)           # the request goes out once connected
@@ -147,6 +164,7 @@ cdef void vu_send(Engine e, uint32_t v, int64_t now) noexcept:
     c.framer.head_request = st.head_request
     c.framer.capture = st.capture
     c.framer.cap_len = 0
+    c.framer.cookie_jar = jar_sink(vu, st)
     e._commit(c, c.ring_head, vu.intended_ns if vu.intended_ns else now, now)
     e._flush(c)
 
@@ -162,6 +180,8 @@ cdef void vu_after_response(Engine e, Conn* c, int64_t latency_us, int64_t now, 
     cdef Step* st = &e.flow.steps[sid]
     cdef int64_t* counts = e.flow.step_counts + sid * FLOW_COUNTERS
     cdef int64_t think
+    if st.follow_max and redirect_take(e, c, v, st, sid, &latency_us, now, defer):
+        return                          # a redirect followed: the step goes on (redirect.pxi)
     record_value(<Histogram>e.step_latency[sid], latency_us)
     counts[SC_RESPONSES] += 1
     e.flow.step_statuses[sid * STATUS_SLOTS + status_slot(c.framer.status)] += 1
@@ -169,7 +189,7 @@ cdef void vu_after_response(Engine e, Conn* c, int64_t latency_us, int64_t now, 
     counts[SC_CHECK_FAILURES] += failed_checks(st, &c.framer, latency_us) + failed_extracts(st, &c.framer, vu)
     c.framer.cap_len = 0
     think = think_ns(e, st)
-    vu.intended_ns = 0
+    chain_intended(e, vu, sid, latency_us, think, now)
     if defer and think == 0:
         think = 1
     if think > 0:
@@ -177,6 +197,61 @@ cdef void vu_after_response(Engine e, Conn* c, int64_t latency_us, int64_t now, 
         heap_push(e, v, now + think)
     else:
         vu_next(e, v, now)
+
+
+# ---- corrected latency along an iteration (open model) ---------------------------
+# An open-model iteration is due at its arrival instant (the schedule), and so
+# is its first step.  Each later step is due at its predecessor's intended
+# completion plus the think time drawn for it:
+#
+#     intended[k+1] = intended[k] + best[k] + think[k]
+#
+# where best[k] is step k's fastest response so far in this worker (µs from
+# the write): the intended chain is the iteration as it would have run had
+# every step been served as fast as this server serves it.  Why not the
+# predecessor's measured latency (intended[k] + latency[k]): that takes a
+# stall that held step k into step k+1's intended instant, so k+1 would look
+# healthy although the stall delayed it by as much as it delayed k.  With the
+# best time, whatever held step k back (a stall, a server queue, a late
+# wake-up, a VU that waited for its connection) stays in the corrected
+# latency of every later step it delays; a step's uncorrected latency (from
+# its own write) shows only what happened to that request.  Two more reasons
+# for the minimum over an estimate of the typical time: a stall only ever
+# raises latencies, so it cannot move the minimum (an average or a median
+# seen during a stall would absorb part of it); and best[k] <= this response's
+# latency, so intended[k+1] <= the actual send (which comes think[k] after
+# the response, or later), and corrected >= uncorrected by construction, as
+# for a first step.  The price: ordinary variation of earlier steps above
+# their best counts too (a few tens of µs per step on loopback).
+cdef inline void chain_intended(Engine e, VU* vu, int sid, int64_t latency_us, int64_t think,
+                                int64_t now) noexcept:
+    """After step `sid`'s response (a redirect chain's last: latency_us is the
+    chain's): the step's corrected latency, then the VU's next step's intended
+    instant (open model; the closed model keeps 0, timed from the send)."""
+    cdef int64_t* best
+    if vu.intended_ns == 0:
+        return
+    record_step_corrected(e, vu, sid, now)
+    best = e.flow.step_best_us + sid
+    if latency_us < best[0]:
+        best[0] = latency_us
+    vu.intended_ns += best[0] * 1000 + think
+
+
+cdef inline void record_step_corrected(Engine e, VU* vu, int sid, int64_t now) noexcept:
+    """Open model: the step's latency from its intended instant to its (last) response, in its own histogram."""
+    record_value(<Histogram>e.step_latency_corrected[sid], (now - vu.intended_ns) // 1000)
+
+
+cdef void use_open_step_latency(Engine e) except *:
+    """The open model's per-step state: a corrected histogram and a best time per step."""
+    cdef int i
+    e.step_latency_corrected = [Histogram() for _ in range(e.flow.n_steps)]
+    e.flow.step_best_us = <int64_t*>malloc(max(e.flow.n_steps, 1) * sizeof(int64_t))
+    if e.flow.step_best_us == NULL:
+        raise MemoryError()
+    for i in range(e.flow.n_steps):
+        e.flow.step_best_us[i] = INT64_MAX_US
 
 
 cdef int failed_checks(Step* st, Framer* f, int64_t latency_us) noexcept:
@@ -204,10 +279,17 @@ cdef int failed_extracts(Step* st, Framer* f, VU* vu) noexcept:
     for k in range(st.n_extracts):
         ex = &st.extracts[k]
         vu.var_lengths[ex.var] = 0
-        if not find_extract(ex, f, &start, &length):
+        vu.var_types[ex.var] = VAR_UNSET
+        if ex.kind == EXTRACT_COOKIE:
+            if jar_extract(vu, ex):
+                vu.var_types[ex.var] = VAR_TEXT
+            else:
+                failures += 1
+        elif not find_extract(ex, f, &start, &length):
             failures += 1
         elif set_variable(vu, ex.var, f.cap_buf + start, length):
             vu.var_lengths[ex.var] = <int32_t>length
+            vu.var_types[ex.var] = extracted_type(ex, f, start)
     return failures
 
 
@@ -231,6 +313,15 @@ cdef bint find_extract(Extract* ex, Framer* f, int64_t* start, int64_t* length) 
     start[0] = f.cap_head_len + groups[ex.group].rm_so
     length[0] = groups[ex.group].rm_eo - groups[ex.group].rm_so
     return True
+
+
+cdef inline unsigned char extracted_type(Extract* ex, Framer* f, int64_t start) noexcept:
+    """VAR_* of a value just extracted: a JSON path's string starts right after
+    its opening quote; any other JSON value follows ':', ',', '[', a space or
+    the head's last line break, never a quote."""
+    if ex.kind != EXTRACT_JSON:
+        return VAR_TEXT
+    return VAR_JSON_STRING if f.cap_buf[start - 1] == b'"' else VAR_JSON
 
 
 cdef bint set_variable(VU* vu, int var, const char* value, int64_t length) noexcept:
@@ -262,6 +353,9 @@ cdef void vu_next(Engine e, uint32_t v, int64_t now) noexcept:
     if vu.aborted:
         vu.aborted = False
         vu_end_iteration(e, v, now)
+        return
+    if vu.hops:
+        vu_send(e, v, now)              # a redirect's hop, after its connection closed (redirect.pxi)
         return
     vu.pos += 1
     if vu.pos >= e.flow.scenarios[vu.scenario].n_steps:
@@ -340,14 +434,16 @@ cdef void wake_thinkers(Engine e, int64_t now) noexcept:
 
 
 cdef bint flow_response_open(Engine e, Conn* c, int64_t now) noexcept:
-    """The open model also records latency from the write (uncorrected)."""
+    """The open model also records latency from the write (uncorrected); each
+    step's own corrected latency is chain_intended's (vu_after_response)."""
     record_value(e.latency_uncorrected_us, (now - c.sent_ns[c.ring_head]) // 1000)
     return flow_response(e, c, now)
 
 
 cdef bint flow_response(Engine e, Conn* c, int64_t now) noexcept:
     """A flow step's response ended: record it from the intended instant (the
-    step's own histogram: from the write), then the VU goes on.  False: a step
+    step's own histogram: from the write; the open model's corrected one is
+    chain_intended's), then the VU goes on.  False: a step
     has one request, nothing more is framed from this read."""
     cdef int64_t latency_us = (now - c.sent_ns[c.ring_head]) // 1000
     record_value(e.latency_us, (now - c.intended_ns[c.ring_head]) // 1000)
@@ -357,6 +453,20 @@ cdef bint flow_response(Engine e, Conn* c, int64_t now) noexcept:
     if closing:
         e._close(c, False)           # reconnected when the VU next needs this host
     return False
+
+
+
+cdef inline int64_t request_timeout_ns(Engine e, Conn* c) noexcept:
+    """How old the oldest request on c may get: its step's own timeout (a plan's
+    `timeout:` or `defaults: timeout:`), else the engine's.  Read by the sweep
+    (a few times a second per connection), never per request."""
+    cdef VU* vu
+    cdef int64_t step_ns
+    if not e.flows:
+        return e.timeout_ns
+    vu = &e.flow.vus[c.index // e.n_hosts]
+    step_ns = e.flow.steps[e.flow.scenarios[vu.scenario].steps[vu.pos]].timeout_ns
+    return step_ns if step_ns > 0 else e.timeout_ns
 
 
 

@@ -25,6 +25,11 @@ cdef struct Framer:
     bint keep_alive         # False when the response says the connection closes
     bint complete           # set by frame_step when one response has ended
     bint head_request       # responses carry no body (HEAD)
+    void* cookie_jar        # flows with cookies: the VU's CookieJar*, fed each Set-Cookie (NULL: not read)
     char* carry             # partial header block kept across reads (rare)
     int32_t carry_len
     int32_t carry_cap
+    bint want_location      # keep the Location header's value (a plan step follows redirects: redirect.pxi)
+    char* location          # its value, copied out of the read buffer (owned)
+    int32_t location_len    # 0: the response has no Location
+    int32_t location_cap

@@ -27,7 +27,7 @@ from surge.plan.template import TemplateError, parse_template
 from surge.plan.tls import (BOOL_FIELDS, FILE_FIELDS, TLS_VERSIONS, VERSION_FIELDS, TlsOptions, context_problem,
                             version_text)
 
-HOST_KEYS = ("url", "tls")
+HOST_KEYS = ("url", "tls", "auth")
 TLS_KEYS = TlsOptions.field_names()
 HOST_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*\Z")
 # A step's request to a named host: "auth:/login" (never "://", so no URL reads like this).
@@ -49,6 +49,11 @@ class HostTable:
     # Where each TLS options' own keys were written (for OpenSSL's complaints): name -> field path
     tls_paths: dict[str, tuple] = field(default_factory=dict)
     top_path: tuple | None = None           # ("tls",) when the plan has a top-level block
+    auth: dict = field(default_factory=dict)    # origin -> the host's AuthSpec (auth:, or its url's user:password@)
+
+    def auth_of(self, host: Target):
+        """The auth of a named host of this origin (None: none said)."""
+        return self.auth.get(_origin(host))
 
     def resolve(self, target: Target) -> Target:
         """`target` with the TLS options of its host: a named host of its origin,
@@ -102,9 +107,22 @@ def check_hosts(c: Checker, root: dict, overrides: dict | None = None) -> HostTa
             continue
         seen[_origin(host)] = name
         table.named[name] = host
+        _host_auth(c, path, spec, host, table)
         if isinstance(spec, dict) and "tls" in spec:
             table.tls_paths[name] = path + ("tls",)
     return table
+
+
+def _host_auth(c: Checker, path, spec: dict, host: Target, table: HostTable) -> None:
+    """A named host's auth: its auth: block, or its url's user:password@ (not both)."""
+    from surge.plan.auth import check_auth, from_credentials
+
+    own = check_auth(c, path + ("auth",), spec["auth"]) if "auth" in spec else None
+    from_url = from_credentials(host)
+    if own is not None and from_url is not None:
+        c.problem(path + ("auth",), "the url's user:password@ and auth: both set this host's auth: give one")
+    if own or from_url:
+        table.auth[_origin(host)] = own or from_url
 
 
 def _check_host(c: Checker, path, value, top: TlsOptions) -> Target | None:
@@ -119,7 +137,8 @@ def _check_host(c: Checker, path, value, top: TlsOptions) -> Target | None:
         return None
     if "tls" not in spec:
         return target if target.scheme == "http" else Target(target.scheme, target.host, target.port,
-                                                              target.path, tls=top)
+                                                              target.path, target.username, target.password,
+                                                              tls=top)
     # A host with problems stays named (they are recorded), so requests to it
     # do not add "no such host" to them.
     values = tls_values(c, path + ("tls",), spec["tls"])
@@ -128,7 +147,8 @@ def _check_host(c: Checker, path, value, top: TlsOptions) -> Target | None:
         return target
     options = top.overridden(values)
     report_problems(c, path + ("tls",), options, set(values))
-    return Target(target.scheme, target.host, target.port, target.path, tls=options)
+    return Target(target.scheme, target.host, target.port, target.path, target.username, target.password,
+                  tls=options)
 
 
 def base_url(c: Checker, path, value) -> Target | None:
@@ -146,7 +166,7 @@ def base_url(c: Checker, path, value) -> Target | None:
         c.problem(path, f"a base URL can hold only ${{env.NAME}} templates, got {show(text)}")
         return None
     try:
-        target = parse_target(template.literal)
+        target = parse_target(template.literal, allow_credentials=True)   # user:password@: Basic auth
     except PlanError as exc:
         c.problem(path, str(exc).removeprefix("URL: "))
         return None

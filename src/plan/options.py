@@ -29,6 +29,7 @@ class RunOptions:
     headers: tuple[str, ...] = ()            # 'Name: value' as typed
     body: str | None = None                  # TEXT or @FILE
     auth: str | None = field(default=None, repr=False)    # USER:PASSWORD
+    follow: int | None = None                # --follow N: redirects followed (None: 0 for a URL, the plan's)
     timeout_ns: int = DEFAULT_TIMEOUT_NS
     pipeline: int = 1
     pipeline_timing: str = "batch"
@@ -52,6 +53,8 @@ class RunOptions:
     tls_resume: bool = True
     ktls: bool = False
     disable_keepalive: bool = False
+    targets: str | None = None              # --targets FILE (surge.plan.targets)
+    order: str | None = None                # --order round-robin|random (with --targets)
     explicit: dict[str, str] = field(default_factory=dict, compare=False)
 
     def given(self, name: str) -> bool:
@@ -112,6 +115,13 @@ def exclusions(o: RunOptions) -> list[str]:
         problems.append("--max-connections applies to the open model: add --rate")
     if o.schedule_grid_ns is not None and o.rate is None:
         problems.append("--schedule-grid applies to the open model: add --rate")
+    if o.follow:            # following runs through the flow machinery (src/core/redirect.pxi)
+        if o.requests is not None:
+            problems.append("--follow and -n/--requests exclude each other: a run that follows redirects "
+                            "is bounded by time (-d)")
+        if o.pipeline > 1:
+            problems.append("--follow and --pipeline exclude each other: a request that may be redirected "
+                            "waits for its answer")
     return problems
 
 

@@ -60,3 +60,10 @@ def redact_url(url: str) -> str:
             return url
         return url[:colon + 1] + MASK + url[last_at:]
     return url[:start] + redact_userinfo(authority[:at]) + authority[at:] + url[end:]
+
+
+def redact_auth(kind: str, user: str = "") -> str:
+    """A plan's `auth:` as it may be shown: 'basic alice:***', 'bearer ***', 'off'."""
+    if kind == "basic":
+        return f"basic {redact_userinfo(user + ':')}"
+    return f"{kind} {MASK}" if kind == "bearer" else kind

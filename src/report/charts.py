@@ -10,7 +10,7 @@ import statistics
 
 from surge.core._histogram import Histogram, HistogramDecodeError
 from surge.report.numbers import interval_lengths_s, is_open_model
-from surge.report.resample import is_latency_key
+from surge.report.resample import is_latency_key, resample
 from surge.result.failed import error_rate, errors_total, failed_count
 
 # Ticks per halving of the distance to 100%, as HdrHistogram's percentile output walks.
@@ -259,6 +259,89 @@ def connections_figure(result: dict, points: list[dict], note: str) -> dict | No
     return figure("connections", "Connections opened per second", data, layout, note)
 
 
+# ---- per-step seconds (plans) ---------------------------------------------------------------
+STEP_FIGURE_ID = "steps-over-time"
+_STEP_LATENCY_KEYS = ("p50", "p99")
+
+
+def _with_step_percentiles(point: dict) -> dict:
+    """A step point with its p50 and p99 (and uncorrected ones): files written
+    before per-step percentiles carry only the histogram(s)."""
+    missing = [(key, suffix) for suffix, hdr_key in (("", "hdr"), ("_uncorrected", "hdr_uncorrected"))
+               if isinstance(point.get(hdr_key), str) for key in _STEP_LATENCY_KEYS if key + suffix not in point]
+    if not missing:
+        return point
+    point = dict(point)
+    for suffix in {suffix for _, suffix in missing}:
+        hist = _decode(point["hdr" + suffix])
+        if hist is not None:
+            for key in _STEP_LATENCY_KEYS:
+                point.setdefault(key + suffix, hist.value_at_percentile(float(key[1:])))
+    return point
+
+
+def _chart_fields(point: dict) -> dict:
+    """What the step chart draws from a point (no histograms: see steps_over_time_figure)."""
+    return {key: value for key, value in point.items() if not key.startswith("hdr") and key != "statuses"}
+
+
+def _step_traces(points: list[dict], visible: bool, has_uncorrected: bool) -> list[dict]:
+    """One step's lines: p50/p99 (ms, log axis), then its requests and failed per second (right axis)."""
+    xs = [p["t"] for p in points]
+    lengths = interval_lengths_s(points)
+    traces = []
+    for suffix in ("", "_uncorrected") if has_uncorrected else ("",):
+        for key in _STEP_LATENCY_KEYS:
+            label = f"{key} ({'uncorrected' if suffix else 'corrected'})" if has_uncorrected else key
+            ys = [_ms(p.get(key + suffix)) if p.get("requests", 1) and p.get(key + suffix) else None for p in points]
+            traces.append(_line(label, xs, ys, color=COLOR[key], dash="dot" if suffix else None, unit=" ms"))
+    traces.append(_line("requests/s", xs, [_rate(p.get("requests", 0), n) for p, n in zip(points, lengths)],
+                        color="#7f7f7f", axis="y2", unit=" /s"))
+    traces.append(_line("failed/s", xs, [_rate(failed_count(p), n) for p, n in zip(points, lengths)],
+                        color="#8a1c15", axis="y2", unit=" /s"))
+    for trace in traces:
+        trace["visible"] = visible
+    return traces
+
+
+def steps_over_time_figure(result: dict, seconds_per_point: int) -> dict | None:
+    """Each plan step's seconds (the result's `step_timeseries`): p50 and p99,
+    requests and failed per second.  One chart whatever the number of steps:
+    a menu picks the step shown (20 charts would bury the page), the first
+    step is drawn.  None without per-step seconds (URL runs, older files)."""
+    series = [s for s in result.get("step_timeseries") or ()
+              if isinstance(s, dict) and isinstance(s.get("points"), list) and s["points"]]
+    if not series:
+        return None
+    has_uncorrected = any("hdr_uncorrected" in p or "p99_uncorrected" in p for s in series for p in s["points"])
+    data, owner, names = [], [], []
+    for i, entry in enumerate(series):
+        # Wide intervals show each one's worst second: merging every step's
+        # histograms again on each of the page's size passes cost ~40 s for 20
+        # steps over an hour; the step's exact figures are in the table above.
+        points, _ = resample([_chart_fields(_with_step_percentiles(p)) for p in entry["points"]], seconds_per_point)
+        traces = _step_traces(points, i == 0, has_uncorrected)
+        data.extend(traces)
+        owner.extend([i] * len(traces))
+        names.append(f"{entry.get('scenario', '?')}/{entry.get('step', '?')}")
+    layout = _layout("latency (ms, log scale)", y_log=True)
+    _second_axis(layout, "requests and failed / s")
+    layout["margin"]["t"] = 50
+    buttons = [{"label": name, "method": "update", "args": [{"visible": [k == i for k in owner]}]}
+               for i, name in enumerate(names)]
+    layout["updatemenus"] = [{"type": "dropdown", "buttons": buttons, "active": 0, "showactive": True,
+                              "x": 0, "xanchor": "left", "y": 1.18, "yanchor": "top"}]
+    text = f"Pick the step in the menu ({len(names)} {'step' if len(names) == 1 else 'steps'})."
+    if seconds_per_point > 1:
+        text += f" Each point covers {seconds_per_point} seconds; latency shows the worst second of each."
+    if has_uncorrected:
+        text += (" Corrected latency runs from when the step was due: its iteration's arrival for a first step, "
+                 "else its predecessor's intended completion (due time + that step's fastest response) plus "
+                 "the think time, so a stall shows in every later step it delayed; uncorrected from the step's "
+                 "own send.")
+    return figure(STEP_FIGURE_ID, "Per step, per second", data, layout, text)
+
+
 # ---- client resources ----------------------------------------------------------------------
 def _worker_series(points: list[dict], field: str, scale: float) -> dict[int, list]:
     indexes = sorted({w.get("index", 0) for p in points for w in p.get("workers") or ()})
@@ -336,6 +419,9 @@ def build_figures(result: dict, points: list[dict], seconds_per_point: int, exac
         connections = connections_figure(result, points, note)
         if connections:
             figures.append(connections)
+    steps = steps_over_time_figure(result, seconds_per_point)
+    if steps:
+        figures.append(steps)
     figures.extend(resource_figures(result, points, note))
     return figures
 

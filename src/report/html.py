@@ -12,7 +12,7 @@ import math
 import os
 import re
 
-from surge.report.charts import build_figures
+from surge.report.charts import STEP_FIGURE_ID, build_figures
 from surge.report.findings import findings, format_measured, has_responses, summary_sentences
 from surge.report.numbers import format_percent, format_rate, format_us, is_open_model, saturated_workers
 from surge.report.resample import resample
@@ -382,6 +382,7 @@ def _summary(result: dict) -> str:
 
 
 BRIEF_PERCENTILES = ("50", "95", "99")
+BRIEF_UNCORRECTED = ("50", "99")        # open model: beside the corrected ones
 
 
 def _row_name(row: dict) -> str:
@@ -411,17 +412,26 @@ def _row_statuses(row: dict, steps: list[dict]) -> dict:
 
 
 def _brief_table(rows: list[dict], steps: list[dict], duration_s: float) -> str:
-    """The columns people read: requests, rate, failed %, p50/p95/p99, statuses."""
+    """The columns people read: requests, rate, failed %, p50/p95/p99, statuses;
+    in the open model the percentiles are corrected and p50/p99 uncorrected follow."""
+    uncorrected = any(isinstance(row.get("latency_uncorrected"), dict) for row in rows)
+    corrected = " (corrected)" if uncorrected else ""
     head = ('<tr><th class="l">name</th><th>requests</th><th>req/s</th><th>failed</th>'
-            + "".join(f"<th>p{p}</th>" for p in BRIEF_PERCENTILES) + '<th class="l">statuses</th></tr>')
+            + "".join(f"<th>p{p}{corrected}</th>" for p in BRIEF_PERCENTILES)
+            + "".join(f"<th>p{p} (uncorrected)</th>" for p in BRIEF_UNCORRECTED if uncorrected)
+            + '<th class="l">statuses</th></tr>')
     body = []
     for row in rows:
         latency = row.get("latency") if isinstance(row.get("latency"), dict) else {}
         percentiles = latency.get("percentiles") or {}
+        columns = len(BRIEF_PERCENTILES) + (len(BRIEF_UNCORRECTED) if uncorrected else 0)
         if latency.get("count", 1) == 0 or not latency:
-            latency_cells = f'<td colspan="{len(BRIEF_PERCENTILES)}" class="empty">no responses</td>'
+            latency_cells = f'<td colspan="{columns}" class="empty">no responses</td>'
         else:
             latency_cells = "".join(f"<td>{_esc(format_us(percentiles.get(p)))}</td>" for p in BRIEF_PERCENTILES)
+            if uncorrected:
+                other = (row.get("latency_uncorrected") or {}).get("percentiles") or {}
+                latency_cells += "".join(f"<td>{_esc(format_us(other.get(p)))}</td>" for p in BRIEF_UNCORRECTED)
         statuses = ", ".join(f"{code}: {n:,}" for code, n in _row_statuses(row, steps).items()) or "-"
         failed = f"{format_percent(error_rate(row))} ({failed_count(row):,})"
         body.append(f'<tr><td class="l">{_esc(_row_name(row))}</td><td>{int(row.get("requests", 0)):,}</td>'
@@ -459,7 +469,8 @@ def _plotly_js() -> str:
 
 
 def _page(result: dict, figures: list[dict], plotly_js: str) -> str:
-    main_figures = [f for f in figures if f["id"] not in RESOURCE_FIGURES]
+    main_figures = [f for f in figures if f["id"] not in RESOURCE_FIGURES and f["id"] != STEP_FIGURE_ID]
+    step_figures = [f for f in figures if f["id"] == STEP_FIGURE_ID]         # under the per-step table
     resource_figures = [f for f in figures if f["id"] in RESOURCE_FIGURES]
     # Plotly figures carry their titles in the page headings, not in the plot.
     payload = [{k: f[k] for k in ("id", "data", "layout")} for f in figures]
@@ -474,6 +485,7 @@ def _page(result: dict, figures: list[dict], plotly_js: str) -> str:
         f"<main>{_summary(result)}",
         "".join(_figure_block(f) for f in main_figures),
         _breakdowns(result),
+        "".join(_figure_block(f) for f in step_figures),
         "".join(_figure_block(f) for f in resource_figures),
         "</main>",
         f"<script>{plotly_js}</script>",

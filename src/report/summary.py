@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from surge.report.numbers import format_bytes, format_percent, format_rate, format_us, plural, saturated_workers
 from surge.result.failed import error_rate, errors_total, failed_count, failed_reasons
+from surge.report.redirects import redirect_lines
 
 
 def _us(value: float) -> str:
@@ -46,14 +47,18 @@ def _flow_lines(result: dict) -> list[str]:
                          f"{p50:>8}  {p99:>8}")
     steps = [st for st in result.get("steps") or [] if "check_failures" in st and "latency" in st]
     if steps:
+        # open model: a step's p50/p99 are corrected (from when it was due), its uncorrected p99 beside them
+        uncorrected = all("latency_uncorrected" in st for st in steps)
         lines += ["", "  Steps                           requests        failed  errors  checks failed       p50"
-                      "       p99  statuses"]
+                      "       p99" + (" p99 uncorr" if uncorrected else "") + "  statuses"]
         for st in steps:
             p50, p99 = _pcts(st["latency"])
+            extra = f" {_pcts(st['latency_uncorrected'])[1]:>10}" if uncorrected else ""
             statuses = ",".join(f"{k}:{v}" for k, v in st["responses_by_status"].items())
             name = f"{st['scenario']}/{st['step']}"
             lines.append(f"  {name[:30]:<30} {st['requests']:>9}  {_failed_cell(st):>12}  "
-                         f"{errors_total(st['errors']):>6}  {st['check_failures']:>13}  {p50:>8}  {p99:>8}  {statuses}")
+                         f"{errors_total(st['errors']):>6}  {st['check_failures']:>13}  {p50:>8}  {p99:>8}{extra}"
+                         f"  {statuses}")
     if result.get("objectives"):
         lines += ["", "  Objectives"]
         for o in result["objectives"]:
@@ -79,6 +84,9 @@ def _head_lines(result: dict) -> list[str]:
     bound = plural(cfg["requests"], "request") if cfg.get("requests") else f"{cfg['duration_s']:g}s"
     if cfg.get("plan"):
         lines.append(f"surge {result['surge_version']}  plan {cfg['plan']} ({cfg.get('plan_file', '')}) -> {cfg['url']}")
+    elif cfg.get("targets_file"):
+        lines.append(f"surge {result['surge_version']}  targets {cfg['targets_file']} "
+                     f"({plural(cfg.get('targets', 0), 'target')}, {cfg.get('order', '')}) -> {cfg['url']}")
     else:
         lines.append(f"surge {result['surge_version']}  {cfg['method']} {cfg['url']}")
     if cfg.get("address"):              # the address the name resolved to and was reached at
@@ -217,6 +225,7 @@ def render_summary(result: dict) -> str:
         lines.append("  Errors: " + ", ".join(f"{k} {v}" for k, v in errors.items()))
     else:
         lines.append("  Errors: none")
+    lines += redirect_lines(result)
     lines += _connection_lines(result)
     if "due" in totals:
         lines += _open_model_lines(totals)

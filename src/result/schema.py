@@ -264,6 +264,8 @@ CONFIG = Obj(
               "start": NUMBER, "rate": Nullable(NUMBER), "max_connections": COUNT,
               "schedule_grid_s": AnyOf(NUMBER, Choice("auto")), "peak_rate": NUMBER,
               "plan": TEXT, "plan_file": Nullable(TEXT), "scenarios": MapOf(NUMBER),
+              # surge run --targets FILE
+              "targets_file": TEXT, "order": Choice("round-robin", "random"), "targets": Count(1),
               # --disable-keepalive: written (false) only when keep-alive was off
               "keepalive": FLAG,
               # an https target's TLS options as asked (surge.plan.describe); what was negotiated is the top-level "tls"
@@ -302,14 +304,17 @@ STEP = Obj(
     optional={"scenario": TEXT, "step": TEXT, "name": TEXT, "start_s": NUMBER, "end_s": NUMBER,
               "requests": COUNT, "rps": Nullable(NUMBER), "responses_by_status": COUNTS,
               "errors": AnyOf(COUNT, COUNTS), "failed": FAILED, "error_rate": NUMBER, "checks": COUNT,
-              "check_failures": COUNT, "dropped": COUNT, "latency": PART_LATENCY},
+              "check_failures": COUNT, "dropped": COUNT, "latency": PART_LATENCY,
+              # open model: `latency` is corrected (from each step's intended instant), this from its write
+              # (files before per-step correction lack it; their open-model step latency was from the write)
+              "latency_uncorrected": PART_LATENCY},
     rules=(When("check_failures", ("scenario", "step", "requests", "responses_by_status", "errors", "latency")),),
 )
 SCENARIO = Obj(
     required={"name": TEXT},
     optional={"weight": NUMBER, "share": NUMBER, "iterations": COUNT, "completed": COUNT, "aborted": COUNT,
               "requests": COUNT, "errors": COUNT, "failed": FAILED, "error_rate": NUMBER, "checks": COUNT,
-              "check_failures": COUNT, "latency": PART_LATENCY},
+              "check_failures": COUNT, "latency": PART_LATENCY, "latency_uncorrected": PART_LATENCY},
     rules=(When("share", ("iterations", "aborted", "requests", "errors", "check_failures", "latency")),),
 )
 OBJECTIVE = Obj(required={"name": TEXT, "passed": FLAG, "value": Nullable(NUMBER), "unit": TEXT},
@@ -337,7 +342,9 @@ RESULT = Obj(
               "gate": Obj(required={"verdict": TEXT}, optional={"baseline": TEXT, "passed": FLAG}),
               # quarter-second points (surge.run.merge.sub_second_samples): what compare tests on
               "samples": ListOf(POINT),
-              # a plan step's own seconds (surge.run.merge.step_timeseries)
+              # a plan step's own seconds (surge.run.merge.step_timeseries): requests, errors, failed,
+              # p50, p99, hdr (open model: corrected, plus p50/p99/hdr_uncorrected); p50/p99 since
+              # per-step correction (older files: only hdr, which reports read percentiles from)
               "step_timeseries": ListOf(Obj(required={"scenario": TEXT, "step": TEXT, "points": ListOf(POINT)}))},
 )
 

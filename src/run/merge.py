@@ -24,6 +24,7 @@ from surge.run import connection_costs
 from surge.run.failed_rule import (add_failed, failed_count, failed_fraction, failed_requests, is_failed_status,
                                    no_failed, snapshot_failed)
 from surge.run.samples import sub_second_samples
+from surge.run.redirects import add_redirects, redirect_totals
 
 PERCENTILES = (50, 75, 90, 95, 99, 99.9, 99.99)
 
@@ -168,6 +169,7 @@ class RunRecord:
             "in_flight_at_stop": sum(w.abandoned for w in self.workers),
             "connections_opened": sum(connection_costs.connections_opened(w.latest()) for w in self.workers),
             **extra,
+            **redirect_totals(self.step_counters()[0]),     # hops (surge.run.redirects)
         }
 
     def final_second(self, end_ns: int) -> int:
@@ -283,31 +285,52 @@ class RunRecord:
             for i, counts in enumerate(last["scenarios"]):
                 for k in range(3):
                     iterations[i][k] += counts[k]
+            add_redirects(steps, last)          # each step's hops (surge.run.redirects)
         for out, allowed in zip(steps, self.step_allowed):
             out["responses_by_status"] = dict(sorted(out["responses_by_status"].items(), key=lambda kv: int(kv[0])))
             out["failed"] = failed_requests(out["responses_by_status"], out["errors"], allowed)
         return steps, iterations
 
-    def flow_results(self) -> dict:
-        """Per step and per scenario (test plans): counters from each worker's
-        last report, latency from every interval, merged exactly."""
-        steps, iterations = self.step_counters()
-        latencies = [Histogram() for _ in steps]
+    def step_histograms(self) -> tuple[list[Histogram], list[Histogram] | None]:
+        """Per step, every interval of every worker added: latency from the write,
+        and (open model) from each step's intended instant (None otherwise)."""
+        n_steps = len(self.workload.step_names)
+        written = [Histogram() for _ in range(n_steps)]
+        intended = [Histogram() for _ in range(n_steps)] if self.open_model else None
         for w in self.workers:
             for snap in w.snapshots():
-                if snap.get("flows"):
-                    for i, step in enumerate(snap["flows"]["steps"]):
-                        latencies[i].add_sparse(*step[5])
-        for out, hist in zip(steps, latencies):
-            out["latency"] = latency_summary(hist)
+                flows = snap.get("flows")
+                if not flows:
+                    continue
+                for i, step in enumerate(flows["steps"]):
+                    written[i].add_sparse(*step[5])
+                if intended is not None:
+                    for i, sparse in enumerate(flows.get("steps_corrected") or ()):
+                        intended[i].add_sparse(*sparse)
+        return written, intended
+
+    def flow_results(self) -> dict:
+        """Per step and per scenario (test plans): counters from each worker's
+        last report, latency from every interval, merged exactly.  As for the
+        whole run, `latency` is corrected in the open model (each step from its
+        intended instant: flows.pxi chain_intended) with `latency_uncorrected`
+        (from the step's own write) beside it; in the closed model it is from the write."""
+        steps, iterations = self.step_counters()
+        written, intended = self.step_histograms()
+        latencies = intended if intended is not None else written
+        for i, out in enumerate(steps):
+            out["latency"] = latency_summary(latencies[i])
+            if intended is not None:
+                out["latency_uncorrected"] = latency_summary(written[i])
         scenarios = []
         shares = self.workload.shares
         for i, scenario in enumerate(self.workload.scenarios):
-            merged = Histogram()
+            merged, merged_written = Histogram(), Histogram()
             members = [k for k, step in enumerate(steps) if step["scenario"] == scenario.name]
             failed = no_failed()
             for k in members:
                 merged.add(latencies[k])
+                merged_written.add(written[k])
                 failed = add_failed(failed, steps[k]["failed"])
             started, completed, aborted = iterations[i]
             scenarios.append({"name": scenario.name, "weight": scenario.weight, "share": round(shares[scenario.name], 6),
@@ -317,7 +340,9 @@ class RunRecord:
                               "failed": failed,
                               "checks": sum(steps[k]["checks"] for k in members),
                               "check_failures": sum(steps[k]["check_failures"] for k in members),
-                              "latency": latency_summary(merged)})
+                              "latency": latency_summary(merged),
+                              **({"latency_uncorrected": latency_summary(merged_written)}
+                                 if intended is not None else {})})
         return {"steps": steps, "scenarios": scenarios}
 
     def live_result(self) -> dict:
@@ -368,8 +393,11 @@ def live_point(record: RunRecord, k: int) -> dict:
 def step_timeseries(record: RunRecord) -> list[dict]:
     """Per plan step (in `steps` order), one point per second with the same `t`
     as `timeseries`: responses, transport errors, failed requests (the step's
-    own rule) and that second's latency histogram, so each step has per-second
-    samples of its own (surge compare tests a step's change on them).
+    own rule), p50 and p99 and that second's latency histogram, so each step
+    has per-second samples of its own (surge compare tests a step's change on
+    them).  In the open model, as in `timeseries`, `hdr`/`p50`/`p99` are
+    corrected (from each step's intended instant) and `hdr_uncorrected`/
+    `p50_uncorrected`/`p99_uncorrected` are from the step's own write.
 
     The slots are chosen as in `RunRecord.timeseries`: tick k in slot k, a
     worker's final snapshot in the slot its end falls in; counters are
@@ -393,16 +421,29 @@ def step_timeseries(record: RunRecord) -> list[dict]:
     for k in sorted(slots):
         t_end = float(k) if k <= duration else round(duration, 3)
         for i, out in enumerate(series):
-            hist = Histogram()
+            written = Histogram()
+            intended = Histogram() if record.open_model else None
             responses = errors = failed = 0
             for flows, previous in slots[k]:
                 now, before = flows["steps"][i], (previous["steps"][i] if previous else None)
-                hist.add_sparse(*now[5])
+                written.add_sparse(*now[5])
+                if intended is not None and flows.get("steps_corrected"):
+                    intended.add_sparse(*flows["steps_corrected"][i])
                 responses += now[0] - (before[0] if before else 0)
                 new_errors = sum(now[3]) - (sum(before[3]) if before else 0)
                 errors += new_errors
                 failed += new_errors + sum(n - (before[4].get(status, 0) if before else 0)
                                            for status, n in now[4].items() if is_failed_status(status, allowed[i]))
-            out["points"].append({"t": t_end, "requests": responses, "errors": errors, "failed": failed,
-                                  "hdr": hist.encode()})
+            point = {"t": t_end, "requests": responses, "errors": errors, "failed": failed,
+                     **_step_latency_fields(intended if intended is not None else written)}
+            if intended is not None:
+                point.update(_step_latency_fields(written, "_uncorrected"))
+            out["points"].append(point)
     return series
+
+
+def _step_latency_fields(hist: Histogram, suffix: str = "") -> dict:
+    """A step point's p50, p99 and histogram (µs); 0 in a second without
+    responses, as in `timeseries` (charts show a gap where requests is 0)."""
+    p50, p99 = hist.values_at_percentiles((50, 99))
+    return {f"p50{suffix}": p50, f"p99{suffix}": p99, f"hdr{suffix}": hist.encode()}

@@ -79,7 +79,9 @@ def test_url_credential_errors_never_show_the_password(url, args, fragments):
     assert SECRET not in run.stderr
 
 
-def test_a_plan_refuses_url_credentials_in_one_line(tmp_path):
+def test_a_plan_takes_target_credentials_but_refuses_them_in_a_step_url_in_one_line(tmp_path):
+    """The target's (and a host's) user:password@ is the plan's Basic auth; a
+    step's absolute URL cannot carry them (auth: says it instead)."""
     plan = tmp_path / "creds.yaml"
     plan.write_text(
         "name: creds\n"
@@ -93,17 +95,18 @@ def test_a_plan_refuses_url_credentials_in_one_line(tmp_path):
     run = run_surge("run", str(plan), json_result=False)
     assert run.code == 2, run.stderr
     lines = run.stderr.strip().splitlines()
-    assert len(lines) == 2, lines
-    assert lines[0].startswith(f"{plan}:2 target:") and "Authorization header" in lines[0]
-    assert lines[1].startswith(f"{plan}:7 scenarios[0].steps[0].request:") and "credentials" in lines[1]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"{plan}:7 scenarios[0].steps[0].request:") and "credentials" in lines[0]
     assert SECRET not in run.stderr
 
 
-def test_a_plan_refuses_the_auth_option(tmp_path):
+def test_a_plan_takes_the_auth_option_and_refuses_a_malformed_one(tmp_path):
     plan = tmp_path / "p.yaml"
     plan.write_text("name: p\ntarget: http://127.0.0.1:9\nload: {model: closed, vus: 1, duration: 1s}\n"
                     "scenarios:\n  - {name: s, steps: [{name: a, request: GET /}]}\n")
-    assert_one_line_error(run_surge("run", str(plan), "--auth", "a:b", json_result=False), 2, "--auth")
+    assert run_surge("validate", str(plan), json_result=False).code == 0
+    assert_one_line_error(run_surge("run", str(plan), "--auth", f"nocolon{SECRET}", json_result=False), 2, "--auth")
+    assert SECRET not in run_surge("run", str(plan), "--auth", f"nocolon{SECRET}", json_result=False).stderr
 
 
 # ---- the redaction helpers ---------------------------------------------------------

@@ -186,9 +186,12 @@ def test_flow_steps_follow_the_content_length_rule():
 
 
 def test_a_one_step_plan_takes_the_fast_path_and_reports_its_step(tmp_path):
-    """Plans report their steps on the fast path too: the one step's counters are the totals."""
+    """Plans report their steps on the fast path too: the one step's counters are the totals.
+    (A plan follows redirects unless it says follow_redirects: 0, and following runs as flows.)"""
     server = RawServer(3)
-    tables = _plan_tables(tmp_path, server.port, "      - {name: one, request: POST /one, body: abc}\n")
+    assert not _plan_tables(tmp_path, server.port, "      - {name: one, request: POST /one, body: abc}\n").is_static
+    tables = _plan_tables(tmp_path, server.port,
+                          "      - {name: one, request: POST /one, body: abc, follow_redirects: 0}\n")
     assert tables.is_static
     snapshot = run_engine([server.address()], tables, 3, server)
     assert all(r.endswith(b"\r\nContent-Length: 3\r\n\r\nabc") for r in server.requests), server.requests
