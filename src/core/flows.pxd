@@ -6,11 +6,20 @@ from surge.core.cookies cimport CookieJar, CookieTable
 
 cdef struct TemplatePart:
     int kind                # PART_* (_limits.pxd)
-    int escape              # ESCAPE_* (_limits.pxd): how the value lands (raw, URL path segment, URL query value, JSON string, header value)
-    int a
-    int b
-    const char* literal
+    int escape              # ESCAPE_* (_limits.pxd): how the value lands (raw, URL path segment, URL query value,
+                            # JSON string, header value, or a json: field's whole value, typed)
+    int64_t a
+    int64_t b
+    int width               # PART_RANDOM_INT: zero-padded to this many digits (0: not); PART_RANDOM_STRING: length
+    const char* literal     # PART_LITERAL: the bytes; PART_RANDOM_CHOICE: the items, each ending in a NUL
     int32_t literal_len
+
+# The type of a variable's current value, for a typed json: field (render.pxi).
+cdef enum:
+    VAR_UNSET = 0           # not extracted (the extraction failed, or none ran yet): null
+    VAR_TEXT                # a regex or header value: a JSON string
+    VAR_JSON                # a JSON path's number, boolean, null, object or array: written as it came
+    VAR_JSON_STRING         # a JSON path's string, its escapes as sent: written back between quotes
 
 cdef struct Template:
     TemplatePart* parts
@@ -54,6 +63,7 @@ cdef struct Step:
     int think_kind                  # THINK_* (_limits.pxd)
     int64_t think_a_ns
     int64_t think_b_ns
+    int64_t timeout_ns              # this step's request timeout (0: the engine's timeout_ns)
     bint capture                    # keep the response's head and body (checks or extracts need them)
     int n_checks                    # checks per response: status, body, regex, latency, each extract
     bint cookies_capture            # Set-Cookie in its responses goes into the VU's jar (cookies.pxi)
@@ -75,6 +85,7 @@ cdef struct Feeder:
     int n_cols
     const char** values     # row-major
     int32_t* lengths
+    const unsigned char* types  # per cell: 1 when a JSON-lines value is not a string (NULL: every cell is text)
     int order               # ORDER_* (_limits.pxd)
     bint stop_when_done     # on_exhausted: stop (else recycle)
     int64_t next            # next row (sequential, unique)
@@ -89,6 +100,7 @@ cdef struct VU:
     char** var_values       # one buffer per extracted variable, reused (grown, never shrunk)
     int32_t* var_lengths    # the current value's length (0: not extracted)
     int32_t* var_caps       # each buffer's capacity
+    unsigned char* var_types    # VAR_* of each variable's current value
     int64_t wake_ns         # thinking until
     int64_t intended_ns     # open model: when the current step was due (its iteration's arrival, then
                             # chained: flows.pxi chain_intended); 0: closed model, timed from the send
@@ -128,6 +140,8 @@ cdef struct Flows:
     uint32_t* heap_vu
     uint32_t heap_len
     uint64_t rng                # xorshift64* state
+    bint rotate                 # scenarios taken in turn (--targets --order round-robin), not by weight
+    int next_scenario           # rotate: the next one
     int64_t user_base           # global number of this worker's first VU
     char* scratch               # body rendering
     int64_t scratch_cap

@@ -79,6 +79,7 @@ class Step:
     think: Think | None = None
     json: object = field(default=None, hash=False, repr=False)  # the json: value as written (None: no json:)
     request_text: str = ""                        # "POST /login" as written (env resolved)
+    timeout_ns: int | None = None                 # this step's request timeout (None: the run's --timeout)
     cookies: StepCookies = StepCookies()          # off, or cookies it puts into the jar (surge.plan.cookies)
     follow_redirects: int = 0                     # hops followed at most (plans: 10 unless set; a URL run: --follow)
 

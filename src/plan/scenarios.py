@@ -11,6 +11,7 @@ from surge.plan import auth as plan_auth
 from surge.plan import template as tpl
 from surge.plan.checker import Checker, is_number, show
 from surge.plan.cookies import CookiePolicy, StepCookies, check_step_cookies, cookie_extract_problem
+from surge.plan.defaults import NO_DEFAULTS, Defaults
 from surge.plan.hosts import NAMED_REQUEST, HostTable, named_request
 from surge.plan.model import Target
 from surge.plan.plan import Expect, Scenario, Step
@@ -20,7 +21,7 @@ from surge.plan.template import Template, TemplateError, parse_template, static_
 
 SCENARIO_KEYS = ("name", "weight", "steps")
 STEP_KEYS = ("name", "request", "headers", "json", "body", "expect", "extract", "think", "follow_redirects", "auth",
-             "cookies")
+             "cookies", "timeout")
 
 NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
 NAME_HELP = "letters, digits, _ . and - (no spaces)"
@@ -37,6 +38,7 @@ class Names:
     cookies: CookiePolicy | None = None        # the plan's cookies: (None: it did not validate)
     follow_redirects: int = 10                 # the plan's follow_redirects: (a step may say its own)
     auth: plan_auth.AuthSpec | None = None     # the plan's auth (--auth over auth: / the target's user:password@)
+    defaults: Defaults = NO_DEFAULTS           # the plan's defaults: (and -H), applied to every step
 
 
 def check_scenarios(checker: Checker, value, names: Names) -> tuple[tuple[Scenario, ...] | None, dict | None]:
@@ -141,7 +143,8 @@ class _ScenarioChecker:
         elif "json" in step:
             json_value = step["json"]
             body = _json_body(c, path + ("json",), json_value, templates)
-            if headers is not None and not any(k.lower() == "content-type" for k, _ in headers):
+            if headers is not None and not any(k.lower() == "content-type" for k, _ in headers) \
+                    and "content-type" not in self.names.defaults.header_names:
                 headers += (("Content-Type", static_template("application/json")),)
         elif "body" in step:
             text = c.string(path + ("body",), step["body"], "the request body as a string (or use json:)")
@@ -154,6 +157,7 @@ class _ScenarioChecker:
         if "follow_redirects" in step:
             follow = plan_auth.check_follow(c, path + ("follow_redirects",), step["follow_redirects"])
         own_auth = plan_auth.check_auth(c, path + ("auth",), step["auth"]) if "auth" in step else None
+        timeout_ns = c.duration_ns(path + ("timeout",), step["timeout"]) if "timeout" in step else None
         if c.count > before or request is None or cookies is None:
             return None
         method, host, request_path, text = request
@@ -163,9 +167,10 @@ class _ScenarioChecker:
             headers = plan_auth.step_headers(c, path, own_auth, inherited, headers, templates)
         if c.count > before or headers is None:
             return None
-        return Step(name=name, method=method, host=host, path=request_path, headers=headers, body=body,
-                    expect=expect, extract=extract, think=think, json=json_value, request_text=text,
-                    follow_redirects=follow, cookies=cookies)
+        built = Step(name=name, method=method, host=host, path=request_path, headers=headers, body=body,
+                     expect=expect, extract=extract, think=think, json=json_value, request_text=text,
+                     follow_redirects=follow, cookies=cookies, timeout_ns=timeout_ns)
+        return self.names.defaults.apply(built, step)
 
     def cookies(self, path, step: dict, templates, headers, extract) -> StepCookies | None:
         """The step's cookies: (surge.plan.cookies), and whether its extract may read the jar."""

@@ -72,7 +72,7 @@ class LoadModel:
 @dataclass(frozen=True)
 class Workload(ScenarioSet):
     """What a run sends, where, how hard and for how long."""
-    source: UrlSource | PlanSource
+    source: UrlSource | PlanSource          # or surge.plan.targets.TargetsSource
     target: Target                          # the base URL (the result's config "url")
     # repr=False: a URL run's step carries its Basic Authorization header literally
     scenarios: tuple[Scenario, ...] = field(repr=False)
@@ -82,6 +82,9 @@ class Workload(ScenarioSet):
     data: tuple[DataSource, ...] = ()
     objectives: tuple[Objective, ...] = ()
     cookies: CookiePolicy = CookiePolicy(enabled=False)     # plans: the plan's; a URL run keeps none (as wrk)
+    # how an iteration picks its scenario: "weighted" (at random, by weight) or
+    # "rotate" (each in turn: --targets --order round-robin)
+    scenario_order: str = "weighted"
 
     @property
     def model(self) -> str:

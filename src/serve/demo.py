@@ -143,6 +143,7 @@ class DemoApp:
         self._web_login_users: dict[bytes, str | None] = {}  # the same for /web/login (forms too)
         self._session_users: dict[bytes, str | None] = {}    # Cookie header -> its session's user
         self._accounts: dict[tuple, bytes] = {}              # (user, connection header, is_head) -> answer
+        self._user_texts: dict[str, bytes] = {}               # user -> its JSON string
         self.orders = 0                                       # orders placed in this worker
 
     # -- tokens -------------------------------------------------------------------
@@ -384,7 +385,14 @@ class DemoApp:
                 _error_body('expected {"user": "<non-empty string>", "password": "<string>"} or a form '
                             'user=...&password=...'), connection_header, is_head)
         token = self.issue_token(user).encode("ascii")
-        return render(200, json.dumps({"user": user}).encode(), connection_header, is_head, _SESSION_SET % token)
+        return render(200, b'{"user": %s}' % self._user_json(user), connection_header, is_head, _SESSION_SET % token)
+
+    def _user_json(self, user: str) -> bytes:
+        """json.dumps(user), once per user."""
+        text = self._user_texts.get(user)
+        if text is None:
+            text = _remember(self._user_texts, user, json.dumps(user).encode())
+        return text
 
     @staticmethod
     def _form_user(body: bytes) -> str | None:
@@ -405,7 +413,8 @@ class DemoApp:
         worker, dash, number = order_id.partition("-")
         if not (dash and worker.isascii() and worker.isdigit() and number.isascii() and number.isdigit()):
             return self._not_found(connection_header, is_head)
-        order = json.dumps({"id": order_id, "user": user, "status": "placed"}).encode()
+        # json.dumps({"id": ..., "user": ..., "status": "placed"}) byte for byte: the id is digits and "-"
+        order = b'{"id": "%s", "user": %s, "status": "placed"}' % (order_id.encode("ascii"), self._user_json(user))
         return render(200, order, connection_header, is_head)
 
     def _echo_set_cookie(self, query: str, connection_header: bytes, is_head: bool) -> bytes:
