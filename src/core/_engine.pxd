@@ -60,6 +60,12 @@ cdef class Engine:
     cdef int64_t* intended_ns
     cdef char* read_buf             # one per worker: framing keeps no bytes between reads
     cdef epoll_event* events
+    cdef uint32_t* early_list       # connections whose connect completed at once (_connect), served
+    cdef uint32_t n_early           #   at the end of the current call (_serve_early): never nested
+    cdef int probe_credit           # connects may be probed while > 0 (see _probe_connected)
+    cdef uint32_t probe_skipped     # connects not probed since the credit ran out
+    cdef bint drain_useful          # the last extra epoll_wait of on_ready found events
+    cdef uint32_t drain_skipped     # wake-ups without an extra epoll_wait since one came back empty
     cdef int32_t depth              # pipelining depth (requests in flight per connection)
     cdef uint32_t active_limit      # closed: connections (flows: VUs) wanted now; open: the maximum
     cdef uint32_t n_opened          # connections [0, n_opened) are in use
@@ -100,14 +106,18 @@ cdef class Engine:
 
     # core (_engine.pyx)
     cdef void _connect(self, Conn* c, int64_t now) noexcept
-    cdef void _on_connect_ready(self, Conn* c, int64_t now) noexcept
+    cdef bint _probe_connected(self, Conn* c, int64_t now) noexcept
+    cdef void _on_connect_ready(self, Conn* c, uint32_t ev, int64_t now) noexcept
+    cdef void _tcp_up(self, Conn* c, int64_t now) noexcept
+    cdef void _serve_early(self) noexcept
+    cdef void _serve_events(self, int n) noexcept
     cdef void _handshake(self, Conn* c, int64_t now) noexcept
     cdef void _opened(self, Conn* c, Negotiated* hs, int64_t now) noexcept
     cdef void _count_handshake(self, Conn* c, Negotiated* hs, int64_t now) noexcept
     cdef void _fail_transport(self, Conn* c, int kind, int64_t now) noexcept
     cdef void _count_tls_reason(self, const char* text) noexcept
     cdef void _set_state(self, Conn* c, int state) noexcept
-    cdef void _watch(self, Conn* c, int op, bint want_write) noexcept
+    cdef void _watch(self, Conn* c, bint want_write) noexcept
     cdef void _retry_later(self, Conn* c, int64_t now) noexcept
     cdef void _retire(self, Conn* c) noexcept
     cdef void _close(self, Conn* c, bint requeue) noexcept

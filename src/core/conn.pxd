@@ -26,6 +26,8 @@ cdef struct Conn:
     int64_t rendered_cap
     int64_t unsent_bytes        # committed request bytes not yet written
     bint want_write             # EPOLLOUT registered
+    bint in_epoll               # the socket is in the engine's epoll set (ADD done; close() removes it)
+    bint early_up               # its connect completed at once: on Engine.early_list, not yet in epoll
     int64_t state_since_ns      # when connecting started (through the handshake) / retry is due
     int64_t tcp_up_ns           # when the TCP connect completed (the handshake's start)
     bint established            # this attempt got through its handshake (else a failure backs off, like a connect's)

@@ -16,6 +16,22 @@ cdef int tcp_open(Conn* c, int family, const sockaddr* addr, socklen_t addr_len)
     return 0
 
 
+cdef int tcp_connected(Conn* c, const sockaddr* addr, socklen_t addr_len) noexcept:
+    """Whether the connect that tcp_open() started has completed: 1 yes,
+    0 still in progress, -1 it failed (errno says why).  connect() again on
+    the socket answers it in one call, sending nothing: 0 once the TCP
+    handshake is done, EALREADY while it runs, the first attempt's error
+    (ECONNREFUSED) if it failed.  (A zero-length send() cannot tell: this
+    kernel returns 0 for it while the SYN is unanswered.)"""
+    if connect(c.fd, addr, addr_len) == 0:
+        return 1
+    if errno == EISCONN:
+        return 1
+    if errno == EALREADY or errno == EINPROGRESS or errno == EINTR:
+        return 0
+    return -1
+
+
 cdef int tcp_handshake(Conn* c, Negotiated* out) noexcept:
     return HANDSHAKE_DONE               # (out.protocol stays NULL: no TLS session)
 

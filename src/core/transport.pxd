@@ -12,6 +12,8 @@ cdef extern from "<errno.h>" nogil:
     int ECONNRESET
     int EPIPE
     int ENOMEM
+    int EALREADY        # connect() again: the first is still in progress
+    int EISCONN
 
 cdef extern from *:
     """
