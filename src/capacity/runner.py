@@ -73,6 +73,7 @@ class StepWatch(Observers):
         self.base = slo_mod.Reading.empty(self.slos) if warmup_s == 0 else None
         self.p50s: list[int] = []
         self.decision: tuple[str, int | None, str] | None = None     # (verdict, slo index, reason)
+        self.decided_on: slo_mod.Reading | None = None     # the window the decision was made on
         self.checkpoint = 1
         self.verdict_so_far = "-"
         self.show = progress
@@ -97,13 +98,15 @@ class StepWatch(Observers):
         if self.base is None:
             return None
         window = slo_mod.Reading.of(self.slos, record.live_result(), float(k)).minus(self.base)
+        self.decided_on = window
         planned = self.rate * self.step_s * self.checkpoint
         for index, objective in enumerate(self.slos):
             if slo_mod.cannot_pass(objective, window.parts[index], planned):
                 self.decision = (stats.FAIL, index, f"cannot pass any more at {k}s ({objective.text})")
                 return f"capacity step ended: {self.decision[2]}"
         if k - self.warmup_s >= self.step_s * self.checkpoint:
-            judged = [slo_mod.judge(o, p, window.at_s, self.confidence) for o, p in zip(self.slos, window.parts)]
+            judged = [slo_mod.judge(o, p, window.at_s, self.confidence, window.dropped)
+                      for o, p in zip(self.slos, window.parts)]
             verdict, index = stats.combine([j["verdict"] for j in judged])
             self.verdict_so_far = verdict
             if verdict != stats.INCONCLUSIVE:
@@ -189,7 +192,9 @@ def outcome_of(result: dict, watch: StepWatch, rate: float) -> StepOutcome:
     duration_s = float(result["totals"].get("duration_s", 0.0))
     base = watch.base if watch.base is not None else slo_mod.Reading.empty(slos)
     window = slo_mod.Reading.of(slos, result, duration_s).minus(base)
-    judged = [slo_mod.judge(o, p, window.at_s, watch.confidence) for o, p in zip(slos, window.parts)]
+    if watch.decision is not None and watch.decided_on is not None:
+        window = watch.decided_on       # the numbers shown are those the verdict was made on
+    judged = [slo_mod.judge(o, p, window.at_s, watch.confidence, window.dropped) for o, p in zip(slos, window.parts)]
     if watch.decision is not None:
         verdict, index, reason = watch.decision
     elif watch.judging:

@@ -111,7 +111,7 @@ def sorted_buckets(part: Part) -> list[tuple[int, int, int]]:
     return [(low, high, count) for low, (high, count) in sorted(part.buckets.items())]
 
 
-def judge(objective, part: Part | None, window_s: float, confidence: float) -> dict:
+def judge(objective, part: Part | None, window_s: float, confidence: float, dropped: int = 0) -> dict:
     """{"slo", "verdict", "low", "high", "value", "unit", "samples"} of one SLO on one window."""
     out = {"slo": objective.text, "unit": objective.unit, "low": None, "high": None, "value": None,
            "samples": 0}
@@ -136,7 +136,7 @@ def judge(objective, part: Part | None, window_s: float, confidence: float) -> d
         value = 1.0 - part.check_failures / part.checks if part.checks else None
         return {**out, "verdict": stats.verdict(objective.passes, 1.0 - high_f, 1.0 - low_f),
                 "low": 1.0 - high_f, "high": 1.0 - low_f, "value": value, "samples": part.checks}
-    value = _point_value(metric, buckets, n, part, window_s)
+    value = float(dropped) if metric == "dropped" else _point_value(metric, buckets, n, part, window_s)
     if value is None:
         return {**out, "verdict": stats.INCONCLUSIVE, "samples": n}
     return {**out, "verdict": stats.PASS if objective.passes(value) else stats.FAIL, "value": value,
@@ -156,8 +156,6 @@ def _point_value(metric: str, buckets, n: int, part: Part, window_s: float) -> f
         return part.requests / window_s if window_s > 0 else None
     if metric == "requests":
         return float(part.requests)
-    if metric == "dropped":
-        return None     # not per part: the generator guard reads it
     return None
 
 

@@ -25,11 +25,12 @@ def _duration(ctx, param, value):
               help="Keep static assets (images, css, js, fonts), each after the step of its page.")
 @click.option("--keep-header", "keep_headers", metavar="NAME", multiple=True,
               help="Keep this request header although the rules drop it (e.g. accept-encoding); repeatable.")
-@click.option("--max-think", default="10s", show_default=True, callback=_duration,
+@click.option("--max-think", default="10s", show_default=True, callback=_duration, metavar="DURATION",
               help="The longest think time taken from the recorded gaps.")
 @click.option("--vus", default=1, show_default=True, type=click.IntRange(1, 1_000_000),
               help="Virtual users of the plan's closed-model load.")
-@click.option("--duration", default="1m", show_default=True, callback=_duration, help="The plan's load duration.")
+@click.option("--duration", default="1m", show_default=True, callback=_duration, metavar="DURATION",
+              help="The plan's load duration.")
 def convert_command(recording, curl_command, output, keep_static, keep_headers, max_think, vus, duration):
     """Write a test plan from RECORDING.har (a browser's HTTP Archive; - reads
     standard input) or from one curl command.  Static assets, the browser's own

@@ -35,6 +35,7 @@ class LazyGroup(click.Group):
         "report": "surge.cli.report_cmd:report_command",
         "compare": "surge.cli.compare_cmd:compare_command",
         "validate": "surge.cli.validate_cmd:validate_command",
+        "capacity": "surge.cli.capacity_cmd:capacity_command",
         "convert": "surge.cli.convert_cmd:convert_command",
     }
 

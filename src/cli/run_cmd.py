@@ -69,7 +69,7 @@ def _positive(limit=None):
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("url", metavar="URL|PLAN")
+@click.argument("url", metavar="URL|PLAN", required=False)
 @click.option("-c", "--connections", default=50, show_default=True, callback=_positive(1_000_000),
               help="Keep-alive connections, spread evenly over the workers.")
 @click.option("-d", "--duration", callback=_duration, help="Run time: 500ms, 10s, 2m, 1h (default 10s).")
@@ -124,6 +124,12 @@ def _positive(limit=None):
               help="HTTPS: resume TLS sessions on reconnect (tickets, session IDs).")
 @click.option("--ktls", is_flag=True,
               help="HTTPS: let the kernel do the record crypto after the handshake, where it can (kTLS).")
+@click.option("--targets", metavar="FILE",
+              help="Load many URLs instead of one: each line 'METHOD URL', then optional 'Name: value' and "
+                   "'@BODYFILE' lines (vegeta's format); each target is counted apart.")
+@click.option("--order", type=click.Choice(["round-robin", "random"]),
+              help="With --targets: each request takes the next target in turn (round-robin, the default) "
+                   "or one at random.")
 @click.option("--json", "json_path", metavar="FILE",
               help="Write the result file here (- for standard output; the summary then goes to stderr).")
 @click.option("--html", "html_path", metavar="FILE", help="Write the HTML report here.")

@@ -17,15 +17,17 @@ Where things are (see _engine.pxd for the shape):
   flows.pxi      the flows policy (virtual users running a plan's scenarios)
   framing.pxi    HTTP/1.1 response framing; extract.pxi what flows read from responses
   render.pxi     request rendering from templates (escape.pxd: how slot values are escaped)
+  cookies.pxi    each virtual user's cookie jar (RFC 6265): Set-Cookie in, one Cookie header out
 """
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc, realloc
-from libc.string cimport memchr, memcmp, memcpy, memset, strcmp, strncpy
+from libc.string cimport memchr, memcmp, memcpy, memmove, memset, strcmp, strlen, strncpy
 
 from surge.core._histogram cimport Histogram, record_value
 from surge.core._limits cimport *
 from surge.core.conn cimport *
+from surge.core.cookies cimport *
 from surge.core.counters cimport *
 from surge.core.escape cimport ESCAPE_MAX_GROWTH, escape_into
 from surge.core.flows cimport *
@@ -58,6 +60,7 @@ include "render.pxi"
 include "closed.pxi"
 include "schedule.pxi"
 include "flows.pxi"
+include "cookies.pxi"
 include "redirect.pxi"
 
 
@@ -248,7 +251,9 @@ cdef class Engine:
         st.max_latency_us = spec.max_latency_us
         st.follow_max = spec.follow
         self._compile_extracts(st, spec.extracts)
+        compile_step_cookies(self, st, spec)
         st.think_kind, st.think_a_ns, st.think_b_ns = spec.think
+        st.timeout_ns = spec.timeout_ns
         st.capture = bool(st.n_extracts or st.body_contains != NULL or st.body_regex != NULL)
         st.n_checks = ((st.status_ok != NULL) + (st.body_contains != NULL) + (st.body_regex != NULL)
                        + (st.max_latency_us != 0) + st.n_extracts)
@@ -264,8 +269,8 @@ cdef class Engine:
             ex.var = var
             ex.kind = kind
             ex.group = group
-            if kind == EXTRACT_HEADER:
-                name = expr.lower()
+            if kind == EXTRACT_HEADER or kind == EXTRACT_COOKIE:
+                name = expr.lower() if kind == EXTRACT_HEADER else expr     # cookie names are case-sensitive
                 keep.append(name)
                 ex.name = PyBytes_AS_STRING(name)
                 ex.name_len = len(name)
@@ -429,7 +434,7 @@ cdef class Engine:
 
     cdef void _sweep_conn(self, Conn* c, int64_t now, int64_t stall_ns) noexcept:
         if c.state == C_OPEN and c.in_flight > 0:
-            if now - c.sent_ns[c.ring_head] > self.timeout_ns:
+            if now - c.sent_ns[c.ring_head] > request_timeout_ns(self, c):
                 self._fail(c, ERR_TIMEOUT, now)
             elif c.lowat > 1 and now - c.sent_ns[c.ring_head] > stall_ns:
                 unstall(self, c)
@@ -971,9 +976,19 @@ cdef class Engine:
         self._compile_scenarios(tables.scenarios)
         self._compile_feeders(tables.feeders, worker)
         self._alloc_vus()
+        cookies_setup(self, tables)
         redirect_setup(self, tables)
         self.flow.user_base = user_base
         self.flow.rng = seed or 0x9E3779B97F4A7C15
+        if getattr(tables, "rotate", False):
+            # Scenarios in turn (--targets --order round-robin).  Each worker starts
+            # where the workers before it leave off: with -n N split as the supervisor
+            # splits it (the first N % W workers one more), the totals differ by at most one.
+            index, workers = worker
+            total = getattr(tables, "requests_total", None) or 0
+            self.flow.rotate = True
+            self.flow.next_scenario = (index * (total // workers) + min(index, total % workers) if total
+                                       else index) % self.flow.n_scenarios
         self.n_opened = 0
         self.active_limit = self.flow.n_vus
         if self.timer_fd < 0:
@@ -1006,8 +1021,12 @@ cdef class Engine:
         keep = self.keepalive
         self.flow.n_feeders = len(feeders)
         self.flow.feeders = <Feeder*>calloc(max(self.flow.n_feeders, 1), sizeof(Feeder))
-        for i, (rows, order, stop_when_done) in enumerate(feeders):
+        for i, spec in enumerate(feeders):
+            rows, order, stop_when_done = spec[:3]
             f = &self.flow.feeders[i]
+            if len(spec) > 3 and spec[3] is not None:       # JSON-lines cells that are not strings
+                keep.append(spec[3])
+                f.types = <const unsigned char*>PyBytes_AS_STRING(spec[3])
             f.n_rows = len(rows)
             f.n_cols = len(rows[0]) if rows else 0
             f.values = <const char**>calloc(max(f.n_rows * f.n_cols, 1), sizeof(char*))
@@ -1031,6 +1050,7 @@ cdef class Engine:
             self.flow.vus[i].var_values = <char**>calloc(slots_vars, sizeof(char*))
             self.flow.vus[i].var_lengths = <int32_t*>calloc(slots_vars, sizeof(int32_t))
             self.flow.vus[i].var_caps = <int32_t*>calloc(slots_vars, sizeof(int32_t))
+            self.flow.vus[i].var_types = <unsigned char*>calloc(slots_vars, sizeof(unsigned char))
         self.flow.heap_wake = <int64_t*>calloc(self.flow.n_vus, sizeof(int64_t))
         self.flow.heap_vu = <uint32_t*>calloc(self.flow.n_vus, sizeof(uint32_t))
         if not (self.flow.vus and self.flow.heap_wake and self.flow.heap_vu):
@@ -1045,8 +1065,14 @@ cdef class Engine:
                 t.parts[i].kind = PART_LITERAL
                 t.parts[i].literal = PyBytes_AS_STRING(part)
                 t.parts[i].literal_len = len(part)
-            else:
-                t.parts[i].kind, t.parts[i].a, t.parts[i].b, t.parts[i].escape = part
+            else:       # (kind, a, b, escape[, width, items]): surge.run.flows
+                t.parts[i].kind, t.parts[i].a, t.parts[i].b, t.parts[i].escape = part[:4]
+                if len(part) > 4:
+                    t.parts[i].width = part[4]
+                    if part[5] is not None:
+                        keep.append(part[5])
+                        t.parts[i].literal = PyBytes_AS_STRING(part[5])
+                        t.parts[i].literal_len = len(part[5])
 
     cdef void* _compile_regex(self, bytes pattern) except NULL:
         cdef regex_t* rx = <regex_t*>malloc(sizeof(regex_t))
@@ -1105,6 +1131,7 @@ cdef class Engine:
     cdef void _free_flows(self) noexcept:
         cdef int i, j
         cdef uint32_t v
+        cookies_free(self)
         if self.flow.steps != NULL:
             for i in range(self.flow.n_steps):
                 free(self.flow.steps[i].head.parts)
@@ -1133,6 +1160,7 @@ cdef class Engine:
                 free(self.flow.vus[v].var_values)
                 free(self.flow.vus[v].var_lengths)
                 free(self.flow.vus[v].var_caps)
+                free(self.flow.vus[v].var_types)
                 free(self.flow.vus[v].rows)
         free(self.flow.steps); free(self.flow.scenarios); free(self.flow.feeders); free(self.flow.vus)
         free(self.flow.heap_wake); free(self.flow.heap_vu); free(self.flow.scratch)

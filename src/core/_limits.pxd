@@ -32,6 +32,17 @@ cdef enum:
     PART_UUID
     PART_ITERATION
     PART_USER
+    PART_COOKIES        # the VU's Cookie header for this request (a = step), cookies.pxi
+    PART_RANDOM_STRING  # width = length
+    PART_RANDOM_CHOICE  # a = the number of items (in literal), b = 1 when they are all JSON numbers
+    PART_TIMESTAMP      # a = TIMESTAMP_*
+
+# PART_TIMESTAMP units: Unix time in seconds, milliseconds, microseconds, or RFC 3339 UTC text.
+cdef enum:
+    TIMESTAMP_S = 0
+    TIMESTAMP_MS
+    TIMESTAMP_US
+    TIMESTAMP_ISO
 
 # How a slot's value is escaped where it lands (TemplatePart.escape).
 cdef enum:
@@ -40,12 +51,14 @@ cdef enum:
     ESCAPE_QUERY        # inside a query value: percent-encoded (escape.pxd)
     ESCAPE_JSON         # inside a JSON string: escape quote, backslash, controls
     ESCAPE_HEADER       # a header value: CR and LF dropped (no header injection)
+    ESCAPE_JSON_VALUE   # a json: field's whole value: a JSON value of the slot's type (render.pxi)
 
 # Extraction kinds (Extract.kind).
 cdef enum:
     EXTRACT_JSON = 0
     EXTRACT_REGEX
     EXTRACT_HEADER
+    EXTRACT_COOKIE      # the jar's current value of a cookie (name: its name)
 
 # Think time kinds (Step.think_kind): none, constant a, uniform a..b, exponential mean a.
 cdef enum:

@@ -21,7 +21,8 @@ import time
 
 from libc.errno cimport errno
 from libc.stdio cimport snprintf
-from libc.string cimport strcmp, strlen
+from libc.stdlib cimport free, getenv
+from libc.string cimport strcmp, strdup, strlen
 from posix.uio cimport iovec, writev
 from posix.unistd cimport close as close_fd
 
@@ -35,6 +36,59 @@ cdef extern from "<openssl/x509err.h>" nogil:
 cdef extern from "<openssl/ssl.h>" nogil:
     enum:
         SSL_R_CERTIFICATE_VERIFY_FAILED
+cdef extern from "<openssl/x509_vfy.h>" nogil:
+    ctypedef struct X509:
+        pass
+    ctypedef struct X509_CRL:
+        pass
+    ctypedef struct X509_NAME:
+        pass
+    ctypedef struct X509_OBJECT:
+        pass
+    ctypedef struct X509_STORE:
+        pass
+    ctypedef struct X509_LOOKUP:
+        pass
+    ctypedef struct X509_LOOKUP_METHOD:
+        pass
+    ctypedef struct X509_OBJECTS "STACK_OF(X509_OBJECT)":
+        pass
+    ctypedef enum X509_LOOKUP_TYPE:
+        X509_LU_NONE
+        X509_LU_X509
+        X509_LU_CRL
+    ctypedef int (*X509_LOOKUP_get_by_subject_fn)(X509_LOOKUP* lookup, X509_LOOKUP_TYPE kind, const X509_NAME* name,
+                                      X509_OBJECT* ret) noexcept nogil
+    enum:
+        X509_L_ADD_DIR
+        X509_L_ADD_STORE
+        X509_FILETYPE_PEM
+        X509_FILETYPE_DEFAULT
+    X509_STORE* SSL_CTX_get_cert_store(const SSL_CTX* ctx)
+    X509_LOOKUP* X509_STORE_add_lookup(X509_STORE* store, X509_LOOKUP_METHOD* method)
+    X509_LOOKUP_METHOD* X509_LOOKUP_hash_dir()
+    X509_LOOKUP_METHOD* X509_LOOKUP_store()
+    int X509_LOOKUP_ctrl(X509_LOOKUP* lookup, int cmd, const char* argc, long argl, char** ret)
+    X509_LOOKUP_METHOD* X509_LOOKUP_meth_new(const char* name)
+    int X509_LOOKUP_meth_set_get_by_subject(X509_LOOKUP_METHOD* method, X509_LOOKUP_get_by_subject_fn fn)
+    int X509_LOOKUP_meth_set_free(X509_LOOKUP_METHOD* method, void (*free_fn)(X509_LOOKUP*) noexcept nogil)
+    int X509_LOOKUP_set_method_data(X509_LOOKUP* lookup, void* data)
+    void* X509_LOOKUP_get_method_data(const X509_LOOKUP* lookup)
+    X509_STORE* X509_LOOKUP_get_store(const X509_LOOKUP* lookup)
+    int X509_load_cert_crl_file(X509_LOOKUP* lookup, const char* file, int kind)
+    int X509_STORE_lock(X509_STORE* store)
+    int X509_STORE_unlock(X509_STORE* store)
+    X509_OBJECTS* X509_STORE_get0_objects(const X509_STORE* store)
+    X509_OBJECT* X509_OBJECT_retrieve_by_subject(X509_OBJECTS* objects, X509_LOOKUP_TYPE kind,
+                                                 const X509_NAME* name)
+    X509* X509_OBJECT_get0_X509(const X509_OBJECT* obj)
+    X509_CRL* X509_OBJECT_get0_X509_CRL(const X509_OBJECT* obj)
+    int X509_OBJECT_set1_X509(X509_OBJECT* obj, X509* cert)
+    int X509_OBJECT_set1_X509_CRL(X509_OBJECT* obj, X509_CRL* crl)
+    void X509_free(X509* cert)
+    void X509_CRL_free(X509_CRL* crl)
+    const char* X509_get_default_cert_file()
+    const char* X509_get_default_cert_file_env()
 
 VERSIONS = {"1.2": TLS1_2_VERSION, "1.3": TLS1_3_VERSION}
 ALPN_HTTP11 = b"\x08http/1.1"       # offered so that servers that look at ALPN pick HTTP/1.1
@@ -129,6 +183,97 @@ cdef void tls_error_text(SSL* ssl, char* out, size_t cap) noexcept:
 
 
 # ---- the context -----------------------------------------------------------------
+# ---- the system trust store ------------------------------------------------
+# SSL_CTX_set_default_verify_paths parses the whole CA bundle file (Debian:
+# /etc/ssl/certs/ca-certificates.crt, ~140 certificates) into every new
+# context: ~20 ms of CPU at each run's start, although a run whose server is
+# signed by its --cacert (a lab, a staging CA) never needs it, and the
+# hashed directory (/etc/ssl/certs/<subject hash>.0) it also adds is read one
+# certificate at a time, when a name is looked up.  trust_system_store adds
+# the same three lookups as OpenSSL's default (bundle file, hashed
+# directory, store URIs, each from SSL_CERT_FILE / SSL_CERT_DIR when set),
+# with the same certificates trusted, but the file is parsed on the first
+# name that the loaded certificates, the directory and the store cannot
+# answer (a public server's intermediate, on its first handshake), once per
+# context.  Verification itself is unchanged.
+
+cdef X509_LOOKUP_METHOD* LAZY_BUNDLE = NULL     # made once (never freed: one per process)
+
+
+cdef int lazy_bundle_by_subject(X509_LOOKUP* lookup, X509_LOOKUP_TYPE kind, const X509_NAME* name,
+                                X509_OBJECT* ret) noexcept nogil:
+    """The bundle file's lookup: on its first call, add every certificate (and
+    CRL) of the file to the store, then answer from the store; afterwards 0
+    (the store's own cache, looked at before any lookup, holds them).  The
+    answer is borrowed, as the hashed directory's is: the caller takes its
+    own reference."""
+    cdef char* path = <char*>X509_LOOKUP_get_method_data(lookup)
+    cdef X509_STORE* store
+    cdef X509_OBJECT* found
+    cdef int answered = 0
+    if path == NULL:
+        return 0
+    X509_LOOKUP_set_method_data(lookup, NULL)
+    X509_load_cert_crl_file(lookup, path, X509_FILETYPE_PEM)
+    free(path)
+    ERR_clear_error()           # a missing or empty file is no error here, as in OpenSSL's default
+    store = X509_LOOKUP_get_store(lookup)
+    if X509_STORE_lock(store) != 1:         # the retrieval may sort the store's stack
+        return 0
+    found = X509_OBJECT_retrieve_by_subject(X509_STORE_get0_objects(store), kind, name)
+    if found != NULL and kind == X509_LU_X509:
+        answered = X509_OBJECT_set1_X509(ret, X509_OBJECT_get0_X509(found))
+        if answered:
+            X509_free(X509_OBJECT_get0_X509(found))        # set1's reference: borrowed, as documented
+    elif found != NULL and kind == X509_LU_CRL:
+        answered = X509_OBJECT_set1_X509_CRL(ret, X509_OBJECT_get0_X509_CRL(found))
+        if answered:
+            X509_CRL_free(X509_OBJECT_get0_X509_CRL(found))
+    X509_STORE_unlock(store)
+    return answered
+
+
+cdef void lazy_bundle_free(X509_LOOKUP* lookup) noexcept nogil:
+    free(X509_LOOKUP_get_method_data(lookup))       # the path, when never loaded
+
+
+cdef void trust_system_store(SSL_CTX* ctx) except *:
+    """What SSL_CTX_set_default_verify_paths trusts, the bundle file read lazily
+    (see above).  Falls back to OpenSSL's own call if a lookup cannot be made."""
+    global LAZY_BUNDLE
+    cdef X509_STORE* store = SSL_CTX_get_cert_store(ctx)
+    cdef X509_LOOKUP* lookup
+    cdef const char* path = getenv(X509_get_default_cert_file_env())
+    cdef char* copy
+    if path == NULL:
+        path = X509_get_default_cert_file()
+    if LAZY_BUNDLE == NULL:
+        LAZY_BUNDLE = X509_LOOKUP_meth_new(b"surge lazy CA bundle")
+        if LAZY_BUNDLE == NULL or not X509_LOOKUP_meth_set_get_by_subject(LAZY_BUNDLE, lazy_bundle_by_subject) \
+                or not X509_LOOKUP_meth_set_free(LAZY_BUNDLE, lazy_bundle_free):
+            LAZY_BUNDLE = NULL
+            ERR_clear_error()
+            SSL_CTX_set_default_verify_paths(ctx)
+            return
+    # The directory and the store first: OpenSSL's default order, less the file
+    # (last here: looked at only when both miss).
+    lookup = X509_STORE_add_lookup(store, X509_LOOKUP_hash_dir())
+    if lookup == NULL:
+        raise MemoryError()
+    X509_LOOKUP_ctrl(lookup, X509_L_ADD_DIR, NULL, X509_FILETYPE_DEFAULT, NULL)     # SSL_CERT_DIR or the default
+    lookup = X509_STORE_add_lookup(store, X509_LOOKUP_store())
+    if lookup == NULL:
+        raise MemoryError()
+    X509_LOOKUP_ctrl(lookup, X509_L_ADD_STORE, NULL, 0, NULL)                       # the default URIs
+    lookup = X509_STORE_add_lookup(store, LAZY_BUNDLE)
+    copy = strdup(path) if path != NULL else NULL
+    if lookup == NULL or (path != NULL and copy == NULL):
+        free(copy)
+        raise MemoryError()
+    X509_LOOKUP_set_method_data(lookup, copy)
+    ERR_clear_error()
+
+
 def _readable(option: str, path: str) -> bytes:
     """The path as bytes, once it is known to be a readable file."""
     try:
@@ -249,7 +394,7 @@ cdef class TlsContext:
             SSL_CTX_set_verify(self.ctx, SSL_VERIFY_NONE, NULL)
             return
         SSL_CTX_set_verify(self.ctx, SSL_VERIFY_PEER, NULL)
-        SSL_CTX_set_default_verify_paths(self.ctx)
+        trust_system_store(self.ctx)            # what set_default_verify_paths trusts, the bundle lazily
         param = SSL_CTX_get0_param(self.ctx)
         X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS)
         # Both can refuse (a scoped IPv6 literal such as ::1%lo, an odd name): then

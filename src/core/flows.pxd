@@ -2,13 +2,24 @@
 # users that run them (flows.pxi).
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 
+from surge.core.cookies cimport CookieJar, CookieTable
+
 cdef struct TemplatePart:
     int kind                # PART_* (_limits.pxd)
-    int escape              # ESCAPE_* (_limits.pxd): how the value lands (raw, URL path segment, URL query value, JSON string, header value)
-    int a
-    int b
-    const char* literal
+    int escape              # ESCAPE_* (_limits.pxd): how the value lands (raw, URL path segment, URL query value,
+                            # JSON string, header value, or a json: field's whole value, typed)
+    int64_t a
+    int64_t b
+    int width               # PART_RANDOM_INT: zero-padded to this many digits (0: not); PART_RANDOM_STRING: length
+    const char* literal     # PART_LITERAL: the bytes; PART_RANDOM_CHOICE: the items, each ending in a NUL
     int32_t literal_len
+
+# The type of a variable's current value, for a typed json: field (render.pxi).
+cdef enum:
+    VAR_UNSET = 0           # not extracted (the extraction failed, or none ran yet): null
+    VAR_TEXT                # a regex or header value: a JSON string
+    VAR_JSON                # a JSON path's number, boolean, null, object or array: written as it came
+    VAR_JSON_STRING         # a JSON path's string, its escapes as sent: written back between quotes
 
 cdef struct Template:
     TemplatePart* parts
@@ -29,6 +40,12 @@ cdef struct Extract:
     JsonSegment* segments
     int n_segments
 
+cdef struct StepCookie:
+    # `cookies: {name: value}` in a step: put into the jar before its request is sent.
+    const char* name
+    int32_t name_len
+    Template value
+
 cdef struct Step:
     int host
     Template head           # request line and headers, without Content-Length and the blank line
@@ -46,8 +63,13 @@ cdef struct Step:
     int think_kind                  # THINK_* (_limits.pxd)
     int64_t think_a_ns
     int64_t think_b_ns
+    int64_t timeout_ns              # this step's request timeout (0: the engine's timeout_ns)
     bint capture                    # keep the response's head and body (checks or extracts need them)
     int n_checks                    # checks per response: status, body, regex, latency, each extract
+    bint cookies_capture            # Set-Cookie in its responses goes into the VU's jar (cookies.pxi)
+    bint cookies_hops               # its redirect hops get the jar's Cookie header (cookies.pxi)
+    StepCookie* set_cookies         # cookies it sets before sending (its head then has a PART_COOKIES part)
+    int n_set_cookies
     int follow_max                  # follow_redirects: hops followed at most (0: none; redirect.pxi)
 
 cdef struct Scenario:
@@ -63,6 +85,7 @@ cdef struct Feeder:
     int n_cols
     const char** values     # row-major
     int32_t* lengths
+    const unsigned char* types  # per cell: 1 when a JSON-lines value is not a string (NULL: every cell is text)
     int order               # ORDER_* (_limits.pxd)
     bint stop_when_done     # on_exhausted: stop (else recycle)
     int64_t next            # next row (sequential, unique)
@@ -77,10 +100,12 @@ cdef struct VU:
     char** var_values       # one buffer per extracted variable, reused (grown, never shrunk)
     int32_t* var_lengths    # the current value's length (0: not extracted)
     int32_t* var_caps       # each buffer's capacity
+    unsigned char* var_types    # VAR_* of each variable's current value
     int64_t wake_ns         # thinking until
     int64_t intended_ns     # open model: when the current step was due (its iteration's arrival, then
                             # chained: flows.pxi chain_intended); 0: closed model, timed from the send
     bint aborted            # a transport error ended this iteration early
+    CookieJar jar           # its cookies (empty and unallocated unless a response sets one)
     int hops                # redirects followed in the current step (> 0: its next request is a hop)
     int hop_host            # the host the hop goes to (a plan host, or a redirect slot)
     int64_t hop_len         # the hop's request bytes, rendered into that host's Conn.rendered
@@ -115,12 +140,15 @@ cdef struct Flows:
     uint32_t* heap_vu
     uint32_t heap_len
     uint64_t rng                # xorshift64* state
+    bint rotate                 # scenarios taken in turn (--targets --order round-robin), not by weight
+    int next_scenario           # rotate: the next one
     int64_t user_base           # global number of this worker's first VU
     char* scratch               # body rendering
     int64_t scratch_cap
     int64_t* step_counts        # per step: FLOW_COUNTERS counters
     int64_t* step_statuses      # per step: STATUS_SLOTS status counters
     int64_t* scenario_counts    # per scenario: SCN_COUNTERS counters
+    CookieTable cookies         # what the VUs' jars share: the hosts as cookies see them
     int64_t* step_best_us       # open model, per step: its fastest response so far (µs from the write),
                                 # the service time of the intended chain (flows.pxi chain_intended); else NULL
     int64_t* step_redirects     # per step: RD_COUNTERS counters (redirect.pxi); NULL: no step follows

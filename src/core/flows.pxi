@@ -54,6 +54,11 @@ cdef void vu_begin(Engine e, uint32_t v, int64_t intended, int64_t now) noexcept
     on; when none is left, the VU is done."""
     cdef VU* vu = &e.flow.vus[v]
     cdef int s, tries
+    if e.counted:               # -n (--targets: an iteration is one request)
+        if e.quota_left <= 0:
+            vu.state = VU_IDLE
+            return
+        e.quota_left -= 1
     for tries in range(4 * e.flow.n_scenarios + 4):
         s = pick_scenario(e)
         if s < 0:
@@ -64,6 +69,7 @@ cdef void vu_begin(Engine e, uint32_t v, int64_t intended, int64_t now) noexcept
         vu.pos = 0
         vu.iteration += 1
         vu.intended_ns = intended
+        jar_new_iteration(e, vu)
         vu.hops = 0
         e.flow.scenario_counts[s * SCN_COUNTERS + SCN_STARTED] += 1
         vu_send(e, v, now)
@@ -73,9 +79,15 @@ cdef void vu_begin(Engine e, uint32_t v, int64_t intended, int64_t now) noexcept
 
 
 cdef int pick_scenario(Engine e) noexcept:
-    """A scenario by weight; a disabled one is replaced by one still running (-1: none)."""
-    cdef double pick = (flow_rand(e) >> 11) * UNIT_SCALE
+    """A scenario by weight, or the next in turn (rotate); a disabled one is
+    replaced by one still running (-1: none)."""
+    cdef double pick
     cdef int s = 0
+    if e.flow.rotate:
+        s = e.flow.next_scenario
+        e.flow.next_scenario = (s + 1) % e.flow.n_scenarios
+        return first_enabled_scenario(e) if e.flow.scenarios[s].disabled else s
+    pick = (flow_rand(e) >> 11) * UNIT_SCALE
     while s < e.flow.n_scenarios - 1 and pick >= e.flow.scenarios[s].weight_upto:
         s += 1
     if e.flow.scenarios[s].disabled:
@@ -152,6 +164,7 @@ cdef void vu_send(Engine e, uint32_t v, int64_t now) noexcept:
     c.framer.head_request = st.head_request
     c.framer.capture = st.capture
     c.framer.cap_len = 0
+    c.framer.cookie_jar = jar_sink(vu, st)
     e._commit(c, c.ring_head, vu.intended_ns if vu.intended_ns else now, now)
     e._flush(c)
 
@@ -266,10 +279,17 @@ cdef int failed_extracts(Step* st, Framer* f, VU* vu) noexcept:
     for k in range(st.n_extracts):
         ex = &st.extracts[k]
         vu.var_lengths[ex.var] = 0
-        if not find_extract(ex, f, &start, &length):
+        vu.var_types[ex.var] = VAR_UNSET
+        if ex.kind == EXTRACT_COOKIE:
+            if jar_extract(vu, ex):
+                vu.var_types[ex.var] = VAR_TEXT
+            else:
+                failures += 1
+        elif not find_extract(ex, f, &start, &length):
             failures += 1
         elif set_variable(vu, ex.var, f.cap_buf + start, length):
             vu.var_lengths[ex.var] = <int32_t>length
+            vu.var_types[ex.var] = extracted_type(ex, f, start)
     return failures
 
 
@@ -293,6 +313,15 @@ cdef bint find_extract(Extract* ex, Framer* f, int64_t* start, int64_t* length) 
     start[0] = f.cap_head_len + groups[ex.group].rm_so
     length[0] = groups[ex.group].rm_eo - groups[ex.group].rm_so
     return True
+
+
+cdef inline unsigned char extracted_type(Extract* ex, Framer* f, int64_t start) noexcept:
+    """VAR_* of a value just extracted: a JSON path's string starts right after
+    its opening quote; any other JSON value follows ':', ',', '[', a space or
+    the head's last line break, never a quote."""
+    if ex.kind != EXTRACT_JSON:
+        return VAR_TEXT
+    return VAR_JSON_STRING if f.cap_buf[start - 1] == b'"' else VAR_JSON
 
 
 cdef bint set_variable(VU* vu, int var, const char* value, int64_t length) noexcept:
@@ -424,6 +453,20 @@ cdef bint flow_response(Engine e, Conn* c, int64_t now) noexcept:
     if closing:
         e._close(c, False)           # reconnected when the VU next needs this host
     return False
+
+
+
+cdef inline int64_t request_timeout_ns(Engine e, Conn* c) noexcept:
+    """How old the oldest request on c may get: its step's own timeout (a plan's
+    `timeout:` or `defaults: timeout:`), else the engine's.  Read by the sweep
+    (a few times a second per connection), never per request."""
+    cdef VU* vu
+    cdef int64_t step_ns
+    if not e.flows:
+        return e.timeout_ns
+    vu = &e.flow.vus[c.index // e.n_hosts]
+    step_ns = e.flow.steps[e.flow.scenarios[vu.scenario].steps[vu.pos]].timeout_ns
+    return step_ns if step_ns > 0 else e.timeout_ns
 
 
 

@@ -25,6 +25,7 @@ cdef struct Framer:
     bint keep_alive         # False when the response says the connection closes
     bint complete           # set by frame_step when one response has ended
     bint head_request       # responses carry no body (HEAD)
+    void* cookie_jar        # flows with cookies: the VU's CookieJar*, fed each Set-Cookie (NULL: not read)
     char* carry             # partial header block kept across reads (rare)
     int32_t carry_len
     int32_t carry_cap

@@ -4,7 +4,8 @@
 # buffer is used up or one response has ended (framer.complete).  It keeps no
 # bytes between reads, except a partial header block (copied to `carry`,
 # rare: a header block split across reads).  Only what framing needs is read
-# from the head: status, Content-Length, Transfer-Encoding, Connection.
+# from the head: status, Content-Length, Transfer-Encoding, Connection, and
+# Set-Cookie when the framer has a cookie jar (cookies.pxi).
 # Steps that check or extract read headers from the captured head
 # (extract.pxi: header_value); framing never looks at other headers.
 
@@ -124,6 +125,8 @@ cdef inline bint parse_header_line(Framer* f, const char* line, Py_ssize_t line_
     elif c == b't':
         if ieq_prefix(line, line_len, b"transfer-encoding:") and icontains(line + 18, line_len - 18, b"chunked", 7):
             facts.chunked = True
+    elif c == b's' and f.cookie_jar != NULL and ieq_prefix(line, line_len, b"set-cookie:"):
+        jar_capture(f.cookie_jar, line + 11, line_len - 11)     # cookies.pxi
     elif c == b'l' and f.want_location and ieq_prefix(line, line_len, b"location:"):
         keep_location(f, line + 9, line_len - 9)        # redirect.pxi
     return True

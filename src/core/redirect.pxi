@@ -159,7 +159,7 @@ cdef bint redirect_take(Engine e, Conn* c, uint32_t v, Step* st, int sid, int64_
             vu.hops += 1
             rd[RD_HOPS] += 1
             rd[RD_STATUS + status - 300] += 1
-            # cookies: each hop's Set-Cookie goes into the VU's jar here (helper "cookies": its store call)
+            # (its Set-Cookie is already in the VU's jar: the framer stored it while parsing the head)
             c.framer.cap_len = 0
             if not hop_prepare(e, c, v, status):
                 e.counters.errors[ERR_CONNECT] += 1     # no way to that host: an error of the step
@@ -196,6 +196,7 @@ cdef void hop_send(Engine e, uint32_t v, int64_t now) noexcept:
     framer_reset(&c.framer)
     c.framer.head_request = vu.hop_head
     c.framer.capture = st.capture
+    c.framer.cookie_jar = jar_sink(vu, st)
     c.framer.cap_len = 0
     e._commit(c, c.ring_head, now, now)
     e._flush(c)
@@ -226,7 +227,7 @@ cdef bint hop_prepare(Engine e, Conn* c, uint32_t v, int status) noexcept:
     cdef int base_host = c.index % e.n_hosts, host
     cdef char target[MAX_TARGET_BYTES + 16]
     cdef int64_t target_len
-    cdef bint to_get, cross, same_method, drop
+    cdef bint to_get, cross, same_method, drop, drop_cookie
     cdef const char* line
     cdef Conn* hop
     if req == NULL:
@@ -266,7 +267,11 @@ cdef bint hop_prepare(Engine e, Conn* c, uint32_t v, int status) noexcept:
     e.flow.hop_scratch[at] = b'\r'
     e.flow.hop_scratch[at + 1] = b'\n'
     at += 2
-    # cookies: the jar's Cookie line for the hop's URL would be written here (helper "cookies")
+    at = cookie_hop_into(e, vu, &e.flow.steps[e.flow.scenarios[vu.scenario].steps[vu.pos]], host,
+                         &e.flow.hop_scratch, &e.flow.hop_scratch_cap, at)     # the jar's Cookie line (cookies.pxi)
+    if at < 0:
+        return False
+    drop_cookie = e.flow.steps[e.flow.scenarios[vu.scenario].steps[vu.pos]].cookies_hops
     i = line_end + 1
     while i < head_end:
         eol = find_byte(req + i, head_end - i, b'\n')
@@ -278,6 +283,8 @@ cdef bint hop_prepare(Engine e, Conn* c, uint32_t v, int status) noexcept:
             drop = (ieq_prefix(line, n, b"content-length:") or ieq_prefix(line, n, b"content-type:")
                     or ieq_prefix(line, n, b"content-encoding:") or ieq_prefix(line, n, b"content-language:")
                     or ieq_prefix(line, n, b"content-location:"))
+        if not drop and drop_cookie:            # the jar wrote this hop's own Cookie line
+            drop = ieq_prefix(line, n, b"cookie:")
         if not drop and cross:
             drop = (ieq_prefix(line, n, b"authorization:") or ieq_prefix(line, n, b"proxy-authorization:")
                     or ieq_prefix(line, n, b"cookie:"))

@@ -31,7 +31,6 @@ PLAN_INSTEAD = {
     "duration": "its length is load: duration, or the sum of its load: stages",
     "requests": "it runs for a time (load: duration or load: stages), not a number of requests",
     "method": "each step names its method (request: METHOD /path)",
-    "headers": "it sets headers per step (a step's headers:), not for the whole run",
     "body": "each step sends its own body (a step's body: or json:)",
     "rate": "its open model sets iterations started per second in load: rate (or load: stages)",
     "max_connections": "its open model sets the most virtual users in load: max_vus",
@@ -61,8 +60,13 @@ def looks_like_plan(argument: str) -> bool:
     return "://" not in argument and (argument.endswith(PLAN_SUFFIXES) or os.path.isfile(argument))
 
 
-def build_workload(argument: str, options: RunOptions) -> Built:
-    """The workload of `surge run ARGUMENT`, or every problem with it."""
+def build_workload(argument: str | None, options: RunOptions) -> Built:
+    """The workload of `surge run ARGUMENT` (or `surge run --targets FILE`), or every problem with it."""
+    if options.targets is not None or argument is None:
+        from surge.plan.build_targets import targets_workload
+        return targets_workload(argument, options)
+    if options.order is not None:
+        return Built(None, (Problem("--order applies to --targets FILE only; a URL or a plan has one order"),))
     if looks_like_plan(argument):
         return plan_workload(argument, options)
     return url_workload(argument, options)
@@ -201,6 +205,12 @@ def plan_workload(path: str, o: RunOptions, environ=None) -> Built:
     from surge.plan.auth import from_option
 
     refused = refused_options(path, o) + tls_flag_problems(o)
+    headers = ()
+    try:            # -H: default headers of every step (surge.plan.defaults)
+        headers = tuple(parse_header(h) for h in o.headers)
+    except PlanError as exc:
+        refused.append(str(exc))
+    refused += keepalive_conflicts(o, headers)
     try:
         credentials = parse_auth(o.auth)
     except PlanError as exc:
@@ -210,7 +220,7 @@ def plan_workload(path: str, o: RunOptions, environ=None) -> Built:
     overrides = {name: (os.path.abspath(value) if name in FILE_FIELDS + ("keylog",) else value)
                  for name, value in o.tls_given().items()}
     plan, problems = check_file(path, environ, tls_overrides=overrides, auth_override=from_option(credentials),
-                                follow_override=o.follow)
+                                follow_override=o.follow, cli_headers=headers)
     if problems:
         return Built(None, tuple(Problem(p, in_plan_file=True) for p in problems))
     flags = o.tls_flags_given
@@ -241,7 +251,7 @@ def compile_plan(plan: Plan, workers: int = 1, timeout_ns: int = DEFAULT_TIMEOUT
     scenarios = plan.scenarios if keepalive else tuple(_closing(s) for s in plan.scenarios)
     return Workload(source=PlanSource(name=plan.name, path=plan.source), target=plan.target,
                     scenarios=scenarios, load=load, timeout_ns=timeout_ns, workers=workers,
-                    data=plan.data, objectives=plan.objectives)
+                    data=plan.data, objectives=plan.objectives, cookies=plan.cookies)
 
 
 def _closing(scenario: Scenario) -> Scenario:

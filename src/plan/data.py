@@ -1,7 +1,8 @@
 """Reading a plan's data files: CSV with a header row, or JSON lines.
 
 Rows come back as tuples of strings in column order (a JSON value that is
-not a string is kept as its compact JSON text).  Every failure is a
+not a string is kept as its compact JSON text, a JsonText, so that a typed
+`json:` field can write it back as the JSON value it was).  Every failure is a
 DataFileError whose message says what is wrong and where in the file.
 """
 from __future__ import annotations
@@ -14,6 +15,12 @@ import os
 
 FORMATS = ("csv", "jsonl")
 EXTENSION_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+
+
+class JsonText(str):
+    """A JSON-lines cell that was a number, boolean, null, object or array: its
+    compact JSON text (a str everywhere, the JSON type kept for json: bodies)."""
+    __slots__ = ()
 
 
 class DataFileError(ValueError):
@@ -128,4 +135,4 @@ def _read_jsonl(text: str, shown: str):
 
 
 def _cell(value) -> str:
-    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return value if isinstance(value, str) else JsonText(json.dumps(value, separators=(",", ":"), ensure_ascii=False))

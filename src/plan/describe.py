@@ -6,6 +6,7 @@ keys and their order are the result file's contract."""
 from __future__ import annotations
 
 from surge.plan.redact import MASK, redact_header
+from surge.plan.targets import TargetsSource
 from surge.plan.units import NS_PER_S
 from surge.plan.workload import PlanSource, UrlSource, Workload
 
@@ -34,7 +35,7 @@ def describe_config(workload: Workload, addresses: dict | None = None) -> dict:
         "connections": load.users,
         "workers": workload.workers,
         "duration_s": load.duration_ns / NS_PER_S if load.duration_ns else None,
-        **({"requests": load.requests} if request else {}),
+        **({"requests": load.requests} if request or _targets(source) else {}),
         "timeout_s": workload.timeout_ns / NS_PER_S,
         **({"pipeline": load.pipeline} if request else {}),
         **({"pipeline_timing": load.pipeline_timing} if load.pipeline > 1 else {}),
@@ -45,7 +46,15 @@ def describe_config(workload: Workload, addresses: dict | None = None) -> dict:
     if isinstance(source, PlanSource):
         described.update({"plan": source.name, "plan_file": source.path,
                           "scenarios": {s.name: s.weight for s in workload.scenarios}})
+    if _targets(source):
+        described.update({"method": source.methods, "targets_file": source.path, "order": source.order,
+                          "targets": source.count})
     return described
+
+
+def _targets(source) -> bool:
+    """`surge run --targets FILE`."""
+    return isinstance(source, TargetsSource)
 
 
 def _url_request(source: UrlSource) -> dict:

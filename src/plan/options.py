@@ -53,6 +53,8 @@ class RunOptions:
     tls_resume: bool = True
     ktls: bool = False
     disable_keepalive: bool = False
+    targets: str | None = None              # --targets FILE (surge.plan.targets)
+    order: str | None = None                # --order round-robin|random (with --targets)
     explicit: dict[str, str] = field(default_factory=dict, compare=False)
 
     def given(self, name: str) -> bool:

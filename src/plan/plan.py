@@ -11,6 +11,7 @@ from __future__ import annotations
 import operator
 from dataclasses import dataclass, field
 
+from surge.plan.cookies import CookiePolicy, StepCookies
 from surge.plan.load import LoadProfile
 from surge.plan.model import Target
 from surge.plan.template import Template
@@ -54,14 +55,14 @@ class Expect:
 class Extract:
     """A value taken from a response into a variable for the later steps."""
     var: str
-    kind: str                               # "json", "regex" or "header"
-    expression: str                         # the JSON path, pattern or header name as written
+    kind: str                               # "json", "regex", "header" or "cookie" (the jar's value)
+    expression: str                         # the JSON path, pattern, header or cookie name as written
     json_path: tuple[str | int, ...] = ()   # kind "json": parsed (surge.plan.jsonpath.find)
     group: int = 0                          # kind "regex": the group whose text is taken
 
     @property
     def reads_body(self) -> bool:
-        return self.kind != "header"
+        return self.kind not in ("header", "cookie")
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,8 @@ class Step:
     think: Think | None = None
     json: object = field(default=None, hash=False, repr=False)  # the json: value as written (None: no json:)
     request_text: str = ""                        # "POST /login" as written (env resolved)
+    timeout_ns: int | None = None                 # this step's request timeout (None: the run's --timeout)
+    cookies: StepCookies = StepCookies()          # off, or cookies it puts into the jar (surge.plan.cookies)
     follow_redirects: int = 0                     # hops followed at most (plans: 10 unless set; a URL run: --follow)
 
     @property
@@ -89,7 +92,8 @@ class Step:
     def templates(self) -> tuple[Template, ...]:
         """Every template the step renders: path, header values, body."""
         body = (self.body,) if self.body is not None else ()
-        return (self.path,) + tuple(value for _, value in self.headers) + body
+        cookies = tuple(value for _, value in self.cookies.values)
+        return (self.path,) + tuple(value for _, value in self.headers) + body + cookies
 
     @property
     def variables(self) -> tuple[str, ...]:
@@ -205,6 +209,7 @@ class Plan(ScenarioSet):
     data: tuple[DataSource, ...] = ()
     objectives: tuple[Objective, ...] = ()
     max_vus: int | None = None               # open model: the most iterations in flight (None: engine's choice)
+    cookies: CookiePolicy = CookiePolicy()   # each VU's jar (on by default, reset each iteration)
     source: str = field(default="", compare=False)   # the plan file as given
 
     @property

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from surge.plan import auth as plan_auth
 from surge.plan import template as tpl
 from surge.plan.checker import Checker, is_number, show
+from surge.plan.cookies import CookiePolicy, StepCookies, check_step_cookies, cookie_extract_problem
+from surge.plan.defaults import NO_DEFAULTS, Defaults
 from surge.plan.hosts import NAMED_REQUEST, HostTable, named_request
 from surge.plan.model import Target
 from surge.plan.plan import Expect, Scenario, Step
@@ -18,7 +20,8 @@ from surge.plan.step_checks import TOKEN, check_expect, check_extract, check_thi
 from surge.plan.template import Template, TemplateError, parse_template, static_template
 
 SCENARIO_KEYS = ("name", "weight", "steps")
-STEP_KEYS = ("name", "request", "headers", "json", "body", "expect", "extract", "think", "follow_redirects", "auth")
+STEP_KEYS = ("name", "request", "headers", "json", "body", "expect", "extract", "think", "follow_redirects", "auth",
+             "cookies", "timeout")
 
 NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
 NAME_HELP = "letters, digits, _ . and - (no spaces)"
@@ -32,8 +35,10 @@ class Names:
     data: dict                                 # source name -> its columns (None: file unreadable)
     multiline: set = field(default_factory=set)  # (source, column) with a value holding CR or LF
     hosts: HostTable | None = None             # named hosts and the TLS options of https ones
+    cookies: CookiePolicy | None = None        # the plan's cookies: (None: it did not validate)
     follow_redirects: int = 10                 # the plan's follow_redirects: (a step may say its own)
     auth: plan_auth.AuthSpec | None = None     # the plan's auth (--auth over auth: / the target's user:password@)
+    defaults: Defaults = NO_DEFAULTS           # the plan's defaults: (and -H), applied to every step
 
 
 def check_scenarios(checker: Checker, value, names: Names) -> tuple[tuple[Scenario, ...] | None, dict | None]:
@@ -138,7 +143,8 @@ class _ScenarioChecker:
         elif "json" in step:
             json_value = step["json"]
             body = _json_body(c, path + ("json",), json_value, templates)
-            if headers is not None and not any(k.lower() == "content-type" for k, _ in headers):
+            if headers is not None and not any(k.lower() == "content-type" for k, _ in headers) \
+                    and "content-type" not in self.names.defaults.header_names:
                 headers += (("Content-Type", static_template("application/json")),)
         elif "body" in step:
             text = c.string(path + ("body",), step["body"], "the request body as a string (or use json:)")
@@ -146,11 +152,13 @@ class _ScenarioChecker:
         expect = check_expect(c, path + ("expect",), step["expect"]) if "expect" in step else Expect()
         extract = check_extract(c, path + ("extract",), step["extract"]) if "extract" in step else ()
         think = check_think(c, path + ("think",), step["think"]) if "think" in step else None
+        cookies = self.cookies(path, step, templates, headers, extract)
         follow = self.names.follow_redirects
         if "follow_redirects" in step:
             follow = plan_auth.check_follow(c, path + ("follow_redirects",), step["follow_redirects"])
         own_auth = plan_auth.check_auth(c, path + ("auth",), step["auth"]) if "auth" in step else None
-        if c.count > before or request is None:
+        timeout_ns = c.duration_ns(path + ("timeout",), step["timeout"]) if "timeout" in step else None
+        if c.count > before or request is None or cookies is None:
             return None
         method, host, request_path, text = request
         inherited = plan_auth.effective(self.names.hosts.auth_of(host) if self.names.hosts else None,
@@ -159,9 +167,25 @@ class _ScenarioChecker:
             headers = plan_auth.step_headers(c, path, own_auth, inherited, headers, templates)
         if c.count > before or headers is None:
             return None
-        return Step(name=name, method=method, host=host, path=request_path, headers=headers, body=body,
-                    expect=expect, extract=extract, think=think, json=json_value, request_text=text,
-                    follow_redirects=follow)
+        built = Step(name=name, method=method, host=host, path=request_path, headers=headers, body=body,
+                     expect=expect, extract=extract, think=think, json=json_value, request_text=text,
+                     follow_redirects=follow, cookies=cookies, timeout_ns=timeout_ns)
+        return self.names.defaults.apply(built, step)
+
+    def cookies(self, path, step: dict, templates, headers, extract) -> StepCookies | None:
+        """The step's cookies: (surge.plan.cookies), and whether its extract may read the jar."""
+        c, plan = self.checker, self.names.cookies
+        cookies = StepCookies()
+        if "cookies" in step:
+            cookies = check_step_cookies(
+                c, path + ("cookies",), step["cookies"],
+                lambda where, text: templates.parse(where, text, tpl.RAW, header=True), plan, headers)
+        for item in extract or ():
+            problem = cookie_extract_problem(plan, cookies) if item.kind == "cookie" else None
+            if problem:
+                c.problem(path + ("extract", item.var, "cookie"), problem)
+                return None
+        return cookies
 
     def extracted_where(self, var: str, step_index: int) -> str | None:
         """Why var is not available before step_index, if it is extracted elsewhere."""

@@ -11,8 +11,8 @@ from surge.plan.regex import posix_problem
 from surge.plan.units import UnitError, parse_duration_ns
 
 EXPECT_KEYS = ("status", "body_contains", "body_matches", "max_latency")
-EXTRACT_KEYS = ("json", "regex", "group", "header")
-EXTRACT_KINDS = ("json", "regex", "header")
+EXTRACT_KEYS = ("json", "regex", "group", "header", "cookie")
+EXTRACT_KINDS = ("json", "regex", "header", "cookie")
 TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")       # header names, methods
 _VAR_NAME = re.compile(rf"^{tpl.NAME_PATTERN}\Z")
 _STATUS_CLASS = re.compile(r"^([1-5])xx\Z", re.IGNORECASE)
@@ -88,7 +88,8 @@ def _compile(c: Checker, path, pattern: str):
 
 
 def check_extract(c: Checker, path, value) -> tuple[Extract, ...] | None:
-    extract = c.mapping(path, value, "a mapping of VARIABLE: {json: PATH} | {regex: PATTERN} | {header: NAME}")
+    extract = c.mapping(path, value, "a mapping of VARIABLE: {json: PATH} | {regex: PATTERN} | {header: NAME}"
+                                     " | {cookie: NAME}")
     if extract is None:
         return None
     result, ok = [], True
@@ -109,7 +110,7 @@ def check_extract(c: Checker, path, value) -> tuple[Extract, ...] | None:
 
 
 def _extractor(c: Checker, path, var: str, value) -> Extract | None:
-    spec = c.mapping(path, value, "{json: PATH}, {regex: PATTERN} or {header: NAME}")
+    spec = c.mapping(path, value, "{json: PATH}, {regex: PATTERN}, {header: NAME} or {cookie: NAME}")
     if spec is None:
         return None
     before = c.count
@@ -117,12 +118,13 @@ def _extractor(c: Checker, path, var: str, value) -> Extract | None:
     kinds = [k for k in EXTRACT_KINDS if k in spec]
     if len(kinds) != 1:
         given = f"got {' and '.join(kinds)}" if kinds else "got none"
-        c.problem(path, f"give exactly one of json, regex or header; {given}")
+        c.problem(path, f"give exactly one of json, regex, header or cookie; {given}")
         return None
     kind = kinds[0]
     expression = c.string(path + (kind,), spec[kind], {"json": "a JSON path like $.token",
                                                        "regex": "a regular expression",
-                                                       "header": "a header name"}[kind])
+                                                       "header": "a header name",
+                                                       "cookie": "a cookie name"}[kind])
     if "group" in spec and kind != "regex":
         c.problem(path + ("group",), "applies only to regex")
     if expression is None or c.count > before:
@@ -133,9 +135,9 @@ def _extractor(c: Checker, path, var: str, value) -> Extract | None:
         except JsonPathError as exc:
             c.problem(path + (kind,), f"bad JSON path: {exc}")
             return None
-    if kind == "header":
+    if kind in ("header", "cookie"):
         if not TOKEN.match(expression):
-            c.problem(path + (kind,), f"got {show(expression)}, not a valid header name")
+            c.problem(path + (kind,), f"got {show(expression)}, not a valid {kind} name")
             return None
         return Extract(var, kind, expression)
     compiled = _compile(c, path + (kind,), expression)

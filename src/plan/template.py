@@ -2,19 +2,33 @@
 
 A template is literal text with slots: `${users.name}` (a data source's
 column), `${token}` (a variable extracted by an earlier step), and the
-builtins `${random.int(A,B)}`, `${random.word}`, `${uuid}`, `${iteration}`,
-`${user}` and `${env.NAME}` / `${env.NAME:-default}` (environment variables,
-resolved when the plan is loaded, so a loaded plan never holds an env slot).
+builtins `${random.int(A,B)}` (`${random.int(A,B,pad=N)}`: zero-padded to N
+digits), `${random.string(N)}` (N letters and digits), `${random.choice(a,b,c)}`
+(one of the items; `"quoted, items"` keep commas and spaces), `${random.word}`,
+`${uuid}`, `${iteration}`, `${user}`, `${timestamp}` (Unix time in ms;
+`${timestamp(s)}`, `(ms)`, `(us)`, `(iso)` for RFC 3339 UTC with ms) and
+`${env.NAME}` / `${env.NAME:-default}` (environment variables, resolved when
+the plan is loaded, so a loaded plan never holds an env slot).
 `$${` is an escape for a literal `${`; any other `$` is literal.
 
 Templates are parsed once here; the engine pre-renders the literal parts and
 fills the slots, escaping each value as `Slot.escape` says (see escape_value).
+
+Typed values: in a `json:` body, a string that is exactly one slot
+(`{"id": "${id}"}`) is replaced by a JSON value of the slot's type
+(escape JSON_VALUE): a value extracted with a JSON path keeps the type it
+had in the response (number, boolean, null, object, array or string); a
+JSON-lines data column keeps its JSON type; `random.int` (unpadded),
+`iteration`, `user` and `timestamp` (s, ms, us) are numbers, as is a
+`random.choice` whose items are all numbers; a variable that was never
+extracted is `null`; everything else is a JSON string.  Inside a longer
+string (`"id-${id}"`) a value is always text.
 """
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Mapping
 
 from surge.core._escape import escape as _engine_escape
@@ -22,17 +36,29 @@ from surge.core._escape import escape as _engine_escape
 # Slot kinds.
 DATA, VAR, RANDOM_INT, RANDOM_WORD, UUID, ITERATION, USER, ENV = (
     "data", "var", "random_int", "random_word", "uuid", "iteration", "user", "env")
-# How a slot's value is escaped where it lands.
-RAW, URL, JSON = "raw", "url", "json"
+RANDOM_STRING, RANDOM_CHOICE, TIMESTAMP = "random_string", "random_choice", "timestamp"
+# How a slot's value is escaped where it lands.  JSON_VALUE: the whole value
+# of a json: field, written as a JSON value of the slot's type (module docstring).
+RAW, URL, JSON, JSON_VALUE = "raw", "url", "json", "json_value"
 
-BUILTIN_NAMES = ("random", "env", "uuid", "iteration", "user")
-BUILTINS_HELP = "${uuid}, ${iteration}, ${user}, ${random.int(A,B)}, ${random.word}, ${env.NAME}"
+BUILTIN_NAMES = ("random", "env", "uuid", "iteration", "user", "timestamp")
+BUILTINS_HELP = ("${uuid}, ${iteration}, ${user}, ${timestamp}, ${random.int(A,B)}, ${random.string(N)}, "
+                 "${random.choice(a,b)}, ${random.word}, ${env.NAME}")
 _SIMPLE_BUILTINS = {"uuid": UUID, "iteration": ITERATION, "user": USER}
+TIMESTAMP_UNITS = ("s", "ms", "us", "iso")
+RANDOM_STRING_MAX = 4096             # characters of ${random.string(N)}
+RANDOM_INT_PAD_MAX = 20              # digits of a padded ${random.int(A,B,pad=N)}
 
 NAME_PATTERN = r"[A-Za-z_][A-Za-z0-9_]*"
 _NAME = re.compile(rf"^{NAME_PATTERN}\Z")
 _DATA_REF = re.compile(rf"^({NAME_PATTERN})\.([A-Za-z_][A-Za-z0-9_-]*)\Z")
-_RANDOM_INT = re.compile(r"^random\.int\(\s*(-?\d{1,18})\s*,\s*(-?\d{1,18})\s*\)\Z")
+_RANDOM_INT = re.compile(r"^random\.int\(\s*(-?\d{1,18})\s*,\s*(-?\d{1,18})\s*"
+                         r"(?:,\s*pad\s*=\s*(\d{1,3})\s*)?\)\Z")
+_RANDOM_STRING = re.compile(r"^random\.string\(\s*(\d{1,6})\s*\)\Z")
+_RANDOM_CHOICE = re.compile(r"^random\.choice\((.*)\)\Z", re.DOTALL)
+_CHOICE_ITEM = re.compile(r'\s*(?:"((?:[^"\\]|\\.)*)"|([^,"]*?))\s*(,|\Z)', re.DOTALL)
+_TIMESTAMP = re.compile(r"^timestamp(?:\(\s*([a-z]*)\s*\))?\Z")
+_JSON_NUMBER = re.compile(r"^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?\Z")
 _ENV = re.compile(rf"^env\.({NAME_PATTERN})(?::-(.*))?\Z", re.DOTALL)
 
 
@@ -47,14 +73,20 @@ class TemplateError(ValueError):
 @dataclass(frozen=True)
 class Slot:
     """One `${...}` of a template."""
-    kind: str                    # DATA, VAR, RANDOM_INT, RANDOM_WORD, UUID, ITERATION, USER or ENV
+    kind: str                    # DATA, VAR, RANDOM_INT, RANDOM_WORD, RANDOM_STRING, RANDOM_CHOICE, UUID,
+                                 # ITERATION, USER, TIMESTAMP or ENV
     text: str                    # as written, "${users.name}"
     name: str = ""               # DATA: the source; VAR: the variable; ENV: the environment variable
     column: str = ""             # DATA: the column
     low: int = 0                 # RANDOM_INT: inclusive bounds
     high: int = 0
     default: str | None = None   # ENV: the value when the variable is not set
-    escape: str = RAW            # RAW, URL (percent-encoded: path or query rule by where it lands) or JSON (inside a JSON string)
+    escape: str = RAW            # RAW, URL (percent-encoded: path or query rule by where it lands), JSON
+                                 # (inside a JSON string) or JSON_VALUE (a json: field's whole value, typed)
+    width: int = 0               # RANDOM_INT: zero-padded to this many digits (0: not padded);
+                                 # RANDOM_STRING: its length
+    choices: tuple[str, ...] = ()  # RANDOM_CHOICE: the items
+    unit: str = ""               # TIMESTAMP: s, ms, us or iso
 
     @property
     def variable(self) -> str:
@@ -65,7 +97,19 @@ class Slot:
             return self.name
         if self.kind == ENV:
             return f"env.{self.name}"
-        return {RANDOM_INT: "random.int", RANDOM_WORD: "random.word"}.get(self.kind, self.kind)
+        return {RANDOM_INT: "random.int", RANDOM_WORD: "random.word", RANDOM_STRING: "random.string",
+                RANDOM_CHOICE: "random.choice"}.get(self.kind, self.kind)
+
+    @property
+    def is_number(self) -> bool:
+        """Whether the slot's value is always a JSON number (so a typed json: field writes it bare)."""
+        if self.kind == RANDOM_INT:
+            return self.width == 0
+        if self.kind == TIMESTAMP:
+            return self.unit != "iso"
+        if self.kind == RANDOM_CHOICE:
+            return all(_JSON_NUMBER.match(item) for item in self.choices)
+        return self.kind in (ITERATION, USER)
 
 
 @dataclass(frozen=True)
@@ -151,6 +195,8 @@ def escape_value(slot: Slot, value: str, in_query: bool = False) -> str:
         return _engine_escape(value, "query" if in_query else "path")
     if slot.escape == JSON:
         return json.dumps(value, ensure_ascii=False)[1:-1]
+    if slot.escape == JSON_VALUE:        # Python's renderings know only text, or a number builtin
+        return value if slot.is_number else json.dumps(value, ensure_ascii=False)
     return value
 
 
@@ -212,10 +258,23 @@ def _parse_slot(expression: str, written: str, escape: str) -> Slot:
         low, high = int(match.group(1)), int(match.group(2))
         if low > high:
             raise TemplateError([f"{written}: A ({low}) must be <= B ({high})"])
-        return Slot(RANDOM_INT, written, low=low, high=high, escape=escape)
+        width = int(match.group(3)) if match.group(3) is not None else 0
+        if match.group(3) is not None and not 1 <= width <= RANDOM_INT_PAD_MAX:
+            raise TemplateError([f"{written}: pad={width}, allowed: 1..{RANDOM_INT_PAD_MAX} digits"])
+        return Slot(RANDOM_INT, written, low=low, high=high, escape=escape, width=width)
+    if expression.startswith(("random.string", "random.choice")):
+        return _random_text(expression, written, escape)
     if expression.startswith("random."):
         raise TemplateError([f"{written}: unknown generator, allowed: ${{random.int(A,B)}} with whole "
-                             f"numbers A <= B, ${{random.word}}"])
+                             f"numbers A <= B (${{random.int(A,B,pad=N)}}: zero-padded to N digits), "
+                             f"${{random.string(N)}}, ${{random.choice(a,b,...)}}, ${{random.word}}"])
+    if expression == "timestamp" or expression.startswith("timestamp("):
+        match = _TIMESTAMP.match(expression)
+        unit = (match.group(1) or "ms") if match else None
+        if unit not in TIMESTAMP_UNITS:
+            raise TemplateError([f"{written}: expected ${{timestamp}} (Unix time in ms) or ${{timestamp(UNIT)}} "
+                                 f"with UNIT one of {', '.join(TIMESTAMP_UNITS)}"])
+        return Slot(TIMESTAMP, written, escape=escape, unit=unit)
     if expression.startswith("env."):
         match = _ENV.match(expression)
         if not match:
@@ -232,6 +291,38 @@ def _parse_slot(expression: str, written: str, escape: str) -> Slot:
         return Slot(DATA, written, name=match.group(1), column=match.group(2), escape=escape)
     raise TemplateError([f"{written}: not a template expression; expected ${{VARIABLE}}, "
                          f"${{SOURCE.COLUMN}} or a builtin ({BUILTINS_HELP})"])
+
+
+def _random_text(expression: str, written: str, escape: str) -> Slot:
+    """${random.string(N)} or ${random.choice(a,b,...)}."""
+    match = _RANDOM_STRING.match(expression)
+    if match:
+        length = int(match.group(1))
+        if not 1 <= length <= RANDOM_STRING_MAX:
+            raise TemplateError([f"{written}: length {length}, allowed: 1..{RANDOM_STRING_MAX}"])
+        return Slot(RANDOM_STRING, written, escape=escape, width=length)
+    match = _RANDOM_CHOICE.match(expression)
+    if not match or not match.group(1).strip():
+        raise TemplateError([f"{written}: expected ${{random.string(N)}} with N from 1 to {RANDOM_STRING_MAX}, "
+                             f"or ${{random.choice(a,b,...)}} with one or more items"])
+    items, rest = [], match.group(1)
+    while True:
+        item = _CHOICE_ITEM.match(rest)
+        if item is None:
+            raise TemplateError([f'{written}: a quoted item must be the whole item, like "a, b"'])
+        quoted, plain, comma = item.groups()
+        value = re.sub(r"\\(.)", r"\1", quoted) if quoted is not None else plain
+        if quoted is None and not value:
+            raise TemplateError([f"{written}: an empty item; quote it (\"\") to choose empty text"])
+        if "\0" in value:
+            raise TemplateError([f"{written}: an item holds a NUL character"])
+        items.append(value)
+        rest = rest[item.end():]
+        if not comma:
+            break
+    if rest.strip():
+        raise TemplateError([f'{written}: a quoted item must be the whole item, like "a, b"'])
+    return Slot(RANDOM_CHOICE, written, escape=escape, choices=tuple(items))
 
 
 def merge_literals(parts: list) -> tuple[str | Slot, ...]:
@@ -256,8 +347,10 @@ def json_template(value, text: str = "") -> Template:
     return Template(merge_literals(parts), text)
 
 
-def _json_parts(value, parts: list) -> None:
-    if isinstance(value, Template):
+def _json_parts(value, parts: list, key: bool = False) -> None:
+    if isinstance(value, Template) and not key and len(value.parts) == 1 and isinstance(value.parts[0], Slot):
+        parts.append(replace(value.parts[0], escape=JSON_VALUE))     # typed: a JSON value of the slot's type
+    elif isinstance(value, Template):
         parts.append('"')
         for part in value.parts:
             parts.append(json.dumps(part, ensure_ascii=False)[1:-1] if isinstance(part, str) else part)
@@ -267,7 +360,7 @@ def _json_parts(value, parts: list) -> None:
         for n, (key, item) in enumerate(value.items()):
             if n:
                 parts.append(",")
-            _json_parts(key, parts)
+            _json_parts(key, parts, key=True)
             parts.append(":")
             _json_parts(item, parts)
         parts.append("}")

@@ -14,7 +14,9 @@ from typing import Mapping
 from surge.plan import auth as plan_auth
 from surge.plan import template as tpl
 from surge.plan.checker import Checker, show
+from surge.plan.cookies import RESETS, CookiePolicy, check_plan_cookies
 from surge.plan.data import FORMATS, DataFileError, format_for, read_data_file
+from surge.plan.defaults import DEFAULT_KEYS, NO_DEFAULTS, check_defaults
 from surge.plan.hosts import HOST_KEYS, TLS_KEYS, HostTable, base_url, check_contexts, check_hosts
 from surge.plan.load import LoadProfile, Stage
 from surge.plan.loader import read_document
@@ -24,7 +26,8 @@ from surge.plan.plan import DataSource, Objective, Plan
 from surge.plan.scenarios import SCENARIO_KEYS, STEP_KEYS, Names, check_scenarios
 from surge.plan.step_checks import EXPECT_KEYS, EXTRACT_KEYS
 
-PLAN_KEYS = ("name", "target", "tls", "hosts", "objectives", "load", "data", "scenarios", "follow_redirects", "auth")
+PLAN_KEYS = ("name", "target", "tls", "hosts", "objectives", "load", "data", "defaults", "scenarios", "follow_redirects",
+             "auth", "cookies")
 LOAD_KEYS = ("model", "stages", "rate", "vus", "duration", "start", "max_vus")
 STAGE_KEYS = ("duration", "target")
 DATA_KEYS = ("file", "format", "order", "on_exhausted")
@@ -33,8 +36,9 @@ MODELS = ("open", "closed")
 ORDERS = ("sequential", "random", "unique")
 ON_EXHAUSTED = ("stop", "recycle")
 # Every key the plan format knows, at any level (for tests that build random plans).
-SCHEMA_KEYS = tuple(dict.fromkeys(PLAN_KEYS + LOAD_KEYS + STAGE_KEYS + DATA_KEYS + OBJECTIVE_KEYS + SCENARIO_KEYS
-                                  + STEP_KEYS + EXPECT_KEYS + EXTRACT_KEYS + HOST_KEYS + TLS_KEYS))
+SCHEMA_KEYS = tuple(dict.fromkeys(PLAN_KEYS + LOAD_KEYS + STAGE_KEYS + DATA_KEYS + OBJECTIVE_KEYS + SCENARIO_KEYS + ("reset",)
+                                  + STEP_KEYS + EXPECT_KEYS + EXTRACT_KEYS + HOST_KEYS + TLS_KEYS
+                                  + DEFAULT_KEYS))
 _SOURCE_NAME = re.compile(rf"^{tpl.NAME_PATTERN}\Z")
 
 
@@ -63,17 +67,20 @@ def validate_file(path: str, environ: Mapping[str, str] | None = None) -> list[s
 
 def check_file(path: str, environ: Mapping[str, str] | None = None,
                tls_overrides: dict | None = None, auth_override=None,
-               follow_override: int | None = None) -> tuple[Plan | None, list[str]]:
+               follow_override: int | None = None,
+               cli_headers: tuple[tuple[str, str], ...] = ()) -> tuple[Plan | None, list[str]]:
     """(the plan or None, its problems).  `tls_overrides`: TlsOptions fields
     from the command line, over the plan's top-level `tls:` (file paths absolute).
     `auth_override`: --auth's AuthSpec, over the plan's top-level auth;
-    `follow_override`: --follow, over the plan's follow_redirects."""
+    `follow_override`: --follow, over the plan's follow_redirects;
+    `cli_headers`: -H (name, value) pairs, added to the plan's default headers."""
     document, problems = read_document(str(path))
     if document is None:
         return None, problems
     plan_dir = os.path.dirname(os.path.abspath(str(path)))
     checker = Checker(document, os.environ if environ is None else environ, plan_dir)
-    plan = _PlanChecker(checker, str(path), tls_overrides, auth_override, follow_override).check(document.value)
+    plan = _PlanChecker(checker, str(path), tls_overrides, auth_override, follow_override,
+                        cli_headers).check(document.value)
     problems = problems + checker.problems
     return (None if problems else plan), problems
 
@@ -92,12 +99,13 @@ def _multiline_columns(sources) -> set:
 
 class _PlanChecker:
     def __init__(self, checker: Checker, source: str, tls_overrides: dict | None = None, auth_override=None,
-                 follow_override: int | None = None):
+                 follow_override: int | None = None, cli_headers: tuple[tuple[str, str], ...] = ()):
         self.c = checker
         self.source = source
         self.tls_overrides = tls_overrides
         self.auth_override = auth_override
         self.follow_override = follow_override
+        self.cli_headers = cli_headers
         self.target_auth = None             # the target's user:password@ (Basic auth of the plan)
 
     def check(self, value) -> Plan | None:
@@ -111,17 +119,20 @@ class _PlanChecker:
         target = self.target(root["target"], hosts) if "target" in root else None
         data = self.data(root.get("data") or {})
         load = self.load(root["load"]) if "load" in root else None
-        names = Names(target, {source: columns for source, (columns, _) in data.items()},
-                      _multiline_columns(source for _, source in data.values()), hosts,
-                      follow_redirects=self.follow(root), auth=self.auth(root))
+        cookies = check_plan_cookies(c, ("cookies",), root["cookies"]) if "cookies" in root else CookiePolicy()
+        columns = {source: columns for source, (columns, _) in data.items()}
+        multiline = _multiline_columns(source for _, source in data.values())
+        defaults = check_defaults(c, root.get("defaults"), columns, multiline, self.cli_headers)
+        names = Names(target, columns, multiline, hosts, cookies, follow_redirects=self.follow(root),
+                      auth=self.auth(root), defaults=defaults or NO_DEFAULTS)
         scenarios, step_names = check_scenarios(c, root["scenarios"], names) if "scenarios" in root else (None, None)
         objectives = self.objectives(root.get("objectives") or [], step_names)
-        if c.count or None in (target, load, scenarios, objectives):
+        if c.count or None in (target, load, scenarios, objectives, cookies):
             return None
         profile, max_vus = load
         sources = tuple(source for _, source in data.values())
         plan = Plan(name=name, target=target, load=profile, scenarios=scenarios, data=sources,
-                    objectives=objectives, max_vus=max_vus, source=self.source)
+                    objectives=objectives, max_vus=max_vus, cookies=cookies, source=self.source)
         self.tls_used(root, hosts, plan)
         return None if c.count else plan
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from surge.plan.cookies import CookiePolicy
 from surge.plan.load import LoadProfile
 from surge.plan.options import DEFAULT_TIMEOUT_NS
 from surge.plan.model import Target
@@ -71,7 +72,7 @@ class LoadModel:
 @dataclass(frozen=True)
 class Workload(ScenarioSet):
     """What a run sends, where, how hard and for how long."""
-    source: UrlSource | PlanSource
+    source: UrlSource | PlanSource          # or surge.plan.targets.TargetsSource
     target: Target                          # the base URL (the result's config "url")
     # repr=False: a URL run's step carries its Basic Authorization header literally
     scenarios: tuple[Scenario, ...] = field(repr=False)
@@ -80,6 +81,10 @@ class Workload(ScenarioSet):
     workers: int = 1
     data: tuple[DataSource, ...] = ()
     objectives: tuple[Objective, ...] = ()
+    cookies: CookiePolicy = CookiePolicy(enabled=False)     # plans: the plan's; a URL run keeps none (as wrk)
+    # how an iteration picks its scenario: "weighted" (at random, by weight) or
+    # "rotate" (each in turn: --targets --order round-robin)
+    scenario_order: str = "weighted"
 
     @property
     def model(self) -> str:

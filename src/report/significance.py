@@ -14,6 +14,10 @@ import numpy as np
 # Above this lag-1 correlation the variance factor (1 + r) / (1 - r) explodes on
 # estimates from a few dozen samples; 0.9 already counts 19 samples as one.
 MAX_SERIAL_CORRELATION = 0.9
+# Fewer samples a side than this say next to nothing about their correlation
+# (the estimate's spread is about 1/sqrt(n), its bias correction (1 + 3r)/n):
+# such short runs are left to the power floor, which already calls them inconclusive.
+MIN_SAMPLES_FOR_CORRELATION = 10
 
 
 def _average_ranks(combined: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -36,10 +40,10 @@ def serial_inflation(x, y) -> float:
     ranks, each side about its own mean (a shift between the runs is not
     correlation).  That is the variance factor of a mean of an AR(1) series; the
     test then counts n / factor effective samples a side.  1.0 (independent)
-    when r <= 0 or a side has fewer than 4 samples to estimate it from."""
+    when r <= 0 or a side has fewer than MIN_SAMPLES_FOR_CORRELATION samples."""
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
-    if len(x) < 4 or len(y) < 4:
+    if len(x) < MIN_SAMPLES_FOR_CORRELATION or len(y) < MIN_SAMPLES_FOR_CORRELATION:
         return 1.0
     ranks, _counts = _average_ranks(np.concatenate([x, y]))
     lag_x, square_x = _lag1(ranks[:len(x)])

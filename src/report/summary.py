@@ -84,6 +84,9 @@ def _head_lines(result: dict) -> list[str]:
     bound = plural(cfg["requests"], "request") if cfg.get("requests") else f"{cfg['duration_s']:g}s"
     if cfg.get("plan"):
         lines.append(f"surge {result['surge_version']}  plan {cfg['plan']} ({cfg.get('plan_file', '')}) -> {cfg['url']}")
+    elif cfg.get("targets_file"):
+        lines.append(f"surge {result['surge_version']}  targets {cfg['targets_file']} "
+                     f"({plural(cfg.get('targets', 0), 'target')}, {cfg.get('order', '')}) -> {cfg['url']}")
     else:
         lines.append(f"surge {result['surge_version']}  {cfg['method']} {cfg['url']}")
     if cfg.get("address"):              # the address the name resolved to and was reached at

@@ -264,6 +264,8 @@ CONFIG = Obj(
               "start": NUMBER, "rate": Nullable(NUMBER), "max_connections": COUNT,
               "schedule_grid_s": AnyOf(NUMBER, Choice("auto")), "peak_rate": NUMBER,
               "plan": TEXT, "plan_file": Nullable(TEXT), "scenarios": MapOf(NUMBER),
+              # surge run --targets FILE
+              "targets_file": TEXT, "order": Choice("round-robin", "random"), "targets": Count(1),
               # --disable-keepalive: written (false) only when keep-alive was off
               "keepalive": FLAG,
               # an https target's TLS options as asked (surge.plan.describe); what was negotiated is the top-level "tls"

@@ -12,11 +12,12 @@ come from surge.core._limits, where the engine's C code reads them too.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from surge.core._limits import (ESCAPE_KIND, EXTRACT_KIND, ORDER_KIND, PART_KIND, STATUS_SLOT_COUNT,
-                                THINK_KIND)
+                                THINK_KIND, TIMESTAMP_UNIT)
 from surge.plan import template as tpl
+from surge.plan.data import JsonText
 from surge.plan.plan import Step
 from surge.plan.request import USER_AGENT
 from surge.plan.workload import Workload
@@ -40,6 +41,10 @@ class EngineStep:
     max_latency_us: int = 0                 # 0: no latency check
     extracts: tuple = ()                    # (var, EXTRACT_*, expression, group)
     think: tuple = (0, 0, 0)                # (THINK_*, a_ns, b_ns)
+    timeout_ns: int = 0                     # the step's own request timeout (0: the run's)
+    cookies_capture: bool = False           # Set-Cookie in its responses goes into the VU's jar
+    set_cookies: tuple = ()                 # (name bytes, value parts): put into the jar before it is sent
+    cookies_hops: bool = False              # its redirect hops send the jar's cookies (and keep theirs)
     follow: int = 0                         # redirects followed at most (src/core/redirect.pxi)
 
     @property
@@ -49,7 +54,7 @@ class EngineStep:
         return (all(isinstance(part, bytes) for part in self.head + self.body)
                 and self.status_ok is None and self.body_contains is None and self.body_matches is None
                 and not self.max_latency_us and not self.extracts and self.think[0] == THINK_KIND["none"]
-                and not self.follow)
+                and not self.timeout_ns and not self.follow)
 
 
 class FlowTables:
@@ -77,13 +82,51 @@ class FlowTables:
                 feeders.update(self.feeder_names.index(source) for source, _ in
                                (c for t in step.templates for c in t.data_columns))
             self.scenarios.append((shares[scenario.name], ids, sorted(feeders)))
+        # --targets --order round-robin: iterations take the scenarios in turn (the engine's rotation)
+        self.rotate = plan.scenario_order == "rotate"
+        self.requests_total = plan.load.requests
+        self.cookie_hosts = cookie_hosts(self.hosts)
+        self.cookies_reset_each_iteration = plan.cookies.reset == "iteration"
+        if plan.cookies.enabled:
+            self._use_cookies(plan)
         self.feeders = [([[value.encode("utf-8") for value in row] for row in d.rows],
-                         ORDER_KIND[d.order], d.on_exhausted == "stop") for d in plan.data]
+                         ORDER_KIND[d.order], d.on_exhausted == "stop", _json_cells(d.rows)) for d in plan.data]
 
     @property
     def is_static(self) -> bool:
         """One scenario of one static step, no data: the engine's fast path."""
         return len(self.steps) == 1 and len(self.scenarios) == 1 and not self.feeders and self.steps[0].is_static
+
+    def _use_cookies(self, plan: Workload) -> None:
+        """The jar's part in each step: a PART_COOKIES part at the end of its
+        head (send: the Cookie header; always: the request noted for its
+        Set-Cookie) and the capture flag, only where a cookie can matter.
+        With reset per iteration a step sends only after an earlier step of
+        its scenario kept cookies (or when it sets its own), and keeps cookies
+        only when a later step would send them or it extracts one: a scenario
+        of one plain step stays on the engine's fast path."""
+        sid = 0
+        never = not self.cookies_reset_each_iteration
+        for scenario in plan.scenarios:
+            on = [step.cookies.enabled for step in scenario.steps]
+            for k, step in enumerate(scenario.steps):
+                if on[k]:
+                    self.steps[sid] = self._cookie_step(self.steps[sid], sid, step, never or any(on[:k]),
+                                                        never or any(on[k + 1:]))
+                sid += 1
+
+    def _cookie_step(self, engine_step: EngineStep, sid: int, step: Step, jar_may_hold: bool,
+                     later_sends: bool) -> EngineStep:
+        sets = tuple((name.encode(), _merge(self._parts(value, header=True))) for name, value in step.cookies.values)
+        given = any(name.lower() == "cookie" for name, _ in step.headers)      # the user's header wins
+        send = (jar_may_hold or bool(sets)) and not given
+        hops = bool(engine_step.follow) and not given       # a redirect's Set-Cookie goes on to its hop
+        capture = later_sends or hops or any(e.kind == "cookie" for e in step.extract)
+        if not (send or capture or sets):
+            return engine_step
+        part = (PART_KIND["cookies"], sid, int(send), ESCAPE_KIND["raw"])
+        return replace(engine_step, head=engine_step.head + (part,), cookies_capture=capture, set_cookies=sets,
+                       cookies_hops=hops)
 
     def _var(self, name: str) -> int:
         if name not in self.var_names:
@@ -91,7 +134,7 @@ class FlowTables:
         return self.var_names.index(name)
 
     def _parts(self, template: tpl.Template | None, header: bool = False) -> list:
-        parts = [part if isinstance(part, bytes) or not header else part[:3] + (ESCAPE_KIND["header"],)
+        parts = [part if isinstance(part, bytes) or not header else part[:3] + (ESCAPE_KIND["header"],) + part[4:]
                  for part in self._slot_parts(template)]
         return parts
 
@@ -114,7 +157,14 @@ class FlowTables:
             elif part.kind == tpl.VAR:
                 parts.append((PART_KIND[tpl.VAR], self._var(part.name), 0, escape))
             elif part.kind == tpl.RANDOM_INT:
-                parts.append((PART_KIND[tpl.RANDOM_INT], part.low, part.high, escape))
+                parts.append((PART_KIND[tpl.RANDOM_INT], part.low, part.high, escape, part.width, None))
+            elif part.kind == tpl.RANDOM_STRING:
+                parts.append((PART_KIND[tpl.RANDOM_STRING], 0, 0, escape, part.width, None))
+            elif part.kind == tpl.RANDOM_CHOICE:
+                items = b"".join(item.encode("utf-8") + b"\0" for item in part.choices)
+                parts.append((PART_KIND[tpl.RANDOM_CHOICE], len(part.choices), int(part.is_number), escape, 0, items))
+            elif part.kind == tpl.TIMESTAMP:
+                parts.append((PART_KIND[tpl.TIMESTAMP], TIMESTAMP_UNIT[part.unit], 0, escape))
             else:
                 parts.append((PART_KIND[part.kind], 0, 0, escape))
         return parts
@@ -169,6 +219,7 @@ class FlowTables:
             max_latency_us=expect.max_latency_us or 0,
             extracts=tuple(extracts),
             think=think,
+            timeout_ns=step.timeout_ns or 0,
             follow=step.follow_redirects,
         )
 
@@ -179,6 +230,13 @@ def redirect_host(host) -> tuple[bool, bytes, int, bytes]:
     an IPv6 address without brackets."""
     name = host.host if host.host.isascii() else host.host.encode("idna").decode("ascii")
     return host.scheme == "https", name.lower().encode("ascii"), host.port, host.authority.encode("ascii")
+
+
+def _json_cells(rows) -> bytes | None:
+    """Per cell (row-major), 1 where a JSON-lines value is not a string (a typed
+    json: field writes it bare); None when every cell is text (CSV, or strings only)."""
+    flags = bytes(isinstance(value, JsonText) for row in rows for value in row)
+    return flags if any(flags) else None
 
 
 def _escape_kind(escape: str, in_query: bool) -> int:
@@ -198,3 +256,21 @@ def _merge(parts: list) -> tuple:
         else:
             merged.append(part)
     return tuple(merged)
+
+
+def cookie_hosts(hosts) -> list:
+    """Each host as the cookie jar sees it: (name, https, is_ip), the name in
+    lower case and an IPv6 literal without brackets (RFC 6265 section 5.1.2)."""
+    import ipaddress
+
+    found = []
+    for host in hosts:
+        name = host.host.lower().strip("[]")
+        try:
+            ipaddress.ip_address(name)
+            is_ip = True
+        except ValueError:
+            is_ip = False
+        found.append((name.encode("idna") if not is_ip and not name.isascii() else name.encode(),
+                      host.scheme == "https", is_ip))
+    return found

@@ -2,20 +2,20 @@
 per-second snapshots, stop them, and merge exactly."""
 from __future__ import annotations
 
-import multiprocessing
 import os
+import select
 import signal
+import sys
 import time
-from multiprocessing.connection import wait as wait_for_pipes
 
 from surge.plan.model import host_port
 from surge.plan.units import NS_PER_S
 from surge.plan.workload import PlanSource, Workload
 from surge.run.addresses import AddressError, Choice, choose, lookup
 from surge.run.merge import RunRecord, WorkerRecord
-from surge.run.messages import Failed, Final, Ready, Start, Stop, Tick
+from surge.run.messages import Channel, Failed, Final, Ready, Start, Stop, Tick
 from surge.run.probe import ProbeError, probe
-from surge.run.worker import WorkerSpec, worker_main
+from surge.run.worker import WorkerSpec, prepare_workers, worker_main
 
 # Time for every worker to receive "start" before the common start instant: a
 # pipe message and a wake-up, well under a millisecond even on a busy machine.
@@ -147,24 +147,22 @@ class Supervisor:
 
         old_int = signal.signal(signal.SIGINT, self._on_signal)
         old_term = signal.signal(signal.SIGTERM, self._on_signal)
-        ctx = multiprocessing.get_context("fork")
+        prepare_workers(self.workload)          # once, before the forks: every worker shares it
         procs, pipes = [], []
         try:
             for spec in specs:
-                parent_end, child_end = ctx.Pipe()
-                proc = ctx.Process(target=worker_main, args=(spec, child_end), name=f"surge-worker-{spec.index}",
-                                   daemon=True)
-                proc.start()
+                parent_end, child_end = Channel.pair()
+                procs.append(WorkerProcess.fork(spec, child_end, pipes + [parent_end]))
                 child_end.close()
-                procs.append(proc)
                 pipes.append(parent_end)
             self._collect(record, procs, pipes)
         finally:
+            deadline = time.monotonic() + STOP_GRACE_S
             for proc in procs:
-                proc.join(timeout=STOP_GRACE_S)
-                if proc.is_alive():
+                if not proc.join(deadline):
                     proc.kill()
-                    proc.join()
+            for pipe in pipes:
+                pipe.close()
             signal.signal(signal.SIGINT, old_int)
             signal.signal(signal.SIGTERM, old_term)
         for w, proc in zip(record.workers, procs):
@@ -182,6 +180,10 @@ class Supervisor:
         live = set(pipes)
         phase = "connecting"
         stop_sent_at = None
+        readable = select.poll()
+        pipe_at = {pipe.fileno(): pipe for pipe in pipes}
+        for fd in pipe_at:
+            readable.register(fd, select.POLLIN)
 
         def send_all(message):
             for pipe in list(live):
@@ -190,18 +192,29 @@ class Supervisor:
                 except OSError:
                     pass
 
+        def gone(pipe):
+            live.discard(pipe)
+            readable.unregister(pipe.fileno())
+
         while live:
             if self.stop_requested and stop_sent_at is None:
                 send_all(Stop())
                 stop_sent_at = time.monotonic()
             if stop_sent_at is not None and time.monotonic() - stop_sent_at > STOP_GRACE_S:
                 break
-            for pipe in wait_for_pipes(list(live), timeout=0.1):
+            try:
+                events = readable.poll(100)         # ms: the stop request is looked at this often
+            except InterruptedError:                # a signal (SIGINT: stop_requested) on an old Python
+                continue
+            for fd, _ in events:
+                pipe = pipe_at[fd]
+                if pipe not in live:
+                    continue
                 w = by_pipe[pipe]
                 try:
                     message = pipe.recv()
                 except (EOFError, OSError):
-                    live.discard(pipe)
+                    gone(pipe)
                     continue
                 if isinstance(message, Ready):
                     w.ready = message
@@ -221,10 +234,10 @@ class Supervisor:
                     w.final = message.snapshot
                     w.end_ns = message.end_ns
                     w.abandoned = message.abandoned
-                    live.discard(pipe)
+                    gone(pipe)
                 elif isinstance(message, Failed):
                     w.failure = message.reason
-                    live.discard(pipe)
+                    gone(pipe)
             if phase == "connecting" and all(w.ready is not None or pipe_of[w.index] not in live
                                              for w in record.workers):
                 if not any(w.ready is not None for w in record.workers):
@@ -236,6 +249,95 @@ class Supervisor:
                 deadline = record.start_ns + duration_ns if duration_ns else None
                 send_all(Start(start_ns=record.start_ns, deadline_ns=deadline))
                 phase = "running"
+
+
+class WorkerProcess:
+    """A forked worker: its pid and, once reaped, its exit code (negative: the
+    signal that killed it, as multiprocessing reports it).  os.fork and a
+    socket pair do what multiprocessing's fork context did here, for a
+    tenth of its import cost (see surge.run.messages.Channel)."""
+
+    def __init__(self, pid: int, name: str):
+        self.pid = pid
+        self.name = name
+        self._exitcode: int | None = None
+
+    @property
+    def exitcode(self) -> int | None:
+        """None while it runs (looked at now, as multiprocessing's Process.exitcode)."""
+        self.poll()
+        return self._exitcode
+
+    @classmethod
+    def fork(cls, spec: WorkerSpec, channel: Channel, supervisor_ends: list[Channel]) -> WorkerProcess:
+        """Fork a process that runs worker_main(spec, channel) and exits with its
+        status; it first closes the supervisor's ends (its own and the earlier
+        workers'), so that each worker's exit is seen as the end of its channel."""
+        name = f"surge-worker-{spec.index}"
+        for stream in (sys.stdout, sys.stderr):     # or the child would write the buffered text again
+            if stream is not None:
+                stream.flush()
+        pid = os.fork()
+        if pid:
+            return cls(pid, name)
+        code = 1
+        try:
+            for end in supervisor_ends:
+                end.close()
+            worker_main(spec, channel)
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        except BaseException:       # a bug: say where, as multiprocessing did, then "exited with status 1"
+            import traceback
+            print(f"Process {name}:", file=sys.stderr)
+            traceback.print_exc()
+        finally:
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except Exception:   # noqa: BLE001 - a closed pipe must not keep the worker alive
+                    pass
+            os._exit(code)          # never the supervisor's code, atexit handlers or finalizers
+
+    def poll(self) -> bool:
+        """True once the process has exited (and is reaped)."""
+        if self._exitcode is None:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:       # reaped elsewhere
+                self._exitcode = 1
+                return True
+            if pid == 0:
+                return False
+            self._exitcode = os.waitstatus_to_exitcode(status)
+        return True
+
+    def join(self, deadline: float) -> bool:
+        """Wait until it exits or time.monotonic() passes deadline; True if it exited.
+        Workers exit right after their Final: the first polls nearly always find it."""
+        pause = 0.001
+        while not self.poll():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, 0.05)
+        return True
+
+    def kill(self) -> None:
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        while self._exitcode is None:
+            try:
+                _, status = os.waitpid(self.pid, 0)
+                self._exitcode = os.waitstatus_to_exitcode(status)
+            except ChildProcessError:
+                self._exitcode = -signal.SIGKILL
+            except InterruptedError:
+                continue
 
 
 def describe_exit(exitcode) -> str:

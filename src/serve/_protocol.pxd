@@ -68,7 +68,7 @@ cdef class ServeConfig:
     cdef uint64_t* own_count           # &counts[worker_index]
 
     # the demo app (--app demo): requests are routed by demo.DemoApp, which
-    # needs the method, target, Authorization and body of each request
+    # needs the method, target, Authorization, Cookie and body of each request
     cdef bint demo
     cdef object demo_app               # demo.DemoApp, or None for the default app
     cdef tuple route_names             # demo.ROUTES
@@ -134,6 +134,7 @@ cdef class ServeProtocol:
     cdef bytes request_method
     cdef bytes request_target
     cdef bytes request_authorization  # the header's value, or None
+    cdef bytes request_cookie       # the Cookie header's value (several lines joined by "; "), or None
     cdef char* body                 # the request body (de-chunked)
     cdef Py_ssize_t body_len
     cdef Py_ssize_t body_cap

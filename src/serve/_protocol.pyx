@@ -10,7 +10,7 @@ read has produced BATCH_LIMIT_BYTES of answers and goes on as it reads them.
 
 The demo app (app="demo", `surge serve --app demo`) routes requests instead
 of giving every one the same answer: the head also yields the method, target
-and Authorization value, the body is kept (up to a limit) instead of skipped,
+and Authorization and Cookie values, the body is kept (up to a limit) instead of skipped,
 and demo.DemoApp makes each answer and names its route, counted per route in
 shared memory beside the total. The default app pays one flag test per
 request for this.
@@ -821,6 +821,7 @@ cdef class ServeProtocol:
             self.request_method = PyBytes_FromStringAndSize(line, method_end - line)
             self.request_target = PyBytes_FromStringAndSize(target, target_end - target)
             self.request_authorization = None
+            self.request_cookie = None
             self.body_len = 0
             self.body_too_large = False
         path_end = <const char*>memchr(target, c'?', target_end - target)
@@ -880,6 +881,10 @@ cdef class ServeProtocol:
                     token = token_end + 1
             elif self.config.demo and equals_lower(line, name_size, b"authorization", 13):
                 self.request_authorization = PyBytes_FromStringAndSize(value, value_end - value)
+            elif self.config.demo and equals_lower(line, name_size, b"cookie", 6):
+                cookie = PyBytes_FromStringAndSize(value, value_end - value)
+                # two Cookie lines read as one (RFC 6265 section 5.4 wants one)
+                self.request_cookie = cookie if self.request_cookie is None else self.request_cookie + b"; " + cookie
             line = newline + 1
 
         self.request_chunked = chunked
@@ -1063,10 +1068,11 @@ cdef class ServeProtocol:
         body = PyBytes_FromStringAndSize(self.body, self.body_len) if self.body_len else None
         route, response = config.demo_app.respond(
             self.request_method, self.request_target, self.request_authorization, body,
-            self.body_too_large, <bytes>CONNECTION_HEADERS[self.request_kind], self.request_is_head)
+            self.body_too_large, <bytes>CONNECTION_HEADERS[self.request_kind], self.request_is_head,
+            self.request_cookie)
         if 0 <= route < config.route_slots:
             config.own_route_counts[route] += 1
-        self.request_method = self.request_target = self.request_authorization = None
+        self.request_method = self.request_target = self.request_authorization = self.request_cookie = None
         self.body_len = 0
         self.body_too_large = False
         return response

@@ -26,7 +26,24 @@ Routes (HEAD is answered like GET, without the body):
     GET  /search?q=WORD  -> 200 [{"id": n, "name": ...}, ...] (3 items; [] for an empty q); no q -> 400
     GET  /items/N        N from 1 to 1000 -> 200 {"id": N, ...}; anything else -> 404
     GET  /admin/report   -> 200 {"orders": ..., ...}
-    a known path with another method -> 405 (with Allow); any other path -> 404
+
+The same shop as a browser sees it, signed in by a session cookie (the value
+is a token as above, so any worker accepts it):
+
+    POST /web/login      {"user": str, "password": str} (or a form body user=..&password=..)
+                         -> 200 {"user": ...} + Set-Cookie: session=<token>; Path=/; HttpOnly; else 400
+    GET  /web/account    Cookie: session=<token> -> 200 {"user": ..., ...}; else 401
+    POST /web/orders     Cookie: session=<token> -> 303 See Other, Location: /web/orders/<id>; else 401
+    GET  /web/orders/ID  Cookie: session=<token> -> 200 {"id": ID, "user": ..., ...}; else 401 (404: no such ID)
+    POST /web/logout     Cookie: session=<token> -> 204 + Set-Cookie: session=; Path=/; Max-Age=0; else 401
+
+And two routes for testing cookie jars:
+
+    GET  /echo/cookies   -> 200 {"cookie": <the request's Cookie header, or null>}
+    GET  /echo/set-cookie?c=VALUE&c=... -> 200 {"set": n}, one `Set-Cookie: VALUE` line per c
+                         (URL-decoded; a value with a line break is left out)
+
+a known path with another method -> 405 (with Allow); any other path -> 404
 """
 from __future__ import annotations
 
@@ -38,13 +55,22 @@ import zlib
 from http import HTTPStatus
 from urllib.parse import parse_qs, quote, unquote
 
-# Route names as the status path reports them, in counter-slot order.
+# Route names as the status path reports them, in counter-slot order (new ones
+# go last: a slot's meaning never changes).
 ROUTES = ("POST /login", "GET /dashboard", "POST /logout", "GET /search",
-          "GET /items/{id}", "GET /admin/report", "other")
-ROUTE_LOGIN, ROUTE_DASHBOARD, ROUTE_LOGOUT, ROUTE_SEARCH, ROUTE_ITEMS, ROUTE_REPORT, ROUTE_OTHER = range(7)
-# Counter slots per worker: 8 x uint64 is one 64-byte cache line, so two
+          "GET /items/{id}", "GET /admin/report", "other",
+          "POST /web/login", "GET /web/account", "POST /web/orders", "GET /web/orders/{id}", "POST /web/logout",
+          "GET /echo/cookies", "GET /echo/set-cookie")
+(ROUTE_LOGIN, ROUTE_DASHBOARD, ROUTE_LOGOUT, ROUTE_SEARCH, ROUTE_ITEMS, ROUTE_REPORT, ROUTE_OTHER,
+ ROUTE_WEB_LOGIN, ROUTE_ACCOUNT, ROUTE_NEW_ORDER, ROUTE_ORDER, ROUTE_WEB_LOGOUT,
+ ROUTE_ECHO_COOKIES, ROUTE_ECHO_SET_COOKIE) = range(14)
+# Counter slots per worker: 16 x uint64 is two 64-byte cache lines, so two
 # workers never write to the same line.
-ROUTE_SLOTS = 8
+ROUTE_SLOTS = 16
+SESSION_COOKIE = "session"
+# What the session routes send back, computed once.
+_SESSION_SET = b"Set-Cookie: session=%s; Path=/; HttpOnly\r\n"
+_SESSION_CLEARED = b"Set-Cookie: session=; Path=/; Max-Age=0; HttpOnly\r\n"
 
 ITEM_COUNT = 1000
 SEARCH_RESULTS = 3
@@ -61,7 +87,11 @@ CACHED_BODY_BYTES = 256
 _STATUS_LINES: dict[int, bytes] = {}
 _ALLOWED = {"/login": ("POST", ROUTE_LOGIN), "/dashboard": ("GET", ROUTE_DASHBOARD),
             "/logout": ("POST", ROUTE_LOGOUT), "/search": ("GET", ROUTE_SEARCH),
-            "/admin/report": ("GET", ROUTE_REPORT)}
+            "/admin/report": ("GET", ROUTE_REPORT), "/web/login": ("POST", ROUTE_WEB_LOGIN),
+            "/web/account": ("GET", ROUTE_ACCOUNT), "/web/orders": ("POST", ROUTE_NEW_ORDER),
+            "/web/logout": ("POST", ROUTE_WEB_LOGOUT), "/echo/cookies": ("GET", ROUTE_ECHO_COOKIES),
+            "/echo/set-cookie": ("GET", ROUTE_ECHO_SET_COOKIE)}
+_SESSION_ROUTES = (ROUTE_ACCOUNT, ROUTE_NEW_ORDER, ROUTE_WEB_LOGOUT)
 
 
 def render(status: int, body: bytes, connection_header: bytes, is_head: bool,
@@ -110,6 +140,11 @@ class DemoApp:
         self._token_users: dict[str, str] = {}          # token -> user, for tokens already verified
         self._dashboards: dict[tuple, bytes] = {}       # (user, connection header, is_head) -> answer
         self._login_users: dict[bytes, str | None] = {}  # login body -> its user (None: a bad login)
+        self._web_login_users: dict[bytes, str | None] = {}  # the same for /web/login (forms too)
+        self._session_users: dict[bytes, str | None] = {}    # Cookie header -> its session's user
+        self._accounts: dict[tuple, bytes] = {}              # (user, connection header, is_head) -> answer
+        self._user_texts: dict[str, bytes] = {}               # user -> its JSON string
+        self.orders = 0                                       # orders placed in this worker
 
     # -- tokens -------------------------------------------------------------------
 
@@ -158,11 +193,13 @@ class DemoApp:
     # -- answering ------------------------------------------------------------------
 
     def respond(self, method: bytes, target: bytes, authorization: bytes | None, body: bytes | None,
-                body_too_large: bool, connection_header: bytes, is_head: bool) -> tuple[int, bytes]:
-        """(route index, whole response) for one request; never raises (500 instead)."""
+                body_too_large: bool, connection_header: bytes, is_head: bool,
+                cookie: bytes | None = None) -> tuple[int, bytes]:
+        """(route index, whole response) for one request; never raises (500 instead).
+        cookie: the request's Cookie header (None: none)."""
         try:
             return self._respond(method, target, authorization, body, body_too_large,
-                                 connection_header, is_head)
+                                 connection_header, is_head, cookie)
         except Exception as error:  # a bug here must not take the connection down
             message = f"demo app: {type(error).__name__}: {error}"
             return ROUTE_OTHER, render(500, _error_body(message), connection_header, is_head)
@@ -176,7 +213,8 @@ class DemoApp:
         return answer
 
     def _respond(self, method: bytes, target: bytes, authorization: bytes | None, body: bytes | None,
-                 body_too_large: bool, connection_header: bytes, is_head: bool) -> tuple[int, bytes]:
+                 body_too_large: bool, connection_header: bytes, is_head: bool,
+                 cookie: bytes | None = None) -> tuple[int, bytes]:
         text = target.decode("latin-1")
         if text.startswith(("http://", "https://")):
             # absolute form (RFC 9112 §3.2.2): the path starts after the authority
@@ -197,6 +235,10 @@ class DemoApp:
                                        render(200, self._items[key[0] - 1], connection_header, is_head))
                 return ROUTE_ITEMS, answer
             return ROUTE_ITEMS, self._not_found(connection_header, is_head)
+        if path.startswith("/web/orders/"):
+            if verb != "GET":
+                return ROUTE_OTHER, self._not_allowed("GET, HEAD", connection_header, is_head)
+            return ROUTE_ORDER, self._order(path[len("/web/orders/"):], cookie, connection_header, is_head)
         allowed = _ALLOWED.get(path)
         if allowed is None:
             return ROUTE_OTHER, self._not_found(connection_header, is_head)
@@ -211,6 +253,8 @@ class DemoApp:
             return route, self._search(query, connection_header, is_head)
         if route == ROUTE_REPORT:
             return route, self._fixed_answer("report", 200, self._report, connection_header, is_head)
+        if route >= ROUTE_WEB_LOGIN:
+            return route, self._web(route, body, body_too_large, query, cookie, connection_header, is_head)
         user = self._bearer_user(authorization)
         if user is None:
             return route, self._fixed_answer(
@@ -272,6 +316,111 @@ class DemoApp:
             results = [{"id": (first + k * 337) % ITEM_COUNT + 1, "name": f"{word} {k + 1}"}
                        for k in range(SEARCH_RESULTS)]
         return render(200, json.dumps(results).encode(), connection_header, is_head)
+
+    # -- the session-cookie shop and the echo routes -------------------------------------
+
+    def _web(self, route: int, body: bytes | None, body_too_large: bool, query: str, cookie: bytes | None,
+             connection_header: bytes, is_head: bool) -> bytes:
+        if route == ROUTE_WEB_LOGIN:
+            return self._web_login(body, body_too_large, connection_header, is_head)
+        if route == ROUTE_ECHO_COOKIES:
+            value = None if cookie is None else cookie.decode("latin-1")
+            return render(200, json.dumps({"cookie": value}).encode(), connection_header, is_head)
+        if route == ROUTE_ECHO_SET_COOKIE:
+            return self._echo_set_cookie(query, connection_header, is_head)
+        user = self.session_user(cookie)
+        if user is None:
+            return self._no_session(connection_header, is_head)
+        if route == ROUTE_WEB_LOGOUT:
+            return self._fixed_answer("web logout", 204, b"", connection_header, is_head, _SESSION_CLEARED)
+        if route == ROUTE_NEW_ORDER:
+            self.orders += 1
+            location = b"/web/orders/%d-%d" % (self.worker_index, self.orders)
+            return render(303, b'{"order": "%s"}' % location, connection_header, is_head,
+                          b"Location: %s\r\n" % location)
+        key = (user, connection_header, is_head)
+        answer = self._accounts.get(key)
+        if answer is None:
+            account = json.dumps({"user": user, "orders": 3, "cart_items": 2}).encode()
+            answer = _remember(self._accounts, key, render(200, account, connection_header, is_head))
+        return answer
+
+    def session_user(self, cookie: bytes | None) -> str | None:
+        """The user of the request's session cookie (None: no valid one)."""
+        if not cookie:
+            return None
+        user = self._session_users.get(cookie, False)
+        if user is False:
+            user = None
+            for pair in cookie.split(b";"):
+                name, eq, value = pair.strip().partition(b"=")
+                if eq and name == b"session":
+                    try:
+                        user = self.token_user(value.strip().decode("ascii"))
+                    except UnicodeDecodeError:
+                        user = None
+                    break
+            if len(cookie) <= CACHED_BODY_BYTES:
+                _remember(self._session_users, cookie, user)
+        return user
+
+    def _no_session(self, connection_header: bytes, is_head: bool) -> bytes:
+        return self._fixed_answer("no session", 401, _error_body("missing or invalid session cookie"),
+                                  connection_header, is_head)
+
+    def _web_login(self, body: bytes | None, body_too_large: bool, connection_header: bytes,
+                   is_head: bool) -> bytes:
+        if body_too_large:
+            return self._fixed_answer(
+                "too large", 413, _error_body(f"request body over {BODY_LIMIT_BYTES} bytes"),
+                connection_header, is_head)
+        user = self._web_login_users.get(body, False) if body is not None else None
+        if user is False:
+            user = self._login_user(body) if body.lstrip()[:1] == b"{" else self._form_user(body)
+            if len(body) <= CACHED_BODY_BYTES:
+                _remember(self._web_login_users, body, user)
+        if user is None:
+            return self._fixed_answer(
+                "bad web login", 400,
+                _error_body('expected {"user": "<non-empty string>", "password": "<string>"} or a form '
+                            'user=...&password=...'), connection_header, is_head)
+        token = self.issue_token(user).encode("ascii")
+        return render(200, b'{"user": %s}' % self._user_json(user), connection_header, is_head, _SESSION_SET % token)
+
+    def _user_json(self, user: str) -> bytes:
+        """json.dumps(user), once per user."""
+        text = self._user_texts.get(user)
+        if text is None:
+            text = _remember(self._user_texts, user, json.dumps(user).encode())
+        return text
+
+    @staticmethod
+    def _form_user(body: bytes) -> str | None:
+        """The user of a form body user=..&password=.. (None: not one)."""
+        try:
+            fields = parse_qs(body.decode("ascii"), keep_blank_values=True, strict_parsing=True)
+        except (UnicodeDecodeError, ValueError):
+            return None
+        users, passwords = fields.get("user"), fields.get("password")
+        if not users or not users[0] or passwords is None:
+            return None
+        return users[0]
+
+    def _order(self, order_id: str, cookie: bytes | None, connection_header: bytes, is_head: bool) -> bytes:
+        user = self.session_user(cookie)
+        if user is None:
+            return self._no_session(connection_header, is_head)
+        worker, dash, number = order_id.partition("-")
+        if not (dash and worker.isascii() and worker.isdigit() and number.isascii() and number.isdigit()):
+            return self._not_found(connection_header, is_head)
+        # json.dumps({"id": ..., "user": ..., "status": "placed"}) byte for byte: the id is digits and "-"
+        order = b'{"id": "%s", "user": %s, "status": "placed"}' % (order_id.encode("ascii"), self._user_json(user))
+        return render(200, order, connection_header, is_head)
+
+    def _echo_set_cookie(self, query: str, connection_header: bytes, is_head: bool) -> bytes:
+        values = [v for v in parse_qs(query, keep_blank_values=True).get("c", []) if "\r" not in v and "\n" not in v]
+        lines = b"".join(b"Set-Cookie: %s\r\n" % v.encode("utf-8") for v in values)
+        return render(200, b'{"set": %d}' % len(values), connection_header, is_head, lines)
 
     def _not_found(self, connection_header: bytes, is_head: bool) -> bytes:
         return self._fixed_answer("not found", 404, _error_body("not found"), connection_header, is_head)

@@ -138,10 +138,7 @@ def test_a_busy_prometheus_port_names_the_option_once():
     (["-d", "5s"], "-d/--duration does not apply to a test plan ({plan}): its length is load: duration"),
     (["-n", "5"], "-n/--requests does not apply to a test plan ({plan}): it runs for a time"),
     (["-m", "POST"], "-m/--method does not apply to a test plan ({plan}): each step names its method"),
-    (["-H", "X-A: 1"], "-H/--header does not apply to a test plan ({plan}): it sets headers per step "
-                       "(a step's headers:)"),
     (["--body", "x"], "--body does not apply to a test plan ({plan}): each step sends its own body"),
-    (["--auth", "u:p"], "--auth does not apply to a test plan ({plan}): set Authorization in the headers:"),
     (["--rate", "10"], "--rate does not apply to a test plan ({plan}): its open model sets iterations started "
                        "per second in load: rate"),
     (["--max-connections", "10"], "--max-connections does not apply to a test plan ({plan}): its open model "

@@ -15,7 +15,7 @@ from surge.cli import main as cli_main
 from surge.plan.load import LoadProfile, Stage
 from surge.plan.model import Target
 from surge.plan.plan import Expect, Extract, Think
-from surge.plan.template import DATA, JSON, RANDOM_INT, RANDOM_WORD, URL, VAR
+from surge.plan.template import DATA, JSON_VALUE, RANDOM_INT, RANDOM_WORD, URL, VAR
 from surge.plan.validate import load_plan, validate_file
 from tests.helpers import assert_one_line_error, run_surge
 
@@ -135,7 +135,7 @@ def test_issue_example_loads_into_the_expected_plan(tmp_path):
     login, dashboard, logout = plan.scenario("user_authentication_flow").steps
     assert login.json == {"user": "${users.name}", "password": "${users.password}"}
     assert [(s.kind, s.name, s.column, s.escape) for s in login.body.slots] == [
-        (DATA, "users", "name", JSON), (DATA, "users", "password", JSON)]
+        (DATA, "users", "name", JSON_VALUE), (DATA, "users", "password", JSON_VALUE)]   # whole fields: typed
     rendered = login.body.render(lambda slot: {"name": 'an"n', "password": "x\\y"}[slot.column])
     assert json.loads(rendered) == {"user": 'an"n', "password": "x\\y"}
     assert [(k, v.text) for k, v in login.headers] == [("Content-Type", "application/json")]
@@ -226,7 +226,7 @@ def test_validate_command_ok_line_through_python_m_surge():
 @pytest.mark.parametrize("options, fragments", [
     (["-c", "5"], ["-c/--connections does not apply to a test plan", "smoke.yaml", "load: vus"]),
     (["--rate", "10"], ["--rate does not apply to a test plan", "load: rate"]),
-    (["-H", "X-A: 1"], ["-H/--header does not apply to a test plan", "headers per step"]),
+    (["-H", "X-A"], ["-H/--header: got 'X-A'", "'Name: value'"]),      # -H itself is a default header now
     (["--pipeline", "4"], ["--pipeline does not apply to a test plan"]),
     (["--pipeline-timing", "each"], ["--pipeline-timing does not apply to a test plan"]),
 ])

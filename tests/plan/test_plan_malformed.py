@@ -12,6 +12,7 @@ from functools import lru_cache
 import pytest
 
 from surge.cli import main as cli_main
+from surge.plan.scenarios import STEP_KEYS
 from surge.plan.validate import PlanValidationError, load_plan, validate_file
 
 ENV_WITHOUT_TEST_VARS = {k: v for k, v in os.environ.items() if not k.startswith("SURGE_TEST_")}
@@ -80,7 +81,7 @@ scenarios:
     steps:
       - {name: home, request: GET /, retries: 3}
 """,
-         ['plan.yaml:6 scenarios[0].steps[0].retries: unknown key, allowed: name, request, headers, json, body, expect, extract, think, follow_redirects, auth']),
+         [f'plan.yaml:6 scenarios[0].steps[0].retries: unknown key, allowed: {", ".join(STEP_KEYS)}']),
     Case('yaml_syntax_error',
          """\
 target: http://127.0.0.1:8080
@@ -252,7 +253,7 @@ scenarios:
     steps:
       - {name: home, request: "GET /?q=${query}"}
 """,
-         ['plan.yaml:6 scenarios[0].steps[0].request: unknown variable ${query}: not extracted by an earlier step of this scenario, not a data source column (${SOURCE.COLUMN}), not a builtin (${uuid}, ${iteration}, ${user}, ${random.int(A,B)}, ${random.word}, ${env.NAME})']),
+         ['plan.yaml:6 scenarios[0].steps[0].request: unknown variable ${query}: not extracted by an earlier step of this scenario, not a data source column (${SOURCE.COLUMN}), not a builtin (${uuid}, ${iteration}, ${user}, ${timestamp}, ${random.int(A,B)}, ${random.string(N)}, ${random.choice(a,b)}, ${random.word}, ${env.NAME})']),
     Case('variable_extracted_later',
          """\
 target: http://127.0.0.1:8080
@@ -416,7 +417,7 @@ scenarios:
         request: GET /
         extract: {id: {json: $.id, header: X-Id}}
 """,
-         ['plan.yaml:8 scenarios[0].steps[0].extract.id: give exactly one of json, regex or header; got json and header']),
+         ['plan.yaml:8 scenarios[0].steps[0].extract.id: give exactly one of json, regex, header or cookie; got json and header']),
     Case('regex_group_out_of_range',
          """\
 target: http://127.0.0.1:8080
@@ -506,7 +507,7 @@ scenarios:
 """,
          ['plan.yaml:6 scenarios[0].steps[0].request: ${random.int(9,1)}: A (9) must be <= B (1)',
           'plan.yaml:6 scenarios[0].steps[0].headers.X-A: unterminated ${ at character 1: close it with } or write $${ for a literal ${',
-          'plan.yaml:6 scenarios[0].steps[0].headers.X-B: ${random.float}: unknown generator, allowed: ${random.int(A,B)} with whole numbers A <= B, ${random.word}']),
+          'plan.yaml:6 scenarios[0].steps[0].headers.X-B: ${random.float}: unknown generator, allowed: ${random.int(A,B)} with whole numbers A <= B (${random.int(A,B,pad=N)}: zero-padded to N digits), ${random.string(N)}, ${random.choice(a,b,...)}, ${random.word}']),
     Case('missing_env_variable',
          """\
 target: ${env.SURGE_TEST_UNSET_TARGET}

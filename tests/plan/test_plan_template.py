@@ -45,13 +45,14 @@ def test_variables_are_listed_once():
     ("${}", "${} is empty; expected a name like ${token} or ${users.name}"),
     ("${random.int(5,1)}", "${random.int(5,1)}: A (5) must be <= B (1)"),
     ("${random.int(a,b)}", "${random.int(a,b)}: unknown generator, allowed: ${random.int(A,B)} with whole "
-                           "numbers A <= B, ${random.word}"),
+                           "numbers A <= B (${random.int(A,B,pad=N)}: zero-padded to N digits), ${random.string(N)}, "
+                           "${random.choice(a,b,...)}, ${random.word}"),
     ("${env.}", "${env.}: expected ${env.NAME} or ${env.NAME:-default} with NAME made of letters, digits and _"),
     ("${uuid()}", "${uuid()}: uuid is a builtin and takes nothing more; write ${uuid}"),
     ("${a b}", "${a b}: not a template expression; expected ${VARIABLE}, ${SOURCE.COLUMN} or a builtin "
-               "(${uuid}, ${iteration}, ${user}, ${random.int(A,B)}, ${random.word}, ${env.NAME})"),
+               "(${uuid}, ${iteration}, ${user}, ${timestamp}, ${random.int(A,B)}, ${random.string(N)}, ${random.choice(a,b)}, ${random.word}, ${env.NAME})"),
     ("${a.b.c}", "${a.b.c}: not a template expression; expected ${VARIABLE}, ${SOURCE.COLUMN} or a builtin "
-                 "(${uuid}, ${iteration}, ${user}, ${random.int(A,B)}, ${random.word}, ${env.NAME})"),
+                 "(${uuid}, ${iteration}, ${user}, ${timestamp}, ${random.int(A,B)}, ${random.string(N)}, ${random.choice(a,b)}, ${random.word}, ${env.NAME})"),
 ])
 def test_template_errors(text, message):
     with pytest.raises(TemplateError) as raised:

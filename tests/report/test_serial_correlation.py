@@ -72,5 +72,5 @@ def test_the_floor_uses_the_observed_inflation():
 
 
 def test_short_or_constant_samples_count_as_independent():
-    assert serial_inflation([1, 2, 3], [4, 5, 6]) == 1.0
+    assert serial_inflation([1, 2, 3, 4, 5, 6, 7, 8, 9], list(range(10, 19))) == 1.0    # 9 a side: too few
     assert serial_inflation([2.0] * 10, [2.0] * 10) == 1.0

@@ -1,7 +1,7 @@
-"""The worker's pipe stays blocking under the event loop, so a snapshot larger
-than the socket buffer arrives whole however late the supervisor reads it."""
+"""The worker's channel stays blocking under the event loop, so a snapshot larger
+than the socket buffer arrives whole however late the supervisor reads it; the
+channel carries each message whole and says when the other end is gone."""
 import asyncio
-import multiprocessing
 import os
 import pickle
 import threading
@@ -10,12 +10,12 @@ import uvloop
 
 import pytest
 
-from surge.run.messages import Tick
+from surge.run.messages import Channel, Final, Ready, Stop, Tick
 from surge.run.worker import WorkerSpec, watch_pipe
 
 
 def test_a_watched_pipe_sends_a_message_larger_than_its_buffer_whole():
-    parent_end, child_end = multiprocessing.get_context("fork").Pipe()
+    parent_end, child_end = Channel.pair()
     big = {"latency": list(range(400_000))}         # ~2.4 MB pickled: far over the socket buffer
     sent = {}
 
@@ -42,8 +42,27 @@ def test_a_watched_pipe_sends_a_message_larger_than_its_buffer_whole():
 
     message = uvloop.run(worker_side())
     assert sent["blocking"] is True
-    assert message == Tick(second=1, snapshot=big)
+    assert isinstance(message, Tick) and message == Tick(second=1, snapshot=big)
     assert len(pickle.dumps(big)) > 1_000_000
+
+
+def test_the_channel_keeps_message_boundaries_and_kinds():
+    supervisor, worker = Channel.pair()
+    worker.send(Ready(open_connections=3, errors={"connect": 1}))
+    worker.send(Final(end_ns=5, snapshot={"completed": 7}, abandoned=0))
+    supervisor.send(Stop())
+    first, second = supervisor.recv(), supervisor.recv()
+    assert type(first) is Ready and first.open_connections == 3 and first.errors == {"connect": 1}
+    assert type(second) is Final and second.snapshot == {"completed": 7}
+    assert type(worker.recv()) is Stop
+
+
+def test_the_channel_says_eof_when_the_other_end_closes_mid_message():
+    supervisor, worker = Channel.pair()
+    worker.sock.sendall(b"\x10\x00\x00\x00\x00\x00\x00\x00abc")     # a frame of 16 bytes, 3 sent
+    worker.close()
+    with pytest.raises(EOFError):
+        supervisor.recv()
 
 
 def test_the_worker_spec_takes_names_only():

@@ -15,7 +15,7 @@ the response bodies (Network.getResponseBody).
     python -m tests.support.record_har OUT.har            # starts its own demo server
     python -m tests.support.record_har OUT.har --url http://127.0.0.1:8080
 
-tests/data/demo-session.har was made this way; tests/convert/test_har_convert.py
+tests/data/demo-session.har was made this way (08:28, with the /web/* shop); tests/convert/test_har_convert.py
 records a fresh one when Chromium is installed.
 """
 from __future__ import annotations

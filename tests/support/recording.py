@@ -7,7 +7,7 @@
     server.request_connections  # connections that carried at least one request
 
 Answers every request with `200 OK`, an empty body and Content-Length: 0.
-Request bodies are not read: use it for requests without one (GET, HEAD).
+Request bodies are read by their Content-Length into `bodies` (no chunked bodies).
 Threads are daemons with short socket timeouts, so leaving the block stops it.
 """
 from __future__ import annotations
@@ -23,6 +23,7 @@ class RecordingServer:
         self.host = host
         self.port: int | None = None
         self.heads: list[bytes] = []
+        self.bodies: list[bytes] = []       # each request's body (by its Content-Length), beside heads
         self.connections = 0
         self.request_connections = 0
         self._lock = threading.Lock()
@@ -89,22 +90,43 @@ class RecordingServer:
                 end = buffer.find(b"\r\n\r\n")
                 if end >= 0:
                     head = bytes(buffer[:end + 4])
-                    del buffer[:end + 4]
+                    length = _content_length(head)
+                    if len(buffer) < end + 4 + length:       # the body is not all here yet
+                        if not self._read_more(sock, buffer):
+                            return
+                        continue
+                    body = bytes(buffer[end + 4:end + 4 + length])
+                    del buffer[:end + 4 + length]
                     with self._lock:
                         self.heads.append(head)
+                        self.bodies.append(body)
                         if served == 0:
                             self.request_connections += 1
                     served += 1
                     sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
                     continue
-                try:
-                    data = sock.recv(65536)
-                except socket.timeout:
-                    continue
-                if not data:
+                if not self._read_more(sock, buffer):
                     return
-                buffer += data
         except OSError:
             return
         finally:
             sock.close()
+
+    def _read_more(self, sock: socket.socket, buffer: bytearray) -> bool:
+        """More bytes into buffer (False: the client closed)."""
+        try:
+            data = sock.recv(65536)
+        except socket.timeout:
+            return True
+        if not data:
+            return False
+        buffer += data
+        return True
+
+
+def _content_length(head: bytes) -> int:
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value.strip() or 0)
+    return 0
