@@ -52,7 +52,10 @@ def test_a_stall_shows_in_the_corrected_latency_of_every_later_step(surge_server
         assert sum(p["requests"] for p in entry["points"]) == step["requests"]
         for point in entry["points"]:
             for suffix in ("", "_uncorrected"):
-                assert point["p99" + suffix] == Histogram.decode(point["hdr" + suffix]).value_at_percentile(99)
+                # a decoded histogram knows its max only to its bucket (3 significant
+                # digits); the point's p99 is capped at the exact recorded max
+                assert point["p99" + suffix] == pytest.approx(
+                    Histogram.decode(point["hdr" + suffix]).value_at_percentile(99), rel=1e-3)
 
 
 def test_closed_model_steps_have_one_latency_and_their_seconds_percentiles(surge_server, tmp_path):
