@@ -176,7 +176,7 @@ def run_command(url, json_path, html_path, csv_path, hlog_path, prometheus_addre
     share_check(launch, workload)
     ending = _ending(json_path, html_path, csv_path, hlog_path, baseline_path, max_regression, allow_inconclusive)
     verdict_files = _verdict_files(junit_path, summary_path, ending)
-    observers = _observers(workload, quiet, prometheus_address, watch_pid)
+    observers = _observers(workload, quiet, prometheus_address, watch_pid, launch.segment)
     from surge.run.session import conclude, run_observed
     from surge.run.supervisor import RunError
     try:
@@ -245,7 +245,7 @@ def _verdict_files(junit_path, summary_path, ending):
     return files
 
 
-def _observers(workload, quiet, prometheus_address, watch_pid):
+def _observers(workload, quiet, prometheus_address, watch_pid, segment):
     """Live progress, --prometheus, --watch-pid and abort_on_fail, each started now
     (a wrong pid or a taken port is found before any load)."""
     from surge.plan.describe import describe_config
@@ -268,4 +268,6 @@ def _observers(workload, quiet, prometheus_address, watch_pid):
             raise SurgeExit(EXIT_USAGE, f"surge run: error: {exc}") from None
         except ExporterError as exc:
             raise SurgeExit(EXIT_RUNTIME, f"surge run: error: {exc}") from None
-    return Observers(LiveProgress(config, quiet, sys.stderr), exporter, watch, AbortOnFail(workload.objectives))
+    quota = segment.share(workload.load.requests) if workload.load.requests else None
+    return Observers(LiveProgress(config, quiet, sys.stderr, request_quota=quota), exporter, watch,
+                     AbortOnFail(workload.objectives))

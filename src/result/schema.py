@@ -334,7 +334,10 @@ USAGE = Obj(optional={"index": COUNT, "user_s": NUMBER, "sys_s": NUMBER, "max_rs
 # whole run; `started_at_unix_ns` is the wall clock of this instance's start
 # instant (null when it never started), from which every point's `t` counts;
 # `plan_hash` fingerprints the plan and load options every part must share.
-RUN = Obj(required={"id": TEXT, "segment": Nullable(Obj(required={"index": COUNT, "count": Count(1)})),
+# A segment also carries this part's share: "connections" and "requests" (-n, or null).
+SEGMENT = Obj(required={"index": COUNT, "count": Count(1)},
+              optional={"connections": COUNT, "requests": Nullable(COUNT)})
+RUN = Obj(required={"id": TEXT, "segment": Nullable(SEGMENT),
                     "started_at_unix_ns": Nullable(COUNT)},
           optional={"plan_hash": Nullable(TEXT)})
 
