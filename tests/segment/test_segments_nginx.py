@@ -131,6 +131,6 @@ def test_emit_result_prints_the_result_as_one_line(server):
     lines = [line for line in run.stdout.splitlines() if line.startswith("SURGE-RESULT ")]
     assert len(lines) == 1 and run.stdout.rstrip("\n").endswith(lines[0])
     emitted = decode_result_line(lines[0])
-    assert emitted["run"]["id"] == "nightly-7" and emitted["run"]["segment"] == {"index": 1, "count": 2}
+    assert emitted["run"]["id"] == "nightly-7" and emitted["run"]["segment"] == {"index": 1, "count": 2, "connections": 1, "requests": 10}
     assert emitted["totals"]["requests"] == 10
     assert json.loads(json.dumps(emitted))["totals"] == run.result["totals"]
