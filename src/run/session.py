@@ -75,13 +75,14 @@ class Observers:
             self.exporter.stop(wait_for_scrape_s=2.0)
 
 
-def run_observed(workload: Workload, observers: Observers) -> tuple[dict, bool]:
+def run_observed(workload: Workload, observers: Observers, launch=None) -> tuple[dict, bool]:
     """Run the workload; (result dict, interrupted).  An interrupted run still
-    returns what it measured; a run that cannot start raises RunError."""
+    returns what it measured; a run that cannot start raises RunError.
+    `launch` (surge.run.start.Launch): --segment, --start-at, --barrier, --run-id."""
     from surge.run.supervisor import Interrupted, run_workload
 
     try:
-        record = run_workload(workload, on_tick=observers.on_tick, watch=observers.watch)
+        record = run_workload(workload, on_tick=observers.on_tick, watch=observers.watch, launch=launch)
         interrupted = False
     except Interrupted as exc:
         record, interrupted = exc.record, True
