@@ -19,16 +19,18 @@ from tests.segment.test_segments_nginx import (SEGMENTS, TOGETHER_S, assert_one_
 STAGGER_S = 2.0         # the issue's bar: instances started 2 s apart
 
 
-def run_staggered(runs: list[list[str]], stagger_s: float, timeout_s: float = 90) -> list[SurgeRun]:
-    """Each `surge ARGS --json FILE` started `stagger_s` after the one before."""
+def run_staggered(runs: list[list[str]], stagger_s: float, order: list[int], timeout_s: float = 90) -> list[SurgeRun]:
+    """Each `surge ARGS --json FILE` started `stagger_s` after the one before,
+    in `order`; their SurgeRuns in the order of `runs`."""
     with tempfile.TemporaryDirectory(prefix="surge-barrier-") as tmp:
-        started = []
-        for i, args in enumerate(runs):
-            if i:
+        started = {}
+        for n, i in enumerate(order):
+            if n:
                 time.sleep(stagger_s)
             path = os.path.join(tmp, f"part-{i}.json")
-            started.append((path, subprocess.Popen([sys.executable, "-m", "surge", *args, "--json", path],
-                                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)))
+            started[i] = (path, subprocess.Popen([sys.executable, "-m", "surge", *runs[i], "--json", path],
+                                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        started = [started[i] for i in range(len(runs))]
         out = []
         try:
             for path, proc in started:
@@ -43,16 +45,18 @@ def run_staggered(runs: list[list[str]], stagger_s: float, timeout_s: float = 90
         return out
 
 
-def test_instances_started_apart_start_together(server, tmp_path):
-    """Segment 0 first, the others 2 s and 4 s later: the barrier holds the
-    early ones, all start on one instant, each row is used once, by its segment."""
+@pytest.mark.parametrize("order", [[0, 1, 2], [2, 1, 0]], ids=["segment-0-first", "segment-0-last"])
+def test_instances_started_apart_start_together(server, tmp_path, order):
+    """Started 2 s apart (segment 0 first, or last: the others retry until it
+    listens): the barrier holds the early ones, all start on one instant, each
+    row is used once, by its segment."""
     rows = 900
     plan = unique_rows_plan(tmp_path, server.url, rows, "{model: closed, vus: 3, duration: 60s}")
     barrier = f"127.0.0.1:{free_port()}"
     server.clear_log()
     before = server.requests()
     runs = run_staggered([["run", plan, "-w", "1", "-q", "--segment", f"{i}/3", "--barrier", barrier]
-                          for i in range(SEGMENTS)], STAGGER_S)
+                          for i in range(SEGMENTS)], STAGGER_S, order)
     count = server.requests() - before
     assert_one_run(runs)
     assert count == rows                  # the data ran out (on_exhausted: stop): every row once, then the end

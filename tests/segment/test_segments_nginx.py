@@ -104,7 +104,11 @@ def test_open_model_schedule_and_unique_rows_over_segments(server, tmp_path):
     in_flight = [run.result["totals"]["in_flight_at_stop"] for run in runs]
     # requests in flight at the stop were served (or not) after the parts stopped counting
     assert 0 <= count - sum(reported) <= sum(in_flight)
-    assert abs(count - rate * seconds) <= rate * seconds * 0.05, (count, reported)
+    # never more than the one schedule holds; short of it only by what a stalled machine left queued at the
+    # deadline (bench/segment_bars.py measures the ± 0.5% bar)
+    due = sum(run.result["totals"]["due"] for run in runs)
+    assert count <= due <= rate * seconds, (count, due)
+    assert count >= rate * seconds * 0.8, (count, reported)
     served = rows_served(server, count)
     rows = [row for _, row in served]
     assert len(rows) == count and len(set(rows)) == len(rows), "a row was used twice"
@@ -134,3 +138,18 @@ def test_emit_result_prints_the_result_as_one_line(server):
     assert emitted["run"]["id"] == "nightly-7" and emitted["run"]["segment"] == {"index": 1, "count": 2, "connections": 1, "requests": 10}
     assert emitted["totals"]["requests"] == 10
     assert json.loads(json.dumps(emitted))["totals"] == run.result["totals"]
+
+
+def test_each_stage_is_shared_and_the_shares_add_up(server):
+    """A closed ramp of 7 connections over three segments: 3 + 2 + 2 at every
+    point, each part's target its share, the parts' targets adding up to 7."""
+    at = start_at()
+    runs = run_surge_together(*[["run", server.url, "-c", "7", "--stages", "2s:7", "-w", "1", "-q",
+                                 "--segment", f"{i}/3", "--start-at", at] for i in range(SEGMENTS)], timeout_s=90)
+    assert_one_run(runs)
+    assert [run.result["run"]["segment"]["connections"] for run in runs] == [3, 2, 2]
+    for run, share in zip(runs, (3, 2, 2)):
+        points = run.result["timeseries"]
+        assert points and all(point["target"] == share for point in points), points
+        # (the last point comes from the final snapshot, taken once the connections are closed)
+        assert all(point["active_connections"] == share for point in points[:-1]), points
