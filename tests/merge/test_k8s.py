@@ -167,3 +167,23 @@ def test_the_pods_command_run_three_times_merges_to_the_exact_total(tmp_path):
     assert merged["latency"]["count"] == rows
     assert merged["merge"]["merged"] == [0, 1, 2]
     assert merged["objectives"][0]["passed"] is True
+
+
+def test_collect_without_a_cluster_is_one_line_exit_1(tmp_path):
+    """The real kubectl, pointed at a cluster that is not there (an empty
+    kubeconfig, a closed port): one line saying which kubectl call failed."""
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl not installed")
+    config = tmp_path / "kubeconfig"
+    config.write_text(f"""apiVersion: v1
+kind: Config
+clusters: [{{name: none, cluster: {{server: "http://127.0.0.1:{free_port()}"}}}}]
+contexts: [{{name: none, context: {{cluster: none, user: none}}}}]
+users: [{{name: none, user: {{}}}}]
+current-context: none
+""")
+    run = surge("k8s", "collect", "shop", "--namespace", "load", timeout_s=120,
+                env={**os.environ, "KUBECONFIG": str(config)})
+    assert_one_line_error(run, 1, "surge k8s collect: error: kubectl get pods failed")
+    absent = surge("k8s", "collect", "shop", "--kubectl", str(tmp_path / "no-kubectl"))
+    assert_one_line_error(absent, 1, "no-kubectl not found")
