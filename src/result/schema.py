@@ -121,8 +121,9 @@ class Histogram(Spec):
             self.fail(value, path)
         try:
             Hist.decode(value)
-        except (HistogramDecodeError, ValueError, TypeError, OverflowError, MemoryError):
-            raise SchemaProblem(path, f"expected {self.what}, got a string that does not decode") from None
+        except (HistogramDecodeError, ValueError, TypeError, OverflowError, MemoryError) as exc:
+            why = f" ({exc})" if isinstance(exc, HistogramDecodeError) else ""
+            raise SchemaProblem(path, f"expected {self.what}, got a string that does not decode{why}") from None
 
 
 class AnyOf(Spec):
