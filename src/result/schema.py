@@ -333,6 +333,8 @@ RESULT = Obj(
     required={"surge_version": TEXT, "config": CONFIG, "totals": TOTALS, "latency": LATENCY,
               "timeseries": ListOf(POINT)},
     optional={"started_at": TEXT, "machine": Obj(), "interrupted": FLAG,
+              # false: `surge run --no-redact` (secrets are shown as they were sent)
+              "redacted": FLAG,
               "aborted_by": TEXT, "latency_uncorrected": LATENCY,
               # per new connection (µs): TCP connect time, and the TLS handshake's with an https host
               "connect": LATENCY, "tls_handshake": LATENCY, "tls": TLS,
