@@ -167,7 +167,7 @@ def run_command(url, json_path, html_path, csv_path, hlog_path, prometheus_addre
 
     ctx = click.get_current_context()
     launch = build_launch(ctx, segment, start_at, barrier, barrier_timeout, run_id, emit_result,
-                          json_path == "-", quiet, lambda text: click.echo(text, err=True))
+                          json_path == "-", quiet, lambda text: click.echo(text, err=True), baseline_path)
     built = build_workload(url, run_options(ctx, load_options))
     if built.problems:
         raise SurgeExit(EXIT_USAGE, "\n".join(p.text if p.in_plan_file else f"surge run: error: {p.text}"
@@ -175,6 +175,7 @@ def run_command(url, json_path, html_path, csv_path, hlog_path, prometheus_addre
     workload = built.workload
     share_check(launch, workload)
     ending = _ending(json_path, html_path, csv_path, hlog_path, baseline_path, max_regression, allow_inconclusive)
+    ending.part_of = None if launch.segment.whole else f"segment {launch.segment}"
     verdict_files = _verdict_files(junit_path, summary_path, ending)
     observers = _observers(workload, quiet, prometheus_address, watch_pid, launch.segment)
     from surge.run.session import conclude, run_observed
@@ -269,5 +270,6 @@ def _observers(workload, quiet, prometheus_address, watch_pid, segment):
         except ExporterError as exc:
             raise SurgeExit(EXIT_RUNTIME, f"surge run: error: {exc}") from None
     quota = segment.share(workload.load.requests) if workload.load.requests else None
-    return Observers(LiveProgress(config, quiet, sys.stderr, request_quota=quota), exporter, watch,
-                     AbortOnFail(workload.objectives))
+    # A part does not judge the run (its objectives are the merged result's): no abort_on_fail there.
+    abort = AbortOnFail(workload.objectives if segment.whole else ())
+    return Observers(LiveProgress(config, quiet, sys.stderr, request_quota=quota), exporter, watch, abort)

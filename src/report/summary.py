@@ -60,7 +60,9 @@ def _flow_lines(result: dict) -> list[str]:
                          f"{errors_total(st['errors']):>6}  {st['check_failures']:>13}  {p50:>8}  {p99:>8}{extra}"
                          f"  {statuses}")
     if result.get("objectives"):
-        lines += ["", "  Objectives"]
+        part = (result.get("run") or {}).get("segment")
+        lines += ["", "  Objectives" + (f" (segment {part['index']}/{part['count']} alone: the run's verdict is "
+                                        f"`surge merge`'s)" if part else "")]
         for o in result["objectives"]:
             value = o["value"]
             if value is None:
