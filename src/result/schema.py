@@ -329,10 +329,23 @@ TLS = Obj(required={"verify": FLAG, "handshakes": Obj(required={"full": COUNT, "
 USAGE = Obj(optional={"index": COUNT, "user_s": NUMBER, "sys_s": NUMBER, "max_rss_kb": COUNT,
                       "rss_kb": Nullable(COUNT)})
 
+# Which run this result is part of (surge.run.merge.RunRecord.run_section; the
+# contract `surge merge` reads, docs/ARCHITECTURE.md "Execution segments"):
+# parts of one run share `id`; `segment` is {"index", "count"} or null for a
+# whole run; `started_at_unix_ns` is the wall clock of this instance's start
+# instant (null when it never started), from which every point's `t` counts;
+# `plan_hash` fingerprints the plan and load options every part must share.
+# A segment also carries this part's share: "connections" and "requests" (-n, or null).
+SEGMENT = Obj(required={"index": COUNT, "count": Count(1)},
+              optional={"connections": COUNT, "requests": Nullable(COUNT)})
+RUN = Obj(required={"id": TEXT, "segment": Nullable(SEGMENT),
+                    "started_at_unix_ns": Nullable(COUNT)},
+          optional={"plan_hash": Nullable(TEXT)})
+
 RESULT = Obj(
     required={"surge_version": TEXT, "config": CONFIG, "totals": TOTALS, "latency": LATENCY,
               "timeseries": ListOf(POINT)},
-    optional={"started_at": TEXT, "machine": Obj(), "interrupted": FLAG,
+    optional={"started_at": TEXT, "run": RUN, "machine": Obj(), "interrupted": FLAG,
               # false: `surge run --no-redact` (secrets are shown as they were sent)
               "redacted": FLAG,
               "aborted_by": TEXT, "latency_uncorrected": LATENCY,
