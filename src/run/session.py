@@ -86,9 +86,19 @@ def run_observed(workload: Workload, observers: Observers, launch=None) -> tuple
         interrupted = False
     except Interrupted as exc:
         record, interrupted = exc.record, True
-    result = record.to_result()
+    result = redacted(record.to_result(), workload)
     observers.finish(result)
     return result, interrupted
+
+
+def redacted(result: dict, workload: Workload) -> dict:
+    """The result as every report shows it: the run's secret values as ***
+    (surge.plan.redact), and whether that was done (`--no-redact`: false)."""
+    from surge.plan import redact
+    if workload.secrets is not None:
+        result = workload.secrets.scrub_tree(result)
+    result["redacted"] = redact.enabled()
+    return result
 
 
 @dataclass
