@@ -51,12 +51,13 @@ def _failed_text(point: dict) -> str:
 class LiveProgress:
     """`update(second, point)` once per second, `close()` at the end."""
 
-    def __init__(self, config: dict, quiet: bool = False, stream=None):
+    def __init__(self, config: dict, quiet: bool = False, stream=None, request_quota: int | None = None):
         self.config = config or {}
         self.stream = stream if stream is not None else sys.stderr
         self.mode = "off" if quiet else ("rich" if _isatty(self.stream) else "plain")
         self.duration_s = self.config.get("duration_s")
-        self.request_quota = self.config.get("requests")
+        # -n: what this instance sends (a segment's share; else the config's)
+        self.request_quota = request_quota or self.config.get("requests")
         self.requests_done = 0
         self.dropped_total = 0
         self.previous_t = 0.0

@@ -60,7 +60,9 @@ def _flow_lines(result: dict) -> list[str]:
                          f"{errors_total(st['errors']):>6}  {st['check_failures']:>13}  {p50:>8}  {p99:>8}{extra}"
                          f"  {statuses}")
     if result.get("objectives"):
-        lines += ["", "  Objectives"]
+        part = (result.get("run") or {}).get("segment")
+        lines += ["", "  Objectives" + (f" (segment {part['index']}/{part['count']} alone: the run's verdict is "
+                                        f"`surge merge`'s)" if part else "")]
         for o in result["objectives"]:
             value = o["value"]
             if value is None:
@@ -107,7 +109,26 @@ def _head_lines(result: dict) -> list[str]:
             pipeline += " (timed per batch)"
         lines.append(f"  {bound}, {plural(cfg['connections'], unit)}{staged}, {workers}"
                      f"{pipeline}, timeout {cfg['timeout_s']:g}s")
+    segment = (result.get("run") or {}).get("segment")
+    if segment:
+        lines.append(f"  {_segment_line(segment, cfg, result['run'].get('id'))}")
     return lines
+
+
+def _segment_line(segment: dict, cfg: dict, run_id: str | None) -> str:
+    """'segment 1/3 of run ID: this part runs 1,000 requests, 2 connections' (the
+    lines above describe the whole run, as configured)."""
+    unit = "virtual user" if cfg.get("plan") else "connection"
+    share = []
+    if segment.get("requests"):
+        share.append(plural(segment["requests"], "request"))
+    if segment.get("connections") is not None:
+        share.append(f"up to {plural(segment['connections'], unit)}" if cfg.get("model") == "open"
+                     else plural(segment["connections"], unit))
+    if cfg.get("model") == "open":
+        share.append(f"1/{segment['count']} of the schedule")
+    part = f": this part runs {', '.join(share)}" if share else ""
+    return f"segment {segment['index']}/{segment['count']} of run {run_id or '?'}{part}"
 
 
 # The TLS error reasons the summary names; the rest are counted together.
@@ -201,6 +222,8 @@ def render_summary(result: dict) -> str:
     lines = _head_lines(result)
     if result.get("interrupted"):
         lines.append("  INTERRUPTED: partial results below")
+    if result.get("redacted") is False:
+        lines.append("  SECRETS NOT REDACTED (--no-redact): do not share this output")
     lines.append("")
     open_model = cfg.get("model") == "open"
     if open_model:

@@ -121,8 +121,9 @@ class Histogram(Spec):
             self.fail(value, path)
         try:
             Hist.decode(value)
-        except (HistogramDecodeError, ValueError, TypeError, OverflowError, MemoryError):
-            raise SchemaProblem(path, f"expected {self.what}, got a string that does not decode") from None
+        except (HistogramDecodeError, ValueError, TypeError, OverflowError, MemoryError) as exc:
+            why = f" ({exc})" if isinstance(exc, HistogramDecodeError) else ""
+            raise SchemaProblem(path, f"expected {self.what}, got a string that does not decode{why}") from None
 
 
 class AnyOf(Spec):
@@ -328,10 +329,25 @@ TLS = Obj(required={"verify": FLAG, "handshakes": Obj(required={"full": COUNT, "
 USAGE = Obj(optional={"index": COUNT, "user_s": NUMBER, "sys_s": NUMBER, "max_rss_kb": COUNT,
                       "rss_kb": Nullable(COUNT)})
 
+# Which run this result is part of (surge.run.merge.RunRecord.run_section; the
+# contract `surge merge` reads, docs/ARCHITECTURE.md "Execution segments"):
+# parts of one run share `id`; `segment` is {"index", "count"} or null for a
+# whole run; `started_at_unix_ns` is the wall clock of this instance's start
+# instant (null when it never started), from which every point's `t` counts;
+# `plan_hash` fingerprints the plan and load options every part must share.
+# A segment also carries this part's share: "connections" and "requests" (-n, or null).
+SEGMENT = Obj(required={"index": COUNT, "count": Count(1)},
+              optional={"connections": COUNT, "requests": Nullable(COUNT)})
+RUN = Obj(required={"id": TEXT, "segment": Nullable(SEGMENT),
+                    "started_at_unix_ns": Nullable(COUNT)},
+          optional={"plan_hash": Nullable(TEXT)})
+
 RESULT = Obj(
     required={"surge_version": TEXT, "config": CONFIG, "totals": TOTALS, "latency": LATENCY,
               "timeseries": ListOf(POINT)},
-    optional={"started_at": TEXT, "machine": Obj(), "interrupted": FLAG,
+    optional={"started_at": TEXT, "run": RUN, "machine": Obj(), "interrupted": FLAG,
+              # false: `surge run --no-redact` (secrets are shown as they were sent)
+              "redacted": FLAG,
               "aborted_by": TEXT, "latency_uncorrected": LATENCY,
               # per new connection (µs): TCP connect time, and the TLS handshake's with an https host
               "connect": LATENCY, "tls_handshake": LATENCY, "tls": TLS,

@@ -12,6 +12,7 @@ import os
 import platform
 import resource
 import sys
+import time
 
 from surge import __version__
 from surge.core._limits import ERROR_KINDS
@@ -24,6 +25,8 @@ from surge.run import connection_costs
 from surge.run.failed_rule import (add_failed, failed_count, failed_fraction, failed_requests, is_failed_status,
                                    no_failed, snapshot_failed)
 from surge.run.samples import sub_second_samples
+from surge.run.segment import WHOLE
+from surge.run.start import derive_run_id
 from surge.run.redirects import add_redirects, redirect_totals
 
 PERCENTILES = (50, 75, 90, 95, 99, 99.9, 99.99)
@@ -101,6 +104,34 @@ class RunRecord:
         self.aborted_by: str | None = None          # the objective that stopped the run early
         self.watch_samples: dict[int, dict] = {}     # second -> --watch-pid sample
         self.started_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        # the result's "run" (which run this instance is part of; see run_identity and started)
+        self.run: dict = {"id": None, "segment": None, "started_at_unix_ns": None, "plan_hash": None}
+        self.segment = WHOLE            # --segment: this part's share (surge.run.segment)
+
+    def run_identity(self, launch, fingerprint: str) -> None:
+        """What the result's run says before the start: the segment (with this
+        part's share of connections and -n), the plan's fingerprint, the run id
+        when one was given (a derived one comes with the start)."""
+        self.segment = segment = launch.segment
+        described = segment.describe()
+        if described is not None:
+            load = self.workload.load
+            described["connections"] = segment.share(load.users)
+            described["requests"] = segment.share(load.requests) if load.requests else None
+        self.run.update(segment=described, plan_hash=fingerprint, id=launch.run_id)
+
+    def started(self, decision) -> None:
+        """The common start instant (a surge.run.start.StartDecision) and the run id."""
+        self.run.update(id=decision.run_id, started_at_unix_ns=decision.start_unix_ns)
+        self.started_at = _dt.datetime.fromtimestamp(decision.start_unix_ns / 1e9, _dt.timezone.utc).isoformat(
+            timespec="seconds")
+
+    def run_section(self) -> dict:
+        """The result's "run".  A run stopped before it started has no start
+        instant (null) and, unless one was given, an id derived from now."""
+        if self.run["id"] is None:
+            return {**self.run, "id": derive_run_id(time.time_ns(), self.run["plan_hash"] or "")}
+        return dict(self.run)
 
     # ---- merges -------------------------------------------------------------
     @property
@@ -237,11 +268,13 @@ class RunRecord:
                 uncorrected.add_sparse(*snap["latency_uncorrected"])
             point["p50_uncorrected"], point["p99_uncorrected"] = uncorrected.values_at_percentiles((50, 99))
             point["hdr_uncorrected"] = uncorrected.encode()
-            point["target"] = round(profile.count_between(k - 1, t_end) / interval_s, 3)
+            # this part's share of the schedule (the parts' targets add up to the whole run's)
+            point["target"] = round(profile.count_between(k - 1, t_end) / interval_s / self.segment.count, 3)
             point["due"] = sum(s["due"] - (p["due"] if p else 0) for s, p in snaps)
             point["dropped"] = sum(s["dropped"] - (p["dropped"] if p else 0) for s, p in snaps)
         elif profile is not None and profile.stages:
-            point["target"] = round(profile.value_at(t_end), 3)     # connections
+            target = profile.value_at(t_end)                        # connections (this part's share)
+            point["target"] = round(target if self.segment.whole else self.segment.share(round(target)), 3)
         if self.watch_samples.get(k):
             point["watched"] = self.watch_samples[k]
         return point
@@ -363,6 +396,7 @@ class RunRecord:
             "surge_version": __version__,
             "result_format": RESULT_FORMAT,
             "started_at": self.started_at,
+            "run": self.run_section(),
             "config": describe_config(self.workload, self.addresses),
             "machine": machine_info(),
             "interrupted": self.interrupted,

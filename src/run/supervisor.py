@@ -15,12 +15,12 @@ from surge.run.addresses import AddressError, Choice, choose, lookup
 from surge.run.merge import RunRecord, WorkerRecord
 from surge.run.messages import Channel, Failed, Final, Ready, Start, Stop, Tick
 from surge.run.probe import ProbeError, probe
+from surge.run.segment import Segment
+# START_DELAY_NS: the time every worker gets to receive "start" before the common
+# start instant (a pipe message and a wake-up).  A worker that still gets it late
+# starts at once (and runs that much shorter).  Its start syncs live in surge.run.start.
+from surge.run.start import START_DELAY_NS, Launch, StartError, plan_fingerprint  # noqa: F401
 from surge.run.worker import WorkerSpec, prepare_workers, worker_main
-
-# Time for every worker to receive "start" before the common start instant: a
-# pipe message and a wake-up, well under a millisecond even on a busy machine.
-# A worker that still gets it late starts at once (and runs that much shorter).
-START_DELAY_NS = 20_000_000
 STOP_GRACE_S = 5.0                  # how long workers get to send their final snapshot
 
 
@@ -87,8 +87,9 @@ def split(total: int, parts: int) -> list[int]:
 
 
 class Supervisor:
-    def __init__(self, workload: Workload, on_tick=None, watch=None):
+    def __init__(self, workload: Workload, on_tick=None, watch=None, launch: Launch | None = None):
         self.workload = workload
+        self.launch = launch or Launch()    # --segment, --start-at, --barrier, --run-id (surge.run.start)
         self.on_tick = on_tick              # called with (second, RunRecord) for live output
         self.watch = watch                  # a WatchedProcess (--watch-pid), sampled each second
         self.stop_requested = False
@@ -127,23 +128,39 @@ class Supervisor:
         return probes
 
     def specs(self, hosts) -> list[WorkerSpec]:
-        """One spec per worker: users and the -n quota split evenly."""
-        workload = self.workload
-        capacity = workload.load.users
+        """One spec per worker: this segment's users and -n quota (the whole
+        run's without --segment) split evenly over its workers."""
+        workload, segment = self.workload, self.launch.segment
+        capacity = segment.share(workload.load.users)
         workers = max(1, min(workload.workers, capacity))
         users = split(capacity, workers)
-        requests = workload.load.requests
+        requests = segment.share(workload.load.requests) if workload.load.requests else None
         quotas = split(requests, workers) if requests else [-1] * workers
         seed = int.from_bytes(os.urandom(8), "little")
+        # user numbers are global across segments too (the users of the segments before this one first)
+        user_base = sum(Segment(i, segment.count).share(workload.load.users) for i in range(segment.index))
         return [WorkerSpec(index=i, workers=workers, workload=workload, hosts=hosts, users=users[i],
-                           user_base=sum(users[:i]), quota_requests=quotas[i],
+                           user_base=user_base + sum(users[:i]), quota_requests=quotas[i], segment=segment,
                            seed=(seed + i * 0x9E3779B97F4A7C15) % 2 ** 64 or 1)
                 for i in range(workers)]
 
     def run(self) -> RunRecord:
+        fingerprint = plan_fingerprint(self.workload)
+        self.sync = self.launch.sync(fingerprint)
+        try:
+            self.sync.check_early()
+            self.sync.open()                # a barrier listens (segment 0) or connects from now on
+            return self._run(fingerprint)
+        except StartError as exc:
+            raise RunError(str(exc)) from None
+        finally:
+            self.sync.close()
+
+    def _run(self, fingerprint: str) -> RunRecord:
         hosts, addresses = self.choose_hosts()
         specs = self.specs(hosts)
         record = RunRecord(self.workload, [WorkerRecord(spec.index) for spec in specs], addresses)
+        record.run_identity(self.launch, fingerprint)
 
         old_int = signal.signal(signal.SIGINT, self._on_signal)
         old_term = signal.signal(signal.SIGTERM, self._on_signal)
@@ -203,7 +220,8 @@ class Supervisor:
             if stop_sent_at is not None and time.monotonic() - stop_sent_at > STOP_GRACE_S:
                 break
             try:
-                events = readable.poll(100)         # ms: the stop request is looked at this often
+                # ms: the stop request is looked at this often (and the barrier's answer, while waiting)
+                events = readable.poll(10 if phase == "waiting" else 100)
             except InterruptedError:                # a signal (SIGINT: stop_requested) on an old Python
                 continue
             for fd, _ in events:
@@ -244,11 +262,25 @@ class Supervisor:
                     failed = record.workers[0]
                     raise RunError(f"worker {failed.index} failed before the start: "
                                    f"{failed.failure or describe_exit(procs[0].exitcode)}")
-                record.start_ns = time.monotonic_ns() + START_DELAY_NS
-                duration_ns = self.workload.load.duration_ns
-                deadline = record.start_ns + duration_ns if duration_ns else None
-                send_all(Start(start_ns=record.start_ns, deadline_ns=deadline))
-                phase = "running"
+                try:
+                    self.sync.ready()       # --start-at: already past? a barrier: tell segment 0
+                except StartError:
+                    send_all(Stop())
+                    raise
+                phase = "waiting"
+            if phase == "waiting" and not self.stop_requested:
+                try:
+                    decision = self.sync.poll()
+                except StartError:
+                    send_all(Stop())
+                    raise
+                if decision is not None:
+                    record.start_ns = decision.start_ns
+                    record.started(decision)
+                    duration_ns = self.workload.load.duration_ns
+                    deadline = record.start_ns + duration_ns if duration_ns else None
+                    send_all(Start(start_ns=record.start_ns, deadline_ns=deadline))
+                    phase = "running"
 
 
 class WorkerProcess:
@@ -352,6 +384,7 @@ def describe_exit(exitcode) -> str:
     return f"exited with status {exitcode} before reporting its results"
 
 
-def run_workload(workload: Workload, on_tick=None, watch=None) -> RunRecord:
-    """Run the workload to completion (or interruption) and return the raw record."""
-    return Supervisor(workload, on_tick, watch).run()
+def run_workload(workload: Workload, on_tick=None, watch=None, launch: Launch | None = None) -> RunRecord:
+    """Run the workload to completion (or interruption) and return the raw record.
+    `launch`: this instance's segment, start instant and run id (surge.run.start)."""
+    return Supervisor(workload, on_tick, watch, launch).run()

@@ -19,6 +19,7 @@ from surge.plan.units import NS_PER_S
 from surge.plan.workload import LoadModel, Workload
 from surge.run.messages import Failed, Final, Ready, Start, Stop, Tick
 from surge.run.resources import rss_kb
+from surge.run.segment import WHOLE, Segment
 # Sub-second samples for `surge compare` (4 a second): at each instant start + q/4 s
 # between ticks the worker reads, without resetting, the latency histogram of the
 # second so far, so the per-second snapshots stay exactly as they are and the
@@ -37,10 +38,17 @@ class WorkerSpec:
     user_base: int = 0          # the global number of this worker's first user
     quota_requests: int = -1    # -n: this worker's share; -1: until the deadline
     seed: int = 1               # this worker's random stream (scenario choice, think times, data)
+    segment: Segment = WHOLE    # --segment I/N: this instance's share of the whole run
 
     @property
     def load(self) -> LoadModel:
         return self.workload.load
+
+    @property
+    def stripe(self) -> tuple[int, int]:
+        """(first, step): this worker's indices in the global open-model schedule
+        and in unique data rows, over every segment's workers (surge.run.segment)."""
+        return self.segment.stripe(self.index, self.workers)
 
 
 def share(total: int, workers: int, index: int) -> int:
@@ -137,9 +145,9 @@ class Worker:
         return self.loop.call_later(max(0.0, (when_ns - time.monotonic_ns()) / NS_PER_S), callback, *args)
 
     def closed_target(self, t_s: float) -> int:
-        """Closed-model stages: this worker's users at t_s."""
+        """Closed-model stages: this worker's users at t_s (its part of its segment's part)."""
         spec = self.spec
-        return share(round(spec.load.profile.value_at(t_s)), spec.workers, spec.index)
+        return share(spec.segment.share(round(spec.load.profile.value_at(t_s))), spec.workers, spec.index)
 
     def ramp(self, start_ns: int) -> None:
         if self.finished.done():
@@ -186,9 +194,10 @@ class Worker:
             # ~2 ms of the start rate's connections (at least 4) open before the start;
             # the engine opens them where its users are connections (one static step),
             # a flow's virtual users connect on first use
-            initial = min(spec.users, max(4, math.ceil(profile.value_at(0) / spec.workers * 0.002)))
-            grid_ns = load.schedule_grid_ns or batch_grid_ns(profile.peak / spec.workers)
-            self.engine.use_open_model(profile.segments(), spec.index, spec.workers, initial, grid_ns)
+            first, step = spec.stripe
+            initial = min(spec.users, max(4, math.ceil(profile.value_at(0) / step * 0.002)))
+            grid_ns = load.schedule_grid_ns or batch_grid_ns(profile.peak / step)
+            self.engine.use_open_model(profile.segments(), first, step, initial, grid_ns)
         elif load.staged:
             self.engine.set_active_connections(self.closed_target(0.0))
 
@@ -259,7 +268,7 @@ def make_engine(spec: WorkerSpec, on_event):
     tables = FlowTables(workload)
     return Engine(engine_hosts(spec), tables, users=spec.users, pipeline=load.pipeline, quota=spec.quota_requests,
                   timeout_ns=workload.timeout_ns, on_event=on_event, pipeline_timing=load.pipeline_timing,
-                  user_base=spec.user_base, seed=spec.seed, worker=(spec.index, spec.workers),
+                  user_base=spec.user_base, seed=spec.seed, worker=spec.stripe,
                   keepalive=load.keepalive)
 
 
