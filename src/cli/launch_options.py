@@ -79,7 +79,7 @@ def launch_options(command):
 
 
 def build_launch(ctx, segment, start_at, barrier, barrier_timeout, run_id, emit_result, json_to_stdout: bool,
-                 quiet: bool, say):
+                 quiet: bool, say, baseline_path=None):
     """The Launch the options ask for; clashes are one line each (exit 2)."""
     from surge.run.segment import WHOLE
     from surge.run.start import Launch
@@ -97,6 +97,9 @@ def build_launch(ctx, segment, start_at, barrier, barrier_timeout, run_id, emit_
                         f"(segment 0 listens, the others connect)")
     if barrier_timeout is not None and barrier is None:
         problems.append("--barrier-timeout applies with --barrier only")
+    if baseline_path and segment is not None and not segment.whole:
+        problems.append("--baseline with --segment: a part is not the whole run; gate the merged result "
+                        "(surge merge PARTS --baseline FILE)")
     if emit_result and json_to_stdout:
         problems.append("--emit-result and --json - exclude each other: both write the result on stdout")
     if problems:

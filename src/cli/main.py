@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> None:
         code = EXIT_INTERRUPTED
     except SurgeExit as exc:
         if exc.message:
-            click.echo(exc.message, err=True)
+            from surge.plan.redact import scrub      # the run's secret values never reach a message
+            click.echo(scrub(exc.message), err=True)
         code = exc.code
     except KeyboardInterrupt:
         click.echo("surge: interrupted", err=True)
@@ -87,8 +88,9 @@ def main(argv: list[str] | None = None) -> None:
     except BrokenPipeError:
         code = EXIT_RUNTIME
     except Exception as exc:  # noqa: BLE001 - the last guard: a bug must not print a traceback
-        click.echo(f"surge: internal error: {type(exc).__name__}: {exc} (please report it; "
-                   f"SURGE_DEBUG=1 shows the traceback)", err=True)
+        from surge.plan.redact import scrub
+        click.echo(scrub(f"surge: internal error: {type(exc).__name__}: {exc} (please report it; "
+                         f"SURGE_DEBUG=1 shows the traceback)"), err=True)
         if os.environ.get("SURGE_DEBUG") == "1":
             raise
         code = EXIT_RUNTIME

@@ -151,9 +151,12 @@ def _positive(limit=None):
               help="Write a small JSON verdict here: passed, exit code, objectives, gate, headline numbers.")
 @click.option("--watch-pid", type=int, help="Sample this process's CPU and memory each second (the target).")
 @click.option("-q", "--quiet", is_flag=True, help="No live progress.")
+@click.option("--no-redact", is_flag=True,
+              help="Show secrets (Authorization/Cookie values, URL passwords, ${env.*} values, secret plan "
+                   "fields and data columns) in the result, reports and messages; the result says so.")
 @launch_options
 def run_command(url, json_path, html_path, csv_path, hlog_path, prometheus_address, baseline_path, max_regression,
-                allow_inconclusive, junit_path, summary_path, watch_pid, quiet, segment, start_at, barrier,
+                allow_inconclusive, junit_path, summary_path, watch_pid, quiet, no_redact, segment, start_at, barrier,
                 barrier_timeout, run_id, emit_result, **load_options):
     """Load URL: with CONNECTIONS keep-alive connections as fast as it answers
     (closed model), or at a fixed or staged arrival RATE (open model).
@@ -163,18 +166,23 @@ def run_command(url, json_path, html_path, csv_path, hlog_path, prometheus_addre
     ends the run before any load, naming the reason (exit 1).  The TLS options
     apply to https:// URLs only; with a plan they apply to its https hosts,
     over the plan's top-level tls: (a host's own tls: keys win)."""
+    from surge.plan import redact
     from surge.plan.build import build_workload
 
+    redact.set_enabled(not no_redact)
     ctx = click.get_current_context()
     launch = build_launch(ctx, segment, start_at, barrier, barrier_timeout, run_id, emit_result,
-                          json_path == "-", quiet, lambda text: click.echo(text, err=True))
+                          json_path == "-", quiet, lambda text: click.echo(text, err=True), baseline_path)
     built = build_workload(url, run_options(ctx, load_options))
+    if built.workload is not None and built.workload.secrets is not None:
+        redact.activate(built.workload.secrets)        # every message and writer from here on
     if built.problems:
         raise SurgeExit(EXIT_USAGE, "\n".join(p.text if p.in_plan_file else f"surge run: error: {p.text}"
                                               for p in built.problems))
     workload = built.workload
     share_check(launch, workload)
     ending = _ending(json_path, html_path, csv_path, hlog_path, baseline_path, max_regression, allow_inconclusive)
+    ending.part_of = None if launch.segment.whole else f"segment {launch.segment}"
     verdict_files = _verdict_files(junit_path, summary_path, ending)
     observers = _observers(workload, quiet, prometheus_address, watch_pid, launch.segment)
     from surge.run.session import conclude, run_observed
@@ -270,5 +278,6 @@ def _observers(workload, quiet, prometheus_address, watch_pid, segment):
         except ExporterError as exc:
             raise SurgeExit(EXIT_RUNTIME, f"surge run: error: {exc}") from None
     quota = segment.share(workload.load.requests) if workload.load.requests else None
-    return Observers(LiveProgress(config, quiet, sys.stderr, request_quota=quota), exporter, watch,
-                     AbortOnFail(workload.objectives))
+    # A part does not judge the run (its objectives are the merged result's): no abort_on_fail there.
+    abort = AbortOnFail(workload.objectives if segment.whole else ())
+    return Observers(LiveProgress(config, quiet, sys.stderr, request_quota=quota), exporter, watch, abort)

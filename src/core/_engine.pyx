@@ -1182,27 +1182,48 @@ cdef class ResponseFramer:
     status of each response that ended."""
     cdef Framer framer
 
-    def __cinit__(self, bint head_request=False):
+    def __cinit__(self, bint head_request=False, bint capture=False, bint want_location=False):
         framer_reset(&self.framer)
         self.framer.head_request = head_request
+        self.framer.capture = capture               # as a flow step that checks or extracts
+        self.framer.want_location = want_location   # as a step that follows redirects
 
     def __dealloc__(self):
         framer_free(&self.framer)
+        free(self.framer.cap_buf)
+
+    @property
+    def held_bytes(self):
+        """Bytes this framer holds on the heap (split head, captured response,
+        Location): bounded whatever the peer sends (the fuzz tests check it)."""
+        return self.framer.carry_cap + self.framer.cap_cap + self.framer.location_cap
+
+    @property
+    def captured_bytes(self):
+        return self.framer.cap_len
 
     def feed(self, bytes data):
         """Frame `data`; returns [(status, keep_alive), ...] for responses that ended.
         Raises ValueError for a malformed response."""
+        out, ok = self.feed_until_malformed(data)
+        if not ok:
+            raise ValueError("malformed HTTP response")
+        return out
+
+    def feed_until_malformed(self, bytes data):
+        """([(status, keep_alive), ...] that ended, False if a malformed response
+        stopped it): what the engine counts before a `parse` error (fuzz tests)."""
         cdef const char* p = PyBytes_AS_STRING(data)
         cdef Py_ssize_t n = PyBytes_GET_SIZE(data), pos = 0, r
         out = []
         while pos < n:
             r = frame_step(&self.framer, p + pos, n - pos)
             if r < 0:
-                raise ValueError("malformed HTTP response")
+                return out, False
             pos += r
             if self.framer.complete:
                 out.append((self.framer.status, bool(self.framer.keep_alive)))
-        return out
+        return out, True
 
     def feed_count(self, bytes data, int repeat):
         """Frame `data` `repeat` times; returns responses ended (benchmarks)."""

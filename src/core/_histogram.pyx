@@ -24,6 +24,11 @@ DEF COOKIE_FLAGS_MASK = 0xF0
 DEF V2_HEADER_BYTES = 40
 
 DEFAULT_HIGHEST_US = 3_600_000_000   # one hour in microseconds
+# Bounds on what decode() accepts, so a hostile file costs bounded memory:
+# 4M counters (32 MiB; 3 digits up to 2**63 needs ~55k, 5 digits up to an
+# hour in microseconds ~2M) and a total count below 2**62 (no overflow).
+DEF MAX_DECODE_COUNTS = 4194304
+DEF MAX_DECODE_TOTAL = 4611686018427387904
 
 
 class HistogramDecodeError(ValueError):
@@ -39,7 +44,7 @@ cdef class Histogram:
                   int significant_digits=3):
         if lowest_trackable < 1:
             raise ValueError(f"lowest_trackable must be >= 1, got {lowest_trackable}")
-        if highest_trackable < 2 * lowest_trackable:
+        if lowest_trackable > INT64_MAX // 2 or highest_trackable < 2 * lowest_trackable:
             raise ValueError("highest_trackable must be >= 2 * lowest_trackable")
         if not 1 <= significant_digits <= 5:
             raise ValueError(f"significant_digits must be 1..5, got {significant_digits}")
@@ -55,6 +60,9 @@ cdef class Histogram:
         self.sub_bucket_count = 1 << (self.sub_bucket_half_count_magnitude + 1)
         self.sub_bucket_half_count = self.sub_bucket_count // 2
         self.sub_bucket_mask = (<int64_t>self.sub_bucket_count - 1) << self.unit_magnitude
+        if self.unit_magnitude + self.sub_bucket_half_count_magnitude + 1 > 62:
+            # the first bucket alone would pass 2**63 (a bucket loop below would never end)
+            raise ValueError(f"lowest_trackable {lowest_trackable} is too large for {significant_digits} digits")
         self.leading_zero_count_base = 64 - self.unit_magnitude - self.sub_bucket_half_count_magnitude - 1
         # Buckets until the range covers highest_trackable.
         cdef int64_t smallest_untrackable = (<int64_t>self.sub_bucket_count) << self.unit_magnitude
@@ -317,35 +325,59 @@ cdef class Histogram:
 
     @staticmethod
     def decode(text):
-        """A Histogram from base64 V2 compressed text (ours or any HdrHistogram's)."""
+        """A Histogram from base64 V2 compressed text (ours or any HdrHistogram's).
+
+        A hostile text costs bounded time and memory: the header is inflated
+        first, the histogram it asks for must have at most MAX_DECODE_COUNTS
+        counters, and no more than its payload length (at most 9 bytes per
+        counter) is ever inflated, so a zlib bomb stops at that bound."""
         try:
             blob = base64.b64decode(text, validate=True)
             cookie, length = struct.unpack_from(">ii", blob, 0)
             if cookie & ~COOKIE_FLAGS_MASK != V2_COMPRESSED_COOKIE & ~COOKIE_FLAGS_MASK:
                 raise HistogramDecodeError(f"not a V2 compressed histogram (cookie {cookie:#x})")
-            raw = zlib.decompress(blob[8:8 + length])
+            inflater = zlib.decompressobj()
+            compressed = blob[8:8 + max(length, 0)]
+            raw = inflater.decompress(compressed, V2_HEADER_BYTES)
             (cookie, payload_len, _offset, digits, lowest, highest, _ratio) = struct.unpack_from(">iiiiqqd", raw, 0)
         except (ValueError, struct.error, zlib.error) as exc:
             raise HistogramDecodeError(f"not an HdrHistogram V2 histogram: {exc}") from None
         if cookie & ~COOKIE_FLAGS_MASK != V2_ENCODING_COOKIE & ~COOKIE_FLAGS_MASK:
             raise HistogramDecodeError(f"unsupported HdrHistogram encoding (cookie {cookie:#x})")
-        cdef Histogram h = Histogram(lowest, highest, digits)
+        try:
+            h = Histogram(lowest, highest, digits)
+        except (ValueError, OverflowError) as exc:
+            raise HistogramDecodeError(f"HdrHistogram header out of range: {exc}") from None
+        if h.counts_len > MAX_DECODE_COUNTS:
+            raise HistogramDecodeError(f"HdrHistogram range needs {h.counts_len} counters, "
+                                       f"more than {MAX_DECODE_COUNTS}")
+        if payload_len < 0 or payload_len > 9 * <int64_t>h.counts_len:
+            raise HistogramDecodeError(f"HdrHistogram payload length {payload_len} does not fit its range")
+        try:       # (max_length 0 would mean "no limit")
+            if payload_len:
+                raw = raw + inflater.decompress(inflater.unconsumed_tail, payload_len)
+        except zlib.error as exc:
+            raise HistogramDecodeError(f"not an HdrHistogram V2 histogram: {exc}") from None
         cdef const unsigned char[:] data = raw
         cdef Py_ssize_t pos = V2_HEADER_BYTES, end = V2_HEADER_BYTES + payload_len
         cdef int64_t value
-        cdef int32_t index = 0
+        cdef int64_t index = 0
         if end > len(raw):
             raise HistogramDecodeError("truncated HdrHistogram payload")
         while pos < end:
             value, pos = _get_zigzag_varint(data, pos)
             if value < 0:
-                index += <int32_t>(-value)
+                if value < -<int64_t>h.counts_len:      # a zero run past the end (also no overflow below)
+                    raise HistogramDecodeError("HdrHistogram payload longer than its range")
+                index -= value
             else:
                 if index >= h.counts_len:
                     raise HistogramDecodeError("HdrHistogram payload longer than its range")
+                if value > MAX_DECODE_TOTAL - h.total_count:
+                    raise HistogramDecodeError("HdrHistogram counts add up past 2**62")
                 h.counts[index] = value
                 if value:
-                    low = h.value_at_index(index)
+                    low = h.value_at_index(<int32_t>index)
                     h.total_count += value
                     h.sum_values += h.median_equivalent(low) * value
                     if low < h.min_value:

@@ -109,7 +109,20 @@ def url_workload(url: str, o: RunOptions) -> Built:
     source = UrlSource(method=method, headers=headers, body_bytes=len(body),
                        auth_user=credentials[0] if credentials is not None else None)
     return Built(Workload(source=source, target=target, scenarios=(Scenario("default", 1.0, (step,)),),
-                          load=load, timeout_ns=o.timeout_ns, workers=_workers(o)), ())
+                          load=load, timeout_ns=o.timeout_ns, workers=_workers(o),
+                          secrets=option_secrets(headers, credentials)), ())
+
+
+def option_secrets(headers, credentials):
+    """-H values of secret headers and a Basic password (--auth or the URL's), as Secrets."""
+    from surge.plan.redact import Secrets, is_secret_header
+    secrets = Secrets(value for name, value in headers if is_secret_header(name))
+    for name, value in headers:         # 'Bearer TOKEN': the token alone too
+        if is_secret_header(name):
+            secrets.add(value.partition(" ")[2])
+    if credentials is not None:
+        secrets.add(credentials[1])
+    return secrets
 
 
 def _with_tls(target, o: RunOptions, url: str, problems: list[str]):
@@ -233,8 +246,12 @@ def plan_workload(path: str, o: RunOptions, environ=None) -> Built:
         if clash:
             return Built(None, (Problem(f"--disable-keepalive sends Connection: close, and step "
                                         f"{clash[0]} of {path} sets its own Connection header: drop one"),))
-    return Built(compile_plan(plan, workers=_workers(o), timeout_ns=o.timeout_ns,
-                              schedule_grid_ns=o.schedule_grid_ns, keepalive=not o.disable_keepalive), ())
+    workload = compile_plan(plan, workers=_workers(o), timeout_ns=o.timeout_ns,
+                            schedule_grid_ns=o.schedule_grid_ns, keepalive=not o.disable_keepalive)
+    secrets = option_secrets(headers, credentials)
+    if plan.secrets is not None:
+        secrets.update(plan.secrets)
+    return Built(replace(workload, secrets=secrets), ())
 
 
 def compile_plan(plan: Plan, workers: int = 1, timeout_ns: int = DEFAULT_TIMEOUT_NS,

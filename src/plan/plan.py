@@ -118,6 +118,7 @@ class DataSource:
     on_exhausted: str                        # "stop" or "recycle"
     columns: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...] = field(repr=False, compare=False, hash=False)  # values in column order
+    secret_columns: tuple[str, ...] = ()     # `secret: true` (all) or [COLUMN, ...]: values shown as *** (redact.py)
 
     @property
     def row_count(self) -> int:
@@ -211,6 +212,7 @@ class Plan(ScenarioSet):
     max_vus: int | None = None               # open model: the most iterations in flight (None: engine's choice)
     cookies: CookiePolicy = CookiePolicy()   # each VU's jar (on by default, reset each iteration)
     source: str = field(default="", compare=False)   # the plan file as given
+    secrets: object = field(default=None, repr=False, compare=False)   # surge.plan.redact.Secrets of this plan
 
     @property
     def model(self) -> str:

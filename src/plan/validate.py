@@ -6,7 +6,6 @@
 """
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from typing import Mapping
@@ -25,12 +24,13 @@ from surge.plan.objective import ObjectiveError, parse_objective
 from surge.plan.plan import DataSource, Objective, Plan
 from surge.plan.scenarios import SCENARIO_KEYS, STEP_KEYS, Names, check_scenarios
 from surge.plan.step_checks import EXPECT_KEYS, EXTRACT_KEYS
+from surge.plan.errors import closest
 
 PLAN_KEYS = ("name", "target", "tls", "hosts", "objectives", "load", "data", "defaults", "scenarios", "follow_redirects",
              "auth", "cookies")
 LOAD_KEYS = ("model", "stages", "rate", "vus", "duration", "start", "max_vus")
 STAGE_KEYS = ("duration", "target")
-DATA_KEYS = ("file", "format", "order", "on_exhausted")
+DATA_KEYS = ("file", "format", "order", "on_exhausted", "secret")
 OBJECTIVE_KEYS = ("threshold", "abort_on_fail", "grace")
 MODELS = ("open", "closed")
 ORDERS = ("sequential", "random", "unique")
@@ -82,6 +82,16 @@ def check_file(path: str, environ: Mapping[str, str] | None = None,
     plan = _PlanChecker(checker, str(path), tls_overrides, auth_override, follow_override,
                         cli_headers).check(document.value)
     problems = problems + checker.problems
+    if plan is not None and not problems:
+        from dataclasses import replace as _replace
+
+        from surge.plan.redact import plan_secrets
+        try:
+            with open(str(path), encoding="utf-8", errors="replace") as f:
+                text = f.read()
+        except OSError:
+            text = ""
+        plan = _replace(plan, secrets=plan_secrets(document.value, text, checker.environ, plan.data))
     return (None if problems else plan), problems
 
 
@@ -229,9 +239,29 @@ class _PlanChecker:
         except DataFileError as exc:
             c.problem(path + ("file",), str(exc))
             return None, None
+        secret = self.secret_columns(path + ("secret",), spec["secret"], columns) if "secret" in spec else ()
         if c.count > before:
             return columns, None
-        return columns, DataSource(name, os.path.normpath(full), fmt, order, on_exhausted, columns, rows)
+        return columns, DataSource(name, os.path.normpath(full), fmt, order, on_exhausted, columns, rows,
+                                   secret_columns=secret)
+
+    def secret_columns(self, path, value, columns) -> tuple[str, ...]:
+        """`secret: true` (every column) or `secret: [COLUMN, ...]`: values never shown."""
+        if value is True:
+            return tuple(columns)
+        if value is False:
+            return ()
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.c.problem(path, f"expected true, false or a list of column names, got {show(value)}")
+            return ()
+        unknown = [v for v in value if v not in columns]
+        if unknown:
+            self.c.problem(path, f"no column {show(unknown[0])} in this data source; its columns: "
+                                 f"{', '.join(columns)}")
+            return ()
+        return tuple(value)
 
     # ---- load --------------------------------------------------------------------
 
@@ -372,15 +402,15 @@ class _PlanChecker:
         text = show(objective.text)
         scenario, step = objective.scenario, objective.step
         if scenario is not None and scenario not in step_names:
-            close = difflib.get_close_matches(scenario, list(step_names), n=1)
-            hint = f", did you mean {close[0]!r}?" if close else ""
+            close = closest(scenario, step_names)
+            hint = f", did you mean {close!r}?" if close else ""
             self.c.problem(path, f"{text}: no scenario named {scenario!r}{hint}")
             return False
         if step is not None:
             steps = step_names[scenario] if scenario is not None else set().union(*step_names.values())
             if step not in steps:
-                close = difflib.get_close_matches(step, sorted(steps), n=1)
-                hint = f", did you mean {close[0]!r}?" if close else ""
+                close = closest(step, sorted(steps))
+                hint = f", did you mean {close!r}?" if close else ""
                 where = f" in scenario {scenario!r}" if scenario is not None else ""
                 self.c.problem(path, f"{text}: no step named {step!r}{where}{hint}")
                 return False

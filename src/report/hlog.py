@@ -83,8 +83,10 @@ def write_hlog(result_or_intervals, path: str | os.PathLike, start_epoch_s: floa
     Histogram or its base64 V2 text."""
     if isinstance(result_or_intervals, dict):
         intervals: Iterable = intervals_from_result(result_or_intervals)
-        if start_epoch_s is None:
-            start_epoch_s = _epoch_s(result_or_intervals.get("started_at"))
+        if start_epoch_s is None:       # the exact start instant when the result has it (run.started_at_unix_ns)
+            exact_ns = (result_or_intervals.get("run") or {}).get("started_at_unix_ns")
+            start_epoch_s = (exact_ns / 1e9 if isinstance(exact_ns, int) and not isinstance(exact_ns, bool)
+                             else _epoch_s(result_or_intervals.get("started_at")))
         comment = f"surge {result_or_intervals.get('surge_version', '?')} latency, values in microseconds"
         if any(tag not in (None, UNCORRECTED_TAG) for *_, tag in intervals):
             comment += "; Tag=connect and Tag=tls_handshake: new connections' costs"

@@ -176,6 +176,9 @@ def _banners(result: dict) -> str:
     out = []
     if result.get("interrupted"):
         out.append('<div class="banner warn">Interrupted: the numbers below cover the run up to the stop.</div>')
+    if result.get("redacted") is False:
+        out.append('<div class="banner bad">Secrets not redacted (--no-redact): this report may show '
+                   "credentials; do not share it.</div>")
     for failed in result.get("workers_failed") or ():
         out.append(f'<div class="banner bad">Worker {_esc(failed.get("index"))} died: {_esc(failed.get("cause"))} '
                    "(its results up to then are included).</div>")

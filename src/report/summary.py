@@ -60,7 +60,9 @@ def _flow_lines(result: dict) -> list[str]:
                          f"{errors_total(st['errors']):>6}  {st['check_failures']:>13}  {p50:>8}  {p99:>8}{extra}"
                          f"  {statuses}")
     if result.get("objectives"):
-        lines += ["", "  Objectives"]
+        part = (result.get("run") or {}).get("segment")
+        lines += ["", "  Objectives" + (f" (segment {part['index']}/{part['count']} alone: the run's verdict is "
+                                        f"`surge merge`'s)" if part else "")]
         for o in result["objectives"]:
             value = o["value"]
             if value is None:
@@ -243,6 +245,8 @@ def render_summary(result: dict) -> str:
     lines = _head_lines(result)
     if result.get("interrupted"):
         lines.append("  INTERRUPTED: partial results below")
+    if result.get("redacted") is False:
+        lines.append("  SECRETS NOT REDACTED (--no-redact): do not share this output")
     lines.append("")
     open_model = cfg.get("model") == "open"
     if open_model:

@@ -16,6 +16,14 @@ from surge.result.format import RESULT_FORMAT
 from surge.result.schema import SchemaProblem, check_schema
 
 
+# What a result file may be, so a hostile or corrupt one costs bounded time and
+# memory: our writer keeps a result well under 100 MB (even a 24-hour run),
+# nests ~6 deep and writes no string longer than a histogram's text.
+MAX_RESULT_BYTES = 256 * 1024 * 1024
+MAX_NESTING = 32
+MAX_STRING_CHARS = 4 * 1024 * 1024
+
+
 class ResultFileError(ValueError):
     """A result file that cannot be read; the message is one line naming the file."""
 
@@ -25,7 +33,11 @@ def load_result(path: str | os.PathLike) -> dict:
     name = os.fspath(path)
     try:
         with open(name, "rb") as f:
-            raw = f.read()
+            size = os.fstat(f.fileno()).st_size
+            if size > MAX_RESULT_BYTES:
+                raise ResultFileError(f"{name}: {size:,} bytes, larger than any surge result "
+                                      f"(at most {MAX_RESULT_BYTES // 2**20} MiB): not a result file?")
+            raw = f.read(MAX_RESULT_BYTES + 1)
     except FileNotFoundError:
         raise ResultFileError(f"{name}: no such file") from None
     except IsADirectoryError:
@@ -48,7 +60,33 @@ def load_result(path: str | os.PathLike) -> dict:
             raise ResultFileError(f"{name}: truncated JSON: the file ends after {len(raw)} bytes ({lines} lines) "
                                   "in the middle of the result; was the run killed while writing it?") from None
         raise ResultFileError(f"{name}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except RecursionError:
+        raise ResultFileError(f"{name}: JSON nested deeper than any surge result "
+                              f"(at most {MAX_NESTING} levels): not a result file?") from None
+    except ValueError as exc:       # an integer past Python's digit limit (a hostile file)
+        raise ResultFileError(f"{name}: invalid JSON: {str(exc).split(';')[0]}") from None
     return check_result(data, name)
+
+
+def check_shape(data, where: str) -> None:
+    """ResultFileError when `data` nests deeper than MAX_NESTING or holds a
+    string longer than MAX_STRING_CHARS (a walk without recursion)."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_NESTING:
+            raise ResultFileError(f"{where}: JSON nested deeper than any surge result "
+                                  f"(at most {MAX_NESTING} levels): not a result file?")
+        if isinstance(value, str):
+            if len(value) > MAX_STRING_CHARS:
+                raise ResultFileError(f"{where}: a string of {len(value):,} characters, longer than any "
+                                      f"surge result holds (at most {MAX_STRING_CHARS // 2**20} Mi): "
+                                      "not a result file?")
+        elif isinstance(value, dict):
+            stack.extend((item, depth + 1) for item in value.values())
+            stack.extend((key, depth + 1) for key in value)
+        elif isinstance(value, list):
+            stack.extend((item, depth + 1) for item in value)
 
 
 def check_result(data, where: str = "result") -> dict:
@@ -68,6 +106,7 @@ def check_result(data, where: str = "result") -> dict:
         raise ResultFileError(f"{where}: written by surge {data['surge_version']} in result format "
                               f"{result_format}; this surge {__version__} reads format {RESULT_FORMAT} "
                               "and older: upgrade surge to read it")
+    check_shape(data, where)
     try:
         check_schema(data)
     except SchemaProblem as problem:

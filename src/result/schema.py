@@ -121,8 +121,9 @@ class Histogram(Spec):
             self.fail(value, path)
         try:
             Hist.decode(value)
-        except (HistogramDecodeError, ValueError, TypeError, OverflowError, MemoryError):
-            raise SchemaProblem(path, f"expected {self.what}, got a string that does not decode") from None
+        except (HistogramDecodeError, ValueError, TypeError, OverflowError, MemoryError) as exc:
+            why = f" ({exc})" if isinstance(exc, HistogramDecodeError) else ""
+            raise SchemaProblem(path, f"expected {self.what}, got a string that does not decode{why}") from None
 
 
 class AnyOf(Spec):
@@ -356,6 +357,8 @@ RESULT = Obj(
     required={"surge_version": TEXT, "config": CONFIG, "totals": TOTALS, "latency": LATENCY,
               "timeseries": ListOf(POINT)},
     optional={"started_at": TEXT, "run": RUN, "machine": Obj(), "interrupted": FLAG,
+              # false: `surge run --no-redact` (secrets are shown as they were sent)
+              "redacted": FLAG,
               "aborted_by": TEXT, "latency_uncorrected": LATENCY,
               # per new connection (µs): TCP connect time, and the TLS handshake's with an https host
               "connect": LATENCY, "tls_handshake": LATENCY, "tls": TLS,

@@ -86,9 +86,19 @@ def run_observed(workload: Workload, observers: Observers, launch=None) -> tuple
         interrupted = False
     except Interrupted as exc:
         record, interrupted = exc.record, True
-    result = record.to_result()
+    result = redacted(record.to_result(), workload)
     observers.finish(result)
     return result, interrupted
+
+
+def redacted(result: dict, workload: Workload) -> dict:
+    """The result as every report shows it: the run's secret values as ***
+    (surge.plan.redact), and whether that was done (`--no-redact`: false)."""
+    from surge.plan import redact
+    if workload.secrets is not None:
+        result = workload.secrets.scrub_tree(result)
+    result["redacted"] = redact.enabled()
+    return result
 
 
 @dataclass
@@ -101,6 +111,11 @@ class Ending:
     allow_inconclusive: bool = False
     interrupted: bool = False
     command: str = "surge run"
+    # "segment 1/3": this run is one part of a run spread over instances (--segment).
+    # Its objectives are evaluated and shown, but the verdict (exit 3) is the whole
+    # run's, made by `surge merge` on the merged result: a part alone may miss a
+    # `throughput >=` the parts reach together, or meet a p99 the whole misses.
+    part_of: str | None = None
 
     @property
     def to_stderr(self) -> bool:
@@ -142,7 +157,10 @@ def conclude(result: dict, workload: Workload, ending: Ending, echo: Echo) -> in
         echo(f"{ending.command}: stopped early: {result['aborted_by']}", True)
         codes.append(EXIT_GATE)
     failed = [o["name"] for o in result.get("objectives", []) if not o["passed"]]
-    if failed:
+    if failed and ending.part_of:
+        echo(f"{ending.command}: {ending.part_of}: not met by this part alone: {'; '.join(failed)} "
+             f"(the run's verdict is made on the merged result: surge merge)", True)
+    elif failed:
         echo(f"{ending.command}: {'objective' if len(failed) == 1 else 'objectives'} failed: {'; '.join(failed)}",
              True)
         codes.append(EXIT_GATE)

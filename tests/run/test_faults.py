@@ -131,3 +131,19 @@ def test_responses_smaller_than_any_seen_do_not_stall(timing):
     assert sum(totals["errors"].values()) == 0, totals["errors"]
     assert seen == 640
     assert run.result["config"]["pipeline_timing"] == timing
+
+
+def test_fuzzed_responses_never_hang_or_crash_the_engine():
+    """Issue 15 item 7 against the engine itself: a server answering each request
+    with a random, mutated or oversized stream (tests/support/http_fuzz.py) in
+    random pieces.  A timed run ends on time with responses and parse errors
+    counted, and an -n run still ends (every request answered or failed)."""
+    run, totals = totals_against("fuzzed", "-d", "2s", "-c", "4", "-w", "1", "-q", "--timeout", "500ms")
+    assert run.code in (0, 1), run.stderr
+    assert totals["requests"] > 50 and totals["errors"]["parse"] > 20, totals
+    with FaultyServer("fuzzed") as server:
+        counted = run_surge("run", server.url, "-n", "300", "-c", "4", "-w", "1", "-q", "--timeout", "500ms",
+                            timeout_s=60)
+    assert counted.result is not None and "Traceback" not in counted.stderr, counted.stderr
+    done = counted.result["totals"]
+    assert done["requests"] + sum(done["errors"].values()) >= 300, done

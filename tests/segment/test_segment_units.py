@@ -131,3 +131,17 @@ def test_result_line_round_trip_and_damage():
         decode_result_line("SURGE-RESULT not*base64")
     with pytest.raises(ResultLineError, match="start with"):
         decode_result_line("hello")
+
+
+def test_a_part_shows_failed_objectives_without_exit_3():
+    """Ending.part_of: a segment's objectives are the merged result's to judge."""
+    from surge.outcome import EXIT_GATE, EXIT_OK
+    from tests.run.test_session import conclude_with, result, workload
+    from surge.plan.objective import parse_objective
+
+    objectives = (parse_objective("p99 < 1us"),)
+    code, said = conclude_with(result(), workload(*objectives), part_of="segment 1/3")
+    assert code == EXIT_OK
+    assert said[-1] == ("surge run: segment 1/3: not met by this part alone: p99 < 1us (the run's verdict is "
+                        "made on the merged result: surge merge)", True)
+    assert conclude_with(result(), workload(*objectives))[0] == EXIT_GATE

@@ -153,3 +153,20 @@ def test_each_stage_is_shared_and_the_shares_add_up(server):
         assert points and all(point["target"] == share for point in points), points
         # (the last point comes from the final snapshot, taken once the connections are closed)
         assert all(point["active_connections"] == share for point in points[:-1]), points
+
+
+def test_a_part_shows_its_objectives_but_the_verdict_is_the_whole_runs(server, tmp_path):
+    """`requests >= 600` over three parts of 300 rows each: the part alone misses
+    it, and still exits 0 (surge merge judges the whole); --baseline is refused."""
+    plan = unique_rows_plan(tmp_path, server.url, 900, "{model: closed, vus: 3, duration: 60s}")
+    with open(plan, "a") as f:
+        f.write('objectives:\n  - "requests >= 600"\n  - {threshold: "requests >= 600", abort_on_fail: true}\n')
+    [run] = run_surge_together(["run", plan, "-w", "1", "-q", "--segment", "1/3"], timeout_s=60)
+    assert run.code == 0, run.stderr
+    assert run.result["totals"]["requests"] == 300
+    assert [o["passed"] for o in run.result["objectives"]] == [False, False]
+    assert "aborted_by" not in run.result
+    assert "not met by this part alone: requests >= 600" in run.stderr
+    assert "alone: the run's verdict is `surge merge`'s" in run.stdout
+    [refused] = run_surge_together(["run", plan, "-q", "--segment", "1/3", "--baseline", plan], timeout_s=60)
+    assert refused.code == 2 and "--baseline with --segment" in refused.stderr, refused.stderr

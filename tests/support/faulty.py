@@ -37,6 +37,10 @@ HTTP kinds (the `kind` argument; `KINDS` lists them):
                    body, so Expect: 100-continue clients work), then a 200
   no_body_status   keep-alive 204 and 304 alternately (per connection, 204
                    first), neither with a body or a Content-Length
+  fuzzed           answers each request with a stream from tests/support/
+                   http_fuzz.py (valid, mutated, garbage, or a head past the
+                   64-KiB limit), written in random pieces; after any but a
+                   valid keep-alive stream it closes politely
   shrinking        keep-alive 200s: the first `large_responses` (default 16)
                    on each connection carry a 1000-byte body, the rest an
                    empty one (responses smaller than any seen before)
@@ -72,7 +76,7 @@ __all__ = ["FaultyServer", "KINDS", "TLS_KINDS", "CHUNKED_BODY", "GARBAGE", "POL
 
 KINDS = (
     "reset", "truncate", "garbage", "close_each", "close_delimited", "chunked",
-    "trickle", "huge", "silent", "continue", "no_body_status", "shrinking",
+    "trickle", "huge", "silent", "continue", "no_body_status", "shrinking", "fuzzed",
 )
 TLS_KINDS = ("tls_garbage", "tls_reset", "tls_silent")
 POLL_S = 0.05              # longest any loop blocks before looking at the stop flag
@@ -334,6 +338,23 @@ def _serve_tls_silent(conn: _Connection) -> None:
         conn.drain()
 
 
+def _serve_fuzzed(conn: _Connection) -> None:
+    import random
+
+    from tests.support.http_fuzz import responses, splits
+    with conn.server._lock:
+        rng = random.Random(conn.server._connections)       # each connection its own, repeatable stream
+    stream = responses(rng)
+    while conn.read_request() is not None:
+        kind, data, statuses = next(stream)
+        for piece in splits(rng, data):
+            if not conn.send(piece):
+                return
+        if kind != "valid" or b"connection: close" in data.lower() or b"HTTP/1.0" in data:
+            conn.close_politely()
+            return
+
+
 _BEHAVIOURS = {
     "reset": _serve_reset,
     "truncate": _serve_truncate,
@@ -347,6 +368,7 @@ _BEHAVIOURS = {
     "continue": _serve_continue,
     "no_body_status": _serve_no_body_status,
     "shrinking": _serve_shrinking,
+    "fuzzed": _serve_fuzzed,
     "tls_garbage": _serve_tls_garbage,
     "tls_reset": _serve_tls_reset,
     "tls_silent": _serve_tls_silent,

@@ -1,0 +1,183 @@
+"""Issue 15 item 8: secrets stay secret in every output, and `--no-redact` says so.
+
+A URL run with -H 'Authorization: Bearer s3cr3t-XYZ', a URL run with
+user:pa55word@, and a plan run with a `password` body field, a `secret:` data
+column, a ${env.*} value and target credentials: the server receives every
+secret (so the test is not vacuous), and none of them is in the JSON, HTML, CSV,
+hlog, summary (stdout and stderr) or what /metrics served."""
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from surge.plan.redact import Secrets, set_enabled
+from tests.support.recording import RecordingServer
+
+BEARER = "s3cr3t-XYZ"
+URL_PASSWORD = "pa55word"
+BODY_PASSWORD = "hunter2-Body"
+COLUMN_SECRET = "c0lumn-Secret-"         # + row number
+ENV_SECRET = "env-V4lue-9q"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_with_every_output(tmp_path, *args, env=None):
+    """`surge run ARGS` writing --json/--html/--csv/--hlog and serving /metrics,
+    scraped until it exits; (exit code, {output name: text})."""
+    out = {name: tmp_path / f"out.{name}" for name in ("json", "html", "csv", "hlog")}
+    port = _free_port()
+    cmd = [sys.executable, "-m", "surge", "run", *args, "--prometheus", str(port),
+           *sum(([f"--{name}", str(path)] for name, path in out.items()), [])]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **(env or {})})
+    scraped = []
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+                scraped.append(response.read().decode())
+        except OSError:
+            pass
+        time.sleep(0.2)
+    stdout, stderr = proc.communicate(timeout=30)
+    texts = {"stdout": stdout, "stderr": stderr, "metrics": "\n".join(scraped)}
+    for name, path in out.items():
+        texts[name] = path.read_text() if path.exists() else ""
+    for extra in tmp_path.glob("out.steps.csv"):
+        texts["steps.csv"] = extra.read_text()
+    assert scraped, f"/metrics was never served: {stderr}"
+    return proc.returncode, texts
+
+
+def assert_nowhere(texts: dict, *secrets: str):
+    for name, text in texts.items():
+        for secret in secrets:
+            assert secret not in text, f"{secret!r} found in {name}"
+
+
+def test_a_bearer_header_is_sent_and_never_shown(tmp_path):
+    with RecordingServer() as server:
+        code, texts = run_with_every_output(tmp_path, server.url, "-n", "50", "-c", "2", "-w", "1",
+                                            "-H", f"Authorization: Bearer {BEARER}")
+    assert code == 0, texts["stderr"]
+    assert server.header_values("Authorization")[0] == f"Bearer {BEARER}"
+    assert_nowhere(texts, BEARER)
+    result = json.loads(texts["json"])
+    assert result["redacted"] is True and result["config"]["headers"] == ["Authorization: ***"]
+
+
+def test_url_credentials_are_sent_and_never_shown(tmp_path):
+    with RecordingServer() as server:
+        url = f"http://user:{URL_PASSWORD}@127.0.0.1:{server.port}/"
+        code, texts = run_with_every_output(tmp_path, url, "-n", "50", "-c", "2", "-w", "1")
+    assert code == 0, texts["stderr"]
+    assert server.header_values("Authorization")[0].startswith("Basic ")
+    assert_nowhere(texts, URL_PASSWORD)
+
+
+def _plan(tmp_path, port: int) -> str:
+    (tmp_path / "users.csv").write_text("name,password\n" + "".join(
+        f"user{i},{COLUMN_SECRET}{i}\n" for i in range(20)))
+    (tmp_path / "keys.csv").write_text("key\n" + "".join(f"{COLUMN_SECRET}k{i}\n" for i in range(5)))
+    plan = tmp_path / "secret-plan.yaml"
+    plan.write_text(
+        "name: secrets\n"
+        f"target: http://admin:{URL_PASSWORD}@127.0.0.1:{port}\n"
+        "load: {model: closed, vus: 2, duration: 2s}\n"
+        "data:\n"
+        "  users: {file: users.csv}\n"
+        "  keys: {file: keys.csv, secret: [key]}\n"
+        "scenarios:\n"
+        "  - name: s\n"
+        "    steps:\n"
+        "      - name: login\n"
+        "        request: POST /login\n"
+        f"        json: {{user: '${{users.name}}', password: {BODY_PASSWORD}, again: '${{users.password}}'}}\n"
+        "      - name: keyed\n"
+        "        request: GET /k\n"
+        "        headers: {X-Key: '${keys.key}', X-Env: '${env.SURGE_TEST_SECRET}'}\n")
+    return str(plan)
+
+
+def test_a_plans_secrets_are_sent_and_never_shown(tmp_path):
+    with RecordingServer() as server:
+        code, texts = run_with_every_output(tmp_path, _plan(tmp_path, server.port), "-w", "1",
+                                            env={"SURGE_TEST_SECRET": ENV_SECRET})
+        bodies = b"".join(server.bodies).decode()
+        sent = [v for v in server.header_values("X-Key") if v] + [v for v in server.header_values("X-Env") if v]
+    assert code == 0, texts["stderr"]
+    assert BODY_PASSWORD in bodies and f"{COLUMN_SECRET}1" in bodies       # sent as written
+    assert ENV_SECRET in sent and any(v.startswith(f"{COLUMN_SECRET}k") for v in sent)
+    assert_nowhere(texts, URL_PASSWORD, BODY_PASSWORD, COLUMN_SECRET, ENV_SECRET)
+
+
+def test_no_redact_shows_the_secret_and_says_so(tmp_path):
+    with RecordingServer() as server:
+        code, texts = run_with_every_output(tmp_path, server.url, "-n", "20", "-c", "1", "-w", "1", "--no-redact",
+                                            "-H", f"Authorization: Bearer {BEARER}")
+    assert code == 0, texts["stderr"]
+    result = json.loads(texts["json"])
+    assert result["redacted"] is False
+    assert result["config"]["headers"] == [f"Authorization: Bearer {BEARER}"]
+    assert "NOT REDACTED" in texts["stdout"] + texts["stderr"]
+    assert "not redacted" in texts["html"]
+
+
+def test_an_error_message_never_shows_a_secret_value(tmp_path):
+    """A run that cannot start (the target refuses) names the URL without its password."""
+    from tests.helpers import run_surge
+    port = _free_port()
+    run = run_surge("run", f"http://user:{URL_PASSWORD}@127.0.0.1:{port}/", "-n", "1", "-H",
+                    f"Proxy-Authorization: Basic {BEARER}", json_result=False)
+    assert run.code == 1, run.stderr
+    assert URL_PASSWORD not in run.stderr + run.stdout and BEARER not in run.stderr + run.stdout
+
+
+# ---- the Secrets helper (what the journal and every writer call) ----------------------------------
+
+def test_scrub_replaces_every_value_longest_first_and_keeps_histograms():
+    secrets = Secrets(["abcd", "abcdef", "zz"])          # "zz": too short to scrub from free text
+    assert secrets.scrub("x abcdef y abcd zz") == "x *** y *** zz"
+    tree = secrets.scrub_tree({"url": "http://h/?k=abcd", "hdr": "abcdabcd", "abcd": [1, "abcd"]})
+    assert tree == {"url": "http://h/?k=***", "hdr": "abcdabcd", "***": [1, "***"]}
+
+
+def test_scrub_with_a_large_secret_column_uses_the_window_scan():
+    secrets = Secrets(f"value-{i:05d}" for i in range(5000))
+    assert secrets.scrub("a value-04999 b value-00001c") == "a *** b ***c"
+    assert secrets.scrub("nothing here") == "nothing here"
+
+
+@pytest.fixture
+def redaction_off():
+    set_enabled(False)
+    yield
+    set_enabled(True)
+
+
+def test_scrub_is_off_with_no_redact(redaction_off):
+    assert Secrets(["abcd"]).scrub("abcd") == "abcd"
+
+
+@pytest.mark.parametrize("spec, fragment", [
+    ("secret: [nope]", "no column 'nope'"),
+    ("secret: 5", "expected true, false or a list of column names"),
+])
+def test_a_bad_secret_key_is_one_line(tmp_path, spec, fragment):
+    from tests.helpers import assert_one_line_error, run_surge
+    (tmp_path / "u.csv").write_text("name\nx\n")
+    plan = tmp_path / "p.yaml"
+    plan.write_text("name: p\ntarget: http://127.0.0.1:9\nload: {model: closed, vus: 1, duration: 1s}\n"
+                    f"data:\n  u: {{file: u.csv, {spec}}}\n"
+                    "scenarios:\n  - {name: s, steps: [{name: a, request: 'GET /${u.name}'}]}\n")
+    assert_one_line_error(run_surge("run", str(plan), json_result=False), 2, "data.u.secret", fragment)
