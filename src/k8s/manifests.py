@@ -7,10 +7,12 @@
 
 Choices (the issue is silent on them):
 - No retries means `backoffLimitPerIndex: 0` (Kubernetes 1.29+), not `backoffLimit: 0`:
-  with the latter, the first pod to fail (a part whose own objective failed, exit 3)
+  with the latter, the first pod to fail (a dead worker, a target outage: exit 1)
   fails the Job, and the Job controller then kills the pods still running, losing
-  their results.  Per index, each pod ends on its own; the whole is judged by
-  `surge k8s collect`.
+  their results, which `collect --allow-partial` could still merge.  Per index, each
+  pod ends on its own.  A part never exits 3 (`surge run --segment` leaves the
+  verdict to the merge), so the Job's status says whether the pods ran, and
+  `surge k8s collect`'s exit code whether the whole met its objectives.
 - Requests equal limits (CPU and memory): the Guaranteed QoS class, so the
   generator is neither throttled below what it asked for nor the first evicted;
   `-w` defaults to the CPU count asked (os.cpu_count() in a pod is the node's).

@@ -382,6 +382,8 @@ def combine(selection: Selection) -> dict:
         "machine": machine,
         "interrupted": any(p.result.get("interrupted") for p in parts),
     }
+    if any("redacted" in p.result for p in parts):         # false when any part ran with --no-redact
+        result["redacted"] = all(p.result.get("redacted", True) for p in parts)
     aborted = [f"segment {p.segment['index']}: {p.result['aborted_by']}" for p in parts if p.result.get("aborted_by")]
     if aborted:
         result["aborted_by"] = "; ".join(aborted)

@@ -96,9 +96,10 @@ def test_throughput_that_only_the_sum_reaches(tmp_path):
     with LoggingNginx() as server:
         plan.write_text(THROUGHPUT_PLAN.format(url=server.url))
         runs = run_parts([str(plan)], tmp_path)
-    for run in runs:            # each part, judged alone, fails: 300/s < 600/s
-        assert run.code == 3, run.stderr
+    for run in runs:            # each part alone misses it (300/s < 600/s), and leaves the verdict to the merge
+        assert run.code == 0, run.stderr
         assert run.result["objectives"][0]["passed"] is False
+        assert "not met by this part alone" in run.stderr
     parts = [str(tmp_path / f"part-{i}.json") for i in range(SEGMENTS)]
     out = tmp_path / "merged.json"
     done = merge(*parts, "--json", str(out))
@@ -147,7 +148,7 @@ def test_p99_that_one_slow_part_breaks_and_the_whole_meets(tmp_path):
         plan.write_text(P99_PLAN.format(url=server.url))
         runs = run_parts([str(plan)], tmp_path)
     verdicts = [run.result["objectives"][0]["passed"] for run in runs]
-    assert verdicts[2] is False and runs[2].code == 3, runs[2].stderr         # the slow part, alone
+    assert verdicts[2] is False and runs[2].code == 0, runs[2].stderr         # the slow part, alone
     assert runs[2].result["latency"]["percentiles"]["99"] >= 250_000
     out = tmp_path / "merged.json"
     done = merge(*(str(tmp_path / f"part-{i}.json") for i in range(SEGMENTS)), "--json", str(out))
