@@ -269,6 +269,7 @@ CONFIG = Obj(
               "targets_file": TEXT, "order": Choice("round-robin", "random"), "targets": Count(1),
               # --disable-keepalive: written (false) only when keep-alive was off
               "keepalive": FLAG,
+              "bind": ListOf(TEXT),         # --bind's source addresses
               # an https target's TLS options as asked (surge.plan.describe); what was negotiated is the top-level "tls"
               "tls": Obj(optional={"verify": FLAG, "server_name": TEXT, "resume": FLAG, "ktls": FLAG,
                                    "keylog": FLAG})},
@@ -282,7 +283,9 @@ TOTALS = Obj(
               "responses_by_status": COUNTS, "errors": COUNTS},
     optional={"failed": FAILED, "error_rate": NUMBER, "in_flight_at_stop": COUNT, "due": COUNT,
               "dropped": COUNT, "queued_at_stop": COUNT, "active_connections": COUNT,
-              "connections_opened": COUNT},
+              "connections_opened": COUNT,
+              # connects that failed for want of a source port / a descriptor (surge.run.limits)
+              "connect_exhausted": Obj(optional={"ports": COUNT, "fds": COUNT})},
     rules=(When("due", ("dropped",)),),
 )
 

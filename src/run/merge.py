@@ -184,6 +184,7 @@ class RunRecord:
             "error_rate": failed_fraction(failed, requests, errors),
             "in_flight_at_stop": sum(w.abandoned for w in self.workers),
             "connections_opened": sum(connection_costs.connections_opened(w.latest()) for w in self.workers),
+            **connection_costs.exhausted_totals([w.latest() for w in self.workers]),
             **extra,
             **redirect_totals(self.step_counters()[0]),     # hops (surge.run.redirects)
         }
