@@ -287,7 +287,8 @@ def _observers(workload, quiet, prometheus_address, watch_pid, segment):
     if prometheus_address:
         from surge.report.prometheus import AddressError, ExporterError, PrometheusExporter
         try:
-            exporter = PrometheusExporter(prometheus_address, config=config).start()
+            exporter = PrometheusExporter(prometheus_address, config=config,
+                                          segment=None if segment.whole else segment.index).start()
         except AddressError as exc:
             raise SurgeExit(EXIT_USAGE, f"surge run: error: {exc}") from None
         except ExporterError as exc:

@@ -345,6 +345,17 @@ RUN = Obj(required={"id": TEXT, "segment": Nullable(SEGMENT),
                     "started_at_unix_ns": Nullable(COUNT)},
           optional={"plan_hash": Nullable(TEXT)})
 
+# `surge merge` (surge.result.combine): which segments were merged and a row per instance
+# (its resources and machine stay there, per instance).
+MERGE_PART = Obj(required={"segment": COUNT, "source": TEXT, "requests": COUNT, "rps": NUMBER,
+                           "start_offset_ms": NUMBER},
+                 optional={"duration_s": NUMBER, "p99_us": Nullable(NUMBER), "cpu_percent": Nullable(NUMBER),
+                           "workers": Nullable(COUNT), "interrupted": FLAG, "machine": Obj(), "resources": Obj(),
+                           "aborted_by": TEXT, "objectives_failed": ListOf(TEXT)})
+MERGE = Obj(required={"segments": Count(1), "merged": ListOf(COUNT), "missing": ListOf(COUNT),
+                      "parts": ListOf(MERGE_PART)},
+            optional={"duplicates_left_out": ListOf(TEXT)})
+
 RESULT = Obj(
     required={"surge_version": TEXT, "config": CONFIG, "totals": TOTALS, "latency": LATENCY,
               "timeseries": ListOf(POINT)},
@@ -356,7 +367,7 @@ RESULT = Obj(
               "connect": LATENCY, "tls_handshake": LATENCY, "tls": TLS,
               "workers_failed": ListOf(Obj(required={"index": COUNT, "cause": TEXT})),
               "resources": Obj(optional={"workers": ListOf(USAGE), "supervisor": USAGE}),
-              "objectives": ListOf(OBJECTIVE), "steps": ListOf(STEP), "scenarios": ListOf(SCENARIO),
+              "objectives": ListOf(OBJECTIVE), "merge": MERGE, "steps": ListOf(STEP), "scenarios": ListOf(SCENARIO),
               # `surge run --baseline`: the gate's last line, the baseline's file name, pass or not
               "gate": Obj(required={"verdict": TEXT}, optional={"baseline": TEXT, "passed": FLAG}),
               # quarter-second points (surge.run.merge.sub_second_samples): what compare tests on
