@@ -266,7 +266,9 @@ def render_summary(result: dict) -> str:
                      f"RSS up to {max(w['rss_kb'] for w in watched) / 1024:.1f} MiB")
     lines += _flow_lines(result)
     for failed in result.get("workers_failed", []):
-        lines.append(f"  WORKER {failed['index']} DIED: {failed['cause']} (its results up to then are included)")
+        when = f" at {failed['at_s']:g}s" if isinstance(failed.get("at_s"), (int, float)) else ""
+        lines.append(f"  WORKER {failed['index']} DIED{when}: {failed['cause']} "
+                     "(its results up to its last report are included)")
     return "\n".join(lines)
 
 

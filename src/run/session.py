@@ -171,7 +171,9 @@ def conclude(result: dict, workload: Workload, ending: Ending, echo: Echo) -> in
 
 def died(failed: list[dict], workers: int) -> str:
     """'worker 1 (killed by SIGKILL) died during the run; the others' results are kept'."""
-    names = ", ".join(f"worker {w['index']} ({w['cause']})" for w in failed)
+    names = ", ".join(f"worker {w['index']} ({w['cause']}"
+                      + (f" at {w['at_s']:g}s" if isinstance(w.get("at_s"), (int, float)) else "") + ")"
+                      for w in failed)
     if len(failed) < workers:
         kept = "the other's results are kept" if workers - len(failed) == 1 else "the others' results are kept"
     else:

@@ -8,6 +8,7 @@ Failed when it cannot run.
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import os
 import resource
@@ -291,20 +292,57 @@ def prepare_workers(workload: Workload) -> None:
     import uvloop  # noqa: F401
     import surge.core._engine  # noqa: F401
     import surge.run.flows  # noqa: F401
+    _libc()                 # ctypes, for die_with_parent
 
 
-def worker_main(spec: WorkerSpec, pipe) -> None:
+def worker_main(spec: WorkerSpec, pipe, supervisor_pid: int | None = None) -> None:
     """Entry point of a forked worker process; `pipe` is its end of a
-    surge.run.messages.Channel."""
+    surge.run.messages.Channel.  A supervisor that dies (even by SIGKILL)
+    takes its workers with it: the kernel's parent-death signal kills a
+    worker at once, and the channel's end-of-file stops one that outlived
+    it anyway (the signal could not be set), so no orphan keeps loading the target."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)        # the supervisor decides when to stop
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    die_with_parent(supervisor_pid)
     import uvloop
 
     try:
         uvloop.run(_run(spec, pipe))
-    except (OSError, ValueError) as exc:        # fd limit, tables the engine cannot take (TlsConfigError is one)
-        pipe.send(Failed(reason=str(exc)))
+    except BrokenPipeError:                     # the supervisor is gone: nobody to tell
         raise SystemExit(1)
+    except (OSError, ValueError) as exc:        # fd limit, tables the engine cannot take (TlsConfigError is one)
+        try:
+            pipe.send(Failed(reason=str(exc)))
+        except OSError:
+            pass
+        raise SystemExit(1)
+
+
+PR_SET_PDEATHSIG = 1        # prctl(2): the signal this process gets when its parent exits
+
+
+def die_with_parent(supervisor_pid: int | None) -> None:
+    """Ask the kernel for SIGKILL when the supervisor exits (Linux prctl
+    PR_SET_PDEATHSIG); exit now if it already has (died between the fork
+    and the prctl: then this process was re-parented)."""
+    if supervisor_pid is None:
+        return
+    libc = _libc()
+    if libc is not None:
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != supervisor_pid:
+        os._exit(1)
+
+
+@functools.cache
+def _libc():
+    """libc through ctypes (loaded by prepare_workers before the forks), or None without prctl."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+    except (ImportError, OSError):
+        return None
+    return libc if hasattr(libc, "prctl") else None
 
 
 async def _run(spec: WorkerSpec, pipe) -> None:
