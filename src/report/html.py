@@ -176,6 +176,9 @@ def _banners(result: dict) -> str:
     out = []
     if result.get("interrupted"):
         out.append('<div class="banner warn">Interrupted: the numbers below cover the run up to the stop.</div>')
+    if result.get("recovered"):
+        out.append('<div class="banner warn">Recovered from the run\'s journal (surge report --recover): '
+                   "the seconds it journaled before it stopped.</div>")
     if result.get("redacted") is False:
         out.append('<div class="banner bad">Secrets not redacted (--no-redact): this report may show '
                    "credentials; do not share it.</div>")

@@ -222,6 +222,8 @@ def render_summary(result: dict) -> str:
     lines = _head_lines(result)
     if result.get("interrupted"):
         lines.append("  INTERRUPTED: partial results below")
+    if result.get("recovered"):
+        lines.append("  RECOVERED from the run's journal: every second it journaled (surge report --recover)")
     if result.get("redacted") is False:
         lines.append("  SECRETS NOT REDACTED (--no-redact): do not share this output")
     lines.append("")

@@ -348,6 +348,8 @@ RESULT = Obj(
     optional={"started_at": TEXT, "run": RUN, "machine": Obj(), "interrupted": FLAG,
               # false: `surge run --no-redact` (secrets are shown as they were sent)
               "redacted": FLAG,
+              # rebuilt from a run's journal by `surge report --recover` (surge.run.journal)
+              "recovered": FLAG,
               "aborted_by": TEXT, "latency_uncorrected": LATENCY,
               # per new connection (µs): TCP connect time, and the TLS handshake's with an https host
               "connect": LATENCY, "tls_handshake": LATENCY, "tls": TLS,
