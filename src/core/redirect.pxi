@@ -223,11 +223,11 @@ cdef bint hop_prepare(Engine e, Conn* c, uint32_t v, int status) noexcept:
     a name that does not resolve, out of memory)."""
     cdef VU* vu = &e.flow.vus[v]
     cdef const char* req = c.rendered
-    cdef int64_t head_end, line_end, sp1, sp2, body_len = 0, at, i, n, eol, name_len
+    cdef int64_t head_end, line_end, sp1, sp2, body_len = 0, at, i, n, eol
     cdef int base_host = c.index % e.n_hosts, host
     cdef char target[MAX_TARGET_BYTES + 16]
     cdef int64_t target_len
-    cdef bint to_get, cross, same_method, drop, drop_cookie
+    cdef bint to_get, cross, same_method, drop_cookie
     cdef const char* line
     cdef Conn* hop
     if req == NULL:
@@ -252,21 +252,7 @@ cdef bint hop_prepare(Engine e, Conn* c, uint32_t v, int status) noexcept:
     # The head: request line, Host, then the earlier request's other lines.
     if not reserve(&e.flow.hop_scratch, &e.flow.hop_scratch_cap, head_end + 3 * target_len + 600):
         return False
-    at = 0
-    if to_get:
-        memcpy(e.flow.hop_scratch, b"GET ", 4)
-        at = 4
-    else:
-        memcpy(e.flow.hop_scratch, req, sp1 + 1)
-        at = sp1 + 1
-    at += copy_target(e.flow.hop_scratch + at, target, target_len)
-    memcpy(e.flow.hop_scratch + at, b" HTTP/1.1\r\nHost: ", 17)
-    at += 17
-    memcpy(e.flow.hop_scratch + at, e.flow.rhosts[host].authority, e.flow.rhosts[host].authority_len)
-    at += e.flow.rhosts[host].authority_len
-    e.flow.hop_scratch[at] = b'\r'
-    e.flow.hop_scratch[at + 1] = b'\n'
-    at += 2
+    at = hop_start_line(e.flow.hop_scratch, req, sp1, to_get, target, target_len, &e.flow.rhosts[host])
     at = cookie_hop_into(e, vu, &e.flow.steps[e.flow.scenarios[vu.scenario].steps[vu.pos]], host,
                          &e.flow.hop_scratch, &e.flow.hop_scratch_cap, at)     # the jar's Cookie line (cookies.pxi)
     if at < 0:
@@ -277,20 +263,9 @@ cdef bint hop_prepare(Engine e, Conn* c, uint32_t v, int status) noexcept:
         eol = find_byte(req + i, head_end - i, b'\n')
         n = (eol + 1) if eol >= 0 else head_end - i
         line = req + i
-        name_len = find_byte(line, n, b':')
-        drop = name_len <= 0 or ieq_prefix(line, n, b"host:")
-        if not drop and to_get:
-            drop = (ieq_prefix(line, n, b"content-length:") or ieq_prefix(line, n, b"content-type:")
-                    or ieq_prefix(line, n, b"content-encoding:") or ieq_prefix(line, n, b"content-language:")
-                    or ieq_prefix(line, n, b"content-location:"))
-        if not drop and drop_cookie:            # the jar wrote this hop's own Cookie line
-            drop = ieq_prefix(line, n, b"cookie:")
-        if not drop and cross:
-            drop = (ieq_prefix(line, n, b"authorization:") or ieq_prefix(line, n, b"proxy-authorization:")
-                    or ieq_prefix(line, n, b"cookie:"))
-        if not drop and ieq_prefix(line, n, b"content-length:"):
-            body_len = content_length_of(line, n)
-        if not drop:
+        if hop_keeps_header(line, n, to_get, drop_cookie, cross):
+            if ieq_prefix(line, n, b"content-length:"):
+                body_len = content_length_of(line, n)
             memcpy(e.flow.hop_scratch + at, line, n)
             at += n
         i += n
@@ -310,6 +285,46 @@ cdef bint hop_prepare(Engine e, Conn* c, uint32_t v, int status) noexcept:
     vu.hop_host = host
     vu.hop_len = at
     vu.hop_head = not to_get and span_is(req, sp1, b"HEAD")
+    return True
+
+
+cdef int64_t hop_start_line(char* out, const char* req, int64_t sp1, bint to_get, const char* target,
+                            int64_t target_len, RedirectHost* to) noexcept:
+    """The hop's request line and Host line into `out` (reserved by the
+    caller); returns their length.  The method is the request's own, or GET."""
+    cdef int64_t at
+    if to_get:
+        memcpy(out, b"GET ", 4)
+        at = 4
+    else:
+        memcpy(out, req, sp1 + 1)
+        at = sp1 + 1
+    at += copy_target(out + at, target, target_len)
+    memcpy(out + at, b" HTTP/1.1\r\nHost: ", 17)
+    at += 17
+    memcpy(out + at, to.authority, to.authority_len)
+    at += to.authority_len
+    out[at] = b'\r'
+    out[at + 1] = b'\n'
+    return at + 2
+
+
+cdef bint hop_keeps_header(const char* line, int64_t n, bint to_get, bint drop_cookie, bint cross) noexcept:
+    """Whether a header line of the redirected request goes on to the hop:
+    never Host (the hop writes its own); no body headers when the hop turns
+    into a GET; no Cookie line when the jar wrote the hop's own; no
+    credentials or cookies to another origin (as browsers, RFC 9110 15.4)."""
+    if find_byte(line, n, b':') <= 0 or ieq_prefix(line, n, b"host:"):
+        return False
+    if to_get and (ieq_prefix(line, n, b"content-length:") or ieq_prefix(line, n, b"content-type:")
+                   or ieq_prefix(line, n, b"content-encoding:") or ieq_prefix(line, n, b"content-language:")
+                   or ieq_prefix(line, n, b"content-location:")):
+        return False
+    if drop_cookie and ieq_prefix(line, n, b"cookie:"):
+        return False
+    if cross and (ieq_prefix(line, n, b"authorization:") or ieq_prefix(line, n, b"proxy-authorization:")
+                  or ieq_prefix(line, n, b"cookie:")):
+        return False
     return True
 
 

@@ -4,12 +4,12 @@ instead of raising, so validation goes on and reports everything at once."""
 from __future__ import annotations
 
 import datetime
-import difflib
 import math
 from typing import Mapping
 
 from surge.plan.loader import Document, FieldPath, format_problem
 from surge.plan.units import UnitError, parse_duration_ns
+from surge.plan.errors import closest
 
 ZERO_DURATIONS = ("0", "0s", "0ms", "0us", "0ns", "0m", "0h")
 
@@ -88,8 +88,8 @@ class Checker:
         """A problem for each unknown key (with a did-you-mean) and each missing required one."""
         for key in mapping:
             if key not in allowed:
-                close = difflib.get_close_matches(key, allowed, n=1)
-                hint = f"did you mean {close[0]!r}?" if close else f"allowed: {', '.join(allowed)}"
+                close = closest(key, allowed)
+                hint = f"did you mean {close!r}?" if close else f"allowed: {', '.join(allowed)}"
                 self.problem(path + (key,), f"unknown key, {hint}")
         for key in required:
             if key not in mapping:
@@ -104,8 +104,8 @@ class Checker:
     def choice(self, path: FieldPath, value, allowed: tuple[str, ...]) -> str | None:
         if isinstance(value, str) and value in allowed:
             return value
-        close = difflib.get_close_matches(value, allowed, n=1) if isinstance(value, str) else []
-        hint = f", did you mean {close[0]!r}?" if close else ""
+        close = closest(value, allowed) if isinstance(value, str) else None
+        hint = f", did you mean {close!r}?" if close else ""
         self.problem(path, f"got {show(value)}, allowed: {', '.join(allowed)}{hint}")
         return None
 

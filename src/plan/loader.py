@@ -12,15 +12,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-import yaml
-
-try:
-    import tomllib
-except ModuleNotFoundError:          # Python 3.10
-    try:
-        import tomli as tomllib
-    except ModuleNotFoundError:
-        tomllib = None
+# PyYAML and tomllib are imported on the first plan read, not with this module:
+# a URL run reads no plan, and the two imports cost ~20 ms of CPU (PyYAML's
+# reader compiles a large regular expression), counted in every run's cost.
+yaml = None
+tomllib = None
 
 FieldPath = tuple  # of str (mapping keys) and int (list indexes)
 
@@ -101,7 +97,15 @@ def read_document(path: str) -> tuple[Document | None, list[str]]:
 
 # ---- YAML ---------------------------------------------------------------------------
 
+def _import_yaml() -> None:
+    global yaml
+    if yaml is None:
+        import yaml as module
+        yaml = module
+
+
 def _yaml_document(text: str, filename: str) -> tuple[Document | None, list[str]]:
+    _import_yaml()
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
@@ -238,7 +242,21 @@ _TOML_DOTTED = re.compile(rf"^\s*({_TOML_KEY}(?:\s*\.\s*{_TOML_KEY})*)\s*")
 _TOML_KEY_PART = re.compile(rf"\s*({_TOML_KEY})\s*\.?")
 
 
+def _import_tomllib() -> None:
+    global tomllib
+    if tomllib is None:
+        try:
+            import tomllib as module
+        except ModuleNotFoundError:          # Python 3.10
+            try:
+                import tomli as module
+            except ModuleNotFoundError:
+                return
+        tomllib = module
+
+
 def _toml_document(text: str, filename: str) -> tuple[Document | None, list[str]]:
+    _import_tomllib()
     if tomllib is None:
         return None, [f"{filename}: TOML plans need Python 3.11+ or the tomli package"]
     try:

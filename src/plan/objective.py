@@ -7,7 +7,6 @@ Whether the named scenarios and steps exist is the validator's business.
 """
 from __future__ import annotations
 
-import difflib
 import math
 import re
 
@@ -20,6 +19,7 @@ from surge.plan.plan import (
     Objective,
 )
 from surge.plan.units import UnitError, parse_duration_ns
+from surge.plan.errors import closest
 
 METRICS_HELP = ("p50..p99.99 (any pNN.N), max, min, mean, error_rate, check_rate, throughput, "
                 "dropped, requests")
@@ -60,8 +60,8 @@ def _metric(name: str) -> str:
         return name
     if name in _ALL_METRICS:
         return name
-    close = difflib.get_close_matches(name, _ALL_METRICS, n=1)
-    hint = f", did you mean {close[0]!r}?" if close else f", allowed: {METRICS_HELP}"
+    close = closest(name, _ALL_METRICS)
+    hint = f", did you mean {close!r}?" if close else f", allowed: {METRICS_HELP}"
     raise ObjectiveError(f"unknown metric {name!r}{hint}")
 
 

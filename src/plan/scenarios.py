@@ -2,7 +2,6 @@
 and the templates in them (checks, extractions and think: step_checks.py)."""
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from surge.plan.plan import Expect, Scenario, Step
 from surge.plan.request import PlanError, parse_target
 from surge.plan.step_checks import TOKEN, check_expect, check_extract, check_think
 from surge.plan.template import Template, TemplateError, parse_template, static_template
+from surge.plan.errors import closest
 
 SCENARIO_KEYS = ("name", "weight", "steps")
 STEP_KEYS = ("name", "request", "headers", "json", "body", "expect", "extract", "think", "follow_redirects", "auth",
@@ -257,7 +257,8 @@ class _TemplateChecker:
 
 
 def _close(word: str, candidates: list[str]) -> list[str]:
-    return difflib.get_close_matches(word, candidates, n=1)
+    close = closest(word, candidates)
+    return [close] if close else []
 
 
 def check_name(checker: Checker, path, value) -> str | None:

@@ -6,7 +6,6 @@
 """
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from typing import Mapping
@@ -25,6 +24,7 @@ from surge.plan.objective import ObjectiveError, parse_objective
 from surge.plan.plan import DataSource, Objective, Plan
 from surge.plan.scenarios import SCENARIO_KEYS, STEP_KEYS, Names, check_scenarios
 from surge.plan.step_checks import EXPECT_KEYS, EXTRACT_KEYS
+from surge.plan.errors import closest
 
 PLAN_KEYS = ("name", "target", "tls", "hosts", "objectives", "load", "data", "defaults", "scenarios", "follow_redirects",
              "auth", "cookies")
@@ -402,15 +402,15 @@ class _PlanChecker:
         text = show(objective.text)
         scenario, step = objective.scenario, objective.step
         if scenario is not None and scenario not in step_names:
-            close = difflib.get_close_matches(scenario, list(step_names), n=1)
-            hint = f", did you mean {close[0]!r}?" if close else ""
+            close = closest(scenario, step_names)
+            hint = f", did you mean {close!r}?" if close else ""
             self.c.problem(path, f"{text}: no scenario named {scenario!r}{hint}")
             return False
         if step is not None:
             steps = step_names[scenario] if scenario is not None else set().union(*step_names.values())
             if step not in steps:
-                close = difflib.get_close_matches(step, sorted(steps), n=1)
-                hint = f", did you mean {close[0]!r}?" if close else ""
+                close = closest(step, sorted(steps))
+                hint = f", did you mean {close!r}?" if close else ""
                 where = f" in scenario {scenario!r}" if scenario is not None else ""
                 self.c.problem(path, f"{text}: no step named {step!r}{where}{hint}")
                 return False

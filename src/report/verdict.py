@@ -106,10 +106,10 @@ class VerdictFiles:
         """Write both; returns the exit code, made worse (1) when one cannot be
         written.  The JUnit file first, so the summary can say that code."""
         from surge.outcome import EXIT_RUNTIME, worst_exit
-        from surge.report.junit import write_junit
 
         writers = []
         if self.junit_path:
+            from surge.report.junit import write_junit     # (xml.etree: only for --junit)
             writers.append(("--junit", self.junit_path,
                             lambda code: write_junit(result, self.junit_path, code, objectives)))
         if self.summary_path:

@@ -15,6 +15,17 @@ compiled modules), never surge.core._engine or surge.run: reading or
 re-reporting a result file does not load the engine.
 """
 from surge.result.format import ERROR_KINDS, RESULT_FORMAT
-from surge.result.load import ResultFileError, check_result, load_result
+
+_FROM_LOAD = ("ResultFileError", "check_result", "load_result")
+
+
+def __getattr__(name: str):
+    """load.py (and the schema it checks with) on first use: a run imports this
+    package for its format constants and never reads a result file back."""
+    if name in _FROM_LOAD:
+        from surge.result import load
+        return getattr(load, name)
+    raise AttributeError(f"module 'surge.result' has no attribute {name!r}")
+
 
 __all__ = ["ERROR_KINDS", "RESULT_FORMAT", "ResultFileError", "check_result", "load_result"]

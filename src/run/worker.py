@@ -273,6 +273,13 @@ def make_engine(spec: WorkerSpec, on_event):
                   keepalive=load.keepalive)
 
 
+# Up to this many connections per worker, TLS connections keep their record
+# buffers between requests (~33 KiB each: at most ~8.5 MiB per worker), which
+# saves a free and an allocation of both on every request; above it, idle
+# connections give them back (TlsContext.release_idle_buffers).
+KEEP_TLS_BUFFERS_UP_TO = 256
+
+
 def engine_hosts(spec: WorkerSpec) -> list[tuple]:
     """The engine's hosts: (family, sockaddr, TlsContext or None for plain TCP),
     in workload.hosts order.  The contexts come from TlsOptions.context: the
@@ -280,7 +287,10 @@ def engine_hosts(spec: WorkerSpec) -> list[tuple]:
     SSL_CTX and its session cache are not shared across processes)."""
     hosts = []
     for (family, sockaddr), host in zip(spec.hosts, spec.workload.hosts):
-        hosts.append((family, sockaddr, host.tls.context(host.host) if host.tls is not None else None))
+        context = host.tls.context(host.host) if host.tls is not None else None
+        if context is not None:
+            context.release_idle_buffers(spec.users > KEEP_TLS_BUFFERS_UP_TO)
+        hosts.append((family, sockaddr, context))
     return hosts
 
 

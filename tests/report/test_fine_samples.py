@@ -41,7 +41,12 @@ def test_five_second_runs_far_slower_are_a_regression(surge_server, tmp_path):
     compared = run_surge("compare", str(tmp_path / "fast.json"), str(tmp_path / "slow.json"), json_result=False)
     assert compared.code == 3, compared.stdout + compared.stderr
     last = compared.stdout.splitlines()[-1]
-    assert last.startswith("  REGRESSION beyond 5%") and "requests/s -" in last, compared.stdout
+    # The slow side's latency is its 20-ms delay whatever the machine does, so p50
+    # is always a regression.  requests/s usually is too, but under heavy load the
+    # fast side's throughput drifts in long stretches: its quarter seconds are then
+    # so correlated with their neighbours that 20 of them cannot make even a 7x
+    # drop significant (the test says "cannot test", as it should).
+    assert last.startswith("  REGRESSION beyond 5%") and "p50 +" in last, compared.stdout
     assert "250 ms samples" in compared.stdout
 
     rps = next(m for m in compare(results["fast"], results["slow"]).metrics if m.name == "requests/s")

@@ -71,6 +71,7 @@ cdef extern from "<openssl/ssl.h>" nogil:
     long SSL_CTX_set_session_cache_mode(SSL_CTX* ctx, long mode)       # macro
     void SSL_CTX_sess_set_new_cb(SSL_CTX* ctx, new_session_cb_fn cb)
     uint64_t SSL_CTX_set_mode(SSL_CTX* ctx, uint64_t mode)             # macro
+    uint64_t SSL_CTX_clear_mode(SSL_CTX* ctx, uint64_t mode)           # macro
     uint64_t SSL_CTX_set_options(SSL_CTX* ctx, uint64_t options)
     void SSL_CTX_set_read_ahead(SSL_CTX* ctx, int yes)                 # macro
     X509_VERIFY_PARAM* SSL_CTX_get0_param(SSL_CTX* ctx)
