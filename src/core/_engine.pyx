@@ -1261,3 +1261,11 @@ cdef class ResponseFramer:
     def idle(self):
         """True when no response is partly received."""
         return bool(frame_idle(&self.framer))
+
+
+def die_with_parent(int signum):
+    """Ask the kernel to send `signum` to this process when its parent exits
+    (Linux PR_SET_PDEATHSIG): a worker then dies with its supervisor, even one
+    killed by SIGKILL.  Here, not through ctypes, so that no run pays ctypes'
+    import (the workers import this module anyway).  Returns prctl's result (0: set)."""
+    return prctl(PR_SET_PDEATHSIG, <unsigned long>signum, 0, 0, 0)

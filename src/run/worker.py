@@ -8,7 +8,6 @@ Failed when it cannot run.
 from __future__ import annotations
 
 import asyncio
-import functools
 import math
 import os
 import resource
@@ -302,7 +301,6 @@ def prepare_workers(workload: Workload) -> None:
     import uvloop  # noqa: F401
     import surge.core._engine  # noqa: F401
     import surge.run.flows  # noqa: F401
-    _libc()                 # ctypes, for die_with_parent
 
 
 def worker_main(spec: WorkerSpec, pipe, supervisor_pid: int | None = None) -> None:
@@ -328,31 +326,17 @@ def worker_main(spec: WorkerSpec, pipe, supervisor_pid: int | None = None) -> No
         raise SystemExit(1)
 
 
-PR_SET_PDEATHSIG = 1        # prctl(2): the signal this process gets when its parent exits
-
-
 def die_with_parent(supervisor_pid: int | None) -> None:
-    """Ask the kernel for SIGKILL when the supervisor exits (Linux prctl
-    PR_SET_PDEATHSIG); exit now if it already has (died between the fork
+    """SIGKILL from the kernel when the supervisor exits (surge.core._engine.die_with_parent,
+    prctl PR_SET_PDEATHSIG); exit now if it already has (it died between the fork
     and the prctl: then this process was re-parented)."""
     if supervisor_pid is None:
         return
-    libc = _libc()
-    if libc is not None:
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    from surge.core._engine import die_with_parent as ask_the_kernel     # imported before the fork
+
+    ask_the_kernel(signal.SIGKILL)
     if os.getppid() != supervisor_pid:
         os._exit(1)
-
-
-@functools.cache
-def _libc():
-    """libc through ctypes (loaded by prepare_workers before the forks), or None without prctl."""
-    try:
-        import ctypes
-        libc = ctypes.CDLL(None, use_errno=True)
-    except (ImportError, OSError):
-        return None
-    return libc if hasattr(libc, "prctl") else None
 
 
 async def _run(spec: WorkerSpec, pipe) -> None:
