@@ -85,7 +85,7 @@ cdef class Engine:
 
     def __cinit__(self, list hosts, object tables, *, uint32_t users, int32_t pipeline, int64_t quota,
                   int64_t timeout_ns, object on_event, str pipeline_timing="batch", int64_t user_base=0,
-                  uint64_t seed=1, tuple worker=(0, 1), bint keepalive=True):
+                  uint64_t seed=1, tuple worker=(0, 1), bint keepalive=True, tuple binds=()):
         """hosts: [(family, sockaddr bytes, tls)] in tables.hosts order, tls a
         surge.core._tls.TlsContext or None (plain TCP; a 2-tuple means None).
         tables: a surge.run.flows.FlowTables.  users: this worker's virtual
@@ -95,7 +95,10 @@ cdef class Engine:
         pipeline > 1 needs it.  keepalive=False: each connection is closed
         after its response (not an error) and a new one opened; latency then
         counts from the new connection's connect (except for the first
-        requests, on connections opened before the start)."""
+        requests, on connections opened before the start).  binds: --bind's
+        ((family, sockaddr bytes), ...): connection i of this worker binds to
+        binds[(i / hosts + user_base) % len(binds)] before it connects, when its
+        family is the host's (src/run/limits.py)."""
         self.epfd = -1                  # (so that __dealloc__ after a refused set-up closes nothing)
         self.drain_useful = True
         self.timer_fd = -1
@@ -115,6 +118,7 @@ cdef class Engine:
         self.reuse_conns = keepalive
         self.set_pipeline_timing(pipeline_timing)
         self._set_hosts(hosts + [(0, b"", None)] * redirect_extra_hosts(tables))   # redirect slots (redirect.pxi)
+        self._set_binds(binds, user_base)
         self._alloc_connections(users * self.n_hosts, pipeline)
         self.counted = quota >= 0
         self.quota_left = quota if quota >= 0 else 0
@@ -167,6 +171,25 @@ cdef class Engine:
         # SO_RCVLOWAT counts the bytes in the kernel: only where they are the
         # plaintext that framing expects (the fast path has one host).
         self.lowat_max_bytes = LOWAT_MAX_BYTES if (<const Transport*>self.host_transports[0]).plaintext_in_kernel else 1
+
+    cdef void _set_binds(self, tuple binds, int64_t user_base) except *:
+        """--bind's source addresses, copied once."""
+        cdef int i
+        self.n_binds = len(binds)
+        self.bind_base = <uint32_t>(user_base % max(1, len(binds)))
+        if not binds:
+            return
+        self.bind_addrs = <sockaddr_storage*>calloc(self.n_binds, sizeof(sockaddr_storage))
+        self.bind_lens = <socklen_t*>calloc(self.n_binds, sizeof(socklen_t))
+        self.bind_families = <int*>calloc(self.n_binds, sizeof(int))
+        if not (self.bind_addrs and self.bind_lens and self.bind_families):
+            raise MemoryError()
+        for i, (family, sockaddr) in enumerate(binds):
+            if len(sockaddr) > sizeof(sockaddr_storage):
+                raise ValueError("bind address too long")
+            memcpy(&self.bind_addrs[i], PyBytes_AS_STRING(sockaddr), len(sockaddr))
+            self.bind_lens[i] = <socklen_t>len(sockaddr)
+            self.bind_families[i] = family
 
     cdef void _alloc_connections(self, uint32_t connections, int32_t depth) except *:
         """The connection array, each with a ring of `depth` send instants."""
@@ -582,6 +605,7 @@ cdef class Engine:
             "handshakes": {"full": self.tls.full, "resumed": self.tls.resumed} if self.any_tls else None,
             "tls_errors": errors,
             "tls_session": session,
+            "connect_exhausted": {"ports": self.ports_exhausted, "fds": self.fds_exhausted},
         }
 
     # ---- connections --------------------------------------------------------
@@ -631,8 +655,19 @@ cdef class Engine:
         c.established = False
         c.in_epoll = False
         c.early_up = False
+        cdef int k
+        c.bind_len = 0
+        if self.n_binds:
+            k = <int>((c.index // <uint32_t>self.n_hosts + self.bind_base) % <uint32_t>self.n_binds)
+            if self.bind_families[k] == self.host_families[host]:
+                c.bind_addr = &self.bind_addrs[k]
+                c.bind_len = self.bind_lens[k]
         if tx(c).open(c, self.host_families[host], <sockaddr*>&self.host_addrs[host],
                       self.host_addr_lens[host]) < 0:
+            if errno == EADDRNOTAVAIL:
+                self.ports_exhausted += 1
+            elif errno == EMFILE or errno == ENFILE:
+                self.fds_exhausted += 1
             self.counters.errors[ERR_CONNECT] += 1
             self._set_state(c, C_IDLE)
             self.policy.failed(self, c, ERR_CONNECT, now)
@@ -1177,6 +1212,7 @@ cdef class Engine:
         free(self.flow.step_best_us)
         redirect_free(self)
         free(self.host_addrs); free(self.host_addr_lens); free(self.host_families)
+        free(self.bind_addrs); free(self.bind_lens); free(self.bind_families)
         free(self.host_transports); free(self.host_shared)
 
 

@@ -37,4 +37,6 @@ cdef struct Conn:
     const void* transport       # its host's Transport (transport.pxd; opaque here: transport.pxd cimports Conn)
     void* transport_host        # what the transport shares per host (TLS: the context's TlsShared); TCP: NULL
     void* transport_state       # the transport's per-connection state (TLS: its SSL); TCP: NULL
+    const void* bind_addr       # --bind: this connection's source sockaddr (NULL: the kernel's choice)
+    uint32_t bind_len
     Framer framer

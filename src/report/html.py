@@ -447,8 +447,28 @@ def _brief_table(rows: list[dict], steps: list[dict], duration_s: float) -> str:
     return f"<table>{head}{''.join(body)}</table>"
 
 
+def _instances(result: dict) -> str:
+    """A merged run's per-instance table (surge merge: merge.parts), to spot a
+    slow or saturated generator; resources and machine per instance folded below."""
+    merge = result.get("merge") if isinstance(result.get("merge"), dict) else {}
+    rows = [r for r in merge.get("parts") or () if isinstance(r, dict)]
+    if not rows:
+        return ""
+    brief = [{"segment": r.get("segment"), "requests": r.get("requests"), "rps": r.get("rps"),
+              "p99_us": r.get("p99_us"), "busiest CPU %": r.get("cpu_percent"),
+              "start offset ms": r.get("start_offset_ms"), "workers": r.get("workers"),
+              "source": r.get("source"), "interrupted": r.get("interrupted")} for r in rows]
+    missing = merge.get("missing") or []
+    note = (f'<div class="banner warn">Partial: segment(s) {_esc(", ".join(map(str, missing)))} of '
+            f'{_esc(merge.get("segments"))} missing from this merge.</div>' if missing else "")
+    every = [{"segment": r.get("segment"), "machine": r.get("machine"), "resources": r.get("resources")}
+             for r in rows]
+    return (f"<h2>Per instance</h2>{note}{_table(brief)}"
+            f"<details><summary>machine and resources per instance</summary>{_table(every)}</details>")
+
+
 def _breakdowns(result: dict) -> str:
-    out = []
+    out = [_instances(result)]
     steps = steps_of(result)
     duration_s = float((result.get("totals") or {}).get("duration_s") or 0)
     for title, rows in (("Per scenario", result.get("scenarios")), ("Per step", steps)):

@@ -20,7 +20,8 @@ from surge.core._histogram import Histogram
 from surge.plan.describe import describe_config
 from surge.plan.units import NS_PER_S
 from surge.plan.workload import Workload
-from surge.result.format import RESULT_FORMAT, percentile_key
+from surge.result.format import RESULT_FORMAT
+from surge.result.latency import PERCENTILES, latency_summary  # noqa: F401 - re-exported (tests, bench)
 from surge.run import connection_costs
 from surge.run.failed_rule import (add_failed, failed_count, failed_fraction, failed_requests, is_failed_status,
                                    no_failed, snapshot_failed)
@@ -29,7 +30,6 @@ from surge.run.segment import WHOLE
 from surge.run.start import derive_run_id
 from surge.run.redirects import add_redirects, redirect_totals
 
-PERCENTILES = (50, 75, 90, 95, 99, 99.9, 99.99)
 
 
 class WorkerRecord:
@@ -60,21 +60,6 @@ class WorkerRecord:
 
 def _errors_total(snapshot: dict | None) -> int:
     return sum(snapshot["errors"].values()) if snapshot else 0
-
-
-def latency_summary(hist: Histogram) -> dict:
-    """min/mean/stdev/max, the percentile table and the encoded histogram (µs)."""
-    values = hist.values_at_percentiles(PERCENTILES)
-    return {
-        "unit": "us",
-        "count": hist.total_count,
-        "min": hist.min,
-        "mean": round(hist.mean, 3),
-        "stdev": round(hist.stdev, 3),
-        "max": hist.max,
-        "percentiles": {percentile_key(p): v for p, v in zip(PERCENTILES, values)},
-        "hdr": hist.encode(),
-    }
 
 
 def machine_info() -> dict:
@@ -200,6 +185,7 @@ class RunRecord:
             "error_rate": failed_fraction(failed, requests, errors),
             "in_flight_at_stop": sum(w.abandoned for w in self.workers),
             "connections_opened": sum(connection_costs.connections_opened(w.latest()) for w in self.workers),
+            **connection_costs.exhausted_totals([w.latest() for w in self.workers]),
             **extra,
             **redirect_totals(self.step_counters()[0]),     # hops (surge.run.redirects)
         }

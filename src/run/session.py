@@ -158,6 +158,9 @@ def conclude(result: dict, workload: Workload, ending: Ending, echo: Echo) -> in
                           "passed": gate_code == EXIT_OK}
         codes.append(gate_code)
     codes.append(print_summary(result, to_stderr, echo, ending.command))
+    from surge.run.limits import exhaustion_lines
+    for line in exhaustion_lines(result["totals"], result["config"]):
+        echo(f"{ending.command}: {line}", True)
     if result["workers_failed"]:
         echo(f"{ending.command}: error: {died(result['workers_failed'], result['config']['workers'])}", True)
         codes.append(EXIT_RUNTIME)

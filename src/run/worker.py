@@ -269,7 +269,8 @@ def make_engine(spec: WorkerSpec, on_event):
     return Engine(engine_hosts(spec), tables, users=spec.users, pipeline=load.pipeline, quota=spec.quota_requests,
                   timeout_ns=workload.timeout_ns, on_event=on_event, pipeline_timing=load.pipeline_timing,
                   user_base=spec.user_base, seed=spec.seed, worker=spec.stripe,
-                  keepalive=load.keepalive)
+                  keepalive=load.keepalive,
+                  binds=tuple((family, sockaddr) for family, sockaddr, _ in workload.source_addresses))
 
 
 # Up to this many connections per worker, TLS connections keep their record
