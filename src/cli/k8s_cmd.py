@@ -208,6 +208,23 @@ def _default_name(workload) -> str:
     return f"surge-{slug}" if slug else "surge"
 
 
+def _tls_files(workload) -> set[str]:
+    """A plan's `tls: cacert:` files (they travel beside the plan); its client
+    certificate and key are refused: the ConfigMap would print the key."""
+    found = set()
+    for host in getattr(workload, "hosts", None) or (workload.target,):
+        options = getattr(host, "tls", None)
+        if options is None:
+            continue
+        if options.cert or options.key:
+            raise SurgeExit(EXIT_USAGE, "surge k8s: error: the plan's tls: cert/key would be printed in the "
+                                        "manifests (a ConfigMap): bake them into an image built FROM "
+                                        f"{DEFAULT_IMAGE} and give --image")
+        if options.cacert:
+            found.add(os.path.abspath(options.cacert))
+    return found
+
+
 def _files(target: str, workload):
     """The plan and its data files for the ConfigMap, and the pod's TARGET
     (the plan's path under the mount, or the URL as given)."""
@@ -218,7 +235,7 @@ def _files(target: str, workload):
         return [], target
     plan_path = os.path.abspath(target)
     plan_dir = os.path.dirname(plan_path)
-    paths = [plan_path] + sorted({os.path.abspath(d.path) for d in workload.data})
+    paths = [plan_path] + sorted({os.path.abspath(d.path) for d in workload.data} | _tls_files(workload))
     files = []
     for path in paths:
         relative = os.path.relpath(path, plan_dir)

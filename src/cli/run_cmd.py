@@ -193,6 +193,7 @@ def run_command(url, json_path, html_path, csv_path, hlog_path, prometheus_addre
     ending.part_of = None if launch.segment.whole else f"segment {launch.segment}"
     verdict_files = _verdict_files(junit_path, summary_path, ending)
     observers = _observers(workload, quiet, prometheus_address, watch_pid, launch.segment)
+    observers.journal = ending.journal = _journal(ending)
     from surge.run.session import conclude, run_observed
     from surge.run.supervisor import RunError
     try:
@@ -252,6 +253,14 @@ def _ending(json_path, html_path, csv_path, hlog_path, baseline_path, max_regres
             raise SurgeExit(EXIT_USAGE, f"surge run: error: --baseline: {exc}") from None
     return Ending(files=files, baseline=baseline, baseline_path=baseline_path, max_regression=max_regression,
                   allow_inconclusive=allow_inconclusive)
+
+
+def _journal(ending):
+    """The journal beside --json FILE (surge.run.journal), or None."""
+    from surge.run.journal import Journal, journal_path
+
+    path = journal_path(ending.result_file.path) if ending.result_file else None
+    return Journal(path) if path else None
 
 
 def _verdict_files(junit_path, summary_path, ending):

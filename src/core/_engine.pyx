@@ -47,6 +47,8 @@ DEF NO_WRAP = 0x7fffffffffffffff  # Conn.out_wrap of a rendered (flows) request
 # misses in a row (a network, not loopback) only one in PROBE_RETRY_EVERY is.
 DEF PROBE_CREDIT = 8
 DEF PROBE_RETRY_EVERY = 64
+# A failed connect's back-off doubles this many times at most (50 ms -> 800 ms): Engine._retry_later.
+DEF RETRY_DOUBLINGS = 4
 # on_ready's extra polls (see there).
 DEF DRAIN_ROUNDS = 4
 DEF DRAIN_NS = 1_000_000
@@ -775,6 +777,7 @@ cdef class Engine:
             self._count_handshake(c, hs, now)
         self._set_state(c, C_OPEN)
         c.established = True
+        c.connect_failures = 0
         self.counters.connects += 1
         if not was_reading:                             # (EPOLLIN already, after a handshake's last read)
             self._watch(c, False)
@@ -823,8 +826,14 @@ cdef class Engine:
         self.tls.reasons[i].count = 1
 
     cdef void _retry_later(self, Conn* c, int64_t now) noexcept:
+        """A connect (or its handshake) failed: try again after a back-off that
+        doubles with each failure in a row, 50 ms up to 800 ms (RETRY_DOUBLINGS),
+        so a target that is down costs each connection at most ~1-2 attempts a
+        second instead of a busy loop, and one that comes back is found within a second."""
+        cdef int32_t doublings = c.connect_failures if c.connect_failures < RETRY_DOUBLINGS else RETRY_DOUBLINGS
+        c.connect_failures = doublings + 1
         self._set_state(c, C_RETRY_WAIT)
-        c.state_since_ns = now + self.retry_backoff_ns
+        c.state_since_ns = now + (self.retry_backoff_ns << doublings)
 
     cdef void _close(self, Conn* c, bint requeue) noexcept:
         """Close the socket.  requeue: in-flight requests were never answered
@@ -1288,3 +1297,11 @@ cdef class ResponseFramer:
     def idle(self):
         """True when no response is partly received."""
         return bool(frame_idle(&self.framer))
+
+
+def die_with_parent(int signum):
+    """Ask the kernel to send `signum` to this process when its parent exits
+    (Linux PR_SET_PDEATHSIG): a worker then dies with its supervisor, even one
+    killed by SIGKILL.  Here, not through ctypes, so that no run pays ctypes'
+    import (the workers import this module anyway).  Returns prctl's result (0: set)."""
+    return prctl(PR_SET_PDEATHSIG, <unsigned long>signum, 0, 0, 0)

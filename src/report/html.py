@@ -176,12 +176,16 @@ def _banners(result: dict) -> str:
     out = []
     if result.get("interrupted"):
         out.append('<div class="banner warn">Interrupted: the numbers below cover the run up to the stop.</div>')
+    if result.get("recovered"):
+        out.append('<div class="banner warn">Recovered from the run\'s journal (surge report --recover): '
+                   "the seconds it journaled before it stopped.</div>")
     if result.get("redacted") is False:
         out.append('<div class="banner bad">Secrets not redacted (--no-redact): this report may show '
                    "credentials; do not share it.</div>")
     for failed in result.get("workers_failed") or ():
-        out.append(f'<div class="banner bad">Worker {_esc(failed.get("index"))} died: {_esc(failed.get("cause"))} '
-                   "(its results up to then are included).</div>")
+        when = f' at {_esc(failed["at_s"])}s' if isinstance(failed.get("at_s"), (int, float)) else ""
+        out.append(f'<div class="banner bad">Worker {_esc(failed.get("index"))} died{when}: '
+                   f'{_esc(failed.get("cause"))} (its results up to its last report are included).</div>')
     tls = result.get("tls") if isinstance(result.get("tls"), dict) else {}
     if tls.get("verify") is False:
         out.append('<div class="banner warn">TLS NOT VERIFIED (--insecure): the server\'s certificate was not '

@@ -245,6 +245,8 @@ def render_summary(result: dict) -> str:
     lines = _head_lines(result)
     if result.get("interrupted"):
         lines.append("  INTERRUPTED: partial results below")
+    if result.get("recovered"):
+        lines.append("  RECOVERED from the run's journal: every second it journaled (surge report --recover)")
     if result.get("redacted") is False:
         lines.append("  SECRETS NOT REDACTED (--no-redact): do not share this output")
     lines.append("")
@@ -290,7 +292,9 @@ def render_summary(result: dict) -> str:
     lines += _flow_lines(result)
     lines += instance_lines(result)
     for failed in result.get("workers_failed", []):
-        lines.append(f"  WORKER {failed['index']} DIED: {failed['cause']} (its results up to then are included)")
+        when = f" at {failed['at_s']:g}s" if isinstance(failed.get("at_s"), (int, float)) else ""
+        lines.append(f"  WORKER {failed['index']} DIED{when}: {failed['cause']} "
+                     "(its results up to its last report are included)")
     return "\n".join(lines)
 
 

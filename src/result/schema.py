@@ -362,10 +362,14 @@ RESULT = Obj(
     optional={"started_at": TEXT, "run": RUN, "machine": Obj(), "interrupted": FLAG,
               # false: `surge run --no-redact` (secrets are shown as they were sent)
               "redacted": FLAG,
+              # rebuilt from a run's journal by `surge report --recover` (surge.run.journal)
+              "recovered": FLAG,
               "aborted_by": TEXT, "latency_uncorrected": LATENCY,
               # per new connection (µs): TCP connect time, and the TLS handshake's with an https host
               "connect": LATENCY, "tls_handshake": LATENCY, "tls": TLS,
-              "workers_failed": ListOf(Obj(required={"index": COUNT, "cause": TEXT})),
+              # at_s: when the supervisor saw it go, last_report_s: the end of its last reported second
+              "workers_failed": ListOf(Obj(required={"index": COUNT, "cause": TEXT},
+                                           optional={"at_s": Nullable(NUMBER), "last_report_s": Nullable(COUNT)})),
               "resources": Obj(optional={"workers": ListOf(USAGE), "supervisor": USAGE}),
               "objectives": ListOf(OBJECTIVE), "merge": MERGE, "steps": ListOf(STEP), "scenarios": ListOf(SCENARIO),
               # `surge run --baseline`: the gate's last line, the baseline's file name, pass or not

@@ -43,6 +43,7 @@ class WorkerRecord:
         self.end_ns: int | None = None
         self.abandoned = 0
         self.failure: str | None = None
+        self.lost_ns: int | None = None     # when its channel ended without a Final (it died)
 
     def add_tick(self, k: int, snapshot: dict) -> None:
         self.ticks[k] = snapshot
@@ -265,6 +266,22 @@ class RunRecord:
             point["watched"] = self.watch_samples[k]
         return point
 
+    def workers_failed(self) -> list[dict]:
+        """Each worker that died or could not run: its index, the cause, and
+        `at_s`, when the supervisor saw it go (seconds since the start; null
+        before the start); `last_report_s`, the end of the last second it
+        reported (its counts and histograms up to there are in the result)."""
+        failed = []
+        for w in self.workers:
+            if not w.failure:
+                continue
+            at_s = None
+            if w.lost_ns is not None and self.start_ns is not None:
+                at_s = round(max(0.0, (w.lost_ns - self.start_ns) / NS_PER_S), 3)
+            failed.append({"index": w.index, "cause": w.failure, "at_s": at_s,
+                           "last_report_s": max(w.ticks, default=0) if self.start_ns is not None else None})
+        return failed
+
     def resources(self) -> dict:
         workers = []
         for w in self.workers:
@@ -396,7 +413,7 @@ class RunRecord:
             **({"tls_handshake": latency_summary(self.total_histogram(connection_costs.HANDSHAKE_KEY)),
                 "tls": tls} if tls is not None else {}),
             "timeseries": self.timeseries(),
-            "workers_failed": [{"index": w.index, "cause": w.failure} for w in self.workers if w.failure],
+            "workers_failed": self.workers_failed(),
             "resources": self.resources(),
             **(self.flow_results() if self.shows_steps else {}),
             **({"step_timeseries": step_timeseries(self)} if self.shows_steps else {}),

@@ -187,3 +187,47 @@ current-context: none
     assert_one_line_error(run, 1, "surge k8s collect: error: kubectl get pods failed")
     absent = surge("k8s", "collect", "shop", "--kubectl", str(tmp_path / "no-kubectl"))
     assert_one_line_error(absent, 1, "no-kubectl not found")
+
+
+def test_a_plans_ca_file_travels_beside_it_and_its_client_key_is_refused(tmp_path):
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    plan = tmp_path / "tls.yaml"
+    body = """name: tls
+target: https://shop.test/
+tls: {TLS}
+load: {vus: 3, duration: 5s}
+scenarios:
+  - name: a
+    steps: [{name: home, request: "GET /"}]
+"""
+    plan.write_text(body.replace("{TLS}", "{cacert: ca.pem}"))
+    configmap, _, job = manifests(str(plan), "-p", "3")
+    items = {i["path"]: i["key"] for i in job["spec"]["template"]["spec"]["volumes"][0]["configMap"]["items"]}
+    assert set(items) == {"tls.yaml", "ca.pem"}
+    assert configmap["data"][items["ca.pem"]] == ca.cert_pem.bytes().decode()
+    leaf = ca.issue_cert("client.test")
+    leaf.cert_chain_pems[0].write_to_path(str(tmp_path / "client.pem"))
+    leaf.private_key_pem.write_to_path(str(tmp_path / "client.key"))
+    plan.write_text(body.replace("{TLS}", "{cacert: ca.pem, cert: client.pem, key: client.key}"))
+    run = surge("k8s", str(plan), "-p", "3")
+    assert_one_line_error(run, 2, "tls: cert/key would be printed")
+    assert "PRIVATE KEY" not in run.stdout + run.stderr
+
+
+def test_the_image_recipe_matches_the_manifests():
+    """deploy/Dockerfile (built by `make image`, not here: no container daemon
+    in the test environment): a wheel built in a first stage, a slim Python
+    runtime, and the non-root user the pods' securityContext names."""
+    from pathlib import Path
+    text = (Path(__file__).resolve().parents[2] / "deploy" / "Dockerfile").read_text()
+    stages = [line.split() for line in text.splitlines() if line.startswith("FROM ")]
+    assert len(stages) == 2 and stages[0][-2:] == ["AS", "build"]
+    assert all(stage[1].startswith("python:") and stage[1].endswith("-slim") for stage in stages)
+    assert "pip wheel" in text and "--from=build /wheels" in text and "--no-index" in text
+    user = next(line.split()[1] for line in text.splitlines() if line.startswith("USER "))
+    _, _, job = manifests("http://example.test/", "-p", "2")
+    pod = job["spec"]["template"]["spec"]["securityContext"]
+    assert user == f"{pod['runAsUser']}:{pod['runAsGroup']}"
+    assert job["spec"]["template"]["spec"]["containers"][0]["image"].startswith("surge:")

@@ -153,3 +153,33 @@ except SystemExit as exc:
     assert "surge.core._engine" not in loaded
     # conclude() is the run's judging code (surge.run.session); nothing that runs load comes with it
     assert not {"surge.run.supervisor", "surge.run.worker", "surge.run.merge"} & set(forbidden(loaded))
+
+
+def test_a_part_that_started_late_is_shifted_on_the_common_clock(parts):
+    """A part up to a second late carries its own run.started_at_unix_ns: its
+    points land that much later on the common clock (whole slots), the whole
+    lasts that much longer, and nothing is lost or counted twice."""
+    from surge.result.combine import Part, combine, select
+    results = []
+    for path in parts["run-a"]:
+        with open(path) as f:
+            results.append(json.load(f))
+    late = json.loads(json.dumps(results[2]))
+    late["run"]["started_at_unix_ns"] = results[0]["run"]["started_at_unix_ns"] + 1_000_000_000   # 1 s late
+    for r in results[:2]:           # the others as if they had shared the first one's instant
+        r["run"]["started_at_unix_ns"] = results[0]["run"]["started_at_unix_ns"]
+    merged = combine(select([Part(r, f"p{i}") for i, r in enumerate([*results[:2], late])]))
+    assert merged["merge"]["parts"][2]["start_offset_ms"] == 1000.0
+    assert merged["totals"]["duration_s"] == pytest.approx(1 + late["totals"]["duration_s"])
+    points = merged["timeseries"]
+    assert sum(p["requests"] for p in points) == 300
+    import math
+    expected: dict[int, int] = {}
+    for shift, r in ((0, results[0]), (0, results[1]), (1, late)):
+        for p in r["timeseries"]:
+            slot = max(1, math.ceil(p["t"] - 1e-6)) + shift
+            expected[slot] = expected.get(slot, 0) + p["requests"]
+    assert [p["requests"] for p in points] == [expected[k] for k in sorted(expected)]
+    first_late = min(max(1, math.ceil(p["t"] - 1e-6)) for p in late["timeseries"]) + 1
+    assert 2 in {w["segment"] for w in points[first_late - 1]["workers"]}
+    assert all(w["segment"] != 2 for w in points[0]["workers"])        # nothing of it before its start

@@ -114,3 +114,7 @@ cdef extern from "<sys/timerfd.h>" nogil:
 cdef extern from "<sys/ioctl.h>" nogil:
     int ioctl(int fd, unsigned long request, ...)
     unsigned long FIONREAD
+
+cdef extern from "<sys/prctl.h>" nogil:
+    int PR_SET_PDEATHSIG
+    int prctl(int option, unsigned long arg2, unsigned long arg3, unsigned long arg4, unsigned long arg5)
