@@ -214,3 +214,20 @@ scenarios:
     run = surge("k8s", str(plan), "-p", "3")
     assert_one_line_error(run, 2, "tls: cert/key would be printed")
     assert "PRIVATE KEY" not in run.stdout + run.stderr
+
+
+def test_the_image_recipe_matches_the_manifests():
+    """deploy/Dockerfile (built by `make image`, not here: no container daemon
+    in the test environment): a wheel built in a first stage, a slim Python
+    runtime, and the non-root user the pods' securityContext names."""
+    from pathlib import Path
+    text = (Path(__file__).resolve().parents[2] / "deploy" / "Dockerfile").read_text()
+    stages = [line.split() for line in text.splitlines() if line.startswith("FROM ")]
+    assert len(stages) == 2 and stages[0][-2:] == ["AS", "build"]
+    assert all(stage[1].startswith("python:") and stage[1].endswith("-slim") for stage in stages)
+    assert "pip wheel" in text and "--from=build /wheels" in text and "--no-index" in text
+    user = next(line.split()[1] for line in text.splitlines() if line.startswith("USER "))
+    _, _, job = manifests("http://example.test/", "-p", "2")
+    pod = job["spec"]["template"]["spec"]["securityContext"]
+    assert user == f"{pod['runAsUser']}:{pod['runAsGroup']}"
+    assert job["spec"]["template"]["spec"]["containers"][0]["image"].startswith("surge:")
