@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 SURGE  := $(VENV)/bin/surge
 DEMO_PORT ?= 18080
 
-.PHONY: venv build demo test bench annotate debug-build clean ssl-headers import-link
+.PHONY: venv build demo test bench annotate debug-build clean ssl-headers import-link image
 
 # The core links libssl: without its headers the compiler would fail deep in a
 # Cython build, so say up front which package is missing, in one line, and stop.
@@ -78,6 +78,15 @@ bench: build
 	$(PY) bench/progress_overhead.py
 	$(PY) bench/compare_pair.py
 	$(PY) bench/flow_cost.py
+
+# The container image `surge k8s` runs (deploy/Dockerfile), with docker or podman,
+# whichever is there; tagged surge:<version>, the manifests' default image.
+IMAGE ?= surge:$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+CONTAINER_TOOL ?= $(firstword $(foreach tool,docker podman,$(if $(shell command -v $(tool) 2>/dev/null),$(tool))))
+image:
+	$(if $(CONTAINER_TOOL),,$(error neither docker nor podman found: install one to build the image))
+	$(CONTAINER_TOOL) build -f deploy/Dockerfile -t $(IMAGE) .
+	@echo "built $(IMAGE); load it into the cluster (kind load docker-image $(IMAGE)) or push it and give surge k8s --image"
 
 # Cython's annotated HTML for the hot path: src/core/*.html
 annotate: $(VENV)/.installed

@@ -37,6 +37,8 @@ class LazyGroup(click.Group):
         "validate": "surge.cli.validate_cmd:validate_command",
         "capacity": "surge.cli.capacity_cmd:capacity_command",
         "convert": "surge.cli.convert_cmd:convert_command",
+        "merge": "surge.cli.merge_cmd:merge_command",
+        "k8s": "surge.cli.k8s_cmd:k8s_command",
     }
 
     def list_commands(self, ctx):

@@ -1,4 +1,5 @@
-"""`surge report RESULT.json`: remake any report from a result file."""
+"""`surge report RESULT.json`: remake any report from a result file;
+`surge report --recover JOURNAL --json OUT`: a result from a killed run's journal."""
 from __future__ import annotations
 
 import click
@@ -7,32 +8,51 @@ from surge.cli.main import EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, SurgeExit, worst_e
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("result_path", metavar="RESULT.json")
+@click.argument("result_path", metavar="RESULT.json", required=False)
+@click.option("--recover", "journal_path", metavar="JOURNAL",
+              help="Rebuild the result from a run's journal (FILE.journal beside surge run --json FILE), "
+                   "e.g. after the run was killed; write it with --json.")
+@click.option("--json", "json_path", metavar="FILE", help="With --recover: write the recovered result here.")
 @click.option("--html", "html_path", metavar="FILE", help="Write the HTML report here.")
 @click.option("--csv", "csv_path", metavar="FILE",
               help="Write the time series CSV here (and <stem>.steps.csv when the run has steps).")
 @click.option("--hlog", "hlog_path", metavar="FILE", help="Write an HdrHistogram interval log here.")
 @click.option("--step", "step_number", type=int, default=None, metavar="N",
               help="A capacity result (surge capacity --json): report its step N (from 1) as a run.")
-def report_command(result_path, html_path, csv_path, hlog_path, step_number):
+def report_command(result_path, journal_path, json_path, html_path, csv_path, hlog_path, step_number):
     """Print the summary of RESULT.json, or write the reports asked for.
     RESULT.json may also be a capacity result: its table and answer, its
     --html page, or with --step N any one step's reports."""
     from surge.result.load import ResultFileError, check_result, read_json
     from surge.report.outputs import OutputPathError, check_paths, requested, write_all
 
-    files = requested(html_path=html_path, csv_path=csv_path, hlog_path=hlog_path)
+    if (result_path is None) == (journal_path is None):
+        raise SurgeExit(EXIT_USAGE, "surge report: error: give RESULT.json or --recover JOURNAL (one of them)")
+    if json_path and not journal_path:
+        raise SurgeExit(EXIT_USAGE, "surge report: error: --json: only with --recover (RESULT.json is the result)")
+    files = requested(json_path=json_path, html_path=html_path, csv_path=csv_path, hlog_path=hlog_path)
+    source = {"JOURNAL": journal_path} if journal_path else {"RESULT.json": result_path}
     try:
-        check_paths(files, inputs={"RESULT.json": result_path})
-        data = read_json(result_path)
-        capacity = _capacity_document(data, result_path, step_number)
-        if capacity is not None and step_number is None:
-            return _capacity_report(capacity, result_path, html_path, csv_path, hlog_path)
-        if capacity is not None:
-            result = check_result(capacity["capacity"]["steps"][step_number - 1]["result"],
-                                  f"{result_path} step {step_number}")
+        check_paths(files, inputs=source)
+        if journal_path:
+            from surge.run.journal import JournalError, recover
+            if step_number is not None:
+                raise SurgeExit(EXIT_USAGE, "surge report: error: --step: only with a capacity result, "
+                                            "not with --recover")
+            try:
+                result = recover(journal_path)
+            except JournalError as exc:
+                raise SurgeExit(EXIT_USAGE, f"surge report: error: --recover {exc}") from None
         else:
-            result = check_result(data, result_path)
+            data = read_json(result_path)
+            capacity = _capacity_document(data, result_path, step_number)
+            if capacity is not None and step_number is None:
+                return _capacity_report(capacity, result_path, html_path, csv_path, hlog_path)
+            if capacity is not None:
+                result = check_result(capacity["capacity"]["steps"][step_number - 1]["result"],
+                                      f"{result_path} step {step_number}")
+            else:
+                result = check_result(data, result_path)
     except (OutputPathError, ResultFileError) as exc:
         raise SurgeExit(EXIT_USAGE, f"surge report: error: {exc}") from None
     if not files:

@@ -103,6 +103,9 @@ def _positive(limit=None):
 @click.option("--schedule-grid", callback=_duration,
               help="Open model: due requests go out in batches on this grid (default: ~32 per batch, at most 2ms; "
                    "smaller is smoother and costs more CPU).")
+@click.option("--bind", metavar="ADDR[,ADDR...]",
+              help="Source addresses to spread connections over (past the ~28k source ports one address has "
+                   "per target; on loopback 127.0.0.2,127.0.0.3,... all work).")
 @click.option("--disable-keepalive", is_flag=True,
               help="A new connection (and TLS handshake) for every request, sending Connection: close; "
                    "latency then includes connect and handshake.")
@@ -176,6 +179,11 @@ def run_command(url, json_path, html_path, csv_path, hlog_path, prometheus_addre
     built = build_workload(url, run_options(ctx, load_options))
     if built.workload is not None and built.workload.secrets is not None:
         redact.activate(built.workload.secrets)        # every message and writer from here on
+    if not built.problems:
+        from surge.run.limits import problems as limit_problems    # descriptors and ports, before any load
+        short = limit_problems(built.workload, _users_option(ctx))
+        if short:
+            raise SurgeExit(EXIT_USAGE, "\n".join(f"surge run: error: {line}" for line in short))
     if built.problems:
         raise SurgeExit(EXIT_USAGE, "\n".join(p.text if p.in_plan_file else f"surge run: error: {p.text}"
                                               for p in built.problems))
@@ -185,6 +193,7 @@ def run_command(url, json_path, html_path, csv_path, hlog_path, prometheus_addre
     ending.part_of = None if launch.segment.whole else f"segment {launch.segment}"
     verdict_files = _verdict_files(junit_path, summary_path, ending)
     observers = _observers(workload, quiet, prometheus_address, watch_pid, launch.segment)
+    observers.journal = ending.journal = _journal(ending)
     from surge.run.session import conclude, run_observed
     from surge.run.supervisor import RunError
     try:
@@ -199,6 +208,14 @@ def run_command(url, json_path, html_path, csv_path, hlog_path, prometheus_addre
     if emit_result:             # last, so the line holds the judged result (objectives, gate)
         emit(result)
     return code
+
+
+def _users_option(ctx) -> str:
+    """How the run's connection count was given, for a message about it."""
+    for name, flag in (("max_connections", "--max-connections"), ("stages", "--stages"), ("connections", "-c")):
+        if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE:
+            return flag
+    return "-c" if ctx.params.get("url") and "://" in str(ctx.params.get("url")) else "the plan's users"
 
 
 def run_options(ctx, values: dict):
@@ -238,6 +255,14 @@ def _ending(json_path, html_path, csv_path, hlog_path, baseline_path, max_regres
                   allow_inconclusive=allow_inconclusive)
 
 
+def _journal(ending):
+    """The journal beside --json FILE (surge.run.journal), or None."""
+    from surge.run.journal import Journal, journal_path
+
+    path = journal_path(ending.result_file.path) if ending.result_file else None
+    return Journal(path) if path else None
+
+
 def _verdict_files(junit_path, summary_path, ending):
     """--junit and --summary-json (surge.report.verdict), their paths checked with the others'."""
     from surge.report.outputs import OutputPathError, check_paths
@@ -271,7 +296,8 @@ def _observers(workload, quiet, prometheus_address, watch_pid, segment):
     if prometheus_address:
         from surge.report.prometheus import AddressError, ExporterError, PrometheusExporter
         try:
-            exporter = PrometheusExporter(prometheus_address, config=config).start()
+            exporter = PrometheusExporter(prometheus_address, config=config,
+                                          segment=None if segment.whole else segment.index).start()
         except AddressError as exc:
             raise SurgeExit(EXIT_USAGE, f"surge run: error: {exc}") from None
         except ExporterError as exc:

@@ -95,6 +95,15 @@ def _duration_ns(ctx, param, value: str | None) -> int:
               help="Hold every response for this long once per --stall-every, e.g. 1s.")
 @click.option("--stall-every", default=None, callback=_duration_ns, metavar="DURATION",
               help="Period of the stalls, from the server's start; the first begins one period in.")
+@click.option("--idle-timeout", default="60s", show_default=True, metavar="DURATION",
+              callback=lambda ctx, param, value: 0 if value == "0" else _duration_ns(ctx, param, value),
+              help="Close a connection that completes no request and drains no answer for this long "
+                   "(slow or stalled clients, slowloris); 0 never. Answers held by --delay, stalls or "
+                   "--service-time do not count as idle.")
+@click.option("--max-connections", type=click.IntRange(0, None), default=server.DEFAULT_MAX_CONNECTIONS,
+              show_default=True, metavar="N",
+              help="Open connections per worker; more are closed as they are accepted (0: no bound "
+                   "but the file descriptor limit).")
 @click.option("--service-time", default=None, callback=_duration_ns, metavar="DURATION",
               help="A target with a known capacity: each request holds a service slot this long "
                    "(a timer, not CPU), e.g. 2ms; the rest wait in FIFO order. Capacity: "
@@ -121,7 +130,7 @@ def _duration_ns(ctx, param, value: str | None) -> int:
                    "stall_every_ns, app, service_time_ns, concurrency, capacity_per_s, now_monotonic_ns, routes (demo app)}; not counted, not delayed or stalled.")
 def serve_command(host: str, port: int, workers: int, body_size: int, status: int,
                   delay: server.Delay | None, seed: int | None, stall: int, stall_every: int,
-                  service_time: int, concurrency: int | None,
+                  idle_timeout: int, max_connections: int, service_time: int, concurrency: int | None,
                   app: str, tls: bool, cert: str | None, key: str | None, close: bool, status_path: str) -> None:
     """Serve HTTP/1.1 (keep-alive, pipelining) until Ctrl-C or SIGTERM.
 
@@ -178,7 +187,8 @@ def serve_command(host: str, port: int, workers: int, body_size: int, status: in
         served = server.serve(host, port, workers, body_size, status, delay, close, status_path,
                               ready_callback=announce, stall_ns=stall, stall_every_ns=stall_every,
                               seed=seed, started_at_ns=started_at_ns, app=app, tls=certificate,
-                              service_ns=service_time, service_slots=service_slots)
+                              service_ns=service_time, service_slots=service_slots,
+                              idle_timeout_ns=idle_timeout, max_connections=max_connections)
     except ImportError as error:
         _fail(ctx, f"the compiled protocol is missing ({error}); run `make build`")
     except server.ServeError as error:

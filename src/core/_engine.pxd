@@ -53,6 +53,15 @@ cdef class Engine:
     cdef void** host_shared                 # per host: the TLS context's TlsShared (NULL: TCP)
     cdef list tls_contexts                  # the TlsContexts those point into (kept alive)
     cdef bint any_tls                       # some host is TLS: snapshot() reports handshakes
+    # --bind: source addresses, connection i takes (i / hosts + bind_base) mod n_binds (src/run/limits.py)
+    cdef sockaddr_storage* bind_addrs
+    cdef socklen_t* bind_lens
+    cdef int* bind_families
+    cdef int n_binds
+    cdef uint32_t bind_base
+    # connects that failed for want of a resource (cumulative): EADDRNOTAVAIL, EMFILE/ENFILE
+    cdef int64_t ports_exhausted
+    cdef int64_t fds_exhausted
     cdef bint reuse_conns                   # keep-alive (False: close after each response, reconnect)
     cdef uint32_t conn_count
     cdef Conn* conns
@@ -137,6 +146,7 @@ cdef class Engine:
     cdef void _sweep_conn(self, Conn* c, int64_t now, int64_t stall_ns) noexcept
     # set-up
     cdef void _set_hosts(self, list hosts) except *
+    cdef void _set_binds(self, tuple binds, int64_t user_base) except *
     cdef void _alloc_connections(self, uint32_t connections, int32_t depth) except *
     cdef void _use_static(self) except *
     cdef void _compile_steps(self, list steps) except *

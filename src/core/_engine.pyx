@@ -47,6 +47,8 @@ DEF NO_WRAP = 0x7fffffffffffffff  # Conn.out_wrap of a rendered (flows) request
 # misses in a row (a network, not loopback) only one in PROBE_RETRY_EVERY is.
 DEF PROBE_CREDIT = 8
 DEF PROBE_RETRY_EVERY = 64
+# A failed connect's back-off doubles this many times at most (50 ms -> 800 ms): Engine._retry_later.
+DEF RETRY_DOUBLINGS = 4
 # on_ready's extra polls (see there).
 DEF DRAIN_ROUNDS = 4
 DEF DRAIN_NS = 1_000_000
@@ -83,7 +85,7 @@ cdef class Engine:
 
     def __cinit__(self, list hosts, object tables, *, uint32_t users, int32_t pipeline, int64_t quota,
                   int64_t timeout_ns, object on_event, str pipeline_timing="batch", int64_t user_base=0,
-                  uint64_t seed=1, tuple worker=(0, 1), bint keepalive=True):
+                  uint64_t seed=1, tuple worker=(0, 1), bint keepalive=True, tuple binds=()):
         """hosts: [(family, sockaddr bytes, tls)] in tables.hosts order, tls a
         surge.core._tls.TlsContext or None (plain TCP; a 2-tuple means None).
         tables: a surge.run.flows.FlowTables.  users: this worker's virtual
@@ -93,7 +95,10 @@ cdef class Engine:
         pipeline > 1 needs it.  keepalive=False: each connection is closed
         after its response (not an error) and a new one opened; latency then
         counts from the new connection's connect (except for the first
-        requests, on connections opened before the start)."""
+        requests, on connections opened before the start).  binds: --bind's
+        ((family, sockaddr bytes), ...): connection i of this worker binds to
+        binds[(i / hosts + user_base) % len(binds)] before it connects, when its
+        family is the host's (src/run/limits.py)."""
         self.epfd = -1                  # (so that __dealloc__ after a refused set-up closes nothing)
         self.drain_useful = True
         self.timer_fd = -1
@@ -113,6 +118,7 @@ cdef class Engine:
         self.reuse_conns = keepalive
         self.set_pipeline_timing(pipeline_timing)
         self._set_hosts(hosts + [(0, b"", None)] * redirect_extra_hosts(tables))   # redirect slots (redirect.pxi)
+        self._set_binds(binds, user_base)
         self._alloc_connections(users * self.n_hosts, pipeline)
         self.counted = quota >= 0
         self.quota_left = quota if quota >= 0 else 0
@@ -165,6 +171,25 @@ cdef class Engine:
         # SO_RCVLOWAT counts the bytes in the kernel: only where they are the
         # plaintext that framing expects (the fast path has one host).
         self.lowat_max_bytes = LOWAT_MAX_BYTES if (<const Transport*>self.host_transports[0]).plaintext_in_kernel else 1
+
+    cdef void _set_binds(self, tuple binds, int64_t user_base) except *:
+        """--bind's source addresses, copied once."""
+        cdef int i
+        self.n_binds = len(binds)
+        self.bind_base = <uint32_t>(user_base % max(1, len(binds)))
+        if not binds:
+            return
+        self.bind_addrs = <sockaddr_storage*>calloc(self.n_binds, sizeof(sockaddr_storage))
+        self.bind_lens = <socklen_t*>calloc(self.n_binds, sizeof(socklen_t))
+        self.bind_families = <int*>calloc(self.n_binds, sizeof(int))
+        if not (self.bind_addrs and self.bind_lens and self.bind_families):
+            raise MemoryError()
+        for i, (family, sockaddr) in enumerate(binds):
+            if len(sockaddr) > sizeof(sockaddr_storage):
+                raise ValueError("bind address too long")
+            memcpy(&self.bind_addrs[i], PyBytes_AS_STRING(sockaddr), len(sockaddr))
+            self.bind_lens[i] = <socklen_t>len(sockaddr)
+            self.bind_families[i] = family
 
     cdef void _alloc_connections(self, uint32_t connections, int32_t depth) except *:
         """The connection array, each with a ring of `depth` send instants."""
@@ -580,6 +605,7 @@ cdef class Engine:
             "handshakes": {"full": self.tls.full, "resumed": self.tls.resumed} if self.any_tls else None,
             "tls_errors": errors,
             "tls_session": session,
+            "connect_exhausted": {"ports": self.ports_exhausted, "fds": self.fds_exhausted},
         }
 
     # ---- connections --------------------------------------------------------
@@ -629,8 +655,19 @@ cdef class Engine:
         c.established = False
         c.in_epoll = False
         c.early_up = False
+        cdef int k
+        c.bind_len = 0
+        if self.n_binds:
+            k = <int>((c.index // <uint32_t>self.n_hosts + self.bind_base) % <uint32_t>self.n_binds)
+            if self.bind_families[k] == self.host_families[host]:
+                c.bind_addr = &self.bind_addrs[k]
+                c.bind_len = self.bind_lens[k]
         if tx(c).open(c, self.host_families[host], <sockaddr*>&self.host_addrs[host],
                       self.host_addr_lens[host]) < 0:
+            if errno == EADDRNOTAVAIL:
+                self.ports_exhausted += 1
+            elif errno == EMFILE or errno == ENFILE:
+                self.fds_exhausted += 1
             self.counters.errors[ERR_CONNECT] += 1
             self._set_state(c, C_IDLE)
             self.policy.failed(self, c, ERR_CONNECT, now)
@@ -740,6 +777,7 @@ cdef class Engine:
             self._count_handshake(c, hs, now)
         self._set_state(c, C_OPEN)
         c.established = True
+        c.connect_failures = 0
         self.counters.connects += 1
         if not was_reading:                             # (EPOLLIN already, after a handshake's last read)
             self._watch(c, False)
@@ -788,8 +826,14 @@ cdef class Engine:
         self.tls.reasons[i].count = 1
 
     cdef void _retry_later(self, Conn* c, int64_t now) noexcept:
+        """A connect (or its handshake) failed: try again after a back-off that
+        doubles with each failure in a row, 50 ms up to 800 ms (RETRY_DOUBLINGS),
+        so a target that is down costs each connection at most ~1-2 attempts a
+        second instead of a busy loop, and one that comes back is found within a second."""
+        cdef int32_t doublings = c.connect_failures if c.connect_failures < RETRY_DOUBLINGS else RETRY_DOUBLINGS
+        c.connect_failures = doublings + 1
         self._set_state(c, C_RETRY_WAIT)
-        c.state_since_ns = now + self.retry_backoff_ns
+        c.state_since_ns = now + (self.retry_backoff_ns << doublings)
 
     cdef void _close(self, Conn* c, bint requeue) noexcept:
         """Close the socket.  requeue: in-flight requests were never answered
@@ -1168,6 +1212,7 @@ cdef class Engine:
         free(self.flow.step_best_us)
         redirect_free(self)
         free(self.host_addrs); free(self.host_addr_lens); free(self.host_families)
+        free(self.bind_addrs); free(self.bind_lens); free(self.bind_families)
         free(self.host_transports); free(self.host_shared)
 
 
@@ -1252,3 +1297,11 @@ cdef class ResponseFramer:
     def idle(self):
         """True when no response is partly received."""
         return bool(frame_idle(&self.framer))
+
+
+def die_with_parent(int signum):
+    """Ask the kernel to send `signum` to this process when its parent exits
+    (Linux PR_SET_PDEATHSIG): a worker then dies with its supervisor, even one
+    killed by SIGKILL.  Here, not through ctypes, so that no run pays ctypes'
+    import (the workers import this module anyway).  Returns prctl's result (0: set)."""
+    return prctl(PR_SET_PDEATHSIG, <unsigned long>signum, 0, 0, 0)

@@ -31,9 +31,12 @@ cdef struct Conn:
     int64_t state_since_ns      # when connecting started (through the handshake) / retry is due
     int64_t tcp_up_ns           # when the TCP connect completed (the handshake's start)
     bint established            # this attempt got through its handshake (else a failure backs off, like a connect's)
+    int32_t connect_failures    # failed attempts in a row: the back-off doubles with each (Engine._retry_later)
     int64_t response_bytes      # bytes of the response being framed, so far
     int32_t lowat               # the socket's SO_RCVLOWAT (1: the kernel default)
     const void* transport       # its host's Transport (transport.pxd; opaque here: transport.pxd cimports Conn)
     void* transport_host        # what the transport shares per host (TLS: the context's TlsShared); TCP: NULL
     void* transport_state       # the transport's per-connection state (TLS: its SSL); TCP: NULL
+    const void* bind_addr       # --bind: this connection's source sockaddr (NULL: the kernel's choice)
+    uint32_t bind_len
     Framer framer

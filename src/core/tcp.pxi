@@ -1,17 +1,36 @@
 # The plain TCP transport (transport.pxd), included into _engine.pyx.
 # Each operation is the socket call itself; TLS (tls.pxi) wraps them.
 
+cdef extern from *:
+    """
+    #include <netinet/in.h>
+    #ifndef IP_BIND_ADDRESS_NO_PORT
+    #define IP_BIND_ADDRESS_NO_PORT 24
+    #endif
+    """
+    int IP_BIND_ADDRESS_NO_PORT     # bind() keeps the port open until connect() picks it per 4-tuple
+
 
 cdef int tcp_open(Conn* c, int family, const sockaddr* addr, socklen_t addr_len) noexcept:
     """A non-blocking socket with TCP_NODELAY, its connect() started."""
-    cdef int one = 1
+    cdef int one = 1, saved
     c.fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)
     if c.fd < 0:
         return -1
     setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one))
+    if c.bind_len:                  # --bind: this source address, the port chosen by connect()
+        setsockopt(c.fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one))
+        if bind(c.fd, <const sockaddr*>c.bind_addr, c.bind_len) < 0:
+            saved = errno
+            close(c.fd)
+            c.fd = -1
+            set_errno(saved)
+            return -1
     if connect(c.fd, addr, addr_len) < 0 and errno != EINPROGRESS:
+        saved = errno               # (the caller tells ports and descriptors running out by it)
         close(c.fd)
         c.fd = -1
+        set_errno(saved)
         return -1
     return 0
 

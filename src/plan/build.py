@@ -62,6 +62,20 @@ def looks_like_plan(argument: str) -> bool:
 
 def build_workload(argument: str | None, options: RunOptions) -> Built:
     """The workload of `surge run ARGUMENT` (or `surge run --targets FILE`), or every problem with it."""
+    built = _build_workload(argument, options)
+    if options.bind is None:
+        return built
+    from surge.run.limits import BindError, parse_bind
+    try:
+        binds = parse_bind(options.bind)
+    except BindError as exc:
+        return Built(None, built.problems + (Problem(str(exc)),))
+    if built.workload is None:
+        return built
+    return Built(replace(built.workload, source_addresses=binds), ())
+
+
+def _build_workload(argument: str | None, options: RunOptions) -> Built:
     if options.targets is not None or argument is None:
         from surge.plan.build_targets import targets_workload
         return targets_workload(argument, options)

@@ -40,6 +40,7 @@ def describe_config(workload: Workload, addresses: dict | None = None) -> dict:
         **({"pipeline": load.pipeline} if request else {}),
         **({"pipeline_timing": load.pipeline_timing} if load.pipeline > 1 else {}),
         **({"keepalive": False} if not load.keepalive else {}),
+        **({"bind": [text for _, _, text in workload.source_addresses]} if workload.source_addresses else {}),
         "model": load.model,
         **_describe_profile(load),
     }

@@ -53,6 +53,7 @@ class RunOptions:
     tls_resume: bool = True
     ktls: bool = False
     disable_keepalive: bool = False
+    bind: str | None = None                 # --bind ADDR[,ADDR...]: source addresses (surge.run.limits)
     targets: str | None = None              # --targets FILE (surge.plan.targets)
     order: str | None = None                # --order round-robin|random (with --targets)
     explicit: dict[str, str] = field(default_factory=dict, compare=False)

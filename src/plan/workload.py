@@ -85,6 +85,8 @@ class Workload(ScenarioSet):
     # how an iteration picks its scenario: "weighted" (at random, by weight) or
     # "rotate" (each in turn: --targets --order round-robin)
     scenario_order: str = "weighted"
+    # --bind: ((family, sockaddr bytes, address text), ...) connections spread over (surge.run.limits)
+    source_addresses: tuple = ()
     # the values never shown (surge.plan.redact.Secrets; None: none known)
     secrets: object = field(default=None, repr=False, compare=False)
 

@@ -176,12 +176,16 @@ def _banners(result: dict) -> str:
     out = []
     if result.get("interrupted"):
         out.append('<div class="banner warn">Interrupted: the numbers below cover the run up to the stop.</div>')
+    if result.get("recovered"):
+        out.append('<div class="banner warn">Recovered from the run\'s journal (surge report --recover): '
+                   "the seconds it journaled before it stopped.</div>")
     if result.get("redacted") is False:
         out.append('<div class="banner bad">Secrets not redacted (--no-redact): this report may show '
                    "credentials; do not share it.</div>")
     for failed in result.get("workers_failed") or ():
-        out.append(f'<div class="banner bad">Worker {_esc(failed.get("index"))} died: {_esc(failed.get("cause"))} '
-                   "(its results up to then are included).</div>")
+        when = f' at {_esc(failed["at_s"])}s' if isinstance(failed.get("at_s"), (int, float)) else ""
+        out.append(f'<div class="banner bad">Worker {_esc(failed.get("index"))} died{when}: '
+                   f'{_esc(failed.get("cause"))} (its results up to its last report are included).</div>')
     tls = result.get("tls") if isinstance(result.get("tls"), dict) else {}
     if tls.get("verify") is False:
         out.append('<div class="banner warn">TLS NOT VERIFIED (--insecure): the server\'s certificate was not '
@@ -443,8 +447,28 @@ def _brief_table(rows: list[dict], steps: list[dict], duration_s: float) -> str:
     return f"<table>{head}{''.join(body)}</table>"
 
 
+def _instances(result: dict) -> str:
+    """A merged run's per-instance table (surge merge: merge.parts), to spot a
+    slow or saturated generator; resources and machine per instance folded below."""
+    merge = result.get("merge") if isinstance(result.get("merge"), dict) else {}
+    rows = [r for r in merge.get("parts") or () if isinstance(r, dict)]
+    if not rows:
+        return ""
+    brief = [{"segment": r.get("segment"), "requests": r.get("requests"), "rps": r.get("rps"),
+              "p99_us": r.get("p99_us"), "busiest CPU %": r.get("cpu_percent"),
+              "start offset ms": r.get("start_offset_ms"), "workers": r.get("workers"),
+              "source": r.get("source"), "interrupted": r.get("interrupted")} for r in rows]
+    missing = merge.get("missing") or []
+    note = (f'<div class="banner warn">Partial: segment(s) {_esc(", ".join(map(str, missing)))} of '
+            f'{_esc(merge.get("segments"))} missing from this merge.</div>' if missing else "")
+    every = [{"segment": r.get("segment"), "machine": r.get("machine"), "resources": r.get("resources")}
+             for r in rows]
+    return (f"<h2>Per instance</h2>{note}{_table(brief)}"
+            f"<details><summary>machine and resources per instance</summary>{_table(every)}</details>")
+
+
 def _breakdowns(result: dict) -> str:
-    out = []
+    out = [_instances(result)]
     steps = steps_of(result)
     duration_s = float((result.get("totals") or {}).get("duration_s") or 0)
     for title, rows in (("Per scenario", result.get("scenarios")), ("Per step", steps)):

@@ -110,9 +110,29 @@ def write_json(result: dict, path: str) -> None:
         sys.stdout.write("\n")
         sys.stdout.flush()
         return
-    with open(path, "w") as f:
-        json.dump(result, f, indent=1)
-        f.write("\n")
+    def write(temporary: str) -> None:
+        with open(temporary, "w") as f:
+            json.dump(result, f, indent=1)
+            f.write("\n")
+    atomically(path, write)
+
+
+def atomically(path: str, write: Callable[[str], object]):
+    """write(temporary path) beside `path`, then rename it over `path`: a reader
+    (or a run killed mid-write) sees the old file or the whole new one, never a
+    half-written one.  Returns what write returned; the temporary is removed on failure."""
+    directory, name = os.path.split(os.path.abspath(path))
+    temporary = os.path.join(directory, f".{name}.{os.getpid()}.tmp")
+    try:
+        said = write(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            os.remove(temporary)
+        except OSError:
+            pass
+        raise
+    return said
 
 
 def _writer(option: str, result: dict, path: str) -> Callable[[], str | None]:
@@ -121,13 +141,13 @@ def _writer(option: str, result: dict, path: str) -> Callable[[], str | None]:
         return lambda: write_json(result, path)          # silent, as it always was
     if option == "--html":
         from surge.report.html import write_html
-        return lambda: f"wrote {path} ({write_html(result, path) / 1_000_000:.1f} MB)"
+        return lambda: f"wrote {path} ({atomically(path, lambda tmp: write_html(result, tmp)) / 1_000_000:.1f} MB)"
     if option == "--csv":
         from surge.report.csv_export import write_csv
         return lambda: "\n".join(f"wrote {p}" for p in write_csv(result, path))
     if option == "--hlog":
         from surge.report.hlog import write_hlog
-        return lambda: f"wrote {path} ({write_hlog(result, path)} intervals)"
+        return lambda: f"wrote {path} ({atomically(path, lambda tmp: write_hlog(result, tmp))} intervals)"
     raise ValueError(f"unknown output option {option}")
 
 

@@ -82,10 +82,21 @@ class _State:
 
 
 class _Collector:
-    def __init__(self, state: _State):
+    def __init__(self, state: _State, segment: str | None = None):
         self.state = state
+        self.segment = segment
 
     def collect(self):
+        """Every family; an instance of a distributed run (--segment I/N) labels
+        each series with its `segment` (I), so the pods' series stay apart and
+        a dashboard sums them (`sum without (segment)`, or `sum` over all)."""
+        for family in self._families():
+            if self.segment is not None:
+                family.samples = [sample._replace(labels={**sample.labels, "segment": self.segment})
+                                  for sample in family.samples]
+            yield family
+
+    def _families(self):
         s = self.state
         with s.lock:
             statuses, errors, failed = dict(s.statuses), dict(s.errors), dict(s.failed)
@@ -179,13 +190,14 @@ def _metrics_server(host: str, port: int, registry: CollectorRegistry, state: _S
 class PrometheusExporter:
     """Serves /metrics on `address` (loopback by default) from its own registry."""
 
-    def __init__(self, address: str = DEFAULT_ADDRESS, config: dict | None = None):
+    def __init__(self, address: str = DEFAULT_ADDRESS, config: dict | None = None, segment: int | None = None):
+        """`segment`: this instance's index in a distributed run (`segment` label), None for a whole run."""
         self.address = address
         self.host, self.port = parse_address(address)
         self.config = config or {}
         self.state = _State()
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(_Collector(self.state))
+        self.registry.register(_Collector(self.state, None if segment is None else str(segment)))
         self._server = None
         self._thread = None
         if self.config.get("model") == "open" and self.config.get("rate"):

@@ -109,6 +109,11 @@ def _head_lines(result: dict) -> list[str]:
             pipeline += " (timed per batch)"
         lines.append(f"  {bound}, {plural(cfg['connections'], unit)}{staged}, {workers}"
                      f"{pipeline}, timeout {cfg['timeout_s']:g}s")
+    merge = result.get("merge")
+    if merge:
+        missing = f", MISSING {', '.join(map(str, merge['missing']))}" if merge.get("missing") else ""
+        lines.append(f"  merged: {len(merge['merged'])} of {plural(merge['segments'], 'segment')} of run "
+                     f"{(result.get('run') or {}).get('id', '?')}{missing} (surge merge; per instance below)")
     segment = (result.get("run") or {}).get("segment")
     if segment:
         lines.append(f"  {_segment_line(segment, cfg, result['run'].get('id'))}")
@@ -129,6 +134,24 @@ def _segment_line(segment: dict, cfg: dict, run_id: str | None) -> str:
         share.append(f"1/{segment['count']} of the schedule")
     part = f": this part runs {', '.join(share)}" if share else ""
     return f"segment {segment['index']}/{segment['count']} of run {run_id or '?'}{part}"
+
+
+def instance_lines(result: dict) -> list[str]:
+    """A merged run's per-instance table: each part's requests, rate, p99, its
+    busiest worker's CPU and its start after the first, to spot a slow or
+    saturated generator (surge.result.combine: merge.parts)."""
+    rows = (result.get("merge") or {}).get("parts") or []
+    if not rows:
+        return []
+    lines = ["", "  Instances  requests       req/s        p99  busiest CPU    start  source"]
+    for row in rows:
+        p99 = _us(row["p99_us"]) if row.get("p99_us") is not None else "-"
+        cpu = f"{row['cpu_percent']:.0f}%" if row.get("cpu_percent") is not None else "-"
+        flags = "".join(f"  {flag}" for flag, on in (("INTERRUPTED", row.get("interrupted")),
+                                                     ("WORKER DIED", row.get("workers_failed"))) if on)
+        lines.append(f"  {row['segment']:>9} {row['requests']:>9,} {row['rps']:>11,.1f} {p99:>10} {cpu:>12} "
+                     f"{'+' + format(row['start_offset_ms'], '.0f') + 'ms':>8}  {row['source']}{flags}")
+    return lines
 
 
 # The TLS error reasons the summary names; the rest are counted together.
@@ -222,6 +245,8 @@ def render_summary(result: dict) -> str:
     lines = _head_lines(result)
     if result.get("interrupted"):
         lines.append("  INTERRUPTED: partial results below")
+    if result.get("recovered"):
+        lines.append("  RECOVERED from the run's journal: every second it journaled (surge report --recover)")
     if result.get("redacted") is False:
         lines.append("  SECRETS NOT REDACTED (--no-redact): do not share this output")
     lines.append("")
@@ -265,8 +290,11 @@ def render_summary(result: dict) -> str:
         lines.append(f"  Watched process {watched[0]['pid']}: median CPU {cpu[len(cpu) // 2]:.0f}% of a core, "
                      f"RSS up to {max(w['rss_kb'] for w in watched) / 1024:.1f} MiB")
     lines += _flow_lines(result)
+    lines += instance_lines(result)
     for failed in result.get("workers_failed", []):
-        lines.append(f"  WORKER {failed['index']} DIED: {failed['cause']} (its results up to then are included)")
+        when = f" at {failed['at_s']:g}s" if isinstance(failed.get("at_s"), (int, float)) else ""
+        lines.append(f"  WORKER {failed['index']} DIED{when}: {failed['cause']} "
+                     "(its results up to its last report are included)")
     return "\n".join(lines)
 
 

@@ -269,6 +269,7 @@ CONFIG = Obj(
               "targets_file": TEXT, "order": Choice("round-robin", "random"), "targets": Count(1),
               # --disable-keepalive: written (false) only when keep-alive was off
               "keepalive": FLAG,
+              "bind": ListOf(TEXT),         # --bind's source addresses
               # an https target's TLS options as asked (surge.plan.describe); what was negotiated is the top-level "tls"
               "tls": Obj(optional={"verify": FLAG, "server_name": TEXT, "resume": FLAG, "ktls": FLAG,
                                    "keylog": FLAG})},
@@ -282,7 +283,9 @@ TOTALS = Obj(
               "responses_by_status": COUNTS, "errors": COUNTS},
     optional={"failed": FAILED, "error_rate": NUMBER, "in_flight_at_stop": COUNT, "due": COUNT,
               "dropped": COUNT, "queued_at_stop": COUNT, "active_connections": COUNT,
-              "connections_opened": COUNT},
+              "connections_opened": COUNT,
+              # connects that failed for want of a source port / a descriptor (surge.run.limits)
+              "connect_exhausted": Obj(optional={"ports": COUNT, "fds": COUNT})},
     rules=(When("due", ("dropped",)),),
 )
 
@@ -342,18 +345,33 @@ RUN = Obj(required={"id": TEXT, "segment": Nullable(SEGMENT),
                     "started_at_unix_ns": Nullable(COUNT)},
           optional={"plan_hash": Nullable(TEXT)})
 
+# `surge merge` (surge.result.combine): which segments were merged and a row per instance
+# (its resources and machine stay there, per instance).
+MERGE_PART = Obj(required={"segment": COUNT, "source": TEXT, "requests": COUNT, "rps": NUMBER,
+                           "start_offset_ms": NUMBER},
+                 optional={"duration_s": NUMBER, "p99_us": Nullable(NUMBER), "cpu_percent": Nullable(NUMBER),
+                           "workers": Nullable(COUNT), "interrupted": FLAG, "machine": Obj(), "resources": Obj(),
+                           "aborted_by": TEXT, "objectives_failed": ListOf(TEXT)})
+MERGE = Obj(required={"segments": Count(1), "merged": ListOf(COUNT), "missing": ListOf(COUNT),
+                      "parts": ListOf(MERGE_PART)},
+            optional={"duplicates_left_out": ListOf(TEXT)})
+
 RESULT = Obj(
     required={"surge_version": TEXT, "config": CONFIG, "totals": TOTALS, "latency": LATENCY,
               "timeseries": ListOf(POINT)},
     optional={"started_at": TEXT, "run": RUN, "machine": Obj(), "interrupted": FLAG,
               # false: `surge run --no-redact` (secrets are shown as they were sent)
               "redacted": FLAG,
+              # rebuilt from a run's journal by `surge report --recover` (surge.run.journal)
+              "recovered": FLAG,
               "aborted_by": TEXT, "latency_uncorrected": LATENCY,
               # per new connection (µs): TCP connect time, and the TLS handshake's with an https host
               "connect": LATENCY, "tls_handshake": LATENCY, "tls": TLS,
-              "workers_failed": ListOf(Obj(required={"index": COUNT, "cause": TEXT})),
+              # at_s: when the supervisor saw it go, last_report_s: the end of its last reported second
+              "workers_failed": ListOf(Obj(required={"index": COUNT, "cause": TEXT},
+                                           optional={"at_s": Nullable(NUMBER), "last_report_s": Nullable(COUNT)})),
               "resources": Obj(optional={"workers": ListOf(USAGE), "supervisor": USAGE}),
-              "objectives": ListOf(OBJECTIVE), "steps": ListOf(STEP), "scenarios": ListOf(SCENARIO),
+              "objectives": ListOf(OBJECTIVE), "merge": MERGE, "steps": ListOf(STEP), "scenarios": ListOf(SCENARIO),
               # `surge run --baseline`: the gate's last line, the baseline's file name, pass or not
               "gate": Obj(required={"verdict": TEXT}, optional={"baseline": TEXT, "passed": FLAG}),
               # quarter-second points (surge.run.merge.sub_second_samples): what compare tests on

@@ -58,6 +58,17 @@ def point_fields(snaps: list[tuple[dict, dict | None]]) -> dict:
     return fields
 
 
+def exhausted_totals(latest: list) -> dict:
+    """The totals' `connect_exhausted` {"ports": n, "fds": n}: connects that failed
+    for want of a source port or a file descriptor (src/run/limits.py); {} when none."""
+    ports = fds = 0
+    for snap in latest:
+        counts = (snap or {}).get("connect_exhausted") or {}
+        ports += int(counts.get("ports", 0))
+        fds += int(counts.get("fds", 0))
+    return {"connect_exhausted": {"ports": ports, "fds": fds}} if ports or fds else {}
+
+
 def has_tls(snapshots) -> bool:
     """Whether the engine ran a TLS host (it reports handshakes, possibly 0, only then)."""
     return any(snap.get("handshakes") is not None for snap in snapshots)

@@ -20,7 +20,8 @@ from surge.core._histogram import Histogram
 from surge.plan.describe import describe_config
 from surge.plan.units import NS_PER_S
 from surge.plan.workload import Workload
-from surge.result.format import RESULT_FORMAT, percentile_key
+from surge.result.format import RESULT_FORMAT
+from surge.result.latency import PERCENTILES, latency_summary  # noqa: F401 - re-exported (tests, bench)
 from surge.run import connection_costs
 from surge.run.failed_rule import (add_failed, failed_count, failed_fraction, failed_requests, is_failed_status,
                                    no_failed, snapshot_failed)
@@ -28,8 +29,8 @@ from surge.run.samples import sub_second_samples
 from surge.run.segment import WHOLE
 from surge.run.start import derive_run_id
 from surge.run.redirects import add_redirects, redirect_totals
+from surge.run.retention import BLOCK_S, FINE_S, retain
 
-PERCENTILES = (50, 75, 90, 95, 99, 99.9, 99.99)
 
 
 class WorkerRecord:
@@ -43,6 +44,7 @@ class WorkerRecord:
         self.end_ns: int | None = None
         self.abandoned = 0
         self.failure: str | None = None
+        self.lost_ns: int | None = None     # when its channel ended without a Final (it died)
 
     def add_tick(self, k: int, snapshot: dict) -> None:
         self.ticks[k] = snapshot
@@ -59,21 +61,6 @@ class WorkerRecord:
 
 def _errors_total(snapshot: dict | None) -> int:
     return sum(snapshot["errors"].values()) if snapshot else 0
-
-
-def latency_summary(hist: Histogram) -> dict:
-    """min/mean/stdev/max, the percentile table and the encoded histogram (µs)."""
-    values = hist.values_at_percentiles(PERCENTILES)
-    return {
-        "unit": "us",
-        "count": hist.total_count,
-        "min": hist.min,
-        "mean": round(hist.mean, 3),
-        "stdev": round(hist.stdev, 3),
-        "max": hist.max,
-        "percentiles": {percentile_key(p): v for p, v in zip(PERCENTILES, values)},
-        "hdr": hist.encode(),
-    }
 
 
 def machine_info() -> dict:
@@ -107,6 +94,19 @@ class RunRecord:
         # the result's "run" (which run this instance is part of; see run_identity and started)
         self.run: dict = {"id": None, "segment": None, "started_at_unix_ns": None, "plan_hash": None}
         self.segment = WHOLE            # --segment: this part's share (surge.run.segment)
+        self.newest_second = 0          # the latest tick any worker sent
+
+    def add_tick(self, worker: WorkerRecord, k: int, snapshot: dict) -> None:
+        """Worker's second k; once k is new, every worker's older seconds are
+        trimmed the same way (surge.run.retention), dead workers' too."""
+        worker.add_tick(k, snapshot)
+        if k > self.newest_second:
+            self.newest_second = k
+            for w in self.workers:
+                retain(w.ticks, k)
+            old = k - FINE_S        # --watch-pid: a folded block keeps its last second's sample
+            if old % BLOCK_S:
+                self.watch_samples.pop(old, None)
 
     def run_identity(self, launch, fingerprint: str) -> None:
         """What the result's run says before the start: the segment (with this
@@ -199,6 +199,7 @@ class RunRecord:
             "error_rate": failed_fraction(failed, requests, errors),
             "in_flight_at_stop": sum(w.abandoned for w in self.workers),
             "connections_opened": sum(connection_costs.connections_opened(w.latest()) for w in self.workers),
+            **connection_costs.exhausted_totals([w.latest() for w in self.workers]),
             **extra,
             **redirect_totals(self.step_counters()[0]),     # hops (surge.run.redirects)
         }
@@ -234,12 +235,14 @@ class RunRecord:
         return points
 
     def _point(self, k: int, t_end: float, snaps: list[tuple[dict, dict | None]]) -> dict:
-        """Second k from each worker's snapshot ending in it (and the one before, for deltas)."""
+        """Second k from each worker's snapshot ending in it (and the one before, for deltas);
+        a block of older seconds folded by surge.run.retention when its snapshots are one."""
         hist = Histogram()
         errors = failed = 0
         statuses: dict[str, int] = {}
         workers = []
-        interval_s = max(t_end - (k - 1), 1e-9)
+        start_s = min((snap.get("block_start_s", k - 1) for snap, _ in snaps), default=k - 1)
+        interval_s = max(t_end - start_s, 1e-9)
         allowed = self.step_allowed
         for snap, previous in snaps:
             hist.add_sparse(*snap["latency"])
@@ -269,7 +272,7 @@ class RunRecord:
             point["p50_uncorrected"], point["p99_uncorrected"] = uncorrected.values_at_percentiles((50, 99))
             point["hdr_uncorrected"] = uncorrected.encode()
             # this part's share of the schedule (the parts' targets add up to the whole run's)
-            point["target"] = round(profile.count_between(k - 1, t_end) / interval_s / self.segment.count, 3)
+            point["target"] = round(profile.count_between(start_s, t_end) / interval_s / self.segment.count, 3)
             point["due"] = sum(s["due"] - (p["due"] if p else 0) for s, p in snaps)
             point["dropped"] = sum(s["dropped"] - (p["dropped"] if p else 0) for s, p in snaps)
         elif profile is not None and profile.stages:
@@ -277,7 +280,25 @@ class RunRecord:
             point["target"] = round(target if self.segment.whole else self.segment.share(round(target)), 3)
         if self.watch_samples.get(k):
             point["watched"] = self.watch_samples[k]
+        if start_s != k - 1:
+            point["interval_s"] = round(t_end - start_s, 3)     # a folded block: this many seconds
         return point
+
+    def workers_failed(self) -> list[dict]:
+        """Each worker that died or could not run: its index, the cause, and
+        `at_s`, when the supervisor saw it go (seconds since the start; null
+        before the start); `last_report_s`, the end of the last second it
+        reported (its counts and histograms up to there are in the result)."""
+        failed = []
+        for w in self.workers:
+            if not w.failure:
+                continue
+            at_s = None
+            if w.lost_ns is not None and self.start_ns is not None:
+                at_s = round(max(0.0, (w.lost_ns - self.start_ns) / NS_PER_S), 3)
+            failed.append({"index": w.index, "cause": w.failure, "at_s": at_s,
+                           "last_report_s": max(w.ticks, default=0) if self.start_ns is not None else None})
+        return failed
 
     def resources(self) -> dict:
         workers = []
@@ -410,7 +431,7 @@ class RunRecord:
             **({"tls_handshake": latency_summary(self.total_histogram(connection_costs.HANDSHAKE_KEY)),
                 "tls": tls} if tls is not None else {}),
             "timeseries": self.timeseries(),
-            "workers_failed": [{"index": w.index, "cause": w.failure} for w in self.workers if w.failure],
+            "workers_failed": self.workers_failed(),
             "resources": self.resources(),
             **(self.flow_results() if self.shows_steps else {}),
             **({"step_timeseries": step_timeseries(self)} if self.shows_steps else {}),

@@ -48,11 +48,12 @@ class Observers:
     """What watches a run while it goes: live progress, the Prometheus
     exporter, the --watch-pid sampler and the abort-on-fail rule."""
 
-    def __init__(self, progress, exporter=None, watch=None, abort: AbortOnFail | None = None):
+    def __init__(self, progress, exporter=None, watch=None, abort: AbortOnFail | None = None, journal=None):
         self.progress = progress
         self.exporter = exporter
         self.watch = watch
         self.abort = abort or AbortOnFail()
+        self.journal = journal              # surge.run.journal.Journal beside --json FILE, or None
 
     def on_tick(self, k: int, record) -> str | None:
         """Each second: progress, metrics; returns a reason to stop (abort_on_fail)."""
@@ -60,6 +61,8 @@ class Observers:
 
         point = live_point(record, k)
         self.progress.update(k, point)
+        if self.journal:
+            self.journal.write(k, point, record)
         if self.exporter:
             self.exporter.update(point, record.totals(), record.step_counters()[0] if record.shows_steps else None)
         return self.abort.reason(k, record.live_result)
@@ -71,6 +74,8 @@ class Observers:
 
     def close(self) -> None:
         self.progress.close()
+        if self.journal:
+            self.journal.close()
         if self.exporter:
             self.exporter.stop(wait_for_scrape_s=2.0)
 
@@ -116,6 +121,12 @@ class Ending:
     # run's, made by `surge merge` on the merged result: a part alone may miss a
     # `throughput >=` the parts reach together, or meet a p99 the whole misses.
     part_of: str | None = None
+    journal: object = None          # surge.run.journal.Journal: removed once the result file is written
+
+    @property
+    def result_file(self):
+        """The --json output to a file (not stdout), or None."""
+        return next((f for f in self.files if f.option == "--json" and not f.to_stdout), None)
 
     @property
     def to_stderr(self) -> bool:
@@ -147,12 +158,22 @@ def conclude(result: dict, workload: Workload, ending: Ending, echo: Echo) -> in
                           "passed": gate_code == EXIT_OK}
         codes.append(gate_code)
     codes.append(print_summary(result, to_stderr, echo, ending.command))
+    from surge.run.limits import exhaustion_lines
+    for line in exhaustion_lines(result["totals"], result["config"]):
+        echo(f"{ending.command}: {line}", True)
     if result["workers_failed"]:
         echo(f"{ending.command}: error: {died(result['workers_failed'], result['config']['workers'])}", True)
         codes.append(EXIT_RUNTIME)
-    for failure in write_all(result, ending.files, say=lambda text: echo(text, True)):
+    failures = write_all(result, ending.files, say=lambda text: echo(text, True))
+    for failure in failures:
         echo(failure.line(ending.command), True)
         codes.append(failure.code)
+    if ending.journal is not None:
+        if any(f.option == "--json" for f in failures):
+            echo(f"{ending.command}: what was measured is in {ending.journal.path} "
+                 f"(surge report --recover {ending.journal.path} --json FILE)", True)
+        else:
+            ending.journal.discard()
     if result.get("aborted_by"):
         echo(f"{ending.command}: stopped early: {result['aborted_by']}", True)
         codes.append(EXIT_GATE)
@@ -171,7 +192,9 @@ def conclude(result: dict, workload: Workload, ending: Ending, echo: Echo) -> in
 
 def died(failed: list[dict], workers: int) -> str:
     """'worker 1 (killed by SIGKILL) died during the run; the others' results are kept'."""
-    names = ", ".join(f"worker {w['index']} ({w['cause']})" for w in failed)
+    names = ", ".join(f"worker {w['index']} ({w['cause']}"
+                      + (f" at {w['at_s']:g}s" if isinstance(w.get("at_s"), (int, float)) else "") + ")"
+                      for w in failed)
     if len(failed) < workers:
         kept = "the other's results are kept" if workers - len(failed) == 1 else "the others' results are kept"
     else:

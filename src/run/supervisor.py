@@ -231,14 +231,15 @@ class Supervisor:
                 w = by_pipe[pipe]
                 try:
                     message = pipe.recv()
-                except (EOFError, OSError):
+                except (EOFError, OSError):     # it died (SIGKILL, OOM): the others go on
+                    w.lost_ns = w.lost_ns or time.monotonic_ns()
                     gone(pipe)
                     continue
                 if isinstance(message, Ready):
                     w.ready = message
                 elif isinstance(message, Tick):
                     k = message.second
-                    w.add_tick(k, message.snapshot)
+                    record.add_tick(w, k, message.snapshot)     # older seconds trimmed (retention)
                     # Once every worker still running has reported second k: sample, show.
                     if k not in record.watch_samples and all(k in other.ticks for other in record.workers
                                                              if pipe_of[other.index] in live):
@@ -255,6 +256,7 @@ class Supervisor:
                     gone(pipe)
                 elif isinstance(message, Failed):
                     w.failure = message.reason
+                    w.lost_ns = time.monotonic_ns()
                     gone(pipe)
             if phase == "connecting" and all(w.ready is not None or pipe_of[w.index] not in live
                                              for w in record.workers):
@@ -309,6 +311,7 @@ class WorkerProcess:
         for stream in (sys.stdout, sys.stderr):     # or the child would write the buffered text again
             if stream is not None:
                 stream.flush()
+        supervisor_pid = os.getpid()
         pid = os.fork()
         if pid:
             return cls(pid, name)
@@ -316,7 +319,7 @@ class WorkerProcess:
         try:
             for end in supervisor_ends:
                 end.close()
-            worker_main(spec, channel)
+            worker_main(spec, channel, supervisor_pid)
             code = 0
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)

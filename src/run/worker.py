@@ -269,7 +269,8 @@ def make_engine(spec: WorkerSpec, on_event):
     return Engine(engine_hosts(spec), tables, users=spec.users, pipeline=load.pipeline, quota=spec.quota_requests,
                   timeout_ns=workload.timeout_ns, on_event=on_event, pipeline_timing=load.pipeline_timing,
                   user_base=spec.user_base, seed=spec.seed, worker=spec.stripe,
-                  keepalive=load.keepalive)
+                  keepalive=load.keepalive,
+                  binds=tuple((family, sockaddr) for family, sockaddr, _ in workload.source_addresses))
 
 
 # Up to this many connections per worker, TLS connections keep their record
@@ -303,18 +304,40 @@ def prepare_workers(workload: Workload) -> None:
     import surge.run.flows  # noqa: F401
 
 
-def worker_main(spec: WorkerSpec, pipe) -> None:
+def worker_main(spec: WorkerSpec, pipe, supervisor_pid: int | None = None) -> None:
     """Entry point of a forked worker process; `pipe` is its end of a
-    surge.run.messages.Channel."""
+    surge.run.messages.Channel.  A supervisor that dies (even by SIGKILL)
+    takes its workers with it: the kernel's parent-death signal kills a
+    worker at once, and the channel's end-of-file stops one that outlived
+    it anyway (the signal could not be set), so no orphan keeps loading the target."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)        # the supervisor decides when to stop
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    die_with_parent(supervisor_pid)
     import uvloop
 
     try:
         uvloop.run(_run(spec, pipe))
-    except (OSError, ValueError) as exc:        # fd limit, tables the engine cannot take (TlsConfigError is one)
-        pipe.send(Failed(reason=str(exc)))
+    except BrokenPipeError:                     # the supervisor is gone: nobody to tell
         raise SystemExit(1)
+    except (OSError, ValueError) as exc:        # fd limit, tables the engine cannot take (TlsConfigError is one)
+        try:
+            pipe.send(Failed(reason=str(exc)))
+        except OSError:
+            pass
+        raise SystemExit(1)
+
+
+def die_with_parent(supervisor_pid: int | None) -> None:
+    """SIGKILL from the kernel when the supervisor exits (surge.core._engine.die_with_parent,
+    prctl PR_SET_PDEATHSIG); exit now if it already has (it died between the fork
+    and the prctl: then this process was re-parented)."""
+    if supervisor_pid is None:
+        return
+    from surge.core._engine import die_with_parent as ask_the_kernel     # imported before the fork
+
+    ask_the_kernel(signal.SIGKILL)
+    if os.getppid() != supervisor_pid:
+        os._exit(1)
 
 
 async def _run(spec: WorkerSpec, pipe) -> None:

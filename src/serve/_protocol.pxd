@@ -99,6 +99,13 @@ cdef class ServeConfig:
     cdef Py_ssize_t waiting_len
     cdef Py_ssize_t waiting_cap
 
+    # hardening: every open connection (for the idle sweep) and the bounds
+    cdef set open_protocols
+    cdef readonly int64_t idle_timeout_ns   # no request completed (and no answer drained) this long: closed; 0: never
+    cdef readonly Py_ssize_t max_connections  # more at once per worker are closed on accept; 0: no bound
+    cdef readonly uint64_t closed_idle      # connections the idle sweep closed
+    cdef readonly uint64_t refused_over_limit
+
     cdef int batch_append(self, bytes data) except -1
     cdef bytes status_response(self, int kind, bint is_head)
     cdef int64_t draw_delay_ns(self) noexcept nogil
@@ -140,6 +147,10 @@ cdef class ServeProtocol:
     cdef Py_ssize_t body_cap
     cdef bint body_too_large        # over config.body_limit_bytes: not kept
 
+    cdef uint64_t requests_here     # requests framed on this connection (progress, for the idle sweep)
+    cdef uint64_t requests_at_sweep # ... at the last sweep
+    cdef Py_ssize_t buffered_at_sweep  # the transport's write buffer at the last sweep
+    cdef int64_t idle_since_ns      # when it last made progress (CLOCK_MONOTONIC)
     cdef bint closing               # the last response is queued; close after it
     cdef bint eof_seen              # the client half-closed (answers may still be owed)
     cdef Py_ssize_t delayed_batches # batches held (delay or stall)

@@ -232,7 +232,8 @@ cdef class ServeConfig:
                  bint close=False, str status_path="/__surge/status", object counts=None,
                  Py_ssize_t worker_index=0, object loop=None, str app="default",
                  object route_counts=None, object token_secret=None,
-                 int64_t service_ns=0, Py_ssize_t service_slots=0):
+                 int64_t service_ns=0, Py_ssize_t service_slots=0,
+                 int64_t idle_timeout_ns=0, Py_ssize_t max_connections=0):
         cdef int kind
         cdef uint64_t seed_bits
         if not 200 <= status <= 599:
@@ -308,6 +309,16 @@ cdef class ServeConfig:
         for kind in range(3):
             for is_head in (False, True):
                 self.responses.append(render_response(status, body_size_bytes, kind, is_head))
+        self.open_protocols = set()
+        if idle_timeout_ns < 0 or max_connections < 0:
+            raise ValueError(f"idle_timeout_ns and max_connections must be >= 0, got {idle_timeout_ns}, "
+                             f"{max_connections}")
+        if idle_timeout_ns and loop is None:
+            raise ValueError("an idle timeout needs the event loop to sweep on")
+        self.idle_timeout_ns = idle_timeout_ns
+        self.max_connections = max_connections
+        if idle_timeout_ns:
+            loop.call_later(self.sweep_interval_s(), self.sweep_idle)
         self.bad_request = render_response(400, 0, KIND_CLOSE, False)
         self.head_too_large = render_response(431, 0, KIND_CLOSE, False)
         if self.timed:
@@ -330,6 +341,37 @@ cdef class ServeConfig:
             if self.loop is not None and not self.loop.is_closed():
                 self.loop.remove_reader(self.timer_fd)
             close_fd(self.timer_fd)
+
+    def sweep_interval_s(self):
+        """How often the idle sweep runs: a quarter of the timeout, at most 1 s."""
+        return min(1.0, self.idle_timeout_ns / 4e9)
+
+    def sweep_idle(self):
+        """Close every connection that made no progress for idle_timeout_ns: no
+        request completed (a slow or stopped head or body: slowloris) and no
+        answer drained from its write buffer (a client that does not read).
+        Answers the server itself holds (--delay, stalls, --service-time) are
+        waiting on purpose and keep their connection."""
+        cdef ServeProtocol protocol
+        cdef int64_t now_ns = monotonic_ns()
+        cdef Py_ssize_t buffered
+        for protocol in list(self.open_protocols):
+            if protocol.transport is None:
+                continue
+            buffered = protocol.transport.get_write_buffer_size()
+            if (protocol.requests_here != protocol.requests_at_sweep or buffered < protocol.buffered_at_sweep
+                    or protocol.delayed_batches > 0 or (protocol.awaiting is not None and protocol.awaiting)):
+                protocol.idle_since_ns = now_ns
+            protocol.requests_at_sweep = protocol.requests_here
+            protocol.buffered_at_sweep = buffered
+            if now_ns - protocol.idle_since_ns >= self.idle_timeout_ns:
+                self.closed_idle += 1
+                protocol.transport.abort()      # what it buffered is dropped with it
+        self.loop.call_later(self.sweep_interval_s(), self.sweep_idle)
+
+    @property
+    def open_connections(self):
+        return len(self.open_protocols)
 
     def __call__(self):
         """A protocol for one new connection (the factory create_server wants)."""
@@ -378,6 +420,9 @@ cdef class ServeConfig:
                 % (self.served(), self.counts.shape[0], self.started_at_ns,
                    self.stall_ns, self.stall_every_ns, self.app.encode(),
                    self.service_ns, self.service_slots, self.capacity_json(), monotonic_ns()))
+        # this worker's (the one that answered): hardening at work
+        body += (b', "open_connections": %d, "closed_idle": %d, "refused_over_limit": %d'
+                 % (len(self.open_protocols), self.closed_idle, self.refused_over_limit))
         if self.demo:
             body += b', "routes": ' + json.dumps(self.route_counts_by_name()).encode()
         body += b"}"
@@ -604,8 +649,18 @@ cdef class ServeProtocol:
 
     def connection_made(self, transport):
         self.transport = transport
+        cdef ServeConfig config = self.config
+        if config.max_connections and len(config.open_protocols) >= config.max_connections:
+            config.refused_over_limit += 1      # a connection flood: bounded memory, not an fd per client
+            self.state = DISCARD
+            transport.abort()
+            return
+        config.open_protocols.add(self)
+        if config.idle_timeout_ns:
+            self.idle_since_ns = monotonic_ns()
 
     def connection_lost(self, exc):
+        self.config.open_protocols.discard(self)
         self.transport = None
         self.awaiting = None            # what still waits for a slot is dropped there
         self.state = DISCARD
@@ -909,6 +964,7 @@ cdef class ServeProtocol:
     cdef int finish_request(self) except -1:
         cdef ServeConfig config = self.config
         cdef int64_t due_ns, stall_end_ns
+        self.requests_here += 1
         if config.service_ns:
             self.finish_served_request()
         elif config.timed:

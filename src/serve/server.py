@@ -197,6 +197,15 @@ def problem_with_stall(stall_ns: int, stall_every_ns: int) -> str | None:
     return None
 
 
+# Hardening (issue 15 item 10): a connection that completes no request and
+# drains no answer for a minute is closed (nginx's client_header_timeout is 60 s
+# too); each worker keeps at most this many connections, so a flood costs
+# bounded memory (~64k: past any usual file descriptor limit, so a real c10k-c50k
+# test never meets it).
+DEFAULT_IDLE_TIMEOUT_NS = 60 * 1_000_000_000
+DEFAULT_MAX_CONNECTIONS = 65536
+
+
 def problem_with_service(service_ns: int, service_slots: int, delay: Delay | None = None,
                          stall_ns: int = 0) -> str | None:
     """--service-time needs a duration > 0; --concurrency needs --service-time;
@@ -251,7 +260,8 @@ def serve(host: str, port: int, workers: int, body_size: int, status: int, delay
           ready_callback: Callable[[str, int], None] | None = None, *,
           stall_ns: int = 0, stall_every_ns: int = 0, seed: int | None = None,
           started_at_ns: int | None = None, app: str = "default", tls=None,
-          service_ns: int = 0, service_slots: int = 0) -> int:
+          service_ns: int = 0, service_slots: int = 0, idle_timeout_ns: int = DEFAULT_IDLE_TIMEOUT_NS,
+          max_connections: int = 0) -> int:
     """Serve until SIGINT or SIGTERM; return the number of requests served.
 
     body_size is in bytes; delay a Delay, or an int of nanoseconds for a fixed
@@ -325,7 +335,8 @@ def serve(host: str, port: int, workers: int, body_size: int, status: int, delay
             seed=int.from_bytes(os.urandom(8), "little") if seed is None else seed,
             # one secret for all workers, so each accepts the tokens the others issue
             app=app, token_secret=os.urandom(16) if app == "demo" else None,
-            service_ns=service_ns, service_slots=service_slots)
+            service_ns=service_ns, service_slots=service_slots,
+            idle_timeout_ns=idle_timeout_ns, max_connections=max_connections)
         if delay is not None:
             config.update(delay.config())
         processes = _start_workers(listeners, counts, route_counts, wake_r, stop_signals, config, parent_alive,

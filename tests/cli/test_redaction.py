@@ -4,7 +4,8 @@ A URL run with -H 'Authorization: Bearer s3cr3t-XYZ', a URL run with
 user:pa55word@, and a plan run with a `password` body field, a `secret:` data
 column, a ${env.*} value and target credentials: the server receives every
 secret (so the test is not vacuous), and none of them is in the JSON, HTML, CSV,
-hlog, summary (stdout and stderr) or what /metrics served."""
+hlog, summary (stdout and stderr), the journal (read while the run goes: it is
+removed once the result is written) or what /metrics served."""
 import json
 import os
 import socket
@@ -40,7 +41,8 @@ def run_with_every_output(tmp_path, *args, env=None):
            *sum(([f"--{name}", str(path)] for name, path in out.items()), [])]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, **(env or {})})
-    scraped = []
+    scraped, journal = [], []
+    journal_path = tmp_path / "out.json.journal"       # removed once the result is written: read it meanwhile
     deadline = time.monotonic() + 60
     while proc.poll() is None and time.monotonic() < deadline:
         try:
@@ -48,9 +50,13 @@ def run_with_every_output(tmp_path, *args, env=None):
                 scraped.append(response.read().decode())
         except OSError:
             pass
+        try:
+            journal.append(journal_path.read_text())
+        except OSError:
+            pass
         time.sleep(0.2)
     stdout, stderr = proc.communicate(timeout=30)
-    texts = {"stdout": stdout, "stderr": stderr, "metrics": "\n".join(scraped)}
+    texts = {"stdout": stdout, "stderr": stderr, "metrics": "\n".join(scraped), "journal": "\n".join(journal)}
     for name, path in out.items():
         texts[name] = path.read_text() if path.exists() else ""
     for extra in tmp_path.glob("out.steps.csv"):
@@ -118,6 +124,7 @@ def test_a_plans_secrets_are_sent_and_never_shown(tmp_path):
     assert code == 0, texts["stderr"]
     assert BODY_PASSWORD in bodies and f"{COLUMN_SECRET}1" in bodies       # sent as written
     assert ENV_SECRET in sent and any(v.startswith(f"{COLUMN_SECRET}k") for v in sent)
+    assert '"surge_journal"' in texts["journal"] and '"point"' in texts["journal"], "no journal line was read"
     assert_nowhere(texts, URL_PASSWORD, BODY_PASSWORD, COLUMN_SECRET, ENV_SECRET)
 
 

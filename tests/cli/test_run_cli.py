@@ -100,7 +100,10 @@ def test_dead_worker_is_reported_and_others_kept(surge_server):
     assert proc.returncode == 1, err
     with open(path) as f:
         result = json.load(f)
-    assert result["workers_failed"] == [{"index": 1, "cause": "killed by SIGKILL"}]
+    [failed] = result["workers_failed"]
+    assert (failed["index"], failed["cause"]) == (1, "killed by SIGKILL")
+    assert 0 < failed["at_s"] <= result["totals"]["duration_s"]
+    assert failed["last_report_s"] <= failed["at_s"]
     assert result["totals"]["requests"] > 0
     assert "worker 1" in err and "SIGKILL" in err
     assert "Traceback" not in out + err

@@ -471,3 +471,29 @@ def test_surge_run_prometheus_port_in_use_fails_before_load(surge_server):
         assert server.served() == before           # no load was sent
     finally:
         busy.close()
+
+
+def test_an_instance_of_a_distributed_run_labels_every_series_with_its_segment(exporter):
+    """`surge run --segment 2/3 --prometheus ...` (the pods of `surge k8s`): each
+    series carries segment="2", with the same values as without the label."""
+    result = make_result(10, seed=3)
+    plain, labelled = exporter(config=result["config"]), exporter(config=result["config"], segment=2)
+    replay(plain, result)
+    replay(labelled, result)
+    without, with_segment = scrape(plain.url), scrape(labelled.url)
+    assert with_segment and all(dict(labels).get("segment") == "2" for _, labels in with_segment)
+    assert {(name, tuple(kv for kv in labels if kv[0] != "segment")): v for (name, labels), v in
+            with_segment.items()} == without
+
+
+def test_the_dashboard_sums_over_segments():
+    """Every panel's query aggregates (sum, or sum by a label other than segment),
+    so the pods of one run show as one run."""
+    import re
+    exprs = re.findall(r'"expr": "([^"\\]*(?:\\.[^"\\]*)*)"', DASHBOARD.read_text())
+    assert exprs
+    for expr in exprs:
+        for selector in re.finditer(r"surge_[a-z_]+", expr):
+            before = expr[:selector.start()]
+            assert "sum" in before, expr          # inside an aggregation
+        assert "segment" not in expr, expr        # never grouped by it

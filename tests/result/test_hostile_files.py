@@ -103,8 +103,11 @@ def test_refusing_every_hostile_file_stays_in_bounded_memory(hostile_dir):
     """One process loads them all; its peak RSS stays under 400 MiB (the bomb
     alone would inflate ~2 MB of zeros per try were the payload not bounded,
     the huge range would ask 48 MB per histogram)."""
+    # The peak is read from /proc after resetting it (clear_refs 5): a child forked
+    # from a large test process starts with that process's peak in ru_maxrss.
     script = (
-        "import glob, resource, sys\n"
+        "import glob, re, sys\n"
+        "open('/proc/self/clear_refs', 'w').write('5')\n"
         "from surge.result.load import ResultFileError, load_result\n"
         "refused = 0\n"
         "for path in sorted(glob.glob(sys.argv[1] + '/*.json')):\n"
@@ -112,7 +115,8 @@ def test_refusing_every_hostile_file_stays_in_bounded_memory(hostile_dir):
         "        load_result(path)\n"
         "    except ResultFileError:\n"
         "        refused += 1\n"
-        "print(refused, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n")
+        "hwm = re.search(r'VmHWM:\\s+(\\d+) kB', open('/proc/self/status').read()).group(1)\n"
+        "print(refused, hwm)\n")
     out = subprocess.run([sys.executable, "-c", script, str(hostile_dir)], capture_output=True, text=True,
                          timeout=60)
     assert out.returncode == 0, out.stderr

@@ -63,7 +63,7 @@ class LoggingNginx:
         self.port, self.status_port = free_port(), free_port()
         path = os.path.join(self.tmp_dir, "nginx.conf")
         with open(path, "w") as f:
-            f.write(CONFIG.format(tmp_dir=self.tmp_dir, port=self.port, status_port=self.status_port))
+            f.write(self.config_text())
         self.process = subprocess.Popen(_nginx_command(NGINX_BINARY, self.tmp_dir, path),
                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.PIPE)
@@ -86,6 +86,10 @@ class LoggingNginx:
         if self.tmp_dir:
             shutil.rmtree(self.tmp_dir, ignore_errors=True)
             self.tmp_dir = None
+
+    def config_text(self) -> str:
+        """nginx.conf; a subclass may serve more (tests/support/slow_rows_nginx.py)."""
+        return CONFIG.format(tmp_dir=self.tmp_dir, port=self.port, status_port=self.status_port)
 
     @property
     def url(self) -> str:

@@ -55,6 +55,7 @@ cdef extern from "<sys/socket.h>" nogil:
         sa_family_t ss_family
     int socket(int domain, int type, int protocol)
     int connect(int fd, const sockaddr* addr, socklen_t addrlen)
+    int bind(int fd, const sockaddr* addr, socklen_t addrlen)
     ssize_t send(int fd, const void* buf, size_t n, int flags)
     ssize_t recv(int fd, void* buf, size_t n, int flags)
     int setsockopt(int fd, int level, int optname, const void* optval, socklen_t optlen)
@@ -76,6 +77,7 @@ cdef extern from "<sys/socket.h>" nogil:
 
 cdef extern from "<netinet/in.h>" nogil:
     int IPPROTO_TCP
+    int IPPROTO_IP
 
 
 cdef extern from "<netinet/tcp.h>" nogil:
@@ -93,6 +95,9 @@ cdef extern from "<errno.h>" nogil:
     int EWOULDBLOCK
     int EINTR
     int EINPROGRESS
+    int EADDRNOTAVAIL   # connect(): no source port left for this 4-tuple (or a --bind address gone)
+    int EMFILE          # socket(): this process's descriptor limit
+    int ENFILE          # socket(): the system's
 
 
 cdef extern from "<sys/timerfd.h>" nogil:
@@ -109,3 +114,7 @@ cdef extern from "<sys/timerfd.h>" nogil:
 cdef extern from "<sys/ioctl.h>" nogil:
     int ioctl(int fd, unsigned long request, ...)
     unsigned long FIONREAD
+
+cdef extern from "<sys/prctl.h>" nogil:
+    int PR_SET_PDEATHSIG
+    int prctl(int option, unsigned long arg2, unsigned long arg3, unsigned long arg4, unsigned long arg5)

@@ -1,0 +1,1 @@
+"""surge on Kubernetes: the manifests `surge k8s` prints, `surge k8s collect`."""
