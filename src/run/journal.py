@@ -133,6 +133,31 @@ def read_lines(path: str) -> tuple[dict, list[dict]]:
     return head, seconds
 
 
+def coarsened(points: list[dict]) -> list[dict]:
+    """A long run's points as its result keeps them (surge.run.retention): the
+    last FINE_S seconds one a second, older ones merged into BLOCK_S blocks
+    (histograms added, counts summed: surge.report.resample.merge_points)."""
+    import math
+
+    from surge.report.resample import merge_points
+    from surge.run.retention import BLOCK_S, FINE_S
+
+    if len(points) <= FINE_S:
+        return points
+    old, recent = points[:-FINE_S], points[-FINE_S:]
+    blocks: dict[int, list[dict]] = {}
+    for point in old:
+        blocks.setdefault(math.ceil(float(point["t"]) / BLOCK_S), []).append(point)
+    out, previous_t = [], 0.0
+    for _, group in sorted(blocks.items()):
+        merged, _ = merge_points(group)
+        if len(group) > 1:
+            merged["interval_s"] = round(float(merged["t"]) - previous_t, 3)
+        previous_t = float(merged["t"])
+        out.append(merged)
+    return out + recent
+
+
 def recover(path: str) -> dict:
     """A result file's dict rebuilt from the journal at `path`, marked
     "recovered": true and "interrupted": true (the run did not end by itself,
@@ -165,7 +190,7 @@ def recover(path: str) -> dict:
               "connect": latency_summary(histograms.get("hdr_connect", Histogram())),
               **({"tls_handshake": latency_summary(histograms["hdr_tls_handshake"])}
                  if "hdr_tls_handshake" in histograms else {}),
-              "timeseries": points, "workers_failed": last.get("workers_failed") or []}
+              "timeseries": coarsened(points), "workers_failed": last.get("workers_failed") or []}
     try:
         return check_result(result, path)
     except ResultFileError as exc:

@@ -29,6 +29,7 @@ from surge.run.samples import sub_second_samples
 from surge.run.segment import WHOLE
 from surge.run.start import derive_run_id
 from surge.run.redirects import add_redirects, redirect_totals
+from surge.run.retention import BLOCK_S, FINE_S, retain
 
 
 
@@ -93,6 +94,19 @@ class RunRecord:
         # the result's "run" (which run this instance is part of; see run_identity and started)
         self.run: dict = {"id": None, "segment": None, "started_at_unix_ns": None, "plan_hash": None}
         self.segment = WHOLE            # --segment: this part's share (surge.run.segment)
+        self.newest_second = 0          # the latest tick any worker sent
+
+    def add_tick(self, worker: WorkerRecord, k: int, snapshot: dict) -> None:
+        """Worker's second k; once k is new, every worker's older seconds are
+        trimmed the same way (surge.run.retention), dead workers' too."""
+        worker.add_tick(k, snapshot)
+        if k > self.newest_second:
+            self.newest_second = k
+            for w in self.workers:
+                retain(w.ticks, k)
+            old = k - FINE_S        # --watch-pid: a folded block keeps its last second's sample
+            if old % BLOCK_S:
+                self.watch_samples.pop(old, None)
 
     def run_identity(self, launch, fingerprint: str) -> None:
         """What the result's run says before the start: the segment (with this
@@ -221,12 +235,14 @@ class RunRecord:
         return points
 
     def _point(self, k: int, t_end: float, snaps: list[tuple[dict, dict | None]]) -> dict:
-        """Second k from each worker's snapshot ending in it (and the one before, for deltas)."""
+        """Second k from each worker's snapshot ending in it (and the one before, for deltas);
+        a block of older seconds folded by surge.run.retention when its snapshots are one."""
         hist = Histogram()
         errors = failed = 0
         statuses: dict[str, int] = {}
         workers = []
-        interval_s = max(t_end - (k - 1), 1e-9)
+        start_s = min((snap.get("block_start_s", k - 1) for snap, _ in snaps), default=k - 1)
+        interval_s = max(t_end - start_s, 1e-9)
         allowed = self.step_allowed
         for snap, previous in snaps:
             hist.add_sparse(*snap["latency"])
@@ -256,7 +272,7 @@ class RunRecord:
             point["p50_uncorrected"], point["p99_uncorrected"] = uncorrected.values_at_percentiles((50, 99))
             point["hdr_uncorrected"] = uncorrected.encode()
             # this part's share of the schedule (the parts' targets add up to the whole run's)
-            point["target"] = round(profile.count_between(k - 1, t_end) / interval_s / self.segment.count, 3)
+            point["target"] = round(profile.count_between(start_s, t_end) / interval_s / self.segment.count, 3)
             point["due"] = sum(s["due"] - (p["due"] if p else 0) for s, p in snaps)
             point["dropped"] = sum(s["dropped"] - (p["dropped"] if p else 0) for s, p in snaps)
         elif profile is not None and profile.stages:
@@ -264,6 +280,8 @@ class RunRecord:
             point["target"] = round(target if self.segment.whole else self.segment.share(round(target)), 3)
         if self.watch_samples.get(k):
             point["watched"] = self.watch_samples[k]
+        if start_s != k - 1:
+            point["interval_s"] = round(t_end - start_s, 3)     # a folded block: this many seconds
         return point
 
     def workers_failed(self) -> list[dict]:

@@ -45,6 +45,8 @@ def sub_second_samples(record) -> list[dict] | None:
         for end_q, snap in ordered:
             if "quarters" not in snap:
                 return None
+            if snap["quarters"] is None:    # a long run's older seconds (surge.run.retention): none kept
+                continue
             so_far = None           # each second's reads start from an empty histogram
             for q, sparse in [*snap["quarters"], (end_q, snap["latency"])]:
                 reads.setdefault(q, []).append((sparse, so_far))
@@ -54,7 +56,9 @@ def sub_second_samples(record) -> list[dict] | None:
     duration = record.duration_s()
     hist = Histogram()          # one for every quarter (each ~190 KB of counts)
     out = []
-    for q in range(1, max(reads) + 1):
+    first = min(reads)                  # 1, or a long run's first second still kept (retention)
+    first -= (first - 1) % SAMPLES_PER_S
+    for q in range(first, max(reads) + 1):
         hist.reset_counts()
         for now, before in reads.get(q, ()):
             hist.add_sparse_difference(now, before)

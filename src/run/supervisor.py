@@ -239,7 +239,7 @@ class Supervisor:
                     w.ready = message
                 elif isinstance(message, Tick):
                     k = message.second
-                    w.add_tick(k, message.snapshot)
+                    record.add_tick(w, k, message.snapshot)     # older seconds trimmed (retention)
                     # Once every worker still running has reported second k: sample, show.
                     if k not in record.watch_samples and all(k in other.ticks for other in record.workers
                                                              if pipe_of[other.index] in live):
