@@ -183,3 +183,22 @@ def test_a_part_that_started_late_is_shifted_on_the_common_clock(parts):
     first_late = min(max(1, math.ceil(p["t"] - 1e-6)) for p in late["timeseries"]) + 1
     assert 2 in {w["segment"] for w in points[first_late - 1]["workers"]}
     assert all(w["segment"] != 2 for w in points[0]["workers"])        # nothing of it before its start
+
+
+def test_a_dead_workers_time_is_kept_on_the_common_clock(parts):
+    """workers_failed keeps when the worker went (at_s) and its last reported
+    second (last_report_s), moved by its part's start offset like its points."""
+    from surge.result.combine import Part, combine, select
+    results = []
+    for path in parts["run-a"]:
+        with open(path) as f:
+            results.append(json.load(f))
+    start_ns = results[0]["run"]["started_at_unix_ns"]
+    for r in results[:2]:
+        r["run"]["started_at_unix_ns"] = start_ns
+    results[2]["run"]["started_at_unix_ns"] = start_ns + 1_000_000_000          # 1 s late
+    results[2]["workers_failed"] = [{"index": 0, "cause": "killed by signal 9", "at_s": 2.25, "last_report_s": 2}]
+    merged = combine(select([Part(r, f"p{i}") for i, r in enumerate(results)]))
+    (failed,) = merged["workers_failed"]
+    assert failed["segment"] == 2 and failed["index"] == 2          # after segments 0 and 1's one worker each
+    assert (failed["at_s"], failed["last_report_s"]) == (3.25, 3)
