@@ -75,8 +75,10 @@ def name_problem(name: str) -> str | None:
 
 def escape_for_kubernetes(arg: str) -> str:
     """An argument as Kubernetes passes it through: it expands $(VAR) in a
-    container's args, and $$ stands for a literal $."""
-    return arg.replace("$(", "$$(")
+    container's args, and $$ stands for a literal $.  Every $ doubled, so a
+    user's literal "$$" or "$$(X)" also arrives as typed (only "$(" escaped
+    would turn "$$" into "$")."""
+    return arg.replace("$", "$$")
 
 
 def expand_like_kubernetes(arg: str, env: dict[str, str]) -> str:

@@ -27,6 +27,8 @@ import re
 MASK = "***"
 # Header names whose values are credentials (compared lower-case).
 SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
+# ... and a header whose name ends like a credential (the last word decides: X-Token-Name is not one).
+SECRET_HEADER_NAME = re.compile(r"(?:^|[-_])(?:api[-_]?key|token|secret|pass(?:word|wd)|credentials?)$", re.I)
 # A plan field (a json:/form: body field, an auth block) named like this holds a secret.
 SECRET_FIELD = re.compile(r"pass(word|wd)?|secret|token|api[-_]?key|credential|bearer", re.I)
 # Values shorter than this are not scrubbed from free text (they would mask
@@ -47,7 +49,10 @@ def enabled() -> bool:
 
 
 def is_secret_header(name: str) -> bool:
-    return _enabled and name.strip().lower() in SECRET_HEADERS
+    """Authorization, Cookie and the like, and any header named like a credential
+    (X-Api-Key, X-Auth-Token, X-Client-Secret; not X-Token-Name, which names one)."""
+    name = name.strip()
+    return _enabled and (name.lower() in SECRET_HEADERS or SECRET_HEADER_NAME.search(name) is not None)
 
 
 def is_secret_field(name) -> bool:

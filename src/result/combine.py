@@ -351,6 +351,23 @@ def _part_row(part: Part, offset_s: float) -> dict:
     return row
 
 
+def _failed_worker(worker: dict, part: Part, base: int, offset_s: float) -> dict:
+    """A part's dead worker in the merged numbering; when it went (at_s) and the
+    end of its last reported second (last_report_s) moved to the common clock
+    as that part's points are."""
+    out = {"index": base + worker["index"], "cause": f"{worker['cause']}, segment {part.segment['index']}",
+           "segment": part.segment["index"]}
+    if isinstance(worker.get("at_s"), (int, float)):
+        out["at_s"] = round(worker["at_s"] + offset_s, 3)
+    elif "at_s" in worker:
+        out["at_s"] = None
+    if isinstance(worker.get("last_report_s"), int):
+        out["last_report_s"] = worker["last_report_s"] + round(offset_s)
+    elif "last_report_s" in worker:
+        out["last_report_s"] = None
+    return out
+
+
 def combine(selection: Selection) -> dict:
     """The merged result (the result file's shape, plus `merge`), without
     objectives or gate: those are judged on it afterwards (surge merge)."""
@@ -397,9 +414,8 @@ def combine(selection: Selection) -> dict:
         result["tls"] = tls
     result["timeseries"] = _series([p.result.get("timeseries") for p in parts], parts, offsets, bases,
                                    duration_s, 1, "timeseries")
-    result["workers_failed"] = [{"index": b + w["index"], "cause": f"{w['cause']}, segment {p.segment['index']}",
-                                 "segment": p.segment["index"]}
-                                for p, b in zip(parts, bases) for w in p.result.get("workers_failed") or ()]
+    result["workers_failed"] = [_failed_worker(w, p, b, off) for p, b, off in zip(parts, bases, offsets)
+                                for w in p.result.get("workers_failed") or ()]
     result["resources"] = {"workers": [{**w, "index": b + w.get("index", i), "segment": p.segment["index"]}
                                        for p, b in zip(parts, bases)
                                        for i, w in enumerate((p.result.get("resources") or {}).get("workers") or ())]}

@@ -46,6 +46,12 @@ def parse_bind(text: str) -> tuple[tuple[int, bytes, str], ...]:
         except ValueError:
             raise BindError(f"--bind: {part!r} is not an IP address; give ADDR[,ADDR...], "
                             "e.g. 10.0.0.5,10.0.0.6 or 127.0.0.2") from None
+        if address.is_unspecified or address.is_multicast:
+            # bind() accepts both, but 0.0.0.0/:: picks no source (the same as no --bind) and
+            # a multicast address is no TCP source: the run would go on as if --bind were not given.
+            kind = "the unspecified address" if address.is_unspecified else "a multicast address"
+            raise BindError(f"--bind: {address} is {kind}, not a source address; give addresses of this "
+                            "machine's interfaces (ip -br addr), e.g. 10.0.0.5,10.0.0.6 or 127.0.0.2")
         family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
         with socket.socket(family, socket.SOCK_STREAM) as probe:
             try:

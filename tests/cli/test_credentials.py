@@ -116,6 +116,9 @@ def test_a_plan_takes_the_auth_option_and_refuses_a_malformed_one(tmp_path):
     ("authorization:abc", "authorization: ***"),
     ("Set-Cookie: a=b", "Set-Cookie: ***"),
     ("X-Token-Name: ok", "X-Token-Name: ok"),
+    ("X-Api-Key: abc", "X-Api-Key: ***"),
+    ("X-Auth-Token: abc", "X-Auth-Token: ***"),
+    ("Apikey: abc", "Apikey: ***"),
     ("no colon", "no colon"),
 ])
 def test_redact_header_line(line, shown):

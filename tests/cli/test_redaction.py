@@ -188,3 +188,15 @@ def test_a_bad_secret_key_is_one_line(tmp_path, spec, fragment):
                     f"data:\n  u: {{file: u.csv, {spec}}}\n"
                     "scenarios:\n  - {name: s, steps: [{name: a, request: 'GET /${u.name}'}]}\n")
     assert_one_line_error(run_surge("run", str(plan), json_result=False), 2, "data.u.secret", fragment)
+
+
+def test_a_header_named_like_a_credential_is_sent_and_never_shown(tmp_path):
+    """-H X-Api-Key / X-Auth-Token: named like a plan's secret fields, hidden the same way."""
+    key, token = "K3y-v4lue-9f1", "T0ken-v4lue-7c2"
+    with RecordingServer() as server:
+        code, texts = run_with_every_output(tmp_path, server.url, "-n", "20", "-c", "1", "-w", "1",
+                                            "-H", f"X-Api-Key: {key}", "-H", f"X-Auth-Token: {token}")
+    assert code == 0, texts["stderr"]
+    assert server.header_values("X-Api-Key")[0] == key and server.header_values("X-Auth-Token")[0] == token
+    assert_nowhere(texts, key, token)
+    assert json.loads(texts["json"])["config"]["headers"] == ["X-Api-Key: ***", "X-Auth-Token: ***"]

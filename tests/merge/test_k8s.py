@@ -231,3 +231,11 @@ def test_the_image_recipe_matches_the_manifests():
     pod = job["spec"]["template"]["spec"]["securityContext"]
     assert user == f"{pod['runAsUser']}:{pod['runAsGroup']}"
     assert job["spec"]["template"]["spec"]["containers"][0]["image"].startswith("surge:")
+
+
+@pytest.mark.parametrize("arg", ["plain", "$(HOME)", "a$$b", "$$(HOME)", "$", "cost: $5", "$$$("])
+def test_an_argument_reaches_the_pod_as_typed(arg):
+    """escape_for_kubernetes then the kubelet's expansion gives the argument back,
+    even with a literal $$ (which the kubelet reads as one $)."""
+    from surge.k8s.manifests import escape_for_kubernetes
+    assert expand_like_kubernetes(escape_for_kubernetes(arg), {"HOME": "/root"}) == arg

@@ -183,3 +183,33 @@ def test_a_part_that_started_late_is_shifted_on_the_common_clock(parts):
     first_late = min(max(1, math.ceil(p["t"] - 1e-6)) for p in late["timeseries"]) + 1
     assert 2 in {w["segment"] for w in points[first_late - 1]["workers"]}
     assert all(w["segment"] != 2 for w in points[0]["workers"])        # nothing of it before its start
+
+
+def test_a_dead_workers_time_is_kept_on_the_common_clock(parts):
+    """workers_failed keeps when the worker went (at_s) and its last reported
+    second (last_report_s), moved by its part's start offset like its points."""
+    from surge.result.combine import Part, combine, select
+    results = []
+    for path in parts["run-a"]:
+        with open(path) as f:
+            results.append(json.load(f))
+    start_ns = results[0]["run"]["started_at_unix_ns"]
+    for r in results[:2]:
+        r["run"]["started_at_unix_ns"] = start_ns
+    results[2]["run"]["started_at_unix_ns"] = start_ns + 1_000_000_000          # 1 s late
+    results[2]["workers_failed"] = [{"index": 0, "cause": "killed by signal 9", "at_s": 2.25, "last_report_s": 2}]
+    merged = combine(select([Part(r, f"p{i}") for i, r in enumerate(results)]))
+    (failed,) = merged["workers_failed"]
+    assert failed["segment"] == 2 and failed["index"] == 2          # after segments 0 and 1's one worker each
+    assert (failed["at_s"], failed["last_report_s"]) == (3.25, 3)
+
+
+def test_an_objective_this_surge_cannot_read_is_one_line_exit_2(parts, tmp_path):
+    """Not left out: the whole would then pass an objective nobody judged."""
+    with open(parts["run-a"][1]) as f:
+        result = json.load(f)
+    result["objectives"] = [{"name": "frobnication < 3 widgets", "passed": True, "value": 1.0, "unit": "x"}]
+    odd = tmp_path / "odd.json"
+    odd.write_text(json.dumps(result))
+    run = surge("merge", parts["run-a"][0], str(odd), parts["run-a"][2])
+    assert_one_line_error(run, 2, str(odd), "frobnication < 3 widgets", "cannot be judged")

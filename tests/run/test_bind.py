@@ -101,6 +101,9 @@ def test_bind_with_keepalive_off_uses_every_address():
     ("localhost", "is not an IP address"),
     ("127.0.0.2,,127.0.0.3", "empty address"),
     ("127.0.0.2,127.0.0.2", "given twice"),
+    ("0.0.0.0", "the unspecified address"),
+    ("127.0.0.2,::", "the unspecified address"),
+    ("224.0.0.1", "a multicast address"),
 ])
 def test_a_bad_bind_is_one_line_exit_2(value, fragment):
     assert_one_line_error(run_surge("run", "http://127.0.0.1:9/", "-n", "1", "--bind", value, json_result=False),
