@@ -54,7 +54,12 @@ def capacity(url: str, *args: str) -> tuple[dict, float, int]:
         if not os.path.exists(out):
             raise SystemExit(f"surge capacity failed ({result.returncode}): {result.stderr}")
         with open(out) as handle:
-            return json.load(handle)["capacity"], took, result.returncode
+            document = json.load(handle)["capacity"]
+        for step in document["steps"]:       # what each step found and why, for the record
+            p99 = (step.get("percentiles_us") or {}).get("p99")
+            print(f"    {step['rate']:>10,.1f}/s achieved {step['achieved_rate']:>9,.1f}/s p99 "
+                  f"{(p99 or 0) / 1000:8.2f}ms {step['verdict']:<12} {step['reason']}", flush=True)
+        return document, took, result.returncode
 
 
 def known() -> None:

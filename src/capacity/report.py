@@ -222,3 +222,57 @@ limited by: {html.escape(str(cap["limited_by"]))}</p>
 <script>for (const f of {data}) {{ Plotly.newPlot(f.id, f.data, f.layout, {{responsive: true}}); }}</script>
 </body></html>
 """
+
+
+# -- re-reading a capacity result (surge report) ------------------------------------
+
+def is_capacity_document(data) -> bool:
+    return isinstance(data, dict) and "capacity_format" in data and "capacity" in data
+
+
+def check_capacity(data: dict, where: str) -> dict:
+    """`data` if it is a capacity result this surge can read, else ResultFileError (one line)."""
+    from surge.result.load import ResultFileError, check_shape
+
+    fmt = data.get("capacity_format")
+    if not isinstance(fmt, int) or isinstance(fmt, bool) or fmt < 1:
+        raise ResultFileError(f"{where}: 'capacity_format' must be a whole number >= 1, got {fmt!r}")
+    if fmt > CAPACITY_FORMAT:
+        raise ResultFileError(f"{where}: written by surge {data.get('surge_version')} in capacity format {fmt}; "
+                              f"this surge {__version__} reads format {CAPACITY_FORMAT} and older: upgrade surge")
+    check_shape(data, where)
+    cap = data["capacity"]
+    if not isinstance(cap, dict) or not isinstance(cap.get("steps"), list):
+        raise ResultFileError(f"{where}: capacity.steps: expected a list of steps")
+    wanted = {"rate": (int, float), "achieved_rate": (int, float), "verdict": str, "percentiles_us": dict,
+              "error_rate": (int, float), "guard": dict, "result": dict}
+    for i, step in enumerate(cap["steps"], 1):
+        if not isinstance(step, dict):
+            raise ResultFileError(f"{where}: capacity.steps[{i}]: expected an object")
+        for key, kind in wanted.items():
+            if not isinstance(step.get(key), kind) or isinstance(step.get(key), bool):
+                raise ResultFileError(f"{where}: capacity.steps[{i}].{key}: missing or of the wrong type")
+    for key, kind in (("model", str), ("answer", str), ("slos", list), ("confidence", (int, float))):
+        if not isinstance(cap.get(key), kind):
+            raise ResultFileError(f"{where}: capacity.{key}: missing or of the wrong type")
+    return data
+
+
+class _SavedStep:
+    """A step read back from a capacity result, shaped as step_table reads it."""
+
+    def __init__(self, saved: dict):
+        self.rate, self.achieved_rate = saved["rate"], saved["achieved_rate"]
+        self.verdict, self.deciding_slo = saved["verdict"], saved.get("deciding_slo")
+        self.slos, self.guard, self.error_rate = saved.get("slos") or [], saved["guard"], saved["error_rate"]
+        self.percentiles_us = {k: saved["percentiles_us"].get(k) for k in ("p50", "p95", "p99")}
+
+    @property
+    def generator_limited(self) -> bool:
+        return not self.guard.get("ok", True)
+
+
+def saved_summary(document: dict) -> str:
+    """The step table and the answer of a capacity result, as `surge capacity` printed them."""
+    cap = document["capacity"]
+    return step_table([_SavedStep(s) for s in cap["steps"]], model=cap["model"]) + "\n" + cap["answer"]

@@ -5,9 +5,14 @@ A step is one run through surge's own run machinery (surge.run.session's
 step lengths, E the extensions allowed. `StepWatch`, an Observers, takes a
 cumulative reading when the warm-up ends and judges the window since then:
 
-- every second: a step that cannot pass any more (slo.cannot_pass), or whose
-  corrected p50 has risen above a percentile SLO's threshold three seconds
-  running (an overload: the queue grows without bound), stops now, a fail;
+- every second: a step stops now, a fail, when it cannot pass any more
+  (slo.cannot_pass: more than 1 - p of all the requests it will have sent,
+  extensions included, are already beyond the threshold), when the fraction
+  beyond the threshold is significantly above 1 - p both in its window and
+  in each of the last three seconds (slo.clearly_over: a sustained excess,
+  not a scheduling pause), or when its corrected p50 has risen above a
+  percentile SLO's threshold three seconds running (an overload: the queue
+  grows without bound);
 - at the end of each step length: pass or fail stop the run; inconclusive
   goes on into the next step length, and after the last one counts as a fail.
 
@@ -30,6 +35,7 @@ from surge.plan.workload import LoadModel, Workload, default_max_connections, de
 from surge.run.session import Observers
 
 OVERLOAD_SECONDS = 3
+MIN_OVER = 20               # requests beyond an SLO before a fraction of them counts as evidence
 SATURATED_CPU = 0.9         # surge.report.numbers.SATURATED_CPU_FRACTION
 SENT_OF_DUE = 0.99
 
@@ -75,6 +81,8 @@ class StepWatch(Observers):
         self.decision: tuple[str, int | None, str] | None = None     # (verdict, slo index, reason)
         self.decided_on: slo_mod.Reading | None = None     # the window the decision was made on
         self.checkpoint = 1
+        self.previous: slo_mod.Reading | None = None      # the last second's cumulative reading
+        self.over_seconds: dict[int, int] = {}            # SLO index -> seconds running clearly beyond it
         self.verdict_so_far = "-"
         self.show = progress
 
@@ -87,6 +95,7 @@ class StepWatch(Observers):
             self.show(k, self)
         if self.base is None and k >= self.warmup_s:
             self.base = slo_mod.Reading.of(self.slos, record.live_result(), float(k))
+            self.previous = self.base
             return None
         if not self.judging or self.decision is not None:
             return None
@@ -97,12 +106,20 @@ class StepWatch(Observers):
             return f"capacity step ended: {self.decision[2]}"
         if self.base is None:
             return None
-        window = slo_mod.Reading.of(self.slos, record.live_result(), float(k)).minus(self.base)
+        now = slo_mod.Reading.of(self.slos, record.live_result(), float(k))
+        window = now.minus(self.base)
+        second = now.minus(self.previous) if self.previous is not None else None
+        self.previous = now
         self.decided_on = window
-        planned = self.rate * self.step_s * self.checkpoint
+        # every request the step will have sent, its extensions included
+        planned = self.rate * self.step_s * (1 + self.extensions)
         for index, objective in enumerate(self.slos):
             if slo_mod.cannot_pass(objective, window.parts[index], planned):
                 self.decision = (stats.FAIL, index, f"cannot pass any more at {k}s ({objective.text})")
+                return f"capacity step ended: {self.decision[2]}"
+            ended = self._over_running(index, objective, window, second)
+            if ended:
+                self.decision = (stats.FAIL, index, f"{ended} at {k}s ({objective.text})")
                 return f"capacity step ended: {self.decision[2]}"
         if k - self.warmup_s >= self.step_s * self.checkpoint:
             judged = [slo_mod.judge(o, p, window.at_s, self.confidence, window.dropped)
@@ -117,6 +134,24 @@ class StepWatch(Observers):
                                  f"still inconclusive after {self.extensions} extensions: counted as a fail")
                 return "capacity step decided: inconclusive"
             self.checkpoint += 1
+        return None
+
+    def _over_running(self, index: int, objective, window, second) -> str | None:
+        """A sustained excess, not a pause: the window's fraction beyond the SLO
+        is significantly above what it allows (the Wilson interval's lower end,
+        at least MIN_OVER requests), and so was each of the last
+        OVERLOAD_SECONDS seconds on its own. A scheduling pause puts its
+        requests over the threshold in one or two seconds and then the
+        seconds are clean again, so it never ends a step early (the verdict
+        at the step's end weighs it with the rest)."""
+        if second is None:
+            return None
+        runs = self.over_seconds.setdefault(index, 0)
+        runs = runs + 1 if slo_mod.clearly_over(objective, second.parts[index], self.confidence, MIN_OVER) else 0
+        self.over_seconds[index] = runs
+        if runs >= OVERLOAD_SECONDS and slo_mod.clearly_over(objective, window.parts[index], self.confidence,
+                                                              MIN_OVER):
+            return f"significantly beyond it {runs}s running"
         return None
 
     def _overloaded(self) -> int | None:

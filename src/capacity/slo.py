@@ -159,15 +159,50 @@ def _point_value(metric: str, buckets, n: int, part: Part, window_s: float) -> f
     return None
 
 
-def cannot_pass(objective, part: Part | None, planned: float) -> bool:
-    """Whether the step can no longer pass this SLO whatever comes next: more
-    than (1 - p) of the requests the step will have sent already exceed a
-    percentile's threshold, or more failed than an error rate allows."""
-    if part is None or objective.op not in ("<", "<=") or planned <= 0:
-        return False
+def over_count(objective, part: Part | None) -> tuple[int, int] | None:
+    """(requests beyond the SLO, requests) of an upper-bound SLO on a window:
+    latencies over a percentile's threshold, or failed attempts of an error
+    rate; None for other SLOs (or no such part)."""
+    if part is None or objective.op not in ("<", "<="):
+        return None
     if objective.percentile is not None:
         over = sum(count for low, (high, count) in part.buckets.items() if not objective.passes(low))
-        return over > (1.0 - objective.percentile / 100.0) * planned
+        return over, sum(count for high, count in part.buckets.values())
     if objective.metric == "error_rate":
-        return part.failed > objective.value * planned
-    return False
+        return part.failed, part.attempts
+    return None
+
+
+def allowed_fraction(objective) -> float:
+    """The fraction of requests an upper-bound SLO lets be beyond it: 1 - p for
+    a percentile, the rate itself for an error rate."""
+    if objective.percentile is not None:
+        return 1.0 - objective.percentile / 100.0
+    return float(objective.value)
+
+
+def cannot_pass(objective, part: Part | None, planned: float) -> bool:
+    """Whether the step can no longer pass this SLO whatever comes next: more
+    than the allowed fraction of every request the step will have sent
+    (`planned`, its extensions included) is already beyond the SLO, so even if
+    all the rest were fast the final point estimate, and with it the upper end
+    of the interval, would be beyond it. Exact, no statistics needed."""
+    counted = over_count(objective, part)
+    if counted is None or planned <= 0:
+        return False
+    return counted[0] > allowed_fraction(objective) * planned
+
+
+def clearly_over(objective, part: Part | None, confidence: float, min_count: int) -> bool:
+    """Whether the fraction of the window's requests beyond the SLO is
+    significantly above what it allows: at least min_count of them, and the
+    lower end of the Wilson interval of that fraction above the allowed
+    fraction (a scheduling pause's handful does not count)."""
+    counted = over_count(objective, part)
+    if counted is None:
+        return False
+    over, n = counted
+    if over < min_count or n <= 0:
+        return False
+    low, _ = stats.wilson_interval(over, n, confidence)
+    return low > allowed_fraction(objective)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from surge.cli.main import EXIT_OK, EXIT_USAGE, SurgeExit, worst_exit
+from surge.cli.main import EXIT_OK, EXIT_RUNTIME, EXIT_USAGE, SurgeExit, worst_exit
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -17,9 +17,13 @@ from surge.cli.main import EXIT_OK, EXIT_USAGE, SurgeExit, worst_exit
 @click.option("--csv", "csv_path", metavar="FILE",
               help="Write the time series CSV here (and <stem>.steps.csv when the run has steps).")
 @click.option("--hlog", "hlog_path", metavar="FILE", help="Write an HdrHistogram interval log here.")
-def report_command(result_path, journal_path, json_path, html_path, csv_path, hlog_path):
-    """Print the summary of RESULT.json, or write the reports asked for."""
-    from surge.result.load import ResultFileError, load_result
+@click.option("--step", "step_number", type=int, default=None, metavar="N",
+              help="A capacity result (surge capacity --json): report its step N (from 1) as a run.")
+def report_command(result_path, journal_path, json_path, html_path, csv_path, hlog_path, step_number):
+    """Print the summary of RESULT.json, or write the reports asked for.
+    RESULT.json may also be a capacity result: its table and answer, its
+    --html page, or with --step N any one step's reports."""
+    from surge.result.load import ResultFileError, check_result, read_json
     from surge.report.outputs import OutputPathError, check_paths, requested, write_all
 
     if (result_path is None) == (journal_path is None):
@@ -32,12 +36,23 @@ def report_command(result_path, journal_path, json_path, html_path, csv_path, hl
         check_paths(files, inputs=source)
         if journal_path:
             from surge.run.journal import JournalError, recover
+            if step_number is not None:
+                raise SurgeExit(EXIT_USAGE, "surge report: error: --step: only with a capacity result, "
+                                            "not with --recover")
             try:
                 result = recover(journal_path)
             except JournalError as exc:
                 raise SurgeExit(EXIT_USAGE, f"surge report: error: --recover {exc}") from None
         else:
-            result = load_result(result_path)
+            data = read_json(result_path)
+            capacity = _capacity_document(data, result_path, step_number)
+            if capacity is not None and step_number is None:
+                return _capacity_report(capacity, result_path, html_path, csv_path, hlog_path)
+            if capacity is not None:
+                result = check_result(capacity["capacity"]["steps"][step_number - 1]["result"],
+                                      f"{result_path} step {step_number}")
+            else:
+                result = check_result(data, result_path)
     except (OutputPathError, ResultFileError) as exc:
         raise SurgeExit(EXIT_USAGE, f"surge report: error: {exc}") from None
     if not files:
@@ -50,3 +65,44 @@ def report_command(result_path, journal_path, json_path, html_path, csv_path, hl
         click.echo(failure.line("surge report"), err=True)
         codes.append(failure.code)
     return worst_exit(*codes)
+
+
+def _capacity_document(data, path: str, step_number: int | None) -> dict | None:
+    """The checked capacity result when the file is one (None: a run result); --step checked against it."""
+    from surge.capacity.report import check_capacity, is_capacity_document
+
+    if not is_capacity_document(data):
+        if step_number is not None:
+            raise SurgeExit(EXIT_USAGE, f"surge report: error: --step {step_number}: {path} is not a capacity "
+                                        "result (surge capacity --json); --step picks one of its steps")
+        return None
+    document = check_capacity(data, path)
+    count = len(document["capacity"]["steps"])
+    if step_number is not None and not 1 <= step_number <= count:
+        raise SurgeExit(EXIT_USAGE, f"surge report: error: --step {step_number}: {path} has steps 1 to {count}")
+    return document
+
+
+def _capacity_report(document: dict, path: str, html_path, csv_path, hlog_path) -> int:
+    """A capacity result without --step: its table and answer, or its page (--html)."""
+    from surge.capacity.report import html_page, saved_summary
+
+    if csv_path or hlog_path:
+        flag = "--csv" if csv_path else "--hlog"
+        raise SurgeExit(EXIT_USAGE, f"surge report: error: {flag}: {path} is a capacity result; "
+                                    f"give --step N for one step's {flag}")
+    if not html_path:
+        click.echo(saved_summary(document))
+        return EXIT_OK
+    try:
+        page = html_page(document)
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise SurgeExit(EXIT_USAGE, f"surge report: error: {path}: a capacity result this surge cannot draw "
+                                    f"({type(exc).__name__}: {exc})") from None
+    try:
+        with open(html_path, "w", encoding="utf-8") as handle:
+            handle.write(page)
+    except OSError as exc:
+        raise SurgeExit(EXIT_RUNTIME, f"surge report: error: cannot write {html_path}: {exc.strerror}") from None
+    click.echo(f"wrote {html_path}", err=True)
+    return EXIT_OK

@@ -30,6 +30,13 @@ class ResultFileError(ValueError):
 
 def load_result(path: str | os.PathLike) -> dict:
     """The result dict from a surge result file, or ResultFileError saying which and why."""
+    return check_result(read_json(path), os.fspath(path))
+
+
+def read_json(path: str | os.PathLike):
+    """The parsed JSON of a file that may be a surge result (bounded in size and
+    nesting), or ResultFileError; not yet checked as a result (surge report
+    also reads `surge capacity --json` documents through it)."""
     name = os.fspath(path)
     try:
         with open(name, "rb") as f:
@@ -65,7 +72,7 @@ def load_result(path: str | os.PathLike) -> dict:
                               f"(at most {MAX_NESTING} levels): not a result file?") from None
     except ValueError as exc:       # an integer past Python's digit limit (a hostile file)
         raise ResultFileError(f"{name}: invalid JSON: {str(exc).split(';')[0]}") from None
-    return check_result(data, name)
+    return data
 
 
 def check_shape(data, where: str) -> None:

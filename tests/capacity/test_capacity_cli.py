@@ -66,6 +66,36 @@ def test_the_search_finds_a_rate_no_higher_than_the_capacity_and_writes_every_st
         assert step["result"]["config"]["rate"] == step["rate"]   # each step's full run result
     assert f"max sustainable rate: {lo:,.0f} req/s" in result.stdout
     assert html.escape(document["answer"]) in page.read_text() and "Plotly.newPlot" in page.read_text()
+    assert_surge_report_remakes_it(out, document, tmp_path)
+
+
+def report(*args):
+    return subprocess.run([sys.executable, "-m", "surge", "report", *args], capture_output=True, text=True,
+                          timeout=120)
+
+
+def assert_surge_report_remakes_it(path, document, tmp_path):
+    """surge report reads a capacity result: its table and answer, its page, any one step's reports."""
+    shown = report(str(path))
+    assert shown.returncode == 0, shown.stderr
+    assert document["answer"] in shown.stdout and "offered/s" in shown.stdout
+    rows = [line for line in shown.stdout.splitlines() if line.split() and line.split()[0].isdigit()]
+    assert [row.split()[0] for row in rows] == [str(i) for i in range(1, len(document["steps"]) + 1)]
+    page = tmp_path / "again.html"
+    remade = report(str(path), "--html", str(page))
+    assert remade.returncode == 0, remade.stderr
+    assert html.escape(document["answer"]) in page.read_text()
+    step_page, last = tmp_path / "step.html", len(document["steps"])
+    one = report(str(path), "--step", str(last), "--html", str(step_page))
+    assert one.returncode == 0, one.stderr
+    assert step_page.stat().st_size > 0
+    one_summary = report(str(path), "--step", "1")
+    assert one_summary.returncode == 0 and "Requests/sec" in one_summary.stdout, one_summary.stderr
+    for args, culprit in ((["--step", str(last + 1)], f"has steps 1 to {last}"),
+                          (["--csv", str(tmp_path / "x.csv")], "give --step N")):
+        refused = report(str(path), *args)
+        assert refused.returncode == 2 and culprit in refused.stderr, refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1
 
 
 def test_an_slo_failing_already_at_from_exits_3(surge_server):
