@@ -151,7 +151,8 @@ def plan_fingerprint(workload) -> str:
     from surge.plan.describe import describe_config
     from surge.plan.workload import PlanSource
 
-    config = {k: v for k, v in describe_config(workload).items() if k not in ("workers", "plan_file")}
+    # workers and --bind (this machine's own source addresses) may differ between the parts of one run
+    config = {k: v for k, v in describe_config(workload).items() if k not in ("workers", "plan_file", "bind")}
     digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode())
     if isinstance(workload.source, PlanSource) and workload.source.path:
         try:

@@ -166,3 +166,17 @@ def test_a_start_that_arrives_late_through_the_barrier_records_its_own_instant()
     decision = sync.poll()
     assert decision.start_unix_ns > announced_ns + 1_000_000_000
     assert decision.start_ns > time.monotonic_ns() - 1_000_000_000 and decision.run_id == "r1"
+
+
+def test_parts_with_their_own_bind_addresses_share_the_plan_hash():
+    """--bind names this machine's addresses: instances on different machines
+    (ssh, a CI matrix) give different ones and are still one run (the barrier
+    refused them and --start-at derived different run ids)."""
+    import dataclasses
+    import socket
+    from surge.plan.build import build_workload
+    from surge.plan.options import RunOptions
+    from surge.run.start import plan_fingerprint
+    workload = build_workload("http://127.0.0.1:8080/", RunOptions(explicit={})).workload
+    bound = dataclasses.replace(workload, source_addresses=((socket.AF_INET, b"", "127.0.0.2"),))
+    assert plan_fingerprint(bound) == plan_fingerprint(workload)
