@@ -4,7 +4,8 @@ result (surge.result.combine), then judged and reported as a run is: the
 plan's objectives on the whole (exit 3 when one fails), the --baseline gate,
 the summary with a per-instance table, the files asked for.
 
-Exit codes: 2 parts of different runs or not readable; 1 a segment missing or
+Exit codes: 2 parts of different runs or not readable (or an objective this surge cannot
+parse, which left out would pass unjudged); 1 a segment missing or
 given twice (unless --allow-partial), a part interrupted or with a dead worker
 (its numbers are incomplete); 3 an objective or the gate failed; else 0.
 """
@@ -82,7 +83,7 @@ def merge_and_judge(command: str, read, inputs: list[str], json_path, html_path,
         merged = combine(selection)
     except CombineError as exc:
         raise SurgeExit(exc.code, f"{command}: error: {exc}") from None
-    objectives = _objectives(selection.parts)
+    objectives = _objectives(command, selection.parts)
     ending = Ending(files=files, baseline=baseline, baseline_path=baseline_path, max_regression=max_regression,
                     allow_inconclusive=allow_inconclusive, command=command)
     echo = lambda text, err: click.echo(text, err=err)  # noqa: E731
@@ -104,7 +105,7 @@ def _baseline(command: str, path: str | None):
         raise SurgeExit(EXIT_USAGE, f"{command}: error: --baseline: {exc}") from None
 
 
-def _objectives(parts) -> list:
+def _objectives(command: str, parts) -> list:
     """The plan's objectives, as every part wrote them (each part judged only its
     own share; the names are the plan's text, parsed again to judge the whole)."""
     from surge.plan.objective import ObjectiveError, parse_objective
@@ -117,8 +118,11 @@ def _objectives(parts) -> list:
                 continue
             try:
                 seen[name] = parse_objective(name, bool(outcome.get("abort_on_fail")))
-            except ObjectiveError:
-                continue            # written by another surge in a syntax this one does not read
+            except ObjectiveError as exc:
+                # Left out, the whole would pass an objective nobody judged (a CI gate gone silent).
+                raise SurgeExit(EXIT_USAGE, f"{command}: error: {part.source}: objective {name!r} cannot be "
+                                            f"judged by this surge ({exc}); merge with the surge that ran "
+                                            "the parts") from None
     return list(seen.values())
 
 

@@ -31,7 +31,8 @@ import threading
 import time
 
 from surge.run.segment import Segment
-from surge.run.start import StartDecision, StartError, derive_run_id, format_instant, wall_minus_monotonic_ns
+from surge.run.start import (START_DELAY_NS, StartDecision, StartError, derive_run_id, format_instant,
+                             wall_minus_monotonic_ns)
 
 PROTOCOL = "SURGE-BARRIER/1"
 START_AHEAD_NS = 500_000_000        # the announced instant: every segment has it well before (a LAN, a busy node)
@@ -127,8 +128,13 @@ class BarrierStart:
                 self._error = message
 
     def _decide(self, start_unix_ns: int, run_id: str) -> None:
-        start_ns = start_unix_ns - wall_minus_monotonic_ns()
-        start_ns = max(start_ns, time.monotonic_ns())       # already past (a slow follower): at once
+        offset_ns = wall_minus_monotonic_ns()
+        start_ns = start_unix_ns - offset_ns
+        earliest_ns = time.monotonic_ns() + START_DELAY_NS
+        if start_ns < earliest_ns:
+            # START came late (a slow network or a throttled pod): go now, and say when, so the
+            # result's started_at_unix_ns is this part's real start and merge aligns it by the difference
+            start_ns, start_unix_ns = earliest_ns, earliest_ns + offset_ns
         with self._lock:
             self._decision = StartDecision(start_ns, start_unix_ns, run_id)
 

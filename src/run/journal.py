@@ -11,7 +11,10 @@ Beside `--json FILE` as `FILE.journal` (no journal for `--json -`):
 
 A line's `point` is the merged second exactly as the result's time series
 holds it (its histograms encoded: hdr, hdr_uncorrected, hdr_connect, ...);
-`totals` are the cumulative totals at the end of that second.  The whole
+`totals` are the cumulative totals at the end of that second; a plan's
+lines add `steps` (each step's counters so far and that second's histograms,
+hdr and, open model, hdr_intended; each scenario's iterations), from which
+`recover` makes `steps` and `scenarios` (not `step_timeseries`).  The whole
 run's latency is rebuilt by adding the points' histograms: the same exact
 merge as the supervisor's.  Every line is scrubbed of the run's secrets
 (surge.plan.redact), as the result is.  The journal is removed once the
@@ -56,8 +59,10 @@ class Journal:
             if self.file is None:
                 self.file = open(self.path, "w", encoding="utf-8")
                 self._line({"surge_journal": JOURNAL_FORMAT, "header": header(record)})
-            self._line({"t": k, "point": point, "totals": record.totals(),
-                        "workers_failed": record.workers_failed()})
+            line = {"t": k, "point": point, "totals": record.totals(), "workers_failed": record.workers_failed()}
+            if record.shows_steps:
+                line["steps"] = step_lines(record, k)
+            self._line(line)
         except OSError as exc:
             self.failed = exc.strerror or str(exc)
 
@@ -79,6 +84,21 @@ class Journal:
             pass
 
 
+def step_lines(record, k: int) -> dict:
+    """A plan's steps at second k: each step's counters so far, that second's
+    histograms (hdr: from the write; hdr_intended: open model, from the
+    intended instant) and each scenario's [started, completed, aborted]."""
+    from surge.run.merge import live_step_histograms
+
+    counters, iterations = record.step_counters()
+    written, intended = live_step_histograms(record, k)
+    for i, step in enumerate(counters):
+        step["hdr"] = written[i].encode()
+        if intended is not None:
+            step["hdr_intended"] = intended[i].encode()
+    return {"steps": counters, "iterations": iterations}
+
+
 def header(record) -> dict:
     """What a recovered result takes from the run as it started."""
     from surge import __version__
@@ -88,7 +108,9 @@ def header(record) -> dict:
 
     return {"surge_version": __version__, "result_format": RESULT_FORMAT, "started_at": record.started_at,
             "run": record.run_section(), "config": describe_config(record.workload, record.addresses),
-            "machine": machine_info(), "redacted": redact.enabled()}
+            "machine": machine_info(), "redacted": redact.enabled(),
+            **({"scenarios": [{"name": n, "weight": w, "share": share} for n, w, share in record.scenario_weights()]}
+               if record.shows_steps else {})}
 
 
 def read_lines(path: str) -> tuple[dict, list[dict]]:
@@ -133,6 +155,28 @@ def read_lines(path: str) -> tuple[dict, list[dict]]:
     return head, seconds
 
 
+def recovered_flows(scenarios, seconds: list[dict]) -> dict:
+    """A plan run's `steps` and `scenarios` (surge.run.merge.flow_rows): counters
+    from the last line, each step's histograms added over every line."""
+    from surge.core._histogram import Histogram
+    from surge.run.merge import flow_rows
+
+    if not scenarios or not seconds[-1].get("steps"):
+        return {}
+    last = seconds[-1]["steps"]
+    steps = [{k: v for k, v in step.items() if not k.startswith("hdr")} for step in last["steps"]]
+    open_model = any("hdr_intended" in step for step in last["steps"])
+    written = [Histogram() for _ in steps]
+    intended = [Histogram() for _ in steps] if open_model else None
+    for line in seconds:
+        for i, step in enumerate((line.get("steps") or {}).get("steps") or ()):
+            written[i].add(Histogram.decode(step["hdr"]))
+            if intended is not None:
+                intended[i].add(Histogram.decode(step["hdr_intended"]))
+    return flow_rows(steps, last["iterations"], written, intended,
+                     [(s["name"], s["weight"], s["share"]) for s in scenarios])
+
+
 def coarsened(points: list[dict]) -> list[dict]:
     """A long run's points as its result keeps them (surge.run.retention): the
     last FINE_S seconds one a second, older ones merged into BLOCK_S blocks
@@ -167,6 +211,7 @@ def recover(path: str) -> dict:
     from surge.run.merge import latency_summary
 
     head, seconds = read_lines(path)
+    head = dict(head)
     if not seconds:
         raise JournalError(f"{path}: no second was journaled: the run was stopped before its first second ended")
     histograms: dict[str, Histogram] = {}
@@ -183,7 +228,11 @@ def recover(path: str) -> dict:
     except HistogramDecodeError as exc:
         raise JournalError(f"{path}:{number}: a histogram that does not decode: {exc}") from None
     last = seconds[-1]
-    result = {**head, "recovered": True, "interrupted": True, "totals": last.get("totals"),
+    try:
+        flows = recovered_flows(head.pop("scenarios", None), seconds)
+    except (HistogramDecodeError, KeyError, TypeError, ValueError, IndexError) as exc:
+        raise JournalError(f"{path}: the steps' lines do not fit together ({type(exc).__name__}: {exc})") from None
+    result = {**head, **flows, "recovered": True, "interrupted": True, "totals": last.get("totals"),
               "latency": latency_summary(histograms.get("hdr", Histogram())),
               **({"latency_uncorrected": latency_summary(histograms["hdr_uncorrected"])}
                  if "hdr_uncorrected" in histograms else {}),

@@ -371,33 +371,12 @@ class RunRecord:
         (from the step's own write) beside it; in the closed model it is from the write."""
         steps, iterations = self.step_counters()
         written, intended = self.step_histograms()
-        latencies = intended if intended is not None else written
-        for i, out in enumerate(steps):
-            out["latency"] = latency_summary(latencies[i])
-            if intended is not None:
-                out["latency_uncorrected"] = latency_summary(written[i])
-        scenarios = []
+        return flow_rows(steps, iterations, written, intended, self.scenario_weights())
+
+    def scenario_weights(self) -> list[tuple[str, float, float]]:
+        """(name, weight, share) of each scenario, in plan order."""
         shares = self.workload.shares
-        for i, scenario in enumerate(self.workload.scenarios):
-            merged, merged_written = Histogram(), Histogram()
-            members = [k for k, step in enumerate(steps) if step["scenario"] == scenario.name]
-            failed = no_failed()
-            for k in members:
-                merged.add(latencies[k])
-                merged_written.add(written[k])
-                failed = add_failed(failed, steps[k]["failed"])
-            started, completed, aborted = iterations[i]
-            scenarios.append({"name": scenario.name, "weight": scenario.weight, "share": round(shares[scenario.name], 6),
-                              "iterations": started, "completed": completed, "aborted": aborted,
-                              "requests": sum(steps[k]["requests"] for k in members),
-                              "errors": sum(sum(steps[k]["errors"].values()) for k in members),
-                              "failed": failed,
-                              "checks": sum(steps[k]["checks"] for k in members),
-                              "check_failures": sum(steps[k]["check_failures"] for k in members),
-                              "latency": latency_summary(merged),
-                              **({"latency_uncorrected": latency_summary(merged_written)}
-                                 if intended is not None else {})})
-        return {"steps": steps, "scenarios": scenarios}
+        return [(scenario.name, scenario.weight, shares[scenario.name]) for scenario in self.workload.scenarios]
 
     def live_result(self) -> dict:
         """What objectives are evaluated on during the run: totals, latency,
@@ -437,6 +416,56 @@ class RunRecord:
             **({"step_timeseries": step_timeseries(self)} if self.shows_steps else {}),
             **({"samples": samples} if (samples := sub_second_samples(self)) else {}),
         }
+
+
+def flow_rows(steps: list[dict], iterations: list[list[int]], written: list[Histogram],
+              intended: list[Histogram] | None, scenarios: list[tuple[str, float, float]]) -> dict:
+    """The result's `steps` and `scenarios` from each step's counters (step_counters),
+    its histograms from the write and (open model) from the intended instant, and
+    each scenario's (name, weight, share) with its [started, completed, aborted]."""
+    latencies = intended if intended is not None else written
+    for i, out in enumerate(steps):
+        out["latency"] = latency_summary(latencies[i])
+        if intended is not None:
+            out["latency_uncorrected"] = latency_summary(written[i])
+    rows = []
+    for i, (name, weight, share) in enumerate(scenarios):
+        merged, merged_written = Histogram(), Histogram()
+        members = [k for k, step in enumerate(steps) if step["scenario"] == name]
+        failed = no_failed()
+        for k in members:
+            merged.add(latencies[k])
+            merged_written.add(written[k])
+            failed = add_failed(failed, steps[k]["failed"])
+        started, completed, aborted = iterations[i]
+        rows.append({"name": name, "weight": weight, "share": round(share, 6),
+                     "iterations": started, "completed": completed, "aborted": aborted,
+                     "requests": sum(steps[k]["requests"] for k in members),
+                     "errors": sum(sum(steps[k]["errors"].values()) for k in members),
+                     "failed": failed,
+                     "checks": sum(steps[k]["checks"] for k in members),
+                     "check_failures": sum(steps[k]["check_failures"] for k in members),
+                     "latency": latency_summary(merged),
+                     **({"latency_uncorrected": latency_summary(merged_written)} if intended is not None else {})})
+    return {"steps": steps, "scenarios": rows}
+
+
+def live_step_histograms(record: RunRecord, k: int) -> tuple[list[Histogram], list[Histogram] | None]:
+    """Second k's per-step histograms (from the write; open model: and from the
+    intended instant) over the workers that reported it (the journal's)."""
+    n_steps = len(record.workload.step_names)
+    written = [Histogram() for _ in range(n_steps)]
+    intended = [Histogram() for _ in range(n_steps)] if record.open_model else None
+    for w in record.workers:
+        flows = (w.ticks.get(k) or {}).get("flows")
+        if not flows:
+            continue
+        for i, step in enumerate(flows["steps"]):
+            written[i].add_sparse(*step[5])
+        if intended is not None:
+            for i, sparse in enumerate(flows.get("steps_corrected") or ()):
+                intended[i].add_sparse(*sparse)
+    return written, intended
 
 
 def live_point(record: RunRecord, k: int) -> dict:

@@ -14,8 +14,9 @@ the most recent seconds only:
 So a run of up to an hour has one point a second in its result, a longer one
 a point a minute for what lies more than an hour before its end (marked
 "interval_s": 60); totals and the whole run's histograms are exact either way
-(histograms add).  Memory per worker: ~7 + 15 MB for the recent seconds plus
-~5 KB per older minute (24 h: ~7 MB).  Folding is decided by the second alone,
+(histograms add).  Memory per worker: ~12-40 KB a second for the recent hour (more
+in the open model and with steps: ~100 MB for two workers at 20,000/s) plus ~5-15 KB
+per older minute (24 h: ~7-20 MB).  Folding is decided by the second alone,
 the same for every worker, so the blocks of all workers line up.
 """
 from __future__ import annotations

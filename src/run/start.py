@@ -34,6 +34,7 @@ from surge.run.segment import WHOLE, Segment
 START_DELAY_NS = 20_000_000     # an immediate start: time for every worker to get its Start message
 LATE_ALLOWED_NS = 1_000_000_000     # --start-at already past by more than this: exit 1
 MAX_WAIT_S = 7 * 24 * 3600          # --start-at further ahead than a week is surely a typo
+LATEST_UNIX_S = 253_402_300_799     # 9999-12-31T23:59:59Z: past it no clock or message can show the instant
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 _UNIX_SECONDS = re.compile(r"^\d+(\.\d+)?$")
 
@@ -82,6 +83,9 @@ def parse_start_at(text: str) -> int:
     value = str(text).strip()
     if _UNIX_SECONDS.match(value):
         whole, _, fraction = value.partition(".")
+        if len(whole) > 12 or int(whole) > LATEST_UNIX_S:     # (before int() of a huge text, and time_t)
+            raise LaunchOptionError(f"got {text!r}: Unix seconds must be at most {LATEST_UNIX_S} "
+                                    f"(9999-12-31T23:59:59Z)")
         return int(whole) * 1_000_000_000 + int((fraction + "000000000")[:9])
     try:
         instant = _dt.datetime.fromisoformat(value.replace("z", "Z"))
@@ -147,7 +151,8 @@ def plan_fingerprint(workload) -> str:
     from surge.plan.describe import describe_config
     from surge.plan.workload import PlanSource
 
-    config = {k: v for k, v in describe_config(workload).items() if k not in ("workers", "plan_file")}
+    # workers and --bind (this machine's own source addresses) may differ between the parts of one run
+    config = {k: v for k, v in describe_config(workload).items() if k not in ("workers", "plan_file", "bind")}
     digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode())
     if isinstance(workload.source, PlanSource) and workload.source.path:
         try:

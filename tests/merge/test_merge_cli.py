@@ -202,3 +202,14 @@ def test_a_dead_workers_time_is_kept_on_the_common_clock(parts):
     (failed,) = merged["workers_failed"]
     assert failed["segment"] == 2 and failed["index"] == 2          # after segments 0 and 1's one worker each
     assert (failed["at_s"], failed["last_report_s"]) == (3.25, 3)
+
+
+def test_an_objective_this_surge_cannot_read_is_one_line_exit_2(parts, tmp_path):
+    """Not left out: the whole would then pass an objective nobody judged."""
+    with open(parts["run-a"][1]) as f:
+        result = json.load(f)
+    result["objectives"] = [{"name": "frobnication < 3 widgets", "passed": True, "value": 1.0, "unit": "x"}]
+    odd = tmp_path / "odd.json"
+    odd.write_text(json.dumps(result))
+    run = surge("merge", parts["run-a"][0], str(odd), parts["run-a"][2])
+    assert_one_line_error(run, 2, str(odd), "frobnication < 3 widgets", "cannot be judged")

@@ -149,3 +149,39 @@ def test_a_bad_journal_is_one_line_and_exit_2(tmp_path, text, fragment):
     assert run.returncode == 2
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and fragment in lines[0] and str(path) in lines[0], run.stderr
+
+
+def test_a_killed_plan_run_recovers_its_steps_and_scenarios(surge_server, tmp_path):
+    server = surge_server(app="demo")
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(f"""name: killed
+target: {server.url}
+load: {{model: closed, vus: 4, duration: 60s}}
+scenarios:
+  - name: browse
+    steps:
+      - name: search
+        request: GET /search?q=x
+      - name: item
+        request: GET /items/7
+""")
+    proc = subprocess.Popen([*SURGE, "run", str(plan), "-q", "--json", "r.json"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    journal = tmp_path / "r.json.journal"
+    _wait_until(lambda: _journal_seconds(journal) >= 2, what="two journaled seconds")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=10)
+    recovered = subprocess.run([*SURGE, "report", "--recover", str(journal), "--json", "rec.json"], cwd=tmp_path,
+                               capture_output=True, text=True, timeout=60)
+    assert recovered.returncode == 0, recovered.stderr
+    result = json.loads((tmp_path / "rec.json").read_text())
+    steps = {s["step"]: s for s in result["steps"]}
+    assert set(steps) == {"search", "item"}
+    assert sum(s["requests"] for s in steps.values()) == result["totals"]["requests"] > 0
+    for step in steps.values():             # each step's latency: one per response, added over the seconds
+        assert step["latency"]["count"] == step["requests"]
+    [scenario] = result["scenarios"]
+    assert scenario["name"] == "browse" and scenario["requests"] == result["totals"]["requests"]
+    made = subprocess.run([*SURGE, "report", "rec.json", "--html", "r.html"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60)
+    assert made.returncode == 0, made.stderr

@@ -145,3 +145,38 @@ def test_a_part_shows_failed_objectives_without_exit_3():
     assert said[-1] == ("surge run: segment 1/3: not met by this part alone: p99 < 1us (the run's verdict is "
                         "made on the merged result: surge merge)", True)
     assert conclude_with(result(), workload(*objectives))[0] == EXIT_GATE
+
+
+def test_start_at_beyond_year_9999_is_refused_not_a_crash():
+    """(was an internal OverflowError: exit 1 and 'please report it')"""
+    for text in ("99999999999999999999", "253402300800"):
+        with pytest.raises(LaunchOptionError, match="at most 253402300799"):
+            parse_start_at(text)
+    assert parse_start_at("253402300799") == 253_402_300_799 * 1_000_000_000
+
+
+def test_a_start_that_arrives_late_through_the_barrier_records_its_own_instant():
+    """A follower whose START comes after the announced instant starts at once;
+    its started_at_unix_ns must say when (it said the announced, past instant)."""
+    import time
+    from surge.run.barrier import BarrierStart
+    announced_ns = time.time_ns() - 2_000_000_000
+    sync = BarrierStart(("127.0.0.1", 9), Segment(1, 2), "ab" * 8, None, 5.0)
+    sync._decide(announced_ns, "r1")
+    decision = sync.poll()
+    assert decision.start_unix_ns > announced_ns + 1_000_000_000
+    assert decision.start_ns > time.monotonic_ns() - 1_000_000_000 and decision.run_id == "r1"
+
+
+def test_parts_with_their_own_bind_addresses_share_the_plan_hash():
+    """--bind names this machine's addresses: instances on different machines
+    (ssh, a CI matrix) give different ones and are still one run (the barrier
+    refused them and --start-at derived different run ids)."""
+    import dataclasses
+    import socket
+    from surge.plan.build import build_workload
+    from surge.plan.options import RunOptions
+    from surge.run.start import plan_fingerprint
+    workload = build_workload("http://127.0.0.1:8080/", RunOptions(explicit={})).workload
+    bound = dataclasses.replace(workload, source_addresses=((socket.AF_INET, b"", "127.0.0.2"),))
+    assert plan_fingerprint(bound) == plan_fingerprint(workload)
