@@ -234,13 +234,7 @@ class Nginx:
     def stop(self) -> None:
         """Stop nginx (SIGTERM, then SIGKILL after 5 s) and remove its directory."""
         if self._process is not None:
-            if self._process.poll() is None:
-                self._process.send_signal(signal.SIGTERM)
-                try:
-                    self._process.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    self._kill()
-            self._close_pipes()
+            terminate(self._process)
             self._process = None
         self._cleanup_tmp()
 
@@ -341,6 +335,38 @@ class Nginx:
             return Path(self.tmp_dir, "error.log").read_text(errors="replace")
         except OSError:
             return ""
+
+
+def launch(tmp_dir: str, config_text: str, ports: tuple[int, ...], binary: str = NGINX_BINARY,
+           timeout_s: float = 10.0) -> subprocess.Popen:
+    """nginx on tmp_dir/nginx.conf (written from config_text), returned once every
+    port accepts; NginxError with nginx's own words when it exits or never does."""
+    path = os.path.join(tmp_dir, "nginx.conf")
+    with open(path, "w") as f:
+        f.write(config_text)
+    process = subprocess.Popen(_nginx_command(binary, tmp_dir, path), stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + timeout_s
+    while not all(_accepts(port) for port in ports):
+        if process.poll() is not None or time.monotonic() > deadline:
+            error = process.stderr.read().decode(errors="replace").strip() if process.poll() is not None else ""
+            terminate(process)
+            raise NginxError(f"nginx did not start: {error or f'ports not accepting after {timeout_s:g} s'}")
+        time.sleep(0.02)
+    return process
+
+
+def terminate(process: subprocess.Popen, timeout_s: float = 5.0) -> None:
+    """SIGTERM, SIGKILL after timeout_s, then close its stderr pipe."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=timeout_s)
+    if process.stderr is not None:
+        process.stderr.close()
 
 
 def _accepts(port: int) -> bool:

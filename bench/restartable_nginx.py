@@ -14,10 +14,9 @@ Standard library only: tests import this module too.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 
-from nginx import Nginx, NginxError, _nginx_command
+from nginx import Nginx, NginxError, _nginx_command, terminate
 
 
 class RestartableNginx(Nginx):
@@ -33,12 +32,7 @@ class RestartableNginx(Nginx):
             raise NginxError("nginx is not running")
         self._served_before += super().requests()
         self._status_reads = 0
-        self._process.send_signal(signal.SIGTERM)
-        try:
-            self._process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self._kill()
-        self._close_pipes()
+        terminate(self._process)
         self._process = None
 
     def resume(self) -> None:

@@ -348,20 +348,7 @@ class RunRecord:
     def step_histograms(self) -> tuple[list[Histogram], list[Histogram] | None]:
         """Per step, every interval of every worker added: latency from the write,
         and (open model) from each step's intended instant (None otherwise)."""
-        n_steps = len(self.workload.step_names)
-        written = [Histogram() for _ in range(n_steps)]
-        intended = [Histogram() for _ in range(n_steps)] if self.open_model else None
-        for w in self.workers:
-            for snap in w.snapshots():
-                flows = snap.get("flows")
-                if not flows:
-                    continue
-                for i, step in enumerate(flows["steps"]):
-                    written[i].add_sparse(*step[5])
-                if intended is not None:
-                    for i, sparse in enumerate(flows.get("steps_corrected") or ()):
-                        intended[i].add_sparse(*sparse)
-        return written, intended
+        return _add_step_histograms(self, (snap for w in self.workers for snap in w.snapshots()))
 
     def flow_results(self) -> dict:
         """Per step and per scenario (test plans): counters from each worker's
@@ -453,11 +440,17 @@ def flow_rows(steps: list[dict], iterations: list[list[int]], written: list[Hist
 def live_step_histograms(record: RunRecord, k: int) -> tuple[list[Histogram], list[Histogram] | None]:
     """Second k's per-step histograms (from the write; open model: and from the
     intended instant) over the workers that reported it (the journal's)."""
+    return _add_step_histograms(record, (w.ticks.get(k) or {} for w in record.workers))
+
+
+def _add_step_histograms(record: RunRecord, snapshots) -> tuple[list[Histogram], list[Histogram] | None]:
+    """The per-step histograms of these snapshots added (from the write; open
+    model: and from each step's intended instant, else None)."""
     n_steps = len(record.workload.step_names)
     written = [Histogram() for _ in range(n_steps)]
     intended = [Histogram() for _ in range(n_steps)] if record.open_model else None
-    for w in record.workers:
-        flows = (w.ticks.get(k) or {}).get("flows")
+    for snap in snapshots:
+        flows = snap.get("flows")
         if not flows:
             continue
         for i, step in enumerate(flows["steps"]):

@@ -17,7 +17,7 @@ import subprocess
 import tempfile
 import time
 
-from bench.nginx import NGINX_BINARY, _accepts, _nginx_command, free_port
+from bench.nginx import NginxError, free_port, launch, terminate
 
 USER, PASSWORD = "alice", "wonder land:1"        # a ':' and a space in the password, as Basic allows
 TOKEN = "tok-7f3a9c"                             # the login's bearer token
@@ -125,27 +125,16 @@ class RedirectNginx:
         values = dict(tmp_dir=self.tmp_dir, port_a=self.port_a, port_b=self.port_b, closed_port=closed_port,
                       session=SESSION, token=TOKEN)
         config = CONFIG.format(server_a=SERVER_A.format(**values), server_b=SERVER_B.format(**values), **values)
-        path = os.path.join(self.tmp_dir, "nginx.conf")
-        with open(path, "w") as f:
-            f.write(config)
-        self.process = subprocess.Popen(_nginx_command(NGINX_BINARY, self.tmp_dir, path),
-                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 10
-        while not (_accepts(self.port_a) and _accepts(self.port_b)):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                error = self.process.stderr.read().decode(errors="replace") if self.process.poll() is not None else ""
-                self.__exit__()
-                raise RuntimeError(f"nginx did not start: {error.strip()}")
-            time.sleep(0.02)
+        try:
+            self.process = launch(self.tmp_dir, config, (self.port_a, self.port_b))
+        except NginxError:
+            self.__exit__()
+            raise
         return self
 
     def __exit__(self, *exc_info) -> None:
         if self.process is not None:
-            if self.process.poll() is None:
-                self.process.terminate()
-                self.process.wait(timeout=5)
-            self.process.stderr.close()
+            terminate(self.process)
             self.process = None
         if self.tmp_dir:
             shutil.rmtree(self.tmp_dir, ignore_errors=True)

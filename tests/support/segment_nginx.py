@@ -14,11 +14,10 @@ from __future__ import annotations
 import http.client
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 
-from bench.nginx import NGINX_BINARY, _accepts, _nginx_command, _parse_stub_status, free_port
+from bench.nginx import NginxError, _parse_stub_status, free_port, launch, terminate
 
 CONFIG = r"""
 daemon off;
@@ -61,27 +60,16 @@ class LoggingNginx:
         self.tmp_dir = tempfile.mkdtemp(prefix="surge-segment-nginx-")
         os.chmod(self.tmp_dir, 0o755)
         self.port, self.status_port = free_port(), free_port()
-        path = os.path.join(self.tmp_dir, "nginx.conf")
-        with open(path, "w") as f:
-            f.write(self.config_text())
-        self.process = subprocess.Popen(_nginx_command(NGINX_BINARY, self.tmp_dir, path),
-                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 10
-        while not (_accepts(self.port) and _accepts(self.status_port)):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                error = self.process.stderr.read().decode(errors="replace") if self.process.poll() is not None else ""
-                self.__exit__()
-                raise RuntimeError(f"nginx did not start: {error.strip()}")
-            time.sleep(0.02)
+        try:
+            self.process = launch(self.tmp_dir, self.config_text(), (self.port, self.status_port))
+        except NginxError:
+            self.__exit__()
+            raise
         return self
 
     def __exit__(self, *exc_info) -> None:
         if self.process is not None:
-            if self.process.poll() is None:
-                self.process.terminate()
-                self.process.wait(timeout=5)
-            self.process.stderr.close()
+            terminate(self.process)
             self.process = None
         if self.tmp_dir:
             shutil.rmtree(self.tmp_dir, ignore_errors=True)
