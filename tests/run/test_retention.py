@@ -8,7 +8,7 @@ from surge.core._histogram import Histogram
 from surge.plan.build import build_workload
 from surge.plan.options import RunOptions
 from surge.run.merge import RunRecord, WorkerRecord
-from surge.run.retention import BLOCK_S, FINE_S, SAMPLE_S, fold
+from surge.run.retention import BLOCK_S, FINE_S, SAMPLE_S, SEGMENT_S, fold
 
 RATE = 7                 # responses a second per worker
 
@@ -49,7 +49,9 @@ def _record(seconds: int, workers: int = 2, die_at: int | None = None) -> RunRec
             record.add_tick(w, k, _snapshot(k, w.index, latency_us=100 + k % 50))
     for w in record.workers:
         if die_at is None or w.index != 1:
-            w.final, w.end_ns = _snapshot(seconds, w.index, latency_us=100), seconds * 10**9
+            record.add_final(w, _snapshot(seconds, w.index, latency_us=100), seconds * 10**9)
+        else:
+            w.lost_ns = die_at * 10**9 + 1
     return record
 
 
@@ -68,9 +70,12 @@ def test_fold_adds_histograms_and_keeps_the_last_counters():
 def test_a_long_run_keeps_an_hour_per_second_and_minutes_before():
     seconds = FINE_S + 5 * BLOCK_S + 7
     record = _record(seconds)
-    for w in record.workers:              # bounded: an hour of seconds, blocks before it
-        assert len(w.ticks) <= FINE_S + BLOCK_S + seconds // BLOCK_S
-        assert sum(1 for s in w.ticks.values() if s.get("quarters")) <= SAMPLE_S + 1
+    # bounded: a second or two of snapshots per worker, an hour of seconds and blocks before it,
+    # the spill's files about an hour's
+    assert all(len(w.ticks) <= 2 for w in record.workers)
+    assert len(record.series) <= FINE_S + seconds // BLOCK_S + 1
+    assert len(record.series.spill.generations()) <= FINE_S // SEGMENT_S + 3
+    assert len(record.quarter_reads.reads) <= 2 * 4
     points = record.timeseries()
     assert sum(p["requests"] for p in points) == seconds * RATE * 2        # every response in one point
     assert record.totals()["requests"] == seconds * RATE * 2
@@ -92,6 +97,7 @@ def test_a_dead_workers_old_seconds_fold_with_the_others():
     seconds = FINE_S + 3 * BLOCK_S
     record = _record(seconds, die_at=100)
     points = record.timeseries()
+    assert record.workers[1].last_second == 100            # its counts up to there stay in
     ts = [p["t"] for p in points]
     assert len(set(ts)) == len(ts)
     assert not [t for t in ts if t < 100 and t % BLOCK_S]          # no stray per-second points in a block
