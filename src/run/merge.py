@@ -140,12 +140,10 @@ class RunRecord:
         """Worker's second k; every second that is then finished (surge.run.retention)
         becomes its point.  A late one (a second finished without it: LAG_S) joins
         the worker's first unfinished second."""
-        if k <= self.finished_through:
-            self._place(worker, self.finished_through + 1, snapshot)
-            worker.last_second = max(worker.last_second, k)
-        else:
-            worker.add_tick(k, snapshot)
+        if k > self.finished_through:
             self.quarter_reads.add(snapshot, k * SAMPLES_PER_S)
+        self._place(worker, max(k, self.finished_through + 1), snapshot)
+        worker.last_second = max(worker.last_second, k)
         self.newest_second = max(self.newest_second, k)
         self._finish_ready()
 

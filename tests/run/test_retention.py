@@ -124,3 +124,38 @@ def test_a_long_journal_recovers_with_the_same_shape():
     merged = Histogram.decode(out[0]["hdr"])
     assert merged.total_count == BLOCK_S * RATE
     assert sum(p["requests"] for p in out) == len(points) * RATE
+
+
+def test_a_stalled_worker_holds_no_more_than_lag_s_and_its_late_seconds_still_count():
+    from surge.run.retention import LAG_S
+
+    built = build_workload("http://127.0.0.1:9/", RunOptions(duration_ns=60 * 10**9, connections=2, workers=2))
+    record = RunRecord(built.workload, [WorkerRecord(0), WorkerRecord(1)])
+    record.start_ns = 0
+    fast, slow = record.workers
+    for k in range(1, 41):
+        record.add_tick(fast, k, _snapshot(k, 0, latency_us=100))
+        if k <= 5:
+            record.add_tick(slow, k, _snapshot(k, 1, latency_us=100))
+    assert record.finished_through >= 40 - LAG_S - 1        # the stalled worker did not hold them
+    assert len(fast.ticks) <= LAG_S + 1
+    for k in range(6, 41):                                  # it wakes up: its seconds come late
+        record.add_tick(slow, k, _snapshot(k, 1, latency_us=100))
+    for w in record.workers:
+        record.add_final(w, _snapshot(41, w.index, latency_us=100), 41 * 10**9)
+    points = record.timeseries()
+    assert sum(p["requests"] for p in points) == 2 * 41 * RATE == record.totals()["requests"]
+    assert record.total_histogram().total_count == 2 * 41 * RATE
+
+
+def test_the_seconds_stay_in_memory_when_no_temporary_file_can_be_made(monkeypatch):
+    import tempfile
+
+    def refuse(*args, **kwargs):
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", refuse)
+    record = _record(30)
+    assert record.series.spill.failed == "Read-only file system"
+    points = record.timeseries()
+    assert len(points) == 30 and sum(p["requests"] for p in points) == 30 * RATE * 2
