@@ -194,7 +194,7 @@ def job(spec: JobSpec) -> dict:
             "containers": [container],
             "volumes": [{"name": "plan", "configMap": plan_volume},
                         # /tmp holds the supervisor's finished seconds (surge.run.spill):
-                        # about an hour of them, ~45 MB at 20,000 requests/s
+                        # one to two hours of them, ~45-90 MB at 20,000 requests/s
                         {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}],
         },
     }

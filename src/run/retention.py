@@ -23,8 +23,9 @@ supervisor keeps none of them for long (surge.run.merge.RunRecord):
   last FINE_S (3600 s) stay one a second; older ones are folded (fold_entry:
   counts summed, histograms decoded and added, exact) into BLOCK_S (60 s)
   blocks, one point a minute with `"interval_s": 60`, and their spill
-  generations (SEGMENT_S of seconds each) are dropped, so the disk holds about
-  an hour of seconds plus a blob a minute (24 h at 20,000/s: ~45 MB + ~11 MB).
+  generations (SEGMENT_S of seconds each, a file each) are dropped, so the
+  disk holds one to two hours of seconds plus a blob a minute (24 h at
+  20,000/s: ~45-90 MB + ~11 MB) in at most three open files.
 - The result's `samples` (`compare`'s quarter-second reads) are those of the
   last SAMPLE_S (600 s): a long run's comparison is of its last ten minutes.
 
@@ -43,7 +44,9 @@ from surge.run.spill import Spill
 SAMPLE_S = 600          # the last seconds whose quarter-second samples the result keeps
 FINE_S = 3600           # the last seconds kept one point a second
 BLOCK_S = 60            # older seconds are folded into blocks of this many
-SEGMENT_S = 600         # seconds per spill generation (freed once all are folded)
+# Seconds per spill generation, one file each (freed once all its seconds are folded): an
+# hour, so at most two are open with the blocks' (descriptors flat, disk at most ~2 h of seconds).
+SEGMENT_S = FINE_S
 LAG_S = 10              # a second is finished at most this long after the newest, stalled worker or not
 BLOCKS_GENERATION = -1  # the spill generation of the folded blocks (never dropped)
 
