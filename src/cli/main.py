@@ -159,7 +159,7 @@ def _exit(code) -> None:
         code = 0
     elif not isinstance(code, int):       # sys.exit("text"): printed, status 1
         sys.exit(code)
-    os._exit(code & 0xFF if code >= 0 else code)
+    os._exit(code & 0xFF)                   # as the status sys.exit(code) gives
 
 
 if __name__ == "__main__":
