@@ -1,6 +1,8 @@
 """Turning command-line arguments into a Target, headers, a method and the one literal step of a URL run."""
 from __future__ import annotations
 
+import base64
+import ipaddress
 import re
 from urllib.parse import unquote, urlsplit
 
@@ -78,8 +80,6 @@ def _host_and_port(hostport: str, shown: str, default_port: int) -> tuple[str, i
         raise PlanError(f"URL: no host in {shown}")
     if hostport.startswith("["):
         host = unquote(host)           # a zone id is written %25: [fe80::1%25eth0]
-        import ipaddress               # here: most URLs name a host or an IPv4 address
-
         try:
             ipaddress.IPv6Address(host)
         except ValueError:
@@ -134,8 +134,6 @@ def parse_auth(text: str | None) -> tuple[str, str] | None:
 
 def basic_authorization(user: str, password: str) -> str:
     """The Authorization header value for HTTP Basic auth (RFC 7617, UTF-8)."""
-    import base64
-
     token = base64.b64encode(f"{user}:{password}".encode("utf-8")).decode("ascii")
     return f"Basic {token}"
 

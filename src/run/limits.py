@@ -21,6 +21,7 @@ end (`exhaustion_lines`).
 """
 from __future__ import annotations
 
+import ipaddress
 import math
 import resource
 import socket
@@ -36,8 +37,6 @@ class BindError(ValueError):
 def parse_bind(text: str) -> tuple[tuple[int, bytes, str], ...]:
     """`--bind ADDR[,ADDR...]` as ((family, sockaddr bytes, address text), ...): each
     an IP address of this machine (bound once here, port 0, to prove it)."""
-    import ipaddress                # --bind only
-
     found = []
     for part in (p.strip() for p in text.split(",")):
         if not part:
