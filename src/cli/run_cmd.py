@@ -9,7 +9,7 @@ import click
 
 from surge.cli.compare_cmd import _max_regression
 from surge.cli.launch_options import build_launch, emit, launch_options, share_check
-from surge.cli.main import EXIT_RUNTIME, EXIT_USAGE, SurgeExit
+from surge.cli.main import EXIT_RUNTIME, EXIT_USAGE, SurgeExit, start_up_over
 from surge.plan.load import SHAPES_HELP
 from surge.plan.units import UnitError, parse_count, parse_duration_ns
 
@@ -197,7 +197,9 @@ def run_command(url, json_path, html_path, csv_path, hlog_path, prometheus_addre
     observers = _observers(workload, quiet, prometheus_address, watch_pid, launch.segment)
     observers.journal = ending.journal = _journal(ending)
     from surge.run.session import conclude, run_observed
-    from surge.run.supervisor import RunError
+    from surge.run.supervisor import RunError, prepare_workers
+    prepare_workers(workload)       # the last imports: what the workers run
+    start_up_over()                 # the collector back on, before the fork and the load
     try:
         result, ending.interrupted = run_observed(workload, observers, launch)
     except RunError as exc:        # exit 1, or 2 for an option the target's address refutes (--bind)

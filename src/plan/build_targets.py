@@ -19,8 +19,8 @@ from surge.plan.errors import PlanError
 from surge.plan.options import RunOptions, load_profile
 from surge.plan.plan import Scenario
 from surge.plan.request import parse_auth, parse_header, url_step
-from surge.plan.targets import ORDERS, TargetsSource, read_targets, step_names
-from surge.plan.workload import LoadModel, Workload
+from surge.plan.targets import ORDERS, read_targets, step_names
+from surge.plan.workload import LoadModel, TargetsSource, Workload
 
 # URL-run options that a targets file says in its own way.
 TARGETS_INSTEAD = {

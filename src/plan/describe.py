@@ -6,9 +6,8 @@ keys and their order are the result file's contract."""
 from __future__ import annotations
 
 from surge.plan.redact import MASK, redact_header, redact_query
-from surge.plan.targets import TargetsSource
 from surge.plan.units import NS_PER_S
-from surge.plan.workload import PlanSource, UrlSource, Workload
+from surge.plan.workload import PlanSource, TargetsSource, UrlSource, Workload
 
 
 def describe_config(workload: Workload, addresses: dict | None = None) -> dict:

@@ -45,17 +45,6 @@ class TargetSpec:
     written: str                # "GET http://host/path" as written (URL credentials hidden)
 
 
-@dataclass(frozen=True)
-class TargetsSource:
-    """`surge run --targets FILE`: presentation only (the result's config, and
-    that the result lists each target as a step)."""
-    path: str
-    order: str
-    count: int
-    methods: str                # "GET", or "GET,POST" when the targets use several
-    reports_steps = True
-
-
 def read_targets(path: str) -> tuple[list[TargetSpec], list[str]]:
     """The targets of the file at path, or the problems: each one line
     `FILE:LINE: what was found, what is allowed`."""

@@ -369,7 +369,30 @@ class WorkerProcess:
 
     def join(self, deadline: float) -> bool:
         """Wait until it exits or time.monotonic() passes deadline; True if it exited.
-        Workers exit right after their Final: the first polls nearly always find it."""
+        Workers exit right after their Final: a pidfd wakes this the moment it
+        does (a sleeping poll lost 1-4 ms of every run's wall time here)."""
+        if self.poll():
+            return True
+        try:
+            pidfd = os.pidfd_open(self.pid)
+        except (AttributeError, OSError):   # Linux < 5.3: poll with growing sleeps
+            return self._join_polling(deadline)
+        try:
+            waiting = select.poll()
+            waiting.register(pidfd, select.POLLIN)
+            while not self.poll():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                try:
+                    waiting.poll(max(1, int(left * 1000) + 1))
+                except InterruptedError:
+                    pass
+            return True
+        finally:
+            os.close(pidfd)
+
+    def _join_polling(self, deadline: float) -> bool:
         pause = 0.001
         while not self.poll():
             left = deadline - time.monotonic()
