@@ -26,6 +26,13 @@ STOP_GRACE_S = 5.0                  # how long workers get to send their final s
 
 class RunError(RuntimeError):
     """The run could not start or went wrong (exit 1)."""
+    exit_code = 1
+
+
+class RunUsageError(RunError):
+    """An option that cannot work with the target, found once its addresses are
+    chosen but before the start (--bind of the other address family): exit 2."""
+    exit_code = 2
 
 
 class Interrupted(Exception):
@@ -111,8 +118,20 @@ class Supervisor:
             same = (host.host, host.port) == (target.host, target.port)
             host_choices.append((host, chosen if same else choose_address(host, timeout_s)))
         hosts = tuple((c.address.family, c.address.packed()) for _, c in host_choices)
+        self.check_binds([(c.address.family, c.address.printable) for _, c in host_choices])
         probes = self.probe_tls(host_choices, workload.timeout_ns / NS_PER_S)   # a slow handshake gets --timeout
         return hosts, describe_addresses(chosen, host_choices, probes, target)
+
+    def check_binds(self, hosts) -> None:
+        """--bind against the chosen addresses' families: none of a host's family
+        is a RunUsageError (exit 2), addresses no host can use a warning line."""
+        from surge.run.limits import BindError, bind_families
+        try:
+            warning = bind_families(self.workload.source_addresses, hosts)
+        except BindError as exc:
+            raise RunUsageError(str(exc)) from None
+        if warning:
+            print(f"surge run: warning: {warning}", file=sys.stderr, flush=True)
 
     def probe_tls(self, host_choices, timeout_s: float) -> dict:
         """{host: what its probe handshake negotiated} for each https host."""
