@@ -95,3 +95,16 @@ def sub_second_samples(record) -> list[dict] | None:
     [{"t": 0.25, "requests": n, "hdr": ...}, ...] (t the end of each).  None when
     a snapshot lacks its quarters (a worker that died before sending them)."""
     return record.series_output()[2]
+
+
+def second_samples(record, k: int) -> list[dict] | None:
+    """Second k's four quarter-second samples from each worker's tick k (the
+    journal's line of that second), shaped as the result's `samples`."""
+    reads = QuarterReads()
+    for w in record.workers:
+        if k in w.ticks:
+            reads.add(w.ticks[k], k * SAMPLES_PER_S)
+    quarters = reads.take(k * SAMPLES_PER_S)
+    if not quarters:
+        return None
+    return [{"t": min(q / SAMPLES_PER_S, float(k)), "requests": n, "hdr": hdr} for q, n, hdr in quarters]
