@@ -8,8 +8,10 @@ RSS (/proc/PID/statm) and open descriptors (/proc/PID/fd: sockets and the rest)
 of the supervisor and each worker; the bar: each grows < 2 MiB after the first
 minute, descriptors flat.  "Flat": the non-socket ones exactly; the sockets
 (a worker's connections) do not creep up: their floor over the last third of
-the run is at most the floor over the first third after minute 1, plus
-SOCKET_SLACK.  Their peaks are not the bar: a stall of the machine queues due
+the run is at most twice the floor over the first third after minute 1,
+plus SOCKET_SLACK (a leak raises the floor for good: 147 -> 1,015 in 20 min
+was the symptom this looks for; the pool the rate needs itself varied
+63..223 a worker from minute to minute in a 20-min run at 20,000/s).  Their peaks are not the bar: a stall of the machine queues due
 requests, the open model opens connections on demand for them (up to the
 maximum), and those are closed again after its idle timeout (15 s).
 
@@ -60,7 +62,7 @@ def fds(pid: int) -> tuple[int, int]:
     return sockets, other
 
 
-SOCKET_SLACK = 16                   # the connections 10,000/s needs vary by this much from minute to minute
+SOCKET_SLACK = 16
 
 
 def children(pid: int) -> list[int]:
@@ -110,7 +112,7 @@ def real(minutes: float, rate: int) -> int:
         other = [s[name][1][1] for s in after_minute]
         growth = rss[-1] - rss[0]
         early_floor, late_floor = min(sockets[:third]), min(sockets[-third:])
-        ok = ok and growth < 2048 and max(other) == min(other) and late_floor <= early_floor + SOCKET_SLACK
+        ok = ok and growth < 2048 and max(other) == min(other) and late_floor <= 2 * early_floor + SOCKET_SLACK
         print(f"  {name}: RSS {rss[0] / 1024:.1f} -> {rss[-1] / 1024:.1f} MiB after the first minute "
               f"(growth {growth / 1024:+.2f} MiB, max {max(rss) / 1024:.1f}); other fds {other[0]} -> {other[-1]} "
               f"({min(other)}..{max(other)}); sockets {sockets[0]} -> {sockets[-1]} ({min(sockets)}..{max(sockets)}, "
