@@ -93,15 +93,18 @@ def burst(e: Engine) -> int:
 
 def test_connections_a_burst_opened_close_after_the_idle_timeout_with_their_descriptors(nginx):
     port = nginx.port
-    e = open_engine(port, idle_timeout_ns=400_000_000)
+    e = open_engine(port, idle_timeout_ns=400_000_000, seconds=3.0)
     try:
         peak = burst(e)
         assert peak >= 40                               # the stall made it open on demand
         assert pump(e, 10.0, until=lambda: shrunk(e))   # the load goes on; the idle ones close
+        # the schedule ends at 3 s: then every connection idles out, and no descriptor stays
+        # behind (one still connecting is a socket, not yet an open connection: checked at 0)
+        assert pump(e, 10.0, until=lambda: e.snapshot()["open_connections"] == 0)
+        assert sockets_to(port) == 0
         snap = e.snapshot()
-        assert sockets_to(port) == snap["open_connections"]     # every closed one's descriptor closed
         assert snap["errors"] == {k: 0 for k in snap["errors"]}
-        assert snap["completed"] >= RATE * 0.5           # the load went on meanwhile
+        assert snap["completed"] >= RATE * 1.5           # the load went on meanwhile
     finally:
         e.stop()
     assert sockets_to(port) == 0
@@ -118,7 +121,7 @@ def test_without_an_idle_timeout_the_burst_stays_open():
             time.sleep(STALL_S)                         # nothing answers: every due request needs one
             pump(e, 0.6)
             opened = e.snapshot()["open_connections"]
-            assert opened >= 40 and sockets_to(port) == opened
+            assert opened >= 40 and sockets_to(port) >= opened
         finally:
             e.stop()
 
@@ -145,13 +148,14 @@ def test_a_connection_the_server_closed_while_idle_is_reopened_only_when_needed(
 def test_a_flow_closes_the_idle_connections_of_free_virtual_users(nginx):
     port = nginx.port
     tables = literal_tables(parse_target(nginx.url), ("GET", (), b""), ("GET", (), b""))
-    e = open_engine(port, idle_timeout_ns=400_000_000, tables=tables)
+    e = open_engine(port, idle_timeout_ns=400_000_000, tables=tables, seconds=3.0)
     try:
         peak = burst(e)
         assert peak >= 40
         assert pump(e, 10.0, until=lambda: shrunk(e))
+        assert pump(e, 10.0, until=lambda: e.snapshot()["open_connections"] == 0)
+        assert sockets_to(port) == 0
         snap = e.snapshot()
-        assert sockets_to(port) == snap["open_connections"]
         assert snap["errors"] == {k: 0 for k in snap["errors"]}
     finally:
         e.stop()
