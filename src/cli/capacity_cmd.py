@@ -347,8 +347,8 @@ def _write(document: dict, files: dict) -> int:
             if path == "-":
                 sys.stdout.write(text + "\n")
             else:
-                with open(path, "w", encoding="utf-8") as handle:
-                    handle.write(text)
+                from surge.report.outputs import write_text_atomically
+                write_text_atomically(path, text)
         except OSError as exc:
             click.echo(f"{PROG}: error: cannot write {path}: {exc.strerror}", err=True)
             code = EXIT_RUNTIME

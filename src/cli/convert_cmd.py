@@ -63,8 +63,8 @@ def convert_command(recording, curl_command, output, keep_static, keep_headers, 
     text = plan_text(draft)
     if output:
         try:
-            with open(output, "w") as f:
-                f.write(text)
+            from surge.report.outputs import write_text_atomically
+            write_text_atomically(output, text)
         except OSError as exc:
             raise SurgeExit(EXIT_USAGE, f"surge convert: error: cannot write -o {output}: "
                                         f"{exc.strerror or exc}") from None

@@ -100,8 +100,8 @@ def _capacity_report(document: dict, path: str, html_path, csv_path, hlog_path) 
         raise SurgeExit(EXIT_USAGE, f"surge report: error: {path}: a capacity result this surge cannot draw "
                                     f"({type(exc).__name__}: {exc})") from None
     try:
-        with open(html_path, "w", encoding="utf-8") as handle:
-            handle.write(page)
+        from surge.report.outputs import write_text_atomically
+        write_text_atomically(html_path, page)
     except OSError as exc:
         raise SurgeExit(EXIT_RUNTIME, f"surge report: error: cannot write {html_path}: {exc.strerror}") from None
     click.echo(f"wrote {html_path}", err=True)

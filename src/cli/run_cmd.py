@@ -9,7 +9,7 @@ import click
 
 from surge.cli.compare_cmd import _max_regression
 from surge.cli.launch_options import build_launch, emit, launch_options, share_check
-from surge.cli.main import EXIT_RUNTIME, EXIT_USAGE, SurgeExit
+from surge.cli.main import EXIT_RUNTIME, EXIT_USAGE, SurgeExit, start_up_over
 from surge.plan.load import SHAPES_HELP
 from surge.plan.units import UnitError, parse_count, parse_duration_ns
 
@@ -105,7 +105,9 @@ def _positive(limit=None):
                    "smaller is smoother and costs more CPU).")
 @click.option("--bind", metavar="ADDR[,ADDR...]",
               help="Source addresses to spread connections over (past the ~28k source ports one address has "
-                   "per target; on loopback 127.0.0.2,127.0.0.3,... all work).")
+                   "per target; on loopback 127.0.0.2,127.0.0.3,... all work).  A host takes only those of "
+                   "its own family (IPv4 or IPv6): none of it is refused before the start (exit 2), the "
+                   "others are named in a warning.")
 @click.option("--disable-keepalive", is_flag=True,
               help="A new connection (and TLS handshake) for every request, sending Connection: close; "
                    "latency then includes connect and handshake.")
@@ -195,11 +197,13 @@ def run_command(url, json_path, html_path, csv_path, hlog_path, prometheus_addre
     observers = _observers(workload, quiet, prometheus_address, watch_pid, launch.segment)
     observers.journal = ending.journal = _journal(ending)
     from surge.run.session import conclude, run_observed
-    from surge.run.supervisor import RunError
+    from surge.run.supervisor import RunError, prepare_workers
+    prepare_workers(workload)       # the last imports: what the workers run
+    start_up_over()                 # the collector back on, before the fork and the load
     try:
         result, ending.interrupted = run_observed(workload, observers, launch)
-    except RunError as exc:
-        raise SurgeExit(EXIT_RUNTIME, f"surge run: error: {exc}") from None
+    except RunError as exc:        # exit 1, or 2 for an option the target's address refutes (--bind)
+        raise SurgeExit(exc.exit_code, f"surge run: error: {exc}") from None
     finally:
         observers.close()
     echo = lambda text, err: click.echo(text, err=err)  # noqa: E731

@@ -53,12 +53,15 @@ cdef class Engine:
     cdef void** host_shared                 # per host: the TLS context's TlsShared (NULL: TCP)
     cdef list tls_contexts                  # the TlsContexts those point into (kept alive)
     cdef bint any_tls                       # some host is TLS: snapshot() reports handshakes
-    # --bind: source addresses, connection i takes (i / hosts + bind_base) mod n_binds (src/run/limits.py)
+    # --bind: source addresses, grouped by family ([0]: IPv4, [1]: IPv6): a connection to a
+    # host of family f takes bind_first[f] + (i / hosts + bind_base[f]) mod bind_count[f]
+    # (src/run/limits.py); none of f: the kernel's choice
     cdef sockaddr_storage* bind_addrs
     cdef socklen_t* bind_lens
-    cdef int* bind_families
     cdef int n_binds
-    cdef uint32_t bind_base
+    cdef int bind_first[2]
+    cdef int bind_count[2]
+    cdef uint32_t bind_base[2]
     # connects that failed for want of a resource (cumulative): EADDRNOTAVAIL, EMFILE/ENFILE
     cdef int64_t ports_exhausted
     cdef int64_t fds_exhausted
@@ -128,6 +131,7 @@ cdef class Engine:
     cdef void _set_state(self, Conn* c, int state) noexcept
     cdef void _watch(self, Conn* c, bint want_write) noexcept
     cdef void _retry_later(self, Conn* c, int64_t now) noexcept
+    cdef int64_t _retry_delay_ns(self, Conn* c, int64_t now) noexcept
     cdef void _retire(self, Conn* c) noexcept
     cdef void _close(self, Conn* c, bint requeue) noexcept
     cdef void _fail(self, Conn* c, int kind, int64_t now) noexcept

@@ -173,23 +173,35 @@ cdef class Engine:
         self.lowat_max_bytes = LOWAT_MAX_BYTES if (<const Transport*>self.host_transports[0]).plaintext_in_kernel else 1
 
     cdef void _set_binds(self, tuple binds, int64_t user_base) except *:
-        """--bind's source addresses, copied once."""
-        cdef int i
+        """--bind's source addresses, copied once, IPv4 ones first: each host
+        takes only those of its own family, spread evenly (an IPv6 source
+        cannot reach an IPv4 target; the supervisor refuses a run where a host
+        has none of its family, surge.run.limits.bind_plan)."""
+        cdef int i = 0, f
         self.n_binds = len(binds)
-        self.bind_base = <uint32_t>(user_base % max(1, len(binds)))
+        self.bind_first[0] = self.bind_first[1] = 0
+        self.bind_count[0] = self.bind_count[1] = 0
+        self.bind_base[0] = self.bind_base[1] = 0
         if not binds:
             return
         self.bind_addrs = <sockaddr_storage*>calloc(self.n_binds, sizeof(sockaddr_storage))
         self.bind_lens = <socklen_t*>calloc(self.n_binds, sizeof(socklen_t))
-        self.bind_families = <int*>calloc(self.n_binds, sizeof(int))
-        if not (self.bind_addrs and self.bind_lens and self.bind_families):
+        if not (self.bind_addrs and self.bind_lens):
             raise MemoryError()
-        for i, (family, sockaddr) in enumerate(binds):
-            if len(sockaddr) > sizeof(sockaddr_storage):
-                raise ValueError("bind address too long")
-            memcpy(&self.bind_addrs[i], PyBytes_AS_STRING(sockaddr), len(sockaddr))
-            self.bind_lens[i] = <socklen_t>len(sockaddr)
-            self.bind_families[i] = family
+        for f, wanted in enumerate((AF_INET, AF_INET6)):
+            self.bind_first[f] = i
+            for family, sockaddr in binds:
+                if family != wanted:
+                    continue
+                if len(sockaddr) > sizeof(sockaddr_storage):
+                    raise ValueError("bind address too long")
+                memcpy(&self.bind_addrs[i], PyBytes_AS_STRING(sockaddr), len(sockaddr))
+                self.bind_lens[i] = <socklen_t>len(sockaddr)
+                i += 1
+            self.bind_count[f] = i - self.bind_first[f]
+            self.bind_base[f] = <uint32_t>(user_base % max(1, self.bind_count[f]))
+        if i != self.n_binds:
+            raise ValueError("a bind address that is neither IPv4 nor IPv6")
 
     cdef void _alloc_connections(self, uint32_t connections, int32_t depth) except *:
         """The connection array, each with a ring of `depth` send instants."""
@@ -655,11 +667,13 @@ cdef class Engine:
         c.established = False
         c.in_epoll = False
         c.early_up = False
-        cdef int k
+        cdef int k, f
         c.bind_len = 0
         if self.n_binds:
-            k = <int>((c.index // <uint32_t>self.n_hosts + self.bind_base) % <uint32_t>self.n_binds)
-            if self.bind_families[k] == self.host_families[host]:
+            f = 1 if self.host_families[host] == AF_INET6 else 0
+            if self.bind_count[f]:
+                k = self.bind_first[f] + <int>((c.index // <uint32_t>self.n_hosts + self.bind_base[f])
+                                               % <uint32_t>self.bind_count[f])
                 c.bind_addr = &self.bind_addrs[k]
                 c.bind_len = self.bind_lens[k]
         if tx(c).open(c, self.host_families[host], <sockaddr*>&self.host_addrs[host],
@@ -826,14 +840,29 @@ cdef class Engine:
         self.tls.reasons[i].count = 1
 
     cdef void _retry_later(self, Conn* c, int64_t now) noexcept:
-        """A connect (or its handshake) failed: try again after a back-off that
-        doubles with each failure in a row, 50 ms up to 800 ms (RETRY_DOUBLINGS),
-        so a target that is down costs each connection at most ~1-2 attempts a
-        second instead of a busy loop, and one that comes back is found within a second."""
-        cdef int32_t doublings = c.connect_failures if c.connect_failures < RETRY_DOUBLINGS else RETRY_DOUBLINGS
-        c.connect_failures = doublings + 1
+        """A connect (or its handshake) failed: try again after _retry_delay_ns."""
+        cdef int64_t delay_ns = self._retry_delay_ns(c, now)
         self._set_state(c, C_RETRY_WAIT)
-        c.state_since_ns = now + (self.retry_backoff_ns << doublings)
+        c.state_since_ns = now + delay_ns
+
+    cdef int64_t _retry_delay_ns(self, Conn* c, int64_t now) noexcept:
+        """The wait after c's connect (or handshake) failed, counting the failure:
+        a back-off that doubles with each failure in a row, 50 ms up to 800 ms
+        (RETRY_DOUBLINGS), each wait drawn from [half, all] of that ("equal
+        jitter"), so a target that is down costs each connection at most ~1-2
+        attempts a second instead of a busy loop, the connections' attempts do
+        not come in lock-step waves, and a target that comes back is found
+        within a second.  Plain connections (_retry_later) and flow VUs
+        (flows.pxi flows_failed) both wait this long."""
+        cdef int32_t doublings = c.connect_failures if c.connect_failures < RETRY_DOUBLINGS else RETRY_DOUBLINGS
+        cdef int64_t full_ns = self.retry_backoff_ns << doublings
+        cdef uint64_t mix = (<uint64_t>now) ^ ((<uint64_t>c.index + 1) * <uint64_t>0x9E3779B97F4A7C15)
+        c.connect_failures = doublings + 1
+        # splitmix64's finaliser: the instant and the connection's index well mixed, no state kept
+        mix = (mix ^ (mix >> 30)) * <uint64_t>0xBF58476D1CE4E5B9
+        mix = (mix ^ (mix >> 27)) * <uint64_t>0x94D049BB133111EB
+        mix ^= mix >> 31
+        return full_ns - full_ns // 2 + <int64_t>(mix % <uint64_t>(full_ns // 2 + 1))
 
     cdef void _close(self, Conn* c, bint requeue) noexcept:
         """Close the socket.  requeue: in-flight requests were never answered
@@ -1212,7 +1241,7 @@ cdef class Engine:
         free(self.flow.step_best_us)
         redirect_free(self)
         free(self.host_addrs); free(self.host_addr_lens); free(self.host_families)
-        free(self.bind_addrs); free(self.bind_lens); free(self.bind_families)
+        free(self.bind_addrs); free(self.bind_lens)
         free(self.host_transports); free(self.host_shared)
 
 

@@ -158,7 +158,7 @@ cdef void vu_send(Engine e, uint32_t v, int64_t now) noexcept:
     if c.state != C_OPEN:
         return
     if not render_step(e, c, st, vu, v):
-        vu_abort(e, v, ERR_WRITE, False, now)
+        vu_abort(e, v, ERR_WRITE, 0, now)
         return
     framer_reset(&c.framer)
     c.framer.head_request = st.head_request
@@ -372,11 +372,11 @@ cdef void vu_end_iteration(Engine e, uint32_t v, int64_t now) noexcept:
 
 
 
-cdef void vu_abort(Engine e, uint32_t v, int kind, bint back_off, int64_t now) noexcept:
+cdef void vu_abort(Engine e, uint32_t v, int kind, int64_t wait_ns, int64_t now) noexcept:
     """A transport error ends the iteration (later steps may need what this
-    one would have extracted); the VU starts over at once, or after the retry
-    back-off when the connection never got through its connect or handshake
-    (a refused port or a certificate that fails would otherwise spin)."""
+    one would have extracted); the VU starts over after `wait_ns`: 0, or the
+    retry back-off when the connection never got through its connect or
+    handshake (a refused port or a certificate that fails would otherwise spin)."""
     cdef VU* vu = &e.flow.vus[v]
     cdef int sid
     if vu.state == VU_DONE or vu.state == VU_IDLE:
@@ -387,7 +387,7 @@ cdef void vu_abort(Engine e, uint32_t v, int kind, bint back_off, int64_t now) n
     e.flow.scenario_counts[vu.scenario * SCN_COUNTERS + SCN_ABORTED] += 1
     vu.aborted = True                   # the next wake ends the iteration
     vu.state = VU_THINKING
-    heap_push(e, v, now + (e.retry_backoff_ns if back_off else 0))
+    heap_push(e, v, now + wait_ns)
 
 
 
@@ -487,7 +487,12 @@ cdef void flows_idle_closed(Engine e, Conn* c, int64_t now) noexcept:
 
 
 cdef void flows_failed(Engine e, Conn* c, int kind, int64_t now) noexcept:
-    vu_abort(e, c.index // e.n_hosts, kind, kind == ERR_CONNECT or not c.established, now)
+    """A VU's connection failed.  One that never got through its connect or
+    handshake waits the plain connections' bounded, jittered back-off
+    (Engine._retry_delay_ns: 50 ms doubling to 800 ms with each failure in a
+    row), so many VUs against a target that is down make no busy loop."""
+    cdef bint never_up = kind == ERR_CONNECT or not c.established
+    vu_abort(e, c.index // e.n_hosts, kind, e._retry_delay_ns(c, now) if never_up else 0, now)
 
 
 cdef void flows_closed_start(Engine e, int64_t now) noexcept:

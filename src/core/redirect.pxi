@@ -163,7 +163,7 @@ cdef bint redirect_take(Engine e, Conn* c, uint32_t v, Step* st, int sid, int64_
             c.framer.cap_len = 0
             if not hop_prepare(e, c, v, status):
                 e.counters.errors[ERR_CONNECT] += 1     # no way to that host: an error of the step
-                vu_abort(e, v, ERR_CONNECT, True, now)
+                vu_abort(e, v, ERR_CONNECT, e.retry_backoff_ns, now)
                 return True
             if defer:                           # the connection closes after this response
                 vu.state = VU_THINKING

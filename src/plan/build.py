@@ -124,13 +124,17 @@ def url_workload(url: str, o: RunOptions) -> Built:
                        auth_user=credentials[0] if credentials is not None else None)
     return Built(Workload(source=source, target=target, scenarios=(Scenario("default", 1.0, (step,)),),
                           load=load, timeout_ns=o.timeout_ns, workers=_workers(o),
-                          secrets=option_secrets(headers, credentials)), ())
+                          secrets=option_secrets(headers, credentials, (target.path,))), ())
 
 
-def option_secrets(headers, credentials):
-    """-H values of secret headers and a Basic password (--auth or the URL's), as Secrets."""
-    from surge.plan.redact import Secrets, is_secret_header
+def option_secrets(headers, credentials, paths=()):
+    """-H values of secret headers, a Basic password (--auth or the URL's) and the
+    values of secret-named query parameters of `paths` (?token=...), as Secrets."""
+    from surge.plan.redact import Secrets, is_secret_header, query_secrets
     secrets = Secrets(value for name, value in headers if is_secret_header(name))
+    for path in paths:
+        for value in query_secrets(path):
+            secrets.add(value)
     for name, value in headers:         # 'Bearer TOKEN': the token alone too
         if is_secret_header(name):
             secrets.add(value.partition(" ")[2])

@@ -14,13 +14,13 @@ from __future__ import annotations
 from dataclasses import replace
 
 from surge.plan.build import (Built, Problem, _url_duration_ns, _with_tls, _workers, credential_conflicts,
-                              keepalive_conflicts, url_users)
+                              keepalive_conflicts, option_secrets, url_users)
 from surge.plan.errors import PlanError
 from surge.plan.options import RunOptions, load_profile
 from surge.plan.plan import Scenario
 from surge.plan.request import parse_auth, parse_header, url_step
-from surge.plan.targets import ORDERS, TargetsSource, read_targets, step_names
-from surge.plan.workload import LoadModel, Workload
+from surge.plan.targets import ORDERS, read_targets, step_names
+from surge.plan.workload import LoadModel, TargetsSource, Workload
 
 # URL-run options that a targets file says in its own way.
 TARGETS_INSTEAD = {
@@ -66,8 +66,12 @@ def targets_workload(argument: str | None, o: RunOptions) -> Built:
                      requests=o.requests, schedule_grid_ns=o.schedule_grid_ns, keepalive=not o.disable_keepalive)
     source = TargetsSource(path=o.targets, order=order, count=len(steps),
                            methods=",".join(dict.fromkeys(step.method for step in steps)))
+    secrets = option_secrets(headers, auth, [spec.target.path for spec in specs])
+    for spec in specs:          # each target's own secret headers and URL password
+        credentials = (spec.target.username, spec.target.password or "") if spec.target.username else None
+        secrets.update(option_secrets(spec.headers, credentials))
     return Built(Workload(source=source, target=steps[0].host, scenarios=scenarios, load=load,
-                          timeout_ns=o.timeout_ns, workers=_workers(o),
+                          timeout_ns=o.timeout_ns, workers=_workers(o), secrets=secrets,
                           scenario_order="rotate" if order == "round-robin" else "weighted"), ())
 
 

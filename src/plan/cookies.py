@@ -17,8 +17,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from surge.plan.checker import Checker, is_number, show
+from typing import TYPE_CHECKING
+
 from surge.plan.template import Template
+
+if TYPE_CHECKING:       # plan files only: a URL run never loads the checker (start-up cost)
+    from surge.plan.checker import Checker
 
 RESETS = ("iteration", "never")
 PLAN_HELP = "off, on, or {reset: iteration | never}"
@@ -54,6 +58,8 @@ def _switch(value) -> bool | None:
 
 def check_plan_cookies(c: Checker, path, value) -> CookiePolicy | None:
     """The plan's `cookies:` (None after recording a problem)."""
+    from surge.plan.checker import show
+
     switch = _switch(value)
     if switch is not None:
         return CookiePolicy(enabled=switch)
@@ -70,6 +76,8 @@ def check_plan_cookies(c: Checker, path, value) -> CookiePolicy | None:
 def check_step_cookies(c: Checker, path, value, parse, plan: CookiePolicy | None, headers) -> StepCookies | None:
     """A step's `cookies:`; parse(path, text) gives a header-escaped template
     (or None after a problem); headers: the step's (name, template) pairs."""
+    from surge.plan.checker import is_number, show
+
     switch = _switch(value)
     if switch is not None:
         return StepCookies(enabled=switch)
@@ -114,6 +122,8 @@ def cookie_extract_problem(plan: CookiePolicy | None, step: StepCookies | None) 
 
 
 def cookie_name_problem(name: str) -> str | None:
+    from surge.plan.checker import show
+
     if not _TOKEN.match(name):
         return f"got {show(name)}, not a valid cookie name (letters, digits and !#$%&'*+-.^_`|~)"
     return None

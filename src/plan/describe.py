@@ -5,10 +5,9 @@ pipeline, -n); a plan shows its name, file and scenario weights instead.  The
 keys and their order are the result file's contract."""
 from __future__ import annotations
 
-from surge.plan.redact import MASK, redact_header
-from surge.plan.targets import TargetsSource
+from surge.plan.redact import MASK, redact_header, redact_query
 from surge.plan.units import NS_PER_S
-from surge.plan.workload import PlanSource, UrlSource, Workload
+from surge.plan.workload import PlanSource, TargetsSource, UrlSource, Workload
 
 
 def describe_config(workload: Workload, addresses: dict | None = None) -> dict:
@@ -26,7 +25,7 @@ def describe_config(workload: Workload, addresses: dict | None = None) -> dict:
         where["host_addresses"] = addresses["hosts"]
     request = _url_request(source) if isinstance(source, UrlSource) else {}
     described = {
-        "url": workload.target.url,
+        "url": redact_query(workload.target.url),
         **{k: request[k] for k in ("method", "headers", "auth") if k in request},
         **where,
         **({"body_bytes": request["body_bytes"]} if request else {}),

@@ -7,13 +7,15 @@ so every writer redacts the same way.
 
 Two layers:
 
-- by shape: a secret header's value, a URL's password, an auth block
-  (`redact_header`, `redact_url`, `redact_auth`), wherever one is shown;
+- by shape: a secret header's value, a URL's password, the value of a query
+  parameter named like a credential (`?token=`, `?api_key=`, `?sig=`), an
+  auth block (`redact_header`, `redact_url`, `redact_query`, `redact_auth`),
+  wherever one is shown;
 - by value: `Secrets` holds the values a run knows to be secret (the URL's
-  password, -H/--auth credentials, every `${env.NAME}` value a plan uses, plan
-  fields named like password/token/secret, the columns of a data source marked
-  `secret:`), and `scrub`/`scrub_tree` replace any of them found in text or in
-  the result dict.  `surge run` activates the run's Secrets once
+  password, -H/--auth credentials, secret query parameters' values, every
+  `${env.NAME}` value a plan uses, plan fields named like password/token/secret,
+  the columns of a data source marked `secret:`), and `scrub`/`scrub_tree`
+  replace any of them found in text or in the result dict.  `surge run` activates the run's Secrets once
   (`activate`), so any writer (the journal, an error message) calls `scrub`
   or `scrub_tree` without being handed them.
 
@@ -31,6 +33,14 @@ SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "s
 SECRET_HEADER_NAME = re.compile(r"(?:^|[-_])(?:api[-_]?key|token|secret|pass(?:word|wd)|credentials?)$", re.I)
 # A plan field (a json:/form: body field, an auth block) named like this holds a secret.
 SECRET_FIELD = re.compile(r"pass(word|wd)?|secret|token|api[-_]?key|credential|bearer", re.I)
+# A URL query parameter named like a credential: the name's end decides (access_token,
+# accessToken, X-Amz-Signature, client_secret, api_key; and as a whole word key, sig,
+# auth, pwd, pass), so ?tokens_left= or ?monkey= or ?compass= are not secrets.
+SECRET_QUERY_NAME = re.compile(r"(?:token|secret|pass(?:word|wd)|api[-_]?key|signature|credentials?)$"
+                               r"|(?:^|[-_.])(?:key|sig|auth|pwd|pass)$", re.I)
+# name=value after ? or & (a URL, a request line, a message quoting either); the value
+# ends at the next parameter, fragment, space or quote.
+_QUERY_PARAM = re.compile(r"([?&]([^=&?#\s'\"<>]+)=)([^&#\s'\"<>]+)")
 # Values shorter than this are not scrubbed from free text (they would mask
 # ordinary words and numbers); the by-shape layer still hides them.
 MIN_SCRUB_CHARS = 4
@@ -81,11 +91,41 @@ def redact_userinfo(userinfo: str) -> str:
     return f"{user}:{MASK}" if sep else user
 
 
+def is_secret_query_name(name: str) -> bool:
+    """A query parameter whose value is a credential ('token', 'api_key', 'sig')."""
+    from urllib.parse import unquote_plus
+    return SECRET_QUERY_NAME.search(unquote_plus(name)) is not None
+
+
+def redact_query(text: str) -> str:
+    """`text` with the value of every query parameter named like a credential
+    as `***` ('/search?q=x&token=abc' -> '/search?q=x&token=***')."""
+    if not _enabled or not isinstance(text, str) or "=" not in text:
+        return text
+    return _QUERY_PARAM.sub(lambda m: m.group(1) + MASK if is_secret_query_name(m.group(2)) else m.group(0), text)
+
+
+def query_secrets(text: str) -> list[str]:
+    """The values of the secret-named query parameters in `text`, as written and
+    decoded (the bytes sent carry the first, a message may show either)."""
+    from urllib.parse import unquote_plus
+    found = []
+    for m in _QUERY_PARAM.finditer(text):
+        if is_secret_query_name(m.group(2)):
+            found += [m.group(3), unquote_plus(m.group(3))]
+    return found
+
+
 def redact_url(url: str) -> str:
-    """A URL as it may be shown: a password in its userinfo becomes `***`.
+    """A URL as it may be shown: a password in its userinfo and the values of
+    its secret-named query parameters become `***`.
 
     Works on malformed URLs too (error messages show what the user typed):
     the authority is whatever follows '://' up to the next '/', '?' or '#'."""
+    return redact_query(_redact_userinfo_of(url))
+
+
+def _redact_userinfo_of(url: str) -> str:
     scheme_end = url.find("://")
     if scheme_end < 0:
         return url
@@ -206,8 +246,9 @@ def active() -> Secrets:
 
 
 def scrub(text: str) -> str:
-    """`text` as it may be shown: the active run's secret values as ***."""
-    return _active.scrub(text)
+    """`text` as it may be shown (a message): the active run's secret values, and
+    any secret-named query parameter's value (redact_query), as ***."""
+    return redact_query(_active.scrub(text))
 
 
 def scrub_tree(value):
@@ -227,6 +268,7 @@ def env_values(text: str, environ) -> list[str]:
 def plan_secrets(document, text: str, environ, sources=()) -> Secrets:
     """A plan's secret values: ${env.*} values, literal values of fields named
     like a secret (and of secret headers), a target's or host's URL password,
+    the values of secret-named query parameters in any URL or request line,
     and every value of a data column marked `secret:` or fed into a
     secret-named field (`password: ${users.password}`)."""
     secrets = Secrets(env_values(text, environ))
@@ -250,6 +292,9 @@ def plan_secrets(document, text: str, environ, sources=()) -> Secrets:
                     password = _url_password(value)
                     if password:
                         secrets.add(password)
+                if isinstance(value, str) and "?" in value:         # a URL or request line: ?token=...
+                    for secret in query_secrets(value):
+                        literal_or_columns(secret)
                 stack.append(value)
         elif isinstance(node, list):
             stack.extend(node)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from surge.plan.errors import PlanError
 from surge.plan.model import Target
+from surge.plan.redact import redact_query
 from surge.plan.request import parse_header, parse_method, parse_target
 
 ORDERS = ("round-robin", "random")
@@ -42,17 +43,6 @@ class TargetSpec:
     body: bytes
     line: int                   # where its METHOD URL line is (1-based)
     written: str                # "GET http://host/path" as written (URL credentials hidden)
-
-
-@dataclass(frozen=True)
-class TargetsSource:
-    """`surge run --targets FILE`: presentation only (the result's config, and
-    that the result lists each target as a step)."""
-    path: str
-    order: str
-    count: int
-    methods: str                # "GET", or "GET,POST" when the targets use several
-    reports_steps = True
 
 
 def read_targets(path: str) -> tuple[list[TargetSpec], list[str]]:
@@ -171,7 +161,7 @@ def step_names(targets: list[TargetSpec]) -> list[str]:
     origins = {(t.target.scheme, t.target.authority) for t in targets}
     names, seen = [], {}
     for t in targets:
-        base = f"{t.method} {t.target.path if len(origins) == 1 else t.target.url}"
+        base = redact_query(f"{t.method} {t.target.path if len(origins) == 1 else t.target.url}")
         seen[base] = seen.get(base, 0) + 1
         names.append(base if seen[base] == 1 else f"{base} #{seen[base]}")
     return names

@@ -41,6 +41,19 @@ class PlanSource:
 
 
 @dataclass(frozen=True)
+class TargetsSource:
+    """`surge run --targets FILE` (surge.plan.targets): presentation only (the
+    result's config, and that the result lists each target as a step).  Here
+    with the other sources, so that describing a URL run does not load the
+    targets-file reader."""
+    path: str
+    order: str
+    count: int
+    methods: str                # "GET", or "GET,POST" when the targets use several
+    reports_steps = True
+
+
+@dataclass(frozen=True)
 class LoadModel:
     """How hard and for how long, for either model.
 
@@ -72,7 +85,7 @@ class LoadModel:
 @dataclass(frozen=True)
 class Workload(ScenarioSet):
     """What a run sends, where, how hard and for how long."""
-    source: UrlSource | PlanSource          # or surge.plan.targets.TargetsSource
+    source: UrlSource | PlanSource | TargetsSource
     target: Target                          # the base URL (the result's config "url")
     # repr=False: a URL run's step carries its Basic Authorization header literally
     scenarios: tuple[Scenario, ...] = field(repr=False)

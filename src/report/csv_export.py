@@ -122,11 +122,15 @@ def _columns(rows: list[dict], leading=()) -> list[str]:
 
 
 def _write(rows: list[dict], path: str, leading=()) -> None:
+    from surge.report.outputs import atomically
     columns = _columns(rows, leading)
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns, restval="", extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
+
+    def write(temporary: str) -> None:
+        with open(temporary, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=columns, restval="", extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+    atomically(path, write)
 
 
 def steps_path(path: str | os.PathLike) -> str:

@@ -109,6 +109,6 @@ def write_hlog(result_or_intervals, path: str | os.PathLike, start_epoch_s: floa
         prefix = f"Tag={tag}," if tag else ""
         lines.append(f"{prefix}{start_s:.3f},{length_s:.3f},{hist.max / MAX_VALUE_UNIT_RATIO:.3f},{text}")
         count += 1
-    with open(path, "w") as f:
-        f.write("\n".join(lines) + "\n")
+    from surge.report.outputs import write_text_atomically
+    write_text_atomically(path, "\n".join(lines) + "\n")
     return count

@@ -540,7 +540,11 @@ def render_html(result: dict, max_bytes: int = MAX_REPORT_BYTES) -> str:
 
 def write_html(result: dict, path: str | os.PathLike) -> int:
     """Write the report page to `path`; returns its size in bytes."""
+    from surge.report.outputs import atomically
     page = render_html(result).encode("utf-8")
-    with open(path, "wb") as f:
-        f.write(page)
+
+    def write(temporary: str) -> None:
+        with open(temporary, "wb") as f:
+            f.write(page)
+    atomically(path, write)
     return len(page)

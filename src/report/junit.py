@@ -181,8 +181,9 @@ def junit_tree(result: dict, exit_code: int, objectives=(), gate_details: str | 
 def write_junit(result: dict, path: str, exit_code: int, objectives=(), gate_details: str | None = None,
                 run_case: bool = True) -> None:
     tree = junit_tree(result, exit_code, objectives, gate_details, run_case)
+    from surge.report.outputs import atomically
     ET.indent(tree, space=" ")
-    tree.write(path, encoding="UTF-8", xml_declaration=True)
+    atomically(path, lambda temporary: tree.write(temporary, encoding="UTF-8", xml_declaration=True))
 
 
 def write_gate_junit(path: str, current: dict, gate: dict, exit_code: int, details: str) -> None:

@@ -117,11 +117,14 @@ def write_json(result: dict, path: str) -> None:
     atomically(path, write)
 
 
-def atomically(path: str, write: Callable[[str], object]):
+def atomically(path: str | os.PathLike, write: Callable[[str], object]):
     """write(temporary path) beside `path`, then rename it over `path`: a reader
     (or a run killed mid-write) sees the old file or the whole new one, never a
-    half-written one.  Returns what write returned; the temporary is removed on failure."""
-    directory, name = os.path.split(os.path.abspath(path))
+    half-written one.  Returns what write returned; the temporary is removed on failure.
+
+    Every file surge writes goes through here (the result, --html, --csv and its
+    steps file, --hlog, --junit, --summary-json, capacity reports, convert -o)."""
+    directory, name = os.path.split(os.path.abspath(os.fspath(path)))
     temporary = os.path.join(directory, f".{name}.{os.getpid()}.tmp")
     try:
         said = write(temporary)
@@ -135,19 +138,27 @@ def atomically(path: str, write: Callable[[str], object]):
     return said
 
 
+def write_text_atomically(path: str | os.PathLike, text: str) -> None:
+    """`text` (UTF-8) as the whole of `path`, through `atomically`."""
+    def write(temporary: str) -> None:
+        with open(temporary, "w", encoding="utf-8") as f:
+            f.write(text)
+    atomically(path, write)
+
+
 def _writer(option: str, result: dict, path: str) -> Callable[[], str | None]:
     """A function writing one report; it returns what to say once written (or None)."""
     if option == "--json":
         return lambda: write_json(result, path)          # silent, as it always was
     if option == "--html":
         from surge.report.html import write_html
-        return lambda: f"wrote {path} ({atomically(path, lambda tmp: write_html(result, tmp)) / 1_000_000:.1f} MB)"
+        return lambda: f"wrote {path} ({write_html(result, path) / 1_000_000:.1f} MB)"
     if option == "--csv":
         from surge.report.csv_export import write_csv
         return lambda: "\n".join(f"wrote {p}" for p in write_csv(result, path))
     if option == "--hlog":
         from surge.report.hlog import write_hlog
-        return lambda: f"wrote {path} ({atomically(path, lambda tmp: write_hlog(result, tmp))} intervals)"
+        return lambda: f"wrote {path} ({write_hlog(result, path)} intervals)"
     raise ValueError(f"unknown output option {option}")
 
 

@@ -83,9 +83,8 @@ def summary(result: dict, exit_code: int, objectives=()) -> dict:
 
 
 def write_summary(result: dict, path: str, exit_code: int, objectives=()) -> None:
-    with open(path, "w") as f:
-        json.dump(summary(result, exit_code, objectives), f, indent=1)
-        f.write("\n")
+    from surge.report.outputs import write_text_atomically
+    write_text_atomically(path, json.dumps(summary(result, exit_code, objectives), indent=1) + "\n")
 
 
 @dataclass(frozen=True)

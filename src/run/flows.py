@@ -17,7 +17,6 @@ from dataclasses import dataclass, replace
 from surge.core._limits import (ESCAPE_KIND, EXTRACT_KIND, ORDER_KIND, PART_KIND, STATUS_SLOT_COUNT,
                                 THINK_KIND, TIMESTAMP_UNIT)
 from surge.plan import template as tpl
-from surge.plan.data import JsonText
 from surge.plan.plan import Step
 from surge.plan.request import USER_AGENT
 from surge.plan.workload import Workload
@@ -235,6 +234,8 @@ def redirect_host(host) -> tuple[bool, bytes, int, bytes]:
 def _json_cells(rows) -> bytes | None:
     """Per cell (row-major), 1 where a JSON-lines value is not a string (a typed
     json: field writes it bare); None when every cell is text (CSV, or strings only)."""
+    from surge.plan.data import JsonText        # plans with data only (it loads csv)
+
     flags = bytes(isinstance(value, JsonText) for row in rows for value in row)
     return flags if any(flags) else None
 

@@ -6,17 +6,22 @@ from it (`recover`).
 Beside `--json FILE` as `FILE.journal` (no journal for `--json -`):
 
     {"surge_journal": 1, "header": {surge_version, result_format, started_at, run, config, machine, redacted}}
-    {"t": 1, "point": {...}, "totals": {...}, "workers_failed": [...]}
+    {"t": 1, "point": {...}, "totals": {...}, "workers_failed": [...], "resources": {...},
+     "samples": [...], "tls": {...}}
     {"t": 2, ...}
 
 A line's `point` is the merged second exactly as the result's time series
 holds it (its histograms encoded: hdr, hdr_uncorrected, hdr_connect, ...);
-`totals` are the cumulative totals at the end of that second; a plan's
-lines add `steps` (each step's counters so far and that second's histograms,
-hdr and, open model, hdr_intended; each scenario's iterations), from which
-`recover` makes `steps` and `scenarios` (not `step_timeseries`).  The whole
+`totals` are the cumulative totals at the end of that second, `resources`
+and (https) `tls` the result's sections so far, `samples` that second's
+four quarter-second points (surge.run.samples); a plan's lines add `steps`
+(each step's counters so far and that second's histograms, hdr and, open
+model, hdr_intended; each scenario's iterations), from which `recover` makes
+`steps`, `scenarios` and `step_timeseries` (each step's second: the
+difference of two lines' counters, and the line's histograms).  The whole
 run's latency is rebuilt by adding the points' histograms: the same exact
-merge as the supervisor's.  Every line is scrubbed of the run's secrets
+merge as the supervisor's.  So a recovered result has the keys a normal one
+has (tests/run/test_recover_complete.py).  Every line is scrubbed of the run's secrets
 (surge.plan.redact), as the result is.  The journal is removed once the
 result file is written; it stays when that write failed or never came.
 """
@@ -59,7 +64,8 @@ class Journal:
             if self.file is None:
                 self.file = open(self.path, "w", encoding="utf-8")
                 self._line({"surge_journal": JOURNAL_FORMAT, "header": header(record)})
-            line = {"t": k, "point": point, "totals": record.totals(), "workers_failed": record.workers_failed()}
+            line = {"t": k, "point": point, "totals": record.totals(), "workers_failed": record.workers_failed(),
+                    "resources": record.resources(), **sections_so_far(record, k)}
             if record.shows_steps:
                 line["steps"] = step_lines(record, k)
             self._line(line)
@@ -97,6 +103,39 @@ def step_lines(record, k: int) -> dict:
         if intended is not None:
             step["hdr_intended"] = intended[i].encode()
     return {"steps": counters, "iterations": iterations}
+
+
+class _OneSecond:
+    """A RunRecord seen as its second k alone (each worker's tick k, no final
+    snapshot), for surge.run.samples.sub_second_samples: that second's quarters."""
+
+    def __init__(self, record, k: int):
+        from types import SimpleNamespace
+        self.start_ns, self.workload, self._k = record.start_ns, record.workload, k
+        self.workers = [SimpleNamespace(ticks={k: w.ticks[k]}, final=None, end_ns=None)
+                        for w in record.workers if k in w.ticks]
+
+    def duration_s(self) -> float:
+        return float(self._k)
+
+
+def sections_so_far(record, k: int) -> dict:
+    """Second k's quarter-second samples, and (an https host) the tls section so far."""
+    from surge.run import connection_costs
+    from surge.run.samples import sub_second_samples
+
+    samples = sub_second_samples(_OneSecond(record, k))
+    out = {"samples": samples} if samples else {}
+    options = connection_costs.tls_options(record.workload)
+    if options:                 # (no https host: no tls section to carry)
+        # each worker's latest snapshot is enough: its counters are cumulative and it
+        # keeps the first handshake's session once it has one; scanning every
+        # snapshot (as the result's RunRecord.tls does) would cost more each second
+        latest = [[snap] for snap in (w.latest() for w in record.workers) if snap]
+        tls = connection_costs.tls_section(latest, options)
+        if tls is not None:
+            out["tls"] = tls
+    return out
 
 
 def header(record) -> dict:
@@ -177,6 +216,36 @@ def recovered_flows(scenarios, seconds: list[dict]) -> dict:
                      [(s["name"], s["weight"], s["share"]) for s in scenarios])
 
 
+def recovered_step_timeseries(seconds: list[dict], points: list[dict]) -> list[dict]:
+    """A plan run's step_timeseries (surge.run.merge.step_timeseries) from the
+    lines: each step's requests, errors and failed in a second are the
+    difference of two lines' cumulative counters, its latency that line's
+    histograms (open model: hdr from the intended instant, hdr_uncorrected
+    from the write), at the t of the line's point; coarsened like the time series."""
+    from surge.core._histogram import Histogram
+    from surge.run.merge import _step_latency_fields
+
+    lines = [(line["steps"]["steps"], point["t"]) for line, point in zip(seconds, points) if line.get("steps")]
+    if not lines:
+        return []
+    series = [{"scenario": step["scenario"], "step": step["step"], "points": []} for step in lines[0][0]]
+    before = [None] * len(series)
+    for steps, t in lines:
+        for i, (step, out) in enumerate(zip(steps, series)):
+            errors, failed = sum(step["errors"].values()), step["failed"]["count"]
+            was = before[i] or {"requests": 0, "errors": 0, "failed": 0}
+            written = Histogram.decode(step["hdr"])
+            intended = Histogram.decode(step["hdr_intended"]) if "hdr_intended" in step else None
+            out["points"].append({"t": t, "requests": step["requests"] - was["requests"],
+                                  "errors": errors - was["errors"], "failed": failed - was["failed"],
+                                  **_step_latency_fields(intended if intended is not None else written),
+                                  **(_step_latency_fields(written, "_uncorrected") if intended is not None else {})})
+            before[i] = {"requests": step["requests"], "errors": errors, "failed": failed}
+    for out in series:
+        out["points"] = coarsened(out["points"])
+    return series
+
+
 def coarsened(points: list[dict]) -> list[dict]:
     """A long run's points as its result keeps them (surge.run.retention): the
     last FINE_S seconds one a second, older ones merged into BLOCK_S blocks
@@ -230,8 +299,14 @@ def recover(path: str) -> dict:
     last = seconds[-1]
     try:
         flows = recovered_flows(head.pop("scenarios", None), seconds)
+        if flows:
+            flows["step_timeseries"] = recovered_step_timeseries(seconds, points)
     except (HistogramDecodeError, KeyError, TypeError, ValueError, IndexError) as exc:
         raise JournalError(f"{path}: the steps' lines do not fit together ({type(exc).__name__}: {exc})") from None
+    # the quarter-second samples of the last SAMPLE_S seconds, as a normal result keeps them
+    from surge.run.retention import SAMPLE_S
+    recent_s = float(last.get("t", 0)) - SAMPLE_S
+    samples = [q for line in seconds if float(line.get("t", 0)) > recent_s for q in (line.get("samples") or ())]
     result = {**head, **flows, "recovered": True, "interrupted": True, "totals": last.get("totals"),
               "latency": latency_summary(histograms.get("hdr", Histogram())),
               **({"latency_uncorrected": latency_summary(histograms["hdr_uncorrected"])}
@@ -239,7 +314,10 @@ def recover(path: str) -> dict:
               "connect": latency_summary(histograms.get("hdr_connect", Histogram())),
               **({"tls_handshake": latency_summary(histograms["hdr_tls_handshake"])}
                  if "hdr_tls_handshake" in histograms else {}),
-              "timeseries": coarsened(points), "workers_failed": last.get("workers_failed") or []}
+              **({"tls": last["tls"]} if last.get("tls") else {}),
+              "timeseries": coarsened(points), "workers_failed": last.get("workers_failed") or [],
+              **({"resources": last["resources"]} if last.get("resources") else {}),
+              **({"samples": samples} if samples else {})}
     try:
         return check_result(result, path)
     except ResultFileError as exc:

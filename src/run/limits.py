@@ -65,6 +65,40 @@ def parse_bind(text: str) -> tuple[tuple[int, bytes, str], ...]:
     return tuple(found)
 
 
+FAMILY_NAMES = {socket.AF_INET: "IPv4", socket.AF_INET6: "IPv6"}
+
+
+def bind_families(binds, hosts) -> str | None:
+    """Whether --bind's addresses fit the hosts' families, once the addresses
+    are chosen (before the start): the engine gives a connection only a source
+    address of its host's family (an IPv6 source cannot reach an IPv4 target).
+
+    binds: ((family, sockaddr, text), ...) as parse_bind gives them; hosts:
+    ((family, printable address), ...) of each host the run talks to.
+    Raises BindError (exit 2) when a host has no source address of its
+    family; returns a warning line naming the addresses no host can use (None
+    when every one is used)."""
+    if not binds:
+        return None
+    given = {family for family, _, _ in binds}
+    for family, where in hosts:
+        if family not in given:
+            other = " and ".join(sorted(FAMILY_NAMES.get(f, str(f)) for f in given))
+            name = FAMILY_NAMES.get(family, str(family))
+            example = "127.0.0.2" if family == socket.AF_INET else "::1"
+            raise BindError(f"--bind {','.join(text for _, _, text in binds)}: no {name} address, and the target "
+                            f"{where} is {name} (an {other} source cannot reach it): give an {name} source "
+                            f"address, e.g. {example}")
+    used = {family for family, _ in hosts}
+    skipped = [text for family, _, text in binds if family not in used]
+    if not skipped:
+        return None
+    families = " and ".join(sorted(FAMILY_NAMES.get(f, str(f)) for f in used))
+    return (f"--bind: {', '.join(skipped)} skipped: not {families} like the target "
+            f"{', '.join(sorted({where for _, where in hosts}))}; connections use "
+            f"{', '.join(text for family, _, text in binds if family in used)}")
+
+
 def _sockaddr(family: int, address: str) -> bytes:
     """The C sockaddr_in / sockaddr_in6 for address, port 0 (what bind() takes)."""
     import struct

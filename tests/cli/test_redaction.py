@@ -33,12 +33,14 @@ def _free_port() -> int:
 
 
 def run_with_every_output(tmp_path, *args, env=None):
-    """`surge run ARGS` writing --json/--html/--csv/--hlog and serving /metrics,
-    scraped until it exits; (exit code, {output name: text})."""
+    """`surge run ARGS` writing --json/--html/--csv/--hlog/--junit/--summary-json and
+    serving /metrics, scraped until it exits; (exit code, {output name: text})."""
     out = {name: tmp_path / f"out.{name}" for name in ("json", "html", "csv", "hlog")}
+    verdicts = {"junit": tmp_path / "out.junit.xml", "summary-json": tmp_path / "out.summary.json"}
     port = _free_port()
     cmd = [sys.executable, "-m", "surge", "run", *args, "--prometheus", str(port),
-           *sum(([f"--{name}", str(path)] for name, path in out.items()), [])]
+           *sum(([f"--{name}", str(path)] for name, path in {**out, **verdicts}.items()), [])]
+    out.update(verdicts)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, **(env or {})})
     scraped, journal = [], []
@@ -200,3 +202,101 @@ def test_a_header_named_like_a_credential_is_sent_and_never_shown(tmp_path):
     assert server.header_values("X-Api-Key")[0] == key and server.header_values("X-Auth-Token")[0] == token
     assert_nowhere(texts, key, token)
     assert json.loads(texts["json"])["config"]["headers"] == ["X-Api-Key: ***", "X-Auth-Token: ***"]
+
+
+# ---- secrets in query strings (?token=, ?api_key=, ?sig= ...) ------------------------------------
+
+QUERY_TOKEN = "T0k3n-q-Value"
+QUERY_KEY = "K3y-q-Value"
+QUERY_SIG = "S1g-q-Value"
+
+
+def _request_lines(server) -> str:
+    return "\n".join(head.split(b"\r\n", 1)[0].decode() for head in server.heads)
+
+
+def test_secret_query_parameters_of_a_url_are_sent_and_never_shown(tmp_path):
+    with RecordingServer() as server:
+        url = f"{server.url}api?q=shown-1&token={QUERY_TOKEN}&api_key={QUERY_KEY}"
+        code, texts = run_with_every_output(tmp_path, url, "-n", "50", "-c", "2", "-w", "1")
+        sent = _request_lines(server)
+    assert code == 0, texts["stderr"]
+    assert f"token={QUERY_TOKEN}&api_key={QUERY_KEY}" in sent          # sent as written
+    assert_nowhere(texts, QUERY_TOKEN, QUERY_KEY)
+    assert json.loads(texts["json"])["config"]["url"].endswith("/api?q=shown-1&token=***&api_key=***")
+    assert "shown-1" in texts["json"]                                  # other parameters stay as they are
+
+
+def test_secret_query_parameters_of_a_plan_are_sent_and_never_shown(tmp_path):
+    (tmp_path / "users.csv").write_text("name,pw\n" + "".join(f"user{i},{COLUMN_SECRET}q{i}\n" for i in range(5)))
+    plan = tmp_path / "q-plan.yaml"
+    with RecordingServer() as server:
+        plan.write_text(
+            "name: query secrets\n"
+            f"target: http://127.0.0.1:{server.port}\n"
+            "load: {model: closed, vus: 2, duration: 2s}\n"
+            "data:\n  users: {file: users.csv}\n"
+            "scenarios:\n  - name: s\n    steps:\n"
+            f"      - {{name: signed, request: 'GET /files?X-Amz-Signature={QUERY_SIG}&n=1'}}\n"
+            "      - {name: login, request: 'GET /login?user=${users.name}&password=${users.pw}'}\n")
+        code, texts = run_with_every_output(tmp_path, str(plan), "-w", "1")
+        sent = _request_lines(server)
+    assert code == 0, texts["stderr"]
+    assert QUERY_SIG in sent and f"password={COLUMN_SECRET}q" in sent
+    assert '"point"' in texts["journal"], "no journal line was read"
+    assert_nowhere(texts, QUERY_SIG, COLUMN_SECRET)
+
+
+def test_secret_query_parameters_of_a_targets_file_never_show(tmp_path):
+    """--targets names each target by its request line: the name (in the result and
+    in /metrics labels) shows the parameter as ***."""
+    with RecordingServer() as server:
+        targets = tmp_path / "targets.txt"
+        targets.write_text(f"GET {server.url}a?access_token={QUERY_TOKEN}\nGET {server.url}b?sig={QUERY_SIG}\n")
+        code, texts = run_with_every_output(tmp_path, "--targets", str(targets), "-n", "40", "-c", "2", "-w", "1")
+        sent = _request_lines(server)
+    assert code == 0, texts["stderr"]
+    assert QUERY_TOKEN in sent and QUERY_SIG in sent
+    assert_nowhere(texts, QUERY_TOKEN, QUERY_SIG)
+    assert {s["step"] for s in json.loads(texts["json"])["steps"]} == {"GET /a?access_token=***", "GET /b?sig=***"}
+
+
+def test_no_redact_shows_secret_query_parameters(tmp_path):
+    with RecordingServer() as server:
+        code, texts = run_with_every_output(tmp_path, f"{server.url}api?token={QUERY_TOKEN}", "-n", "20", "-c", "1",
+                                            "-w", "1", "--no-redact")
+    assert code == 0, texts["stderr"]
+    assert json.loads(texts["json"])["config"]["url"].endswith(f"/api?token={QUERY_TOKEN}")
+
+
+def test_an_error_message_never_shows_a_secret_query_parameter():
+    """A URL refused before any load (a space in it) is quoted without the token."""
+    from tests.helpers import assert_one_line_error, run_surge
+    run = run_surge("run", f"http://127.0.0.1:9/a b?token={QUERY_TOKEN}", "-n", "1", json_result=False)
+    assert_one_line_error(run, 2, "token=***")
+    assert QUERY_TOKEN not in run.stderr + run.stdout
+
+
+@pytest.mark.parametrize("name, secret", [
+    ("token", True), ("access_token", True), ("accessToken", True), ("api_key", True), ("apiKey", True),
+    ("X-Amz-Signature", True), ("sig", True), ("key", True), ("password", True), ("client_secret", True),
+    ("q", False), ("tokens_left", False), ("monkey", False), ("compass", False), ("keyword", False),
+])
+def test_which_query_parameters_are_secret(name, secret):
+    from surge.plan.redact import redact_query
+    shown = redact_query(f"/p?a=1&{name}=v4lue-x&b=2")
+    assert shown == (f"/p?a=1&{name}=***&b=2" if secret else f"/p?a=1&{name}=v4lue-x&b=2")
+
+
+def test_a_plans_secret_query_values_and_the_columns_feeding_them_are_secrets():
+    """What every writer scrubs by value (the journal, messages): a literal secret query
+    value of a request line, and each value of a data column fed into one."""
+    from types import SimpleNamespace
+
+    from surge.plan.redact import plan_secrets
+    document = {"scenarios": [{"steps": [{"request": f"GET /f?X-Amz-Signature={QUERY_SIG}&n=1"},
+                                         {"request": "GET /l?user=${u.name}&password=${u.pw}"}]}]}
+    users = SimpleNamespace(name="u", columns=("name", "pw"), rows=[("alice", "c0l-pw-1"), ("bob", "c0l-pw-2")])
+    secrets = plan_secrets(document, "", {}, [users])
+    assert QUERY_SIG in secrets and "c0l-pw-1" in secrets and "c0l-pw-2" in secrets
+    assert "alice" not in secrets and "1" not in secrets

@@ -156,3 +156,55 @@ def test_running_out_of_descriptors_during_the_run_is_one_line_at_the_end(tmp_pa
     totals = json.loads(result_path.read_text())["totals"]
     assert totals["connect_exhausted"]["fds"] > 0 and totals["errors"]["connect"] >= totals["connect_exhausted"]["fds"]
     assert totals["requests"] > 0              # the connections that got a socket worked
+
+
+# ---- --bind of the other address family than the target (an IPv6 source cannot reach an IPv4 target) ----
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+needs_ipv6 = pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback (::1) on this machine")
+
+
+@needs_ipv6
+def test_a_bind_of_only_the_other_family_is_one_line_exit_2_before_any_load():
+    with PeerRecorder() as server:
+        run = run_surge("run", server.url, "-c", "2", "-w", "1", "-n", "20", "--bind", "::1", json_result=False)
+        peers = dict(server.peers)
+    assert_one_line_error(run, 2, "--bind ::1", "no IPv4 address", f"127.0.0.1:{server.port} is IPv4",
+                          "e.g. 127.0.0.2")
+    assert peers == {}, peers                  # no request was sent
+
+
+@needs_ipv6
+def test_a_bind_of_only_ipv4_for_an_ipv6_target_is_refused_too():
+    listener = socket.socket(socket.AF_INET6)
+    listener.bind(("::1", 0))
+    listener.listen(8)
+    try:
+        run = run_surge("run", f"http://[::1]:{listener.getsockname()[1]}/", "-n", "1", "--bind", "127.0.0.2",
+                        json_result=False)
+    finally:
+        listener.close()
+    assert_one_line_error(run, 2, "--bind 127.0.0.2", "no IPv6 address", "is IPv6", "e.g. ::1")
+
+
+@needs_ipv6
+def test_a_mixed_bind_warns_of_the_skipped_address_and_uses_only_the_others():
+    binds = ["127.0.0.2", "::1", "127.0.0.3"]
+    with PeerRecorder() as server:
+        run = run_surge("run", server.url, "-c", "8", "-w", "2", "-n", "80", "-q", "--bind", ",".join(binds))
+        peers = dict(server.peers)
+    assert run.code == 0, run.stderr
+    warnings = [line for line in run.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "--bind: ::1 skipped" in warnings[0] and "127.0.0.2, 127.0.0.3" in warnings[0], \
+        run.stderr
+    # every connection took an IPv4 source of the list (none went out unbound from 127.0.0.1)
+    assert peers == {"127.0.0.2": 4, "127.0.0.3": 4}, peers
+    assert run.result["totals"]["requests"] == 80
