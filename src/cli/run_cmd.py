@@ -96,7 +96,8 @@ def _positive(limit=None):
 @click.option("--rate", callback=_rate,
               help="Open model: requests/s in total (20000, 20k); with --stages/--shape, the start rate.")
 @click.option("--max-connections", type=int, callback=_positive(1_000_000),
-              help="Open model: most connections opened on demand (default: 100 ms of latency at the peak rate).")
+              help="Open model: most connections opened on demand (default: 100 ms of latency at the peak rate); "
+                   "one idle 15 s is closed.")
 @click.option("--stages", help="DURATION:TARGET,... each ramps linearly from the previous target "
                                "(requests/s with --rate, connections without); implies the duration.")
 @click.option("--shape", help=f"A named load shape: {SHAPES_HELP}.")

@@ -47,6 +47,9 @@ DEF NO_WRAP = 0x7fffffffffffffff  # Conn.out_wrap of a rendered (flows) request
 # misses in a row (a network, not loopback) only one in PROBE_RETRY_EVERY is.
 DEF PROBE_CREDIT = 8
 DEF PROBE_RETRY_EVERY = 64
+# The open model closes a connection idle this long (Go's IdleConnTimeout, aiohttp's
+# keepalive_timeout): what a burst opened on demand does not stay open for ever.
+DEF OPEN_IDLE_TIMEOUT_NS = 15_000_000_000
 # A failed connect's back-off doubles this many times at most (50 ms -> 800 ms): Engine._retry_later.
 DEF RETRY_DOUBLINGS = 4
 # on_ready's extra polls (see there).
@@ -212,12 +215,13 @@ cdef class Engine:
         self.sent_ns = <int64_t*>calloc(<size_t>connections * depth, sizeof(int64_t))
         self.intended_ns = <int64_t*>calloc(<size_t>connections * depth, sizeof(int64_t))
         self.schedule.free_stack = <uint32_t*>calloc(connections, sizeof(uint32_t))
+        self.schedule.parked = <uint32_t*>calloc(connections, sizeof(uint32_t))
         self.read_buf = <char*>malloc(READ_BUF_BYTES)
         self.events = <epoll_event*>calloc(MAX_EVENTS, sizeof(epoll_event))
         self.early_list = <uint32_t*>calloc(connections, sizeof(uint32_t))
         self.probe_credit = PROBE_CREDIT
-        if not (self.conns and self.sent_ns and self.intended_ns and self.schedule.free_stack and self.read_buf
-                and self.events and self.early_list):
+        if not (self.conns and self.sent_ns and self.intended_ns and self.schedule.free_stack and self.schedule.parked
+                and self.read_buf and self.events and self.early_list):
             raise MemoryError()
         for i in range(connections):
             self.conns[i].fd = -1
@@ -343,6 +347,7 @@ cdef class Engine:
         free(self.sent_ns)
         free(self.intended_ns)
         free(self.schedule.free_stack)
+        free(self.schedule.parked)
         free(self.schedule.segments)
         free(self.request_buf)
         free(self.read_buf)
@@ -361,13 +366,17 @@ cdef class Engine:
 
     # ---- lifecycle (called from Python a few times per run) -----------------
     def use_open_model(self, list segments, int64_t first_index, int64_t index_step,
-                       uint32_t initial_connections, int64_t grid_ns=0):
+                       uint32_t initial_connections, int64_t grid_ns=0,
+                       int64_t idle_timeout_ns=OPEN_IDLE_TIMEOUT_NS):
         """Switch to the open model.  segments: [(start_s, end_s, rate_start, rate_end)]
         of the GLOBAL schedule; this worker takes indices first_index, +index_step, ...
         The engine's connection capacity is the maximum opened on demand.
         grid_ns > 0: each request's intended instant is rounded up to a multiple
         of grid_ns from the start, so requests go out in batches (one timer
-        wake-up each) and the batch instant is what latency is corrected from."""
+        wake-up each) and the batch instant is what latency is corrected from.
+        idle_timeout_ns > 0: a connection with nothing in flight for that long
+        (flows: whose VU is also free) is closed, and opened again when due
+        requests need it, so the pool shrinks back after a burst (0: never)."""
         if self.sending or self.open_model:
             raise RuntimeError("use_open_model() must be called once, before start()")
         set_segments(&self.schedule, segments)
@@ -378,6 +387,7 @@ cdef class Engine:
         self.schedule.grid_ns = max(grid_ns, 1)
         self.schedule.next_index = first_index
         self.schedule.index_step = index_step
+        self.schedule.idle_timeout_ns = max(idle_timeout_ns, 0)
         if not self.flows:
             self.n_opened = min(initial_connections, self.conn_count)
             self.active_limit = self.conn_count
@@ -475,6 +485,9 @@ cdef class Engine:
                 self._fail(c, ERR_TIMEOUT, now)
             elif c.lowat > 1 and now - c.sent_ns[c.ring_head] > stall_ns:
                 unstall(self, c)
+        elif c.state == C_OPEN:
+            if self.schedule.idle_timeout_ns and now - c.idle_since_ns > self.schedule.idle_timeout_ns:
+                close_idle(self, c)         # (open model: idle past the timeout)
         elif c.state == C_CONNECTING:
             if now - c.state_since_ns > self.timeout_ns:
                 self._fail(c, ERR_CONNECT, now)
@@ -792,6 +805,7 @@ cdef class Engine:
         self._set_state(c, C_OPEN)
         c.established = True
         c.connect_failures = 0
+        c.idle_since_ns = now
         self.counters.connects += 1
         if not was_reading:                             # (EPOLLIN already, after a handshake's last read)
             self._watch(c, False)

@@ -19,6 +19,14 @@ cdef struct TlsShared:
     int keylog_fd               # NSS key-log lines appended here; -1: none
     bint resume
     bint probing                # a probe's session is not kept (the run's first handshakes stay full)
+    # The last certificates the server sent that verified (remember_verified
+    # in _tls.pyx): their DER, concatenated, and the chain built then
+    # (a STACK_OF(X509), trust anchor included).  NULL: none yet.
+    unsigned char* verified_der
+    size_t verified_der_len
+    void* verified_chain
+    long long chains_verified   # full X509_verify_cert() runs that passed
+    long long chains_reused     # handshakes whose certificates were those already verified
 
 
 cdef struct Negotiated:

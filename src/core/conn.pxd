@@ -19,6 +19,7 @@ cdef struct Conn:
     int64_t* sent_ns            # ring of `depth` send instants (into Engine.sent_ns)
     int64_t* intended_ns        # open model: ring of intended send instants
     bint is_free                # open model: on the free stack
+    int64_t idle_since_ns       # open model: when it last had nothing in flight (the idle timeout's start)
     const char* out             # the bytes being sent: Engine.request_buf, or `rendered`
     int64_t out_pos             # next byte of `out` to write
     int64_t out_wrap            # out_pos wraps here (the fast path's repeated request); flows: never

@@ -437,6 +437,7 @@ cdef bint flow_response_open(Engine e, Conn* c, int64_t now) noexcept:
     """The open model also records latency from the write (uncorrected); each
     step's own corrected latency is chain_intended's (vu_after_response)."""
     record_value(e.latency_uncorrected_us, (now - c.sent_ns[c.ring_head]) // 1000)
+    c.idle_since_ns = now
     return flow_response(e, c, now)
 
 
@@ -484,6 +485,17 @@ cdef void flows_read_done(Engine e, Conn* c, int64_t now) noexcept:
 
 cdef void flows_idle_closed(Engine e, Conn* c, int64_t now) noexcept:
     e._close(c, False)                  # reconnected when the VU next needs it
+
+
+cdef void close_idle(Engine e, Conn* c) noexcept:
+    """The open model's idle timeout (Engine._sweep_conn): a connection with
+    nothing in flight for that long is closed.  Plain: its slot is parked for
+    send_due.  Flows: only while its VU is free (a VU thinking mid-iteration
+    keeps it); the VU reconnects when it next needs the host."""
+    if not e.flows:
+        park(e, c)
+    elif e.flow.vus[c.index // e.n_hosts].state == VU_IDLE:
+        e._close(c, False)
 
 
 cdef void flows_failed(Engine e, Conn* c, int kind, int64_t now) noexcept:

@@ -26,3 +26,6 @@ cdef struct Schedule:
     int64_t dropped
     uint32_t* free_stack        # free connections (plain) or VUs (flows)
     uint32_t free_top
+    int64_t idle_timeout_ns     # open model: a connection idle this long is closed (0: never)
+    uint32_t* parked            # plain: slots below n_opened closed for idling, reopened first
+    uint32_t n_parked

@@ -120,10 +120,30 @@ cdef void send_due(Engine e, int64_t now) noexcept:
         send_one(e, c, s.queue_head_ns, now)
         advance_head(e)
     wanted = s.queued - e.counters.connecting_conns
-    while wanted > 0 and e.n_opened < e.active_limit:
-        e._connect(&e.conns[e.n_opened], now)
-        e.n_opened += 1
+    while wanted > 0:
+        if s.n_parked > 0:              # a slot closed for idling first, then a new one
+            s.n_parked -= 1
+            c = &e.conns[s.parked[s.n_parked]]
+        elif e.n_opened < e.active_limit:
+            c = &e.conns[e.n_opened]
+            e.n_opened += 1
+        else:
+            break
+        e._connect(c, now)
         wanted -= 1
+
+
+cdef void park(Engine e, Conn* c) noexcept:
+    """Plain open model: close an idle connection (ours timed out, or the
+    server closed it); send_due opens its slot again when due requests wait
+    and no connection is free.  Not reconnected now: nothing needs it."""
+    e._close(c, False)
+    e.schedule.parked[e.schedule.n_parked] = c.index
+    e.schedule.n_parked += 1
+
+
+cdef void open_idle_closed(Engine e, Conn* c, int64_t now) noexcept:
+    park(e, c)
 
 
 cdef void send_one(Engine e, Conn* c, int64_t intended, int64_t now) noexcept:
@@ -138,6 +158,7 @@ cdef void send_one(Engine e, Conn* c, int64_t intended, int64_t now) noexcept:
 cdef void on_idle(Engine e, Conn* c, int64_t now) noexcept:
     """A connection has nothing in flight: onto the free stack (LIFO, so it
     is popped first), and it takes the oldest waiting request."""
+    c.idle_since_ns = now
     if not c.is_free:
         c.is_free = True
         e.schedule.free_stack[e.schedule.free_top] = c.index
@@ -183,7 +204,7 @@ OPEN_PLAIN.start = open_start
 OPEN_PLAIN.connected = on_idle
 OPEN_PLAIN.response = open_response
 OPEN_PLAIN.read_done = open_read_done
-OPEN_PLAIN.idle_closed = plain_idle_closed
+OPEN_PLAIN.idle_closed = open_idle_closed
 OPEN_PLAIN.failed = open_failed
 OPEN_PLAIN.dispatch_due = send_due
 OPEN_PLAIN.iteration_done = no_iteration
