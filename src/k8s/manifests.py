@@ -193,7 +193,9 @@ def job(spec: JobSpec) -> dict:
                                 "seccompProfile": {"type": "RuntimeDefault"}},
             "containers": [container],
             "volumes": [{"name": "plan", "configMap": plan_volume},
-                        {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
+                        # /tmp holds the supervisor's finished seconds (surge.run.spill):
+                        # one to two hours of them, ~45-90 MB at 20,000 requests/s
+                        {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}],
         },
     }
     return {"apiVersion": "batch/v1", "kind": "Job",

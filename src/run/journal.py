@@ -105,26 +105,12 @@ def step_lines(record, k: int) -> dict:
     return {"steps": counters, "iterations": iterations}
 
 
-class _OneSecond:
-    """A RunRecord seen as its second k alone (each worker's tick k, no final
-    snapshot), for surge.run.samples.sub_second_samples: that second's quarters."""
-
-    def __init__(self, record, k: int):
-        from types import SimpleNamespace
-        self.start_ns, self.workload, self._k = record.start_ns, record.workload, k
-        self.workers = [SimpleNamespace(ticks={k: w.ticks[k]}, final=None, end_ns=None)
-                        for w in record.workers if k in w.ticks]
-
-    def duration_s(self) -> float:
-        return float(self._k)
-
-
 def sections_so_far(record, k: int) -> dict:
     """Second k's quarter-second samples, and (an https host) the tls section so far."""
     from surge.run import connection_costs
-    from surge.run.samples import sub_second_samples
+    from surge.run.samples import second_samples
 
-    samples = sub_second_samples(_OneSecond(record, k))
+    samples = second_samples(record, k)
     out = {"samples": samples} if samples else {}
     options = connection_costs.tls_options(record.workload)
     if options:                 # (no https host: no tls section to carry)

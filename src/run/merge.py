@@ -25,38 +25,71 @@ from surge.result.latency import PERCENTILES, latency_summary  # noqa: F401 - re
 from surge.run import connection_costs
 from surge.run.failed_rule import (add_failed, failed_count, failed_fraction, failed_requests, is_failed_status,
                                    no_failed, snapshot_failed)
-from surge.run.samples import sub_second_samples
+from surge.run.samples import SAMPLES_PER_S, QuarterReads, final_end_quarter
 from surge.run.segment import WHOLE
 from surge.run.start import derive_run_id
 from surge.run.redirects import add_redirects, redirect_totals
-from surge.run.retention import BLOCK_S, FINE_S, retain
+from surge.run.retention import INTERVAL_HISTOGRAMS, LAG_S, SAMPLE_S, Series, fold
 
 
 
 class WorkerRecord:
-    """Everything one worker sent."""
+    """What one worker sent and the supervisor still holds: its snapshots of
+    unfinished seconds (`ticks`, a second or two: surge.run.retention), the
+    last snapshot of a finished one (`kept`: the deltas of its next second,
+    and a dead worker's counts up to its last report), its Final."""
 
     def __init__(self, index: int):
         self.index = index
         self.ready = None           # its surge.run.messages.Ready once connected
-        self.ticks: dict[int, dict] = {}
+        self.ticks: dict[int, dict] = {}    # second -> snapshot, of seconds not yet finished
         self.final: dict | None = None
         self.end_ns: int | None = None
         self.abandoned = 0
         self.failure: str | None = None
         self.lost_ns: int | None = None     # when its channel ended without a Final (it died)
+        self.last_second = 0                # the latest second it reported
+        self.kept: dict | None = None       # its snapshot of the latest finished second
+        self.final_slot: int | None = None  # the second its Final was placed in (RunRecord.add_final)
+        self.final_end_q: int | None = None     # the quarter its Final closes (surge.run.samples)
+        self.flows: dict | None = None      # the flows of its latest finished snapshot that had them
+        self.tls_session: dict | None = None    # the first completed handshake it reported
 
     def add_tick(self, k: int, snapshot: dict) -> None:
         self.ticks[k] = snapshot
+        self.last_second = max(self.last_second, k)
 
-    def snapshots(self) -> list[dict]:
-        """Every snapshot in order (ticks, then the final one)."""
-        snaps = [self.ticks[k] for k in sorted(self.ticks)]
-        return snaps + ([self.final] if self.final else [])
+    @property
+    def done(self) -> bool:
+        """It will send nothing more (its Final came, or it died or failed)."""
+        return self.final is not None or self.lost_ns is not None or self.failure is not None
+
+    def reported(self, k: int) -> bool:
+        return self.last_second >= k
+
+    def before(self, k: int) -> dict | None:
+        """Its snapshot just before second k (deltas)."""
+        earlier = [s for s in self.ticks if s < k]
+        return self.ticks[max(earlier)] if earlier else self.kept
 
     def latest(self) -> dict | None:
-        snaps = self.snapshots()
-        return snaps[-1] if snaps else None
+        if self.final is not None:
+            return self.final
+        return self.ticks[max(self.ticks)] if self.ticks else self.kept
+
+    def latest_flows(self) -> dict | None:
+        """The flows of its latest snapshot that had them."""
+        for snap in ([self.final] if self.final else []) + [self.ticks[k] for k in sorted(self.ticks, reverse=True)]:
+            if snap.get("flows"):
+                return snap["flows"]
+        return self.flows
+
+    def first_tls_session(self) -> dict | None:
+        if self.tls_session is None:
+            for snap in [self.ticks[k] for k in sorted(self.ticks)] + ([self.final] if self.final else []):
+                if snap.get("tls_session"):
+                    return snap["tls_session"]
+        return self.tls_session
 
 
 def _errors_total(snapshot: dict | None) -> int:
@@ -95,18 +128,139 @@ class RunRecord:
         self.run: dict = {"id": None, "segment": None, "started_at_unix_ns": None, "plan_hash": None}
         self.segment = WHOLE            # --segment: this part's share (surge.run.segment)
         self.newest_second = 0          # the latest tick any worker sent
+        # What the finished seconds left (surge.run.retention): their points, the
+        # running whole-run histograms, the quarter reads not yet made samples.
+        self.series = Series()
+        self.finished_through = 0       # every second up to this one is in `series`
+        self.running: dict[str, Histogram] = {}     # INTERVAL_HISTOGRAMS key -> every finished second's
+        self.running_steps: tuple[list[Histogram], list[Histogram] | None] | None = None
+        self.quarter_reads = QuarterReads()
 
     def add_tick(self, worker: WorkerRecord, k: int, snapshot: dict) -> None:
-        """Worker's second k; once k is new, every worker's older seconds are
-        trimmed the same way (surge.run.retention), dead workers' too."""
-        worker.add_tick(k, snapshot)
-        if k > self.newest_second:
-            self.newest_second = k
-            for w in self.workers:
-                retain(w.ticks, k)
-            old = k - FINE_S        # --watch-pid: a folded block keeps its last second's sample
-            if old % BLOCK_S:
-                self.watch_samples.pop(old, None)
+        """Worker's second k; every second that is then finished (surge.run.retention)
+        becomes its point.  A late one (a second finished without it: LAG_S) joins
+        the worker's first unfinished second."""
+        if k > self.finished_through:
+            self.quarter_reads.add(snapshot, k * SAMPLES_PER_S)
+        self._place(worker, max(k, self.finished_through + 1), snapshot)
+        worker.last_second = max(worker.last_second, k)
+        self.newest_second = max(self.newest_second, k)
+        self._finish_ready()
+
+    def add_final(self, worker: WorkerRecord, snapshot: dict, end_ns: int, abandoned: int = 0) -> None:
+        """Worker's final snapshot: it fills the second its end falls in (final_second)."""
+        worker.final, worker.end_ns, worker.abandoned = snapshot, end_ns, abandoned
+        if self.start_ns is None:
+            return                          # stopped before the start: no second to fill
+        slot = max(self.final_second(end_ns), self.finished_through + 1)
+        worker.final_end_q = final_end_quarter(self, end_ns, snapshot.get("quarters"),
+                                               worker.last_second * SAMPLES_PER_S)
+        self.quarter_reads.add(snapshot, worker.final_end_q)
+        self._place(worker, slot, snapshot)
+        worker.final_slot = slot
+        self._finish_ready()
+
+    @staticmethod
+    def _place(worker: WorkerRecord, slot: int, snapshot: dict) -> None:
+        held = worker.ticks.get(slot)
+        worker.ticks[slot] = fold([held, snapshot]) if held is not None else snapshot
+
+    def _finish_ready(self) -> None:
+        """Finish each second that every worker has gone past or will not reach."""
+        while True:
+            s = self.finished_through + 1
+            if s >= self.newest_second:
+                return
+            if self.newest_second - s <= LAG_S and not all(w.done or w.last_second > s for w in self.workers):
+                return
+            self._finish(s)
+
+    def _finish(self, s: int) -> None:
+        """Second s as its point, step points and samples (one blob in the series);
+        its histograms into the running ones; each worker keeps its snapshot."""
+        pairs = [(w.ticks[s], w.before(s)) for w in self.workers if s in w.ticks]
+        if pairs:
+            entry = self._entry(s, float(s), pairs)
+            entry["samples"] = self.quarter_reads.take(s * SAMPLES_PER_S)
+            self.series.add(s, entry)
+            self._add_running([snap for snap, _ in pairs])
+        for w in self.workers:
+            snap = w.ticks.pop(s, None)
+            if snap is None:
+                continue
+            w.kept = snap
+            if snap.get("flows"):
+                w.flows = snap["flows"]
+            if w.tls_session is None and snap.get("tls_session"):
+                w.tls_session = snap["tls_session"]
+        for k in [k for k in self.watch_samples if k <= s]:     # in the point now
+            del self.watch_samples[k]
+        self.finished_through = s
+
+    def _entry(self, k: int, t_end: float, pairs: list[tuple[dict, dict | None]]) -> dict:
+        steps = step_points(self, t_end, pairs) if self.shows_steps else None
+        return {"point": self._point(k, t_end, pairs), "steps": steps, "samples": []}
+
+    def _add_running(self, snapshots: list[dict]) -> None:
+        for snap in snapshots:
+            for key in INTERVAL_HISTOGRAMS:
+                if snap.get(key):
+                    self.running.setdefault(key, Histogram()).add_sparse(*snap[key])
+        if not self.shows_steps:
+            return                          # only flow_results reads them
+        if self.running_steps is None:
+            self.running_steps = _add_step_histograms(self, snapshots)
+        else:
+            _add_step_histograms(self, snapshots, self.running_steps)
+
+    def pending(self) -> list[tuple[int, list[tuple[dict, dict | None]]]]:
+        """The unfinished seconds: (second, [(snapshot, the one before it), ...])."""
+        slots: dict[int, list[tuple[dict, dict | None]]] = {}
+        for w in self.workers:
+            previous = w.kept
+            for k in sorted(w.ticks):
+                slots.setdefault(k, []).append((w.ticks[k], previous))
+                previous = w.ticks[k]
+        return sorted(slots.items())
+
+    def pending_snapshots(self) -> list[dict]:
+        """Every snapshot not yet in a finished second (a Final before the start too)."""
+        snaps = [snap for w in self.workers for snap in w.ticks.values()]
+        return snaps + [w.final for w in self.workers if w.final is not None and w.final_slot is None]
+
+    def series_output(self) -> tuple[list[dict], list[list[dict]], list[dict] | None]:
+        """(timeseries points, each step's points, samples): the finished seconds
+        read back and the unfinished ones made now, t capped at the run's end."""
+        duration = self.duration_s()
+        n_steps = len(self.workload.step_names)
+        points, steps, quarters = [], [[] for _ in range(n_steps)], []
+
+        def add(k: int, entry: dict) -> None:
+            point = entry["point"]
+            if k > duration and "interval_s" not in point:
+                point["t"] = round(duration, 3)
+            points.append(point)
+            for i, step in enumerate(entry.get("steps") or ()):
+                step["t"] = point["t"]
+                steps[i].append(step)
+            quarters.extend(entry.get("samples") or ())
+
+        for k, entry in self.series.entries():
+            add(k, entry)
+        if self.start_ns is not None:
+            for k, pairs in self.pending():
+                add(k, self._entry(k, float(k) if k <= duration else round(duration, 3), pairs))
+            reads = self.quarter_reads.copy()
+            quarters.extend(reads.take())
+            missing = reads.missing
+        else:
+            missing = True
+        samples = None
+        if quarters and not missing:
+            newest = quarters[-1][0]
+            samples = [{"t": min(q / SAMPLES_PER_S, round(duration, 3)), "requests": n, "hdr": hdr}
+                       for q, n, hdr in quarters if q > newest - SAMPLE_S * SAMPLES_PER_S]
+        return points, steps, samples
 
     def run_identity(self, launch, fingerprint: str) -> None:
         """What the result's run says before the start: the segment (with this
@@ -149,14 +303,16 @@ class RunRecord:
     def total_histogram(self, key: str = "latency") -> Histogram:
         """Every interval of every worker added: `latency`, or `latency_uncorrected`
         (open model: from the actual write instead of the intended instant)."""
-        return connection_costs.histogram_of((snap for w in self.workers for snap in w.snapshots()), key)
+        total = self.running[key].copy() if key in self.running else Histogram()
+        total.add(connection_costs.histogram_of(self.pending_snapshots(), key))
+        return total
 
     def duration_s(self) -> float:
         if self.start_ns is None:
             return 0.0
         ends = [w.end_ns for w in self.workers if w.end_ns]
         if not ends:                        # every worker died: up to its last tick
-            ends = [self.start_ns + max(w.ticks, default=0) * NS_PER_S for w in self.workers]
+            ends = [self.start_ns + w.last_second * NS_PER_S for w in self.workers]
         return max(0.0, (max(ends) - self.start_ns) / NS_PER_S)
 
     def totals(self) -> dict:
@@ -214,34 +370,21 @@ class RunRecord:
         return min(second, max(1, math.ceil(duration_ns / NS_PER_S))) if duration_ns else second
 
     def timeseries(self) -> list[dict]:
-        """One point per second, t = the end of its interval (the last may be partial).
+        """One point per second, t = the end of its interval (the last may be partial;
+        a long run's older ones a block each: surge.run.retention).
 
         Worker k-th ticks fill slot k; a worker's final snapshot fills the slot
         its end falls in (a stop a few ms past a whole second joins that second)."""
-        slots: dict[int, list[tuple[dict, dict]]] = {}
-        for w in self.workers:
-            previous = None
-            ordered = sorted(w.ticks.items())
-            if w.final is not None and w.end_ns is not None and self.start_ns is not None:
-                ordered.append((self.final_second(w.end_ns), w.final))
-            for k, snap in ordered:
-                slots.setdefault(k, []).append((snap, previous))
-                previous = snap
-        duration = self.duration_s()
-        points = []
-        for k in sorted(slots):
-            t_end = float(k) if k <= duration else round(duration, 3)
-            points.append(self._point(k, t_end, slots[k]))
-        return points
+        return self.series_output()[0]
 
     def _point(self, k: int, t_end: float, snaps: list[tuple[dict, dict | None]]) -> dict:
         """Second k from each worker's snapshot ending in it (and the one before, for deltas);
-        a block of older seconds folded by surge.run.retention when its snapshots are one."""
+        the snapshots of one worker in order."""
         hist = Histogram()
         errors = failed = 0
         statuses: dict[str, int] = {}
         workers = []
-        start_s = min((snap.get("block_start_s", k - 1) for snap, _ in snaps), default=k - 1)
+        start_s = k - 1
         interval_s = max(t_end - start_s, 1e-9)
         allowed = self.step_allowed
         for snap, previous in snaps:
@@ -280,8 +423,6 @@ class RunRecord:
             point["target"] = round(target if self.segment.whole else self.segment.share(round(target)), 3)
         if self.watch_samples.get(k):
             point["watched"] = self.watch_samples[k]
-        if start_s != k - 1:
-            point["interval_s"] = round(t_end - start_s, 3)     # a folded block: this many seconds
         return point
 
     def workers_failed(self) -> list[dict]:
@@ -297,7 +438,7 @@ class RunRecord:
             if w.lost_ns is not None and self.start_ns is not None:
                 at_s = round(max(0.0, (w.lost_ns - self.start_ns) / NS_PER_S), 3)
             failed.append({"index": w.index, "cause": w.failure, "at_s": at_s,
-                           "last_report_s": max(w.ticks, default=0) if self.start_ns is not None else None})
+                           "last_report_s": w.last_second if self.start_ns is not None else None})
         return failed
 
     def resources(self) -> dict:
@@ -324,7 +465,7 @@ class RunRecord:
                  for scn, name in names]
         iterations = [[0, 0, 0] for _ in self.workload.scenarios]
         for w in self.workers:
-            last = next((s["flows"] for s in reversed(w.snapshots()) if s.get("flows")), None)
+            last = w.latest_flows()
             if last is None:
                 continue
             for i, (responses, checks, failures, errors, statuses, _) in enumerate(last["steps"]):
@@ -348,7 +489,13 @@ class RunRecord:
     def step_histograms(self) -> tuple[list[Histogram], list[Histogram] | None]:
         """Per step, every interval of every worker added: latency from the write,
         and (open model) from each step's intended instant (None otherwise)."""
-        return _add_step_histograms(self, (snap for w in self.workers for snap in w.snapshots()))
+        n_steps = len(self.workload.step_names)
+        written = [h.copy() for h in self.running_steps[0]] if self.running_steps else None
+        intended = ([h.copy() for h in self.running_steps[1]]
+                    if self.running_steps and self.running_steps[1] is not None else None)
+        if written is None or len(written) != n_steps:
+            return _add_step_histograms(self, self.pending_snapshots())
+        return _add_step_histograms(self, self.pending_snapshots(), (written, intended))
 
     def flow_results(self) -> dict:
         """Per step and per scenario (test plans): counters from each worker's
@@ -373,12 +520,14 @@ class RunRecord:
 
     def tls(self) -> dict | None:
         """The result's "tls" section (None when no host is https)."""
-        return connection_costs.tls_section([w.snapshots() for w in self.workers],
+        carried = [[{"tls_session": w.first_tls_session()}, w.latest()] for w in self.workers if w.latest()]
+        return connection_costs.tls_section(carried,
                                             connection_costs.tls_options(self.workload))
 
     def to_result(self) -> dict:
         """The result file (the contract every report reads)."""
         tls = self.tls()
+        points, step_series, samples = self.series_output()
         return {
             "surge_version": __version__,
             "result_format": RESULT_FORMAT,
@@ -396,12 +545,12 @@ class RunRecord:
             "connect": latency_summary(self.total_histogram(connection_costs.CONNECT_KEY)),
             **({"tls_handshake": latency_summary(self.total_histogram(connection_costs.HANDSHAKE_KEY)),
                 "tls": tls} if tls is not None else {}),
-            "timeseries": self.timeseries(),
+            "timeseries": points,
             "workers_failed": self.workers_failed(),
             "resources": self.resources(),
             **(self.flow_results() if self.shows_steps else {}),
-            **({"step_timeseries": step_timeseries(self)} if self.shows_steps else {}),
-            **({"samples": samples} if (samples := sub_second_samples(self)) else {}),
+            **({"step_timeseries": step_timeseries(self, step_series)} if self.shows_steps else {}),
+            **({"samples": samples} if samples else {}),
         }
 
 
@@ -443,12 +592,15 @@ def live_step_histograms(record: RunRecord, k: int) -> tuple[list[Histogram], li
     return _add_step_histograms(record, (w.ticks.get(k) or {} for w in record.workers))
 
 
-def _add_step_histograms(record: RunRecord, snapshots) -> tuple[list[Histogram], list[Histogram] | None]:
+def _add_step_histograms(record: RunRecord, snapshots, into=None) -> tuple[list[Histogram], list[Histogram] | None]:
     """The per-step histograms of these snapshots added (from the write; open
-    model: and from each step's intended instant, else None)."""
-    n_steps = len(record.workload.step_names)
-    written = [Histogram() for _ in range(n_steps)]
-    intended = [Histogram() for _ in range(n_steps)] if record.open_model else None
+    model: and from each step's intended instant, else None), into `into` when given."""
+    if into is None:
+        n_steps = len(record.workload.step_names)
+        written = [Histogram() for _ in range(n_steps)]
+        intended = [Histogram() for _ in range(n_steps)] if record.open_model else None
+    else:
+        written, intended = into
     for snap in snapshots:
         flows = snap.get("flows")
         if not flows:
@@ -463,11 +615,11 @@ def _add_step_histograms(record: RunRecord, snapshots) -> tuple[list[Histogram],
 
 def live_point(record: RunRecord, k: int) -> dict:
     """Second k from whatever workers have reported so far (live progress, Prometheus)."""
-    snaps = [(w.ticks[k], w.ticks.get(k - 1)) for w in record.workers if k in w.ticks]
+    snaps = [(w.ticks[k], w.before(k)) for w in record.workers if k in w.ticks]
     return record._point(k, float(k), snaps)
 
 
-def step_timeseries(record: RunRecord) -> list[dict]:
+def step_timeseries(record: RunRecord, points: list[list[dict]] | None = None) -> list[dict]:
     """Per plan step (in `steps` order), one point per second with the same `t`
     as `timeseries`: responses, transport errors, failed requests (the step's
     own rule), p50 and p99 and that second's latency histogram, so each step
@@ -475,48 +627,44 @@ def step_timeseries(record: RunRecord) -> list[dict]:
     them).  In the open model, as in `timeseries`, `hdr`/`p50`/`p99` are
     corrected (from each step's intended instant) and `hdr_uncorrected`/
     `p50_uncorrected`/`p99_uncorrected` are from the step's own write.
-
-    The slots are chosen as in `RunRecord.timeseries`: tick k in slot k, a
-    worker's final snapshot in the slot its end falls in; counters are
-    cumulative per worker (deltas), step latencies are per interval."""
+    `points`: each step's (RunRecord.series_output), else read now."""
     if record.start_ns is None:
         return []
-    names = record.workload.step_names
+    if points is None:
+        points = record.series_output()[1]
+    return [{"scenario": scn, "step": name, "points": points[i]}
+            for i, (scn, name) in enumerate(record.workload.step_names)]
+
+
+def step_points(record: RunRecord, t_end: float, snaps: list[tuple[dict, dict | None]]) -> list[dict] | None:
+    """One second's point of each plan step from the workers' snapshots ending in it
+    (and the one before each, for deltas): counters are cumulative per worker,
+    step latencies are per interval.  None when no snapshot has flows."""
+    pairs = [(snap["flows"], (previous or {}).get("flows")) for snap, previous in snaps if snap.get("flows")]
+    if not pairs:
+        return None
     allowed = record.step_allowed
-    slots: dict[int, list[tuple[dict, dict | None]]] = {}
-    for w in record.workers:
-        ordered = sorted(w.ticks.items())
-        if w.final is not None and w.end_ns is not None:
-            ordered.append((record.final_second(w.end_ns), w.final))
-        previous = None
-        for k, snap in ordered:
-            if snap.get("flows"):
-                slots.setdefault(k, []).append((snap["flows"], previous))
-                previous = snap["flows"]
-    duration = record.duration_s()
-    series = [{"scenario": scn, "step": name, "points": []} for scn, name in names]
-    for k in sorted(slots):
-        t_end = float(k) if k <= duration else round(duration, 3)
-        for i, out in enumerate(series):
-            written = Histogram()
-            intended = Histogram() if record.open_model else None
-            responses = errors = failed = 0
-            for flows, previous in slots[k]:
-                now, before = flows["steps"][i], (previous["steps"][i] if previous else None)
-                written.add_sparse(*now[5])
-                if intended is not None and flows.get("steps_corrected"):
-                    intended.add_sparse(*flows["steps_corrected"][i])
-                responses += now[0] - (before[0] if before else 0)
-                new_errors = sum(now[3]) - (sum(before[3]) if before else 0)
-                errors += new_errors
-                failed += new_errors + sum(n - (before[4].get(status, 0) if before else 0)
-                                           for status, n in now[4].items() if is_failed_status(status, allowed[i]))
-            point = {"t": t_end, "requests": responses, "errors": errors, "failed": failed,
-                     **_step_latency_fields(intended if intended is not None else written)}
-            if intended is not None:
-                point.update(_step_latency_fields(written, "_uncorrected"))
-            out["points"].append(point)
-    return series
+    out = []
+    for i in range(len(record.workload.step_names)):
+        written = Histogram()
+        intended = Histogram() if record.open_model else None
+        responses = errors = failed = 0
+        for flows, previous in pairs:
+            now, before = flows["steps"][i], (previous["steps"][i] if previous else None)
+            written.add_sparse(*now[5])
+            if intended is not None and flows.get("steps_corrected"):
+                intended.add_sparse(*flows["steps_corrected"][i])
+            responses += now[0] - (before[0] if before else 0)
+            new_errors = sum(now[3]) - (sum(before[3]) if before else 0)
+            errors += new_errors
+            failed += new_errors + sum(n - (before[4].get(status, 0) if before else 0)
+                                       for status, n in now[4].items() if is_failed_status(status, allowed[i]))
+        point = {"t": t_end, "requests": responses, "errors": errors, "failed": failed,
+                 **_step_latency_fields(intended if intended is not None else written)}
+        if intended is not None:
+            point.update(_step_latency_fields(written, "_uncorrected"))
+        out.append(point)
+    return out
 
 
 def _step_latency_fields(hist: Histogram, suffix: str = "") -> dict:

@@ -258,10 +258,10 @@ class Supervisor:
                     w.ready = message
                 elif isinstance(message, Tick):
                     k = message.second
-                    record.add_tick(w, k, message.snapshot)     # older seconds trimmed (retention)
+                    record.add_tick(w, k, message.snapshot)     # finished seconds become points (retention)
                     # Once every worker still running has reported second k: sample, show.
-                    if k not in record.watch_samples and all(k in other.ticks for other in record.workers
-                                                             if pipe_of[other.index] in live):
+                    if (k > record.finished_through and k not in record.watch_samples
+                            and all(other.reported(k) for other in record.workers if pipe_of[other.index] in live)):
                         record.watch_samples[k] = self.watch.sample() if self.watch else None
                         if self.on_tick:
                             reason = self.on_tick(k, record)
@@ -269,9 +269,7 @@ class Supervisor:
                                 self.abort_reason = reason
                                 self.stop_requested = True
                 elif isinstance(message, Final):
-                    w.final = message.snapshot
-                    w.end_ns = message.end_ns
-                    w.abandoned = message.abandoned
+                    record.add_final(w, message.snapshot, message.end_ns, message.abandoned)
                     gone(pipe)
                 elif isinstance(message, Failed):
                     w.failure = message.reason

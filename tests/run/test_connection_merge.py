@@ -134,15 +134,13 @@ def _record(url: str, workers: list[list[dict]], **options):
 
     built = url_workload(url, RunOptions(duration_ns=len(workers[0]) * S, **options))
     assert not built.problems, built.problems
-    records = []
-    for index, snaps in enumerate(workers):
-        worker = WorkerRecord(index)
-        for k, snap in enumerate(snaps[:-1], start=1):
-            worker.ticks[k] = snap
-        worker.final, worker.end_ns = snaps[-1], START_NS + len(snaps) * S
-        records.append(worker)
-    run = RunRecord(built.workload, records)
+    run = RunRecord(built.workload, [WorkerRecord(index) for index in range(len(workers))])
     run.start_ns = START_NS
+    for k in range(1, len(workers[0])):         # the ticks as they come: each second from every worker
+        for worker, snaps in zip(run.workers, workers):
+            run.add_tick(worker, k, snaps[k - 1])
+    for worker, snaps in zip(run.workers, workers):
+        run.add_final(worker, snaps[-1], START_NS + len(snaps) * S)
     return run
 
 

@@ -22,10 +22,10 @@ def snapshot(completed: int, in_interval: int = 10, quarters=()) -> dict:
 def record(rate: float | None, end_after_ns: int) -> RunRecord:
     options = RunOptions(duration_ns=2 * S, rate=rate)
     worker = WorkerRecord(0)
-    worker.ticks[1] = snapshot(10)
-    worker.final, worker.end_ns = snapshot(20), START_NS + end_after_ns
     run = RunRecord(url_workload("http://127.0.0.1:9/", options).workload, [worker])
     run.start_ns = START_NS
+    run.add_tick(worker, 1, snapshot(10))
+    run.add_final(worker, snapshot(20), START_NS + end_after_ns)
     return run
 
 
@@ -61,10 +61,10 @@ def test_quarters_are_the_differences_of_the_cumulative_reads():
             hist.record(value)
         reads.append((q, hist.to_sparse()))
     worker = WorkerRecord(0)
-    worker.ticks[1] = {**snapshot(15), "latency": reads[-1][1], "quarters": reads[:-1]}
-    worker.final, worker.end_ns = {**snapshot(15, 0), "quarters": []}, START_NS + 2 * S
     run = RunRecord(url_workload("http://127.0.0.1:9/", RunOptions(duration_ns=2 * S)).workload, [worker])
     run.start_ns = START_NS
+    run.add_tick(worker, 1, {**snapshot(15), "latency": reads[-1][1], "quarters": reads[:-1]})
+    run.add_final(worker, {**snapshot(15, 0), "quarters": []}, START_NS + 2 * S)
     quarters = sub_second_samples(run)
     assert [q["requests"] for q in quarters[:4]] == [n for n, _ in per_quarter]
     fourth = Histogram.decode(quarters[3]["hdr"])          # only the 40-ms values were recorded in it

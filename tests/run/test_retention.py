@@ -8,7 +8,7 @@ from surge.core._histogram import Histogram
 from surge.plan.build import build_workload
 from surge.plan.options import RunOptions
 from surge.run.merge import RunRecord, WorkerRecord
-from surge.run.retention import BLOCK_S, FINE_S, SAMPLE_S, fold
+from surge.run.retention import BLOCK_S, FINE_S, SAMPLE_S, SEGMENT_S, fold
 
 RATE = 7                 # responses a second per worker
 
@@ -49,7 +49,9 @@ def _record(seconds: int, workers: int = 2, die_at: int | None = None) -> RunRec
             record.add_tick(w, k, _snapshot(k, w.index, latency_us=100 + k % 50))
     for w in record.workers:
         if die_at is None or w.index != 1:
-            w.final, w.end_ns = _snapshot(seconds, w.index, latency_us=100), seconds * 10**9
+            record.add_final(w, _snapshot(seconds, w.index, latency_us=100), seconds * 10**9)
+        else:
+            w.lost_ns = die_at * 10**9 + 1
     return record
 
 
@@ -68,9 +70,12 @@ def test_fold_adds_histograms_and_keeps_the_last_counters():
 def test_a_long_run_keeps_an_hour_per_second_and_minutes_before():
     seconds = FINE_S + 5 * BLOCK_S + 7
     record = _record(seconds)
-    for w in record.workers:              # bounded: an hour of seconds, blocks before it
-        assert len(w.ticks) <= FINE_S + BLOCK_S + seconds // BLOCK_S
-        assert sum(1 for s in w.ticks.values() if s.get("quarters")) <= SAMPLE_S + 1
+    # bounded: a second or two of snapshots per worker, an hour of seconds and blocks before it,
+    # the spill's files about an hour's
+    assert all(len(w.ticks) <= 2 for w in record.workers)
+    assert len(record.series) <= FINE_S + seconds // BLOCK_S + 1
+    assert len(record.series.spill.generations()) <= FINE_S // SEGMENT_S + 3
+    assert len(record.quarter_reads.reads) <= 2 * 4
     points = record.timeseries()
     assert sum(p["requests"] for p in points) == seconds * RATE * 2        # every response in one point
     assert record.totals()["requests"] == seconds * RATE * 2
@@ -92,6 +97,7 @@ def test_a_dead_workers_old_seconds_fold_with_the_others():
     seconds = FINE_S + 3 * BLOCK_S
     record = _record(seconds, die_at=100)
     points = record.timeseries()
+    assert record.workers[1].last_second == 100            # its counts up to there stay in
     ts = [p["t"] for p in points]
     assert len(set(ts)) == len(ts)
     assert not [t for t in ts if t < 100 and t % BLOCK_S]          # no stray per-second points in a block
@@ -118,3 +124,38 @@ def test_a_long_journal_recovers_with_the_same_shape():
     merged = Histogram.decode(out[0]["hdr"])
     assert merged.total_count == BLOCK_S * RATE
     assert sum(p["requests"] for p in out) == len(points) * RATE
+
+
+def test_a_stalled_worker_holds_no_more_than_lag_s_and_its_late_seconds_still_count():
+    from surge.run.retention import LAG_S
+
+    built = build_workload("http://127.0.0.1:9/", RunOptions(duration_ns=60 * 10**9, connections=2, workers=2))
+    record = RunRecord(built.workload, [WorkerRecord(0), WorkerRecord(1)])
+    record.start_ns = 0
+    fast, slow = record.workers
+    for k in range(1, 41):
+        record.add_tick(fast, k, _snapshot(k, 0, latency_us=100))
+        if k <= 5:
+            record.add_tick(slow, k, _snapshot(k, 1, latency_us=100))
+    assert record.finished_through >= 40 - LAG_S - 1        # the stalled worker did not hold them
+    assert len(fast.ticks) <= LAG_S + 1
+    for k in range(6, 41):                                  # it wakes up: its seconds come late
+        record.add_tick(slow, k, _snapshot(k, 1, latency_us=100))
+    for w in record.workers:
+        record.add_final(w, _snapshot(41, w.index, latency_us=100), 41 * 10**9)
+    points = record.timeseries()
+    assert sum(p["requests"] for p in points) == 2 * 41 * RATE == record.totals()["requests"]
+    assert record.total_histogram().total_count == 2 * 41 * RATE
+
+
+def test_the_seconds_stay_in_memory_when_no_temporary_file_can_be_made(monkeypatch):
+    import tempfile
+
+    def refuse(*args, **kwargs):
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", refuse)
+    record = _record(30)
+    assert record.series.spill.failed == "Read-only file system"
+    points = record.timeseries()
+    assert len(points) == 30 and sum(p["requests"] for p in points) == 30 * RATE * 2
